@@ -1,0 +1,7 @@
+//! Garage AI: the node agent that converges a Docker host to `node.yaml`,
+//! and the parts of the network built on it.
+
+pub mod gpu;
+pub mod reconcile;
+pub mod runtime;
+pub mod spec;
