@@ -3,6 +3,7 @@
 //! module that imports bollard.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use bollard::errors::Error as BollardError;
 use bollard::models::{
@@ -24,25 +25,72 @@ use super::{
 };
 
 /// A connection to one Docker-API engine (Docker or podman).
+///
+/// The API version is negotiated on the first call that reaches the engine,
+/// so an agent started while the daemon is down keeps running and connects
+/// once it is back (old engines speak API 1.41 only).
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
-    docker: Docker,
+    client: Arc<Mutex<Client>>,
     endpoint: String,
 }
 
+#[derive(Debug, Clone)]
+struct Client {
+    docker: Docker,
+    negotiated: bool,
+}
+
 impl DockerRuntime {
-    /// Connects through `DOCKER_HOST` (or the default socket) and negotiates
-    /// the API version, so old engines (API 1.41) work.
+    /// Connects through `DOCKER_HOST` (or the default socket). Fails only when
+    /// the address itself is unusable; an engine that is down is retried.
     pub async fn connect() -> Result<Self, RuntimeError> {
         let endpoint =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let unreachable = |err: BollardError| RuntimeError::Unreachable {
+        let docker = Docker::connect_with_defaults().map_err(|err| RuntimeError::Unreachable {
             endpoint: endpoint.clone(),
             message: err.to_string(),
+        })?;
+        let runtime = DockerRuntime {
+            client: Arc::new(Mutex::new(Client {
+                docker,
+                negotiated: false,
+            })),
+            endpoint,
         };
-        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        Ok(DockerRuntime { docker, endpoint })
+        if let Err(err) = runtime.docker().await {
+            tracing::warn!(error = %err, "container engine not reachable yet; will keep trying");
+        }
+        Ok(runtime)
+    }
+
+    /// The client, with its API version negotiated once the engine answers.
+    async fn docker(&self) -> Result<Docker, RuntimeError> {
+        let client = self.lock().clone();
+        if client.negotiated {
+            return Ok(client.docker);
+        }
+        let docker =
+            client
+                .docker
+                .negotiate_version()
+                .await
+                .map_err(|err| RuntimeError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    message: err.to_string(),
+                })?;
+        *self.lock() = Client {
+            docker: docker.clone(),
+            negotiated: true,
+        };
+        Ok(docker)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
+        // The guarded value is a plain client handle: a poisoned lock holds a usable one.
+        self.client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The engine's address, for messages.
@@ -50,7 +98,11 @@ impl DockerRuntime {
         &self.endpoint
     }
 
-    async fn observe(&self, summary: ContainerSummary) -> Option<ObservedContainer> {
+    async fn observe(
+        &self,
+        docker: &Docker,
+        summary: ContainerSummary,
+    ) -> Option<ObservedContainer> {
         let id = summary.id?;
         let labels: BTreeMap<String, String> =
             summary.labels.unwrap_or_default().into_iter().collect();
@@ -74,7 +126,7 @@ impl DockerRuntime {
         };
         // The list answer has no exit code; only stopped containers need it.
         if state != ContainerState::Running {
-            if let Ok(inspect) = self.docker.inspect_container(&observed.id, None).await {
+            if let Ok(inspect) = docker.inspect_container(&observed.id, None).await {
                 if let Some(s) = inspect.state {
                     observed.exit_code = s.exit_code;
                     observed.started_at = s.started_at;
@@ -129,7 +181,8 @@ impl ContainerRuntime for DockerRuntime {
             filters: Some(filters),
             ..Default::default()
         };
-        let summaries = match self.docker.list_containers(Some(options)).await {
+        let docker = self.docker().await?;
+        let summaries = match docker.list_containers(Some(options)).await {
             Ok(summaries) => summaries,
             Err(err) => {
                 return Err(RuntimeError::List {
@@ -138,12 +191,14 @@ impl ContainerRuntime for DockerRuntime {
             }
         };
         let observed =
-            futures::future::join_all(summaries.into_iter().map(|s| self.observe(s))).await;
+            futures::future::join_all(summaries.into_iter().map(|s| self.observe(&docker, s)))
+                .await;
         Ok(observed.into_iter().flatten().collect())
     }
 
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        match self.docker.inspect_image(image).await {
+        let docker = self.docker().await?;
+        match docker.inspect_image(image).await {
             Ok(_) => return Ok(()),
             Err(err) if status_code(&err) == Some(404) => {}
             Err(err) => {
@@ -158,7 +213,7 @@ impl ContainerRuntime for DockerRuntime {
             from_image: Some(image.to_string()),
             ..Default::default()
         };
-        self.docker
+        docker
             .create_image(Some(options), None, None)
             .try_for_each(|_| async { Ok(()) })
             .await
@@ -179,7 +234,8 @@ impl ContainerRuntime for DockerRuntime {
             ..Default::default()
         };
         let body = create_body(labels, spec);
-        match self.docker.create_container(Some(options), body).await {
+        let docker = self.docker().await?;
+        match docker.create_container(Some(options), body).await {
             Ok(response) => Ok(response.id),
             Err(err) => Err(RuntimeError::Create {
                 name: name.into(),
@@ -189,7 +245,8 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     async fn start(&self, id: &str) -> Result<(), RuntimeError> {
-        match self.docker.start_container(id, None).await {
+        let docker = self.docker().await?;
+        match docker.start_container(id, None).await {
             Ok(()) => Ok(()),
             // 304: already running, which is what we wanted.
             Err(err) if status_code(&err) == Some(304) => Ok(()),
@@ -206,7 +263,8 @@ impl ContainerRuntime for DockerRuntime {
             v: true,
             ..Default::default()
         };
-        match self.docker.remove_container(id, Some(options)).await {
+        let docker = self.docker().await?;
+        match docker.remove_container(id, Some(options)).await {
             Ok(()) => Ok(()),
             // 404: already gone; 409: removal already in progress.
             Err(err) if matches!(status_code(&err), Some(404 | 409)) => Ok(()),
@@ -218,26 +276,30 @@ impl ContainerRuntime for DockerRuntime {
     }
 
     fn events(&self, node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>> {
-        let mut label_filters = labels::owned_filter(node);
-        label_filters.sort();
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), label_filters),
+            ("label".to_string(), labels::owned_filter(node)),
         ]);
         let options = EventsOptions {
             filters: Some(filters),
             ..Default::default()
         };
-        self.docker
-            .events(Some(options))
-            .map(|event| match event {
-                Ok(message) => Ok(RuntimeEvent {
-                    container_id: message.actor.and_then(|a| a.id).unwrap_or_default(),
-                    action: message.action.unwrap_or_default(),
-                }),
-                Err(err) => Err(RuntimeError::Events {
-                    message: err.to_string(),
-                }),
+        let runtime = self.clone();
+        futures::stream::once(async move { runtime.docker().await })
+            .flat_map(move |docker| match docker {
+                Ok(docker) => docker
+                    .events(Some(options.clone()))
+                    .map(|event| match event {
+                        Ok(message) => Ok(RuntimeEvent {
+                            container_id: message.actor.and_then(|a| a.id).unwrap_or_default(),
+                            action: message.action.unwrap_or_default(),
+                        }),
+                        Err(err) => Err(RuntimeError::Events {
+                            message: err.to_string(),
+                        }),
+                    })
+                    .boxed(),
+                Err(err) => futures::stream::once(async move { Err(err) }).boxed(),
             })
             .boxed()
     }
