@@ -136,7 +136,11 @@ fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, S
     let path = "spec.podman";
     image(c, path, &podman.image)?;
     let security = if podman.privileged {
-        security(c, path, true, podman.capabilities.as_ref(), &[], &[])?
+        // Privileged already has every device and capability; options the
+        // user wrote are still passed on.
+        let opts = podman.security_opt.as_deref().unwrap_or_default();
+        let devices = podman.devices.as_deref().unwrap_or_default();
+        security(c, path, true, podman.capabilities.as_ref(), opts, devices)?
     } else {
         let default_caps = Capabilities {
             add: vec!["ALL".into()],

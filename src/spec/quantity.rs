@@ -21,7 +21,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         other => return Err(format!("unknown unit `{other}`")),
     };
     let bytes = (number * multiplier).round();
-    if bytes < 1.0 || bytes > u64::MAX as f64 {
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
         return Err("must be at least one byte".into());
     }
     Ok(bytes as u64)
@@ -36,7 +36,7 @@ pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
         other => return Err(format!("unknown unit `{other}` (only `m`, millicores)")),
     };
     let nanos = (cpus * 1e9).round();
-    if nanos < 1e6 || nanos > 1e15 {
+    if !(1e6..=1e15).contains(&nanos) {
         return Err("must be between 0.001 and 1000000 CPUs".into());
     }
     Ok(nanos as u64)

@@ -81,11 +81,13 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         "use lowercase letters, digits and `-`",
     )?;
     for key in doc.metadata.labels.keys() {
-        c.check(
-            &format!("metadata.labels.{key}"),
-            names::label_key(key),
-            "use a key like `fleet` or `example.com/fleet`",
-        )?;
+        names::label_key(key).map_err(|message| {
+            c.invalid_key(
+                &format!("metadata.labels.{key}"),
+                message,
+                "use a key like `fleet` or `example.com/fleet`",
+            )
+        })?;
     }
     let spec = &doc.spec;
     let coordinator_url = match &spec.coordinator {

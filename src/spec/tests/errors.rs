@@ -201,3 +201,15 @@ fn host_port_clash_with_worker() {
         "node.yaml:60:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
     );
 }
+
+#[test]
+fn bad_label_key_points_at_the_key() {
+    let text = EXAMPLE.replace(
+        "    fleet: stockholm",
+        "    fleet: stockholm\n    garage.ai/owner: me",
+    );
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:11:5: metadata.labels.garage.ai/owner: label key `garage.ai/owner` uses the reserved prefix `garage.ai/` (fix: use a key like `fleet` or `example.com/fleet`)"
+    );
+}
