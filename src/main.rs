@@ -168,7 +168,8 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Run { file } => {
             let file = match file {
                 Some(file) => file,
-                None => match garage::agent::ensure_default_spec(std::path::Path::new("node.yaml")) {
+                None => match garage::agent::ensure_default_spec(std::path::Path::new("node.yaml"))
+                {
                     Ok(file) => file,
                     Err(err) => {
                         report(&err);

@@ -14,7 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, AgentMetrics};
 use crate::runtime::{
-    ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError,
+    labels, ComponentKind, ContainerRuntime, ContainerState, DesiredState, ObservedContainer,
+    RestartPolicy, RuntimeError,
 };
 
 use super::apply;
@@ -349,9 +350,11 @@ impl<R: ContainerRuntime> Controller<R> {
                     kind: component.kind.as_str().into(),
                     container_id: container.map(|c| c.id.clone()),
                     state: container.map_or("missing", |c| c.state.as_str()).into(),
-                    health: container.map_or("none", |c| health_str(c.health)).into(),
+                    health: container.map_or("none", |c| c.health.as_str()).into(),
                     restarts: record.map_or(0, |r| r.restarts),
-                    last_exit_code: record.and_then(|r| r.last_exit_code),
+                    last_exit_code: container
+                        .and_then(|c| c.exit_code)
+                        .or(record.and_then(|r| r.last_exit_code)),
                     last_error: record.and_then(|r| r.last_error.clone()),
                     backoff_seconds: waiting.map(|at| (at - now).as_secs_f64()),
                     next_retry: waiting.map(|at| rfc3339(SystemTime::now() + (at - now))),
@@ -359,9 +362,9 @@ impl<R: ContainerRuntime> Controller<R> {
             })
             .collect();
         for kind in [
-            crate::runtime::ComponentKind::Podman,
-            crate::runtime::ComponentKind::Worker,
-            crate::runtime::ComponentKind::Extra,
+            ComponentKind::Podman,
+            ComponentKind::Worker,
+            ComponentKind::Extra,
         ] {
             let largest = target
                 .desired
@@ -377,13 +380,8 @@ impl<R: ContainerRuntime> Controller<R> {
                 .set(largest);
         }
         for c in observed {
-            let kind = c
-                .label(crate::runtime::labels::KIND)
-                .and_then(crate::runtime::labels::parse_kind);
-            kinds.push((
-                kind.unwrap_or(crate::runtime::ComponentKind::Extra),
-                c.state,
-            ));
+            let kind = c.label(labels::KIND).and_then(labels::parse_kind);
+            kinds.push((kind.unwrap_or(ComponentKind::Extra), c.state));
         }
         self.metrics.set_owned(&kinds);
         if converged {
@@ -406,10 +404,13 @@ impl<R: ContainerRuntime> Controller<R> {
                 Some(format!("{}: {why}", c.name))
             })
             .collect();
-        let not_ready: Vec<String> = components
+        let not_ready: Vec<String> = target
+            .desired
+            .components
             .iter()
-            .filter(|c| c.state != "running" || !matches!(c.health.as_str(), "none" | "healthy"))
-            .map(|c| c.name.clone())
+            .zip(&components)
+            .filter(|(desired, status)| !is_settled(desired.restart, status))
+            .map(|(_, status)| status.name.clone())
             .collect();
         let generation = target.generation.clone();
         let pending = plan.steps.len() + self.busy.len();
@@ -527,11 +528,16 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 }
 
-fn health_str(health: crate::runtime::Health) -> &'static str {
-    match health {
-        crate::runtime::Health::None => "none",
-        crate::runtime::Health::Starting => "starting",
-        crate::runtime::Health::Healthy => "healthy",
-        crate::runtime::Health::Unhealthy => "unhealthy",
+/// Running (and healthy where checked), or finished in a way its restart
+/// policy accepts (a one-shot container that exited 0).
+fn is_settled(restart: RestartPolicy, status: &ComponentStatus) -> bool {
+    match status.state.as_str() {
+        "running" => matches!(status.health.as_str(), "none" | "healthy"),
+        "exited" => match restart {
+            RestartPolicy::Always => false,
+            RestartPolicy::OnFailure => status.last_exit_code == Some(0),
+            RestartPolicy::Never => true,
+        },
+        _ => false,
     }
 }
