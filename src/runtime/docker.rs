@@ -305,6 +305,8 @@ impl ContainerRuntime for DockerRuntime {
     }
 }
 
+const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";
+
 fn create_body(labels: &BTreeMap<String, String>, spec: &ContainerSpec) -> ContainerCreateBody {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut port_bindings: HashMap<String, Option<Vec<BollardPort>>> = HashMap::new();
@@ -378,13 +380,30 @@ fn create_body(labels: &BTreeMap<String, String>, spec: &ContainerSpec) -> Conta
         start_interval: None,
     });
     let to_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    // `systempaths=unconfined` is a docker CLI option, not an engine one: the
+    // CLI turns it into empty masked and read-only path lists, and the engine
+    // rejects it in SecurityOpt ("invalid --security-opt 2").
+    let unconfined_paths = spec
+        .security
+        .security_opt
+        .iter()
+        .any(|o| o == SYSTEMPATHS_UNCONFINED);
+    let security_opt: Vec<String> = spec
+        .security
+        .security_opt
+        .iter()
+        .filter(|o| *o != SYSTEMPATHS_UNCONFINED)
+        .cloned()
+        .collect();
     let host_config = HostConfig {
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         mounts: (!mounts.is_empty()).then_some(mounts),
         privileged: Some(spec.security.privileged),
         cap_add: non_empty(&spec.security.cap_add),
         cap_drop: non_empty(&spec.security.cap_drop),
-        security_opt: non_empty(&spec.security.security_opt),
+        security_opt: non_empty(&security_opt),
+        masked_paths: unconfined_paths.then(Vec::new),
+        readonly_paths: unconfined_paths.then(Vec::new),
         devices: (!devices.is_empty()).then_some(devices),
         device_requests,
         memory: to_i64(spec.resources.memory_bytes),

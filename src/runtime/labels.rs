@@ -74,3 +74,30 @@ pub fn parse_kind(value: &str) -> Option<ComponentKind> {
         _ => None,
     }
 }
+
+/// Job runs (inside podman): the run that made a container, network or
+/// volume, the job's name and the op. Ownership is MANAGED_BY + NODE as above.
+pub const JOB_RUN: &str = "ai.garage.job-run";
+pub const JOB_NAME: &str = "ai.garage.job";
+pub const JOB_OP: &str = "ai.garage.job-op";
+
+/// Labels of everything job run `run` of `node` creates.
+pub fn job_labels(node: &str, job: &str, run: &str, op: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (MANAGED_BY.to_string(), MANAGED_BY_VALUE.to_string()),
+        (NODE.to_string(), node.to_string()),
+        (JOB_RUN.to_string(), run.to_string()),
+        (JOB_NAME.to_string(), job.to_string()),
+    ]);
+    if let Some(op) = op {
+        labels.insert(JOB_OP.to_string(), op.to_string());
+    }
+    labels
+}
+
+/// Label filters that select every job resource of `node`.
+pub fn job_filter(node: &str) -> Vec<String> {
+    let mut filter = owned_filter(node);
+    filter.push(JOB_RUN.to_string());
+    filter
+}

@@ -1,6 +1,8 @@
 //! The podman, worker and `containers` sections → component templates
 //! (complete container specs that wait only for the host's GPUs).
 
+use std::time::Duration;
+
 use crate::runtime::{
     ComponentKind, ContainerSpec, HealthCheck, Mount, PortBinding, Protocol, RestartPolicy,
 };
@@ -17,6 +19,32 @@ use super::validate::Checker;
 
 /// Names the agent gives its own components; user containers may not use them.
 const RESERVED: [&str; 2] = ["podman", "worker"];
+
+/// The API socket's file name in the socket volume (mounted at `/podman`).
+pub(super) const PODMAN_SOCKET_FILE: &str = "podman.sock";
+
+/// Ready means podman's API answers `_ping` on its socket (not a TCP port):
+/// the engine runs this check inside the podman container, and the
+/// reconciler's Ready condition waits for "healthy".
+fn podman_ready_check() -> HealthCheck {
+    HealthCheck {
+        test: [
+            "curl",
+            "-fsS",
+            "-o",
+            "/dev/null",
+            "--unix-socket",
+            "/podman/podman.sock",
+            "http://podman/_ping",
+        ]
+        .map(String::from)
+        .to_vec(),
+        interval: Duration::from_secs(2),
+        timeout: Duration::from_secs(2),
+        retries: 3,
+        start_period: Duration::ZERO,
+    }
+}
 
 /// Security options podman needs where `--privileged` is refused (ENVIRONMENT.md).
 const PODMAN_SECURITY_OPT: [&str; 3] = [
@@ -180,6 +208,7 @@ fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, S
             },
         ],
         security,
+        health: Some(podman_ready_check()),
         ..ContainerSpec::default()
     })
 }

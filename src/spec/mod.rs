@@ -9,12 +9,12 @@
 mod component;
 pub mod container;
 mod error;
-mod locate;
+pub(crate) mod locate;
 mod lower;
-mod names;
+pub(crate) mod names;
 mod node;
 mod parts;
-mod quantity;
+pub(crate) mod quantity;
 pub mod types;
 mod validate;
 
@@ -26,7 +26,7 @@ use std::path::Path;
 use schemars::generate::SchemaSettings;
 
 pub use error::{Site, SpecError};
-pub use node::NodeSpec;
+pub use node::{NodeSpec, PodmanHost};
 pub use types::NodeDocument;
 
 /// Reads and validates the node spec at `path`.
@@ -95,7 +95,7 @@ fn deserialize_error(
 }
 
 /// `spec.containers[1].ports[0].hostPort`, as `locate` spells paths.
-fn field_path(path: &serde_path_to_error::Path) -> String {
+pub(crate) fn field_path(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut out = String::new();
     for segment in path.iter() {

@@ -23,6 +23,20 @@ pub struct NodeSpec {
     pub(super) metrics_listen: SocketAddr,
     pub(super) reconcile: ReconcileSettings,
     pub(super) components: Vec<Template>,
+    pub(super) podman: Option<PodmanHost>,
+}
+
+/// Where the node's podman job host is, for the job runner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodmanHost {
+    /// The podman container's name on the Docker engine.
+    pub container: String,
+    /// The named volume holding the API socket.
+    pub socket_volume: String,
+    /// The socket's file name inside that volume.
+    pub socket_file: String,
+    /// `spec.podman.jobs.maxConcurrent`, at least 1.
+    pub max_concurrent_jobs: u32,
 }
 
 impl NodeSpec {
@@ -60,6 +74,11 @@ impl NodeSpec {
 
     pub fn reconcile(&self) -> ReconcileSettings {
         self.reconcile
+    }
+
+    /// The podman job host, when `spec.podman` is present and enabled.
+    pub fn podman(&self) -> Option<&PodmanHost> {
+        self.podman.as_ref()
     }
 }
 

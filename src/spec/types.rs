@@ -291,6 +291,31 @@ pub struct Podman {
     /// `/var/lib/containers`.
     #[serde(default = "default_cache_volume")]
     pub cache_volume: String,
+    /// How container jobs (`garage job run`) use this podman host.
+    #[serde(default)]
+    pub jobs: PodmanJobs,
+}
+
+/// Container jobs on the podman host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodmanJobs {
+    /// Jobs that may run at once; more wait for a free slot (default 1).
+    #[serde(default = "default_max_concurrent")]
+    #[schemars(range(min = 1))]
+    pub max_concurrent: u32,
+}
+
+impl Default for PodmanJobs {
+    fn default() -> Self {
+        PodmanJobs {
+            max_concurrent: default_max_concurrent(),
+        }
+    }
+}
+
+fn default_max_concurrent() -> u32 {
+    1
 }
 
 fn yes() -> bool {

@@ -8,12 +8,13 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::reconcile::{BackoffSettings, ReconcileSettings};
+use crate::runtime::labels;
 
 use super::component;
 use super::error::SpecError;
 use super::locate::Locations;
 use super::names;
-use super::node::{GpuWant, NodeSpec};
+use super::node::{GpuWant, NodeSpec, PodmanHost};
 use super::quantity;
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
 
@@ -118,7 +119,27 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         metrics_listen,
         reconcile,
         components,
+        podman: podman_host(&c, doc)?,
     })
+}
+
+fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>, SpecError> {
+    let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) else {
+        return Ok(None);
+    };
+    if podman.jobs.max_concurrent == 0 {
+        return Err(c.invalid(
+            "spec.podman.jobs.maxConcurrent",
+            "at least one job must be allowed to run",
+            "write 1 or more",
+        ));
+    }
+    Ok(Some(PodmanHost {
+        container: labels::container_name(&doc.metadata.name, "podman"),
+        socket_volume: podman.socket_volume.clone(),
+        socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
+        max_concurrent_jobs: podman.jobs.max_concurrent,
+    }))
 }
 
 /// sha256 over the JSON of the document with defaults applied, 12 hex digits.

@@ -155,6 +155,21 @@ fn example_lowers_without_gpu() {
                     permissions: "rwm".into(),
                 }],
             },
+            health: Some(HealthCheck {
+                test: strings(&[
+                    "curl",
+                    "-fsS",
+                    "-o",
+                    "/dev/null",
+                    "--unix-socket",
+                    "/podman/podman.sock",
+                    "http://podman/_ping",
+                ]),
+                interval: Duration::from_secs(2),
+                timeout: Duration::from_secs(2),
+                retries: 3,
+                start_period: Duration::ZERO,
+            }),
             labels: labels(),
             ..ContainerSpec::default()
         },
