@@ -75,6 +75,11 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Container jobs in the node's podman host.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -210,6 +215,7 @@ async fn dispatch(command: Command) -> ExitCode {
             }
             Err(err) => failed(&err),
         },
+        Command::Job { command } => job_command(command).await,
     }
 }
 
@@ -253,6 +259,92 @@ async fn wait_for_stop_signal() {
         }
         _ => {
             let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+// --- jobs section (owned by src/jobs) ---
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Run a job file in the node's podman host; logs stream to stderr, the
+    /// result is printed as JSON. Exit 0 succeeded, 1 failed, timed out or refused.
+    Run {
+        file: PathBuf,
+        /// The node spec naming the podman host.
+        #[arg(long = "node-file", default_value = "node.yaml")]
+        node_file: PathBuf,
+    },
+    /// Check a job file; exit 0 when valid, 1 with the error's file:line:column when not.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of job files.
+    Schema,
+}
+
+async fn job_command(command: JobCommand) -> ExitCode {
+    use garage::jobs::runner::RunEvent;
+    use std::io::Write;
+    match command {
+        JobCommand::Validate { file } => match garage::jobs::load(&file) {
+            Ok(job) => {
+                println!(
+                    "{}: valid (job {}, {} op(s))",
+                    file.display(),
+                    job.name,
+                    job.ops.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                report(&err);
+                ExitCode::FAILURE
+            }
+        },
+        JobCommand::Schema => {
+            let schema = garage::jobs::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        JobCommand::Run { file, node_file } => {
+            let observer = |event: RunEvent<'_>| match event {
+                RunEvent::Progress(text) => eprintln!("==> {text}"),
+                RunEvent::Log { chunk, .. } => {
+                    let _ = std::io::stderr().write_all(&chunk.bytes);
+                }
+            };
+            let cancel = CancellationToken::new();
+            let run = garage::jobs::command::run_file(&file, &node_file, &observer, &cancel);
+            tokio::pin!(run);
+            let result = tokio::select! {
+                result = &mut run => result,
+                () = wait_for_stop_signal() => {
+                    eprintln!("==> stop signal: killing the job and cleaning up");
+                    cancel.cancel();
+                    run.await
+                }
+            };
+            match result {
+                Ok(job) => {
+                    println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
+                    if job.status == garage::jobs::JobStatus::Succeeded {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!(
+                            "error: job {}: {}",
+                            job.status.as_str(),
+                            job.reason.as_deref().unwrap_or("")
+                        );
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

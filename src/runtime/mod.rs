@@ -7,6 +7,7 @@
 pub mod container;
 pub mod docker;
 pub mod fake;
+pub mod jobs;
 pub mod labels;
 
 use std::collections::BTreeMap;

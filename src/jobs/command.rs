@@ -1,0 +1,60 @@
+//! `garage job …` as library calls: load the job and the node spec, connect
+//! to the node's podman host and run. The binary only prints.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::gpu::GpuInventory;
+use crate::runtime::jobs::PodmanJobEngine;
+use crate::spec::{self, SpecError};
+
+use super::engine::EngineError;
+use super::error::JobFileError;
+use super::report::JobReport;
+use super::runner::{check, RunError, RunEvent, RunOptions, Runner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobCommandError {
+    #[error(transparent)]
+    Job(#[from] JobFileError),
+    #[error(transparent)]
+    Node(#[from] SpecError),
+    #[error("{}: node {node} has no podman host (fix: add a `podman:` section to spec, then `garage apply -f {}`)", file.display(), file.display())]
+    NoPodman {
+        file: std::path::PathBuf,
+        node: String,
+    },
+    #[error("cannot reach the node's podman host")]
+    Connect(#[source] EngineError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+/// Runs the job file `job_file` on the node described by `node_file`.
+pub async fn run_file(
+    job_file: &Path,
+    node_file: &Path,
+    observer: &(dyn Fn(RunEvent<'_>) + Send + Sync),
+    cancel: &CancellationToken,
+) -> Result<JobReport, JobCommandError> {
+    // Validate everything first: nothing may start for an invalid file.
+    let job = super::load(job_file)?;
+    let node = spec::load(node_file)?;
+    let podman = node.podman().ok_or_else(|| JobCommandError::NoPodman {
+        file: node_file.to_owned(),
+        node: node.name().to_owned(),
+    })?;
+    let gpus = tokio::task::spawn_blocking(GpuInventory::detect)
+        .await
+        .unwrap_or_default();
+    let options = RunOptions::new(node.name(), podman.max_concurrent_jobs, gpus);
+    // Refuse before connecting anywhere.
+    check(&job, &options)?;
+    let engine = PodmanJobEngine::connect(podman)
+        .await
+        .map_err(JobCommandError::Connect)?;
+    let runner = Runner::new(Arc::new(engine), options);
+    Ok(runner.run(&job, observer, cancel).await?)
+}

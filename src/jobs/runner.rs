@@ -1,0 +1,582 @@
+//! Runs one job through a [`JobEngine`]: refuse what this node cannot run
+//! before anything starts, wait for a job slot, sweep what crashed runs
+//! left behind, bring the images in, run the ops in order on a network of
+//! their own under one deadline, capture logs and results, and remove
+//! everything the run created, whatever happened.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::gpu::GpuInventory;
+use crate::runtime::labels;
+
+use super::engine::{
+    EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, ResourceKind,
+};
+use super::job::{Job, RunOp};
+use super::logs::{LogCapture, DEFAULT_LOG_CAP};
+use super::output::{self, DEFAULT_OUTPUT_CAP};
+use super::report::{JobReport, JobStatus, OpReport};
+use super::slots;
+
+/// How the node runs jobs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub node: String,
+    /// Jobs that may run at once on the node (`spec.podman.jobs.maxConcurrent`).
+    pub max_concurrent: u32,
+    pub gpus: GpuInventory,
+    /// Log bytes kept per op.
+    pub log_cap: usize,
+    /// Output-directory bytes read per op.
+    pub output_cap: usize,
+}
+
+impl RunOptions {
+    pub fn new(node: &str, max_concurrent: u32, gpus: GpuInventory) -> Self {
+        RunOptions {
+            node: node.to_owned(),
+            max_concurrent: max_concurrent.max(1),
+            gpus,
+            log_cap: DEFAULT_LOG_CAP,
+            output_cap: DEFAULT_OUTPUT_CAP,
+        }
+    }
+}
+
+/// What the runner tells its caller while a job runs.
+#[derive(Debug)]
+pub enum RunEvent<'a> {
+    /// A step, in words ("pulling image …").
+    Progress(String),
+    /// Output of op `op`.
+    Log { op: &'a str, chunk: &'a LogChunk },
+}
+
+/// Why a job did not run at all. Once an op has started, failures are in
+/// the [`JobReport`] instead.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("job refused before anything started: {reason}")]
+    Refused { reason: String },
+    #[error("the node's podman host is not ready{}", diagnosis.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    NotReady {
+        diagnosis: Option<String>,
+        #[source]
+        source: EngineError,
+    },
+    #[error("no free job slot within the job's timeout ({max} job(s) may run at once; raise spec.podman.jobs.maxConcurrent or try later)")]
+    NoSlot { max: u32 },
+    #[error("cannot take the job run's lock")]
+    Lock(#[source] std::io::Error),
+    #[error("cancelled while waiting for a job slot")]
+    Cancelled,
+}
+
+/// Refuses what this node can never run (GPU work on a node without
+/// GPUs, more VRAM than any GPU has). Touches no engine.
+pub fn check(job: &Job, options: &RunOptions) -> Result<(), RunError> {
+    let gpus = &options.gpus;
+    if let Some(op) = job.ops.iter().find(|op| op.gpu) {
+        if gpus.count() == 0 {
+            return Err(RunError::Refused {
+                reason: format!(
+                    "op `{}` asks for a GPU (`gpu: true`) but node {} has none ({})",
+                    op.id,
+                    options.node,
+                    gpus.unavailable_reason
+                        .as_deref()
+                        .unwrap_or("NVML found no devices")
+                ),
+            });
+        }
+    }
+    if let Some(needed) = job.required_vram_bytes.filter(|&b| b > 0) {
+        let largest = gpus
+            .devices
+            .iter()
+            .map(|d| d.memory_total_bytes)
+            .max()
+            .unwrap_or(0);
+        if largest < needed {
+            return Err(RunError::Refused {
+                reason: format!(
+                    "the job needs {:.1} GB of GPU memory; the largest GPU of node {} has {:.1} GB",
+                    needed as f64 / 1e9,
+                    options.node,
+                    largest as f64 / 1e9
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How long cleanup may take after a run.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(30);
+/// How long logs may trail the container's exit.
+const LOG_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs jobs on one node.
+#[derive(Debug)]
+pub struct Runner<E: JobEngine> {
+    engine: Arc<E>,
+    options: RunOptions,
+}
+
+type Observer<'o> = &'o (dyn Fn(RunEvent<'_>) + Send + Sync);
+
+impl<E: JobEngine> Runner<E> {
+    pub fn new(engine: Arc<E>, options: RunOptions) -> Self {
+        Runner { engine, options }
+    }
+
+    /// See [`check`].
+    pub fn check(&self, job: &Job) -> Result<(), RunError> {
+        check(job, &self.options)
+    }
+
+    /// Runs `job` to the end. `cancel` stops it like its deadline would.
+    pub async fn run(
+        &self,
+        job: &Job,
+        observer: Observer<'_>,
+        cancel: &CancellationToken,
+    ) -> Result<JobReport, RunError> {
+        self.check(job)?;
+        if let Err(source) = self.engine.ping().await {
+            return Err(RunError::NotReady {
+                diagnosis: self.engine.diagnose().await,
+                source,
+            });
+        }
+        let started = Instant::now();
+        let started_at = crate::reconcile::status::rfc3339(SystemTime::now());
+        let deadline = started + job.timeout;
+        let node = &self.options.node;
+        let max = self.options.max_concurrent;
+        let slot = tokio::select! {
+            slot = slots::wait_for_slot(node, max, deadline, || {
+                observer(RunEvent::Progress(format!(
+                    "waiting for a free job slot ({max} job(s) may run at once)"
+                )));
+            }) => slot.map_err(RunError::Lock)?.ok_or(RunError::NoSlot { max })?,
+            () = cancel.cancelled() => return Err(RunError::Cancelled),
+        };
+        let run_id = new_run_id();
+        let _run_lock = slots::hold_run(node, &run_id).map_err(RunError::Lock)?;
+        let mut notes = Vec::new();
+        for error in self.sweep(Some(&run_id)).await {
+            notes.push(format!("sweep of earlier runs: {error}"));
+        }
+        observer(RunEvent::Progress(format!(
+            "job {} run {run_id} on node {node} (slot {})",
+            job.name, slot.name
+        )));
+        let mut run = Run {
+            runner: self,
+            job,
+            run_id: run_id.clone(),
+            deadline,
+            observer,
+            cancel,
+            ops: Vec::new(),
+            notes,
+        };
+        let (status, reason) = run.execute().await;
+        let Run { ops, mut notes, .. } = run;
+        let cleanup_errors = self.cleanup_run(&run_id).await;
+        if job.ops.iter().any(|op| op.limits != Default::default()) {
+            notes.push(
+                "memory and CPU limits are passed to podman; they are enforced only where podman \
+                 manages cgroups (not with `cgroups = \"disabled\"`, as on hosts with a read-only \
+                 cgroup v1 tree); shm_size always applies"
+                    .into(),
+            );
+        }
+        drop(slot);
+        Ok(JobReport {
+            job: job.name.clone(),
+            node: node.clone(),
+            run_id,
+            status,
+            reason,
+            started_at,
+            duration_seconds: started.elapsed().as_secs_f64(),
+            ops,
+            cleanup_errors,
+            notes,
+        })
+    }
+
+    /// Removes what job runs of this node left behind, except runs still
+    /// alive (their process holds the run lock) and `keep`. Returns the
+    /// errors; an unreachable engine is one error, retried next time.
+    pub async fn sweep(&self, keep: Option<&str>) -> Vec<String> {
+        let node = &self.options.node;
+        let items = match self.engine.list_labelled(node).await {
+            Ok(items) => items,
+            Err(err) => return vec![err.to_string()],
+        };
+        let mut alive: BTreeMap<String, bool> = BTreeMap::new();
+        let stale: Vec<Labelled> = items
+            .into_iter()
+            .filter(|item| Some(item.run.as_str()) != keep)
+            .filter(|item| {
+                !*alive
+                    .entry(item.run.clone())
+                    .or_insert_with(|| slots::run_alive(node, &item.run))
+            })
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(
+                count = stale.len(),
+                "removing what crashed job runs left behind"
+            );
+        }
+        self.remove_all(stale).await
+    }
+
+    async fn cleanup_run(&self, run_id: &str) -> Vec<String> {
+        let work = async {
+            match self.engine.list_labelled(&self.options.node).await {
+                Ok(items) => {
+                    let ours = items.into_iter().filter(|i| i.run == run_id).collect();
+                    self.remove_all(ours).await
+                }
+                Err(err) => vec![format!(
+                    "{err}; what run {run_id} created is removed by the next run's sweep"
+                )],
+            }
+        };
+        tokio::time::timeout(CLEANUP_LIMIT, work)
+            .await
+            .unwrap_or_else(|_| {
+                vec![format!(
+                    "cleanup took longer than {CLEANUP_LIMIT:?}; the next run's sweep retries"
+                )]
+            })
+    }
+
+    /// Containers first (they hold the volumes and networks), then the rest.
+    async fn remove_all(&self, mut items: Vec<Labelled>) -> Vec<String> {
+        items.sort_by_key(|i| match i.kind {
+            ResourceKind::Container => 0,
+            ResourceKind::Volume => 1,
+            ResourceKind::Network => 2,
+        });
+        let mut errors = Vec::new();
+        for item in &items {
+            if let Err(err) = self.engine.remove(item).await {
+                errors.push(err.to_string());
+            }
+        }
+        errors
+    }
+}
+
+/// One run in progress.
+struct Run<'r, E: JobEngine> {
+    runner: &'r Runner<E>,
+    job: &'r Job,
+    run_id: String,
+    deadline: Instant,
+    observer: Observer<'r>,
+    cancel: &'r CancellationToken,
+    ops: Vec<OpReport>,
+    notes: Vec<String>,
+}
+
+/// Why an op or a step stopped early.
+enum Stop {
+    Deadline,
+    Cancelled,
+    Engine(EngineError),
+}
+
+impl<E: JobEngine> Run<'_, E> {
+    fn engine(&self) -> &E {
+        &self.runner.engine
+    }
+
+    fn labels(&self, op: Option<&str>) -> BTreeMap<String, String> {
+        labels::job_labels(&self.runner.options.node, &self.job.name, &self.run_id, op)
+    }
+
+    fn name(&self, part: &str) -> String {
+        format!("garage-job-{}-{part}", self.run_id)
+    }
+
+    /// Runs `step` unless the deadline passes or the run is cancelled first.
+    async fn bounded<T>(
+        &self,
+        step: impl std::future::Future<Output = Result<T, EngineError>>,
+    ) -> Result<T, Stop> {
+        tokio::select! {
+            result = step => result.map_err(Stop::Engine),
+            () = tokio::time::sleep_until(self.deadline) => Err(Stop::Deadline),
+            () = self.cancel.cancelled() => Err(Stop::Cancelled),
+        }
+    }
+
+    async fn stop_reason(&self, stop: Stop, during: &str) -> (JobStatus, String) {
+        match stop {
+            Stop::Deadline => (
+                JobStatus::TimedOut,
+                format!(
+                    "timed out after the job's timeout of {} while {during}",
+                    humantime::format_duration(self.job.timeout)
+                ),
+            ),
+            Stop::Cancelled => (JobStatus::Failed, format!("cancelled while {during}")),
+            Stop::Engine(err) => {
+                let mut reason = format!("{err} while {during}");
+                if let Some(why) = self.engine().diagnose().await {
+                    reason.push_str(&format!(" ({why})"));
+                }
+                (JobStatus::Failed, reason)
+            }
+        }
+    }
+
+    async fn execute(&mut self) -> (JobStatus, Option<String>) {
+        let mut sources = BTreeMap::new();
+        for image in self.job.images() {
+            (self.observer)(RunEvent::Progress(format!("image {image}")));
+            match self.bounded(self.ensure_image(&image)).await {
+                Ok(source) => {
+                    sources.insert(image, source);
+                }
+                Err(stop) => {
+                    let (status, reason) = self
+                        .stop_reason(stop, &format!("bringing image {image} into podman"))
+                        .await;
+                    return (status, Some(reason));
+                }
+            }
+        }
+        let network = self.name("net");
+        let labels = self.labels(None);
+        let network_step = self.engine().create_network(&network, &labels);
+        if let Err(stop) = self.bounded(network_step).await {
+            let (status, reason) = self.stop_reason(stop, "creating the job's network").await;
+            return (status, Some(reason));
+        }
+        for volume in self.job.volumes() {
+            let name = self.name(&format!("vol-{volume}"));
+            let step = self.engine().create_volume(&name, &labels);
+            if let Err(stop) = self.bounded(step).await {
+                let (status, reason) = self
+                    .stop_reason(stop, &format!("creating volume {volume}"))
+                    .await;
+                return (status, Some(reason));
+            }
+        }
+        for op in &self.job.ops {
+            let report = self
+                .run_op(op, &network, sources.get(&op.image).copied())
+                .await;
+            let status = report.status;
+            let reason = report.reason.clone();
+            self.ops.push(report);
+            if status != JobStatus::Succeeded {
+                let reason = reason.map(|r| format!("op `{}`: {r}", op.id));
+                return (status, reason);
+            }
+        }
+        (JobStatus::Succeeded, None)
+    }
+
+    /// Present; else copied from the host's Docker engine when it has the
+    /// image (no network needed, and the operator's copy wins); else pulled.
+    async fn ensure_image(&self, image: &str) -> Result<ImageSource, EngineError> {
+        if self.engine().has_image(image).await? {
+            return Ok(ImageSource::Present);
+        }
+        let load_error = match self.engine().load_image_from_host(image).await {
+            Ok(()) => return Ok(ImageSource::LoadedFromHost),
+            Err(err) => err,
+        };
+        (self.observer)(RunEvent::Progress(format!(
+            "not copied from the host engine ({load_error}); pulling {image}"
+        )));
+        match self.engine().pull_image(image).await {
+            Ok(()) => Ok(ImageSource::Pulled),
+            Err(pull_error) => Err(EngineError::Step {
+                step: "bringing the image into podman",
+                message: format!(
+                    "{image}: copy from the host engine: {load_error}; pull: {pull_error}"
+                ),
+            }),
+        }
+    }
+
+    fn container_spec(&self, op: &RunOp, network: &str) -> JobContainer {
+        JobContainer {
+            image: op.image.clone(),
+            entrypoint: op.entrypoint.clone(),
+            cmd: op.cmd.clone(),
+            env: op.env.clone(),
+            work_dir: op.work_dir.clone(),
+            labels: self.labels(Some(&op.id)),
+            network: network.to_owned(),
+            volumes: op
+                .volumes
+                .iter()
+                .map(|v| {
+                    (
+                        self.name(&format!("vol-{}", v.name)),
+                        v.dest.clone(),
+                        v.read_only,
+                    )
+                })
+                .collect(),
+            expose: op.expose.clone(),
+            limits: op.limits,
+            gpu: op.gpu,
+        }
+    }
+
+    async fn run_op(&self, op: &RunOp, network: &str, source: Option<ImageSource>) -> OpReport {
+        let started = Instant::now();
+        let name = self.name(&op.id);
+        let mut report = OpReport {
+            id: op.id.clone(),
+            image: op.image.clone(),
+            image_source: source,
+            container: Some(name.clone()),
+            status: JobStatus::Failed,
+            exit_code: None,
+            reason: None,
+            duration_seconds: 0.0,
+            logs: LogCapture::new(0, Vec::new()).finish().0,
+            results: op.results.iter().map(|e| (e.name.clone(), None)).collect(),
+            files: Vec::new(),
+        };
+        (self.observer)(RunEvent::Progress(format!("op {}: starting {name}", op.id)));
+        let spec = self.container_spec(op, network);
+        let id = match self
+            .bounded(self.engine().create_container(&name, &spec))
+            .await
+        {
+            Ok(id) => id,
+            Err(stop) => {
+                let (status, reason) = self.stop_reason(stop, "creating the container").await;
+                report.status = status;
+                report.reason = Some(reason);
+                return report;
+            }
+        };
+        if let Err(stop) = self.bounded(self.engine().start(&id)).await {
+            let (status, reason) = self.stop_reason(stop, "starting the container").await;
+            report.status = status;
+            report.reason = Some(reason);
+            return report;
+        }
+        let mut capture = LogCapture::new(self.runner.options.log_cap, op.results.clone());
+        let mut logs = self.engine().logs(&id);
+        let mut logs_open = true;
+        let wait = self.engine().wait(&id);
+        tokio::pin!(wait);
+        let outcome = loop {
+            tokio::select! {
+                chunk = logs.next(), if logs_open => match chunk {
+                    Some(Ok(chunk)) => {
+                        (self.observer)(RunEvent::Log { op: &op.id, chunk: &chunk });
+                        capture.push(&chunk);
+                    }
+                    Some(Err(err)) => {
+                        tracing::debug!(error = %err, "log stream ended with an error");
+                        logs_open = false;
+                    }
+                    None => logs_open = false,
+                },
+                code = &mut wait => break code.map_err(Stop::Engine),
+                () = tokio::time::sleep_until(self.deadline) => break Err(Stop::Deadline),
+                () = self.cancel.cancelled() => break Err(Stop::Cancelled),
+            }
+        };
+        let killed = matches!(outcome, Err(Stop::Deadline | Stop::Cancelled));
+        if killed {
+            if let Err(err) = self.engine().kill(&id).await {
+                tracing::warn!(error = %err, "killing the job container failed");
+            }
+        }
+        // What the container wrote just before it ended may still be in flight.
+        let drain = async {
+            while logs_open {
+                match logs.next().await {
+                    Some(Ok(chunk)) => {
+                        (self.observer)(RunEvent::Log {
+                            op: &op.id,
+                            chunk: &chunk,
+                        });
+                        capture.push(&chunk);
+                    }
+                    _ => logs_open = false,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LOG_GRACE, drain).await;
+        match outcome {
+            Ok(code) => {
+                report.exit_code = Some(code);
+                if code == 0 {
+                    report.status = JobStatus::Succeeded;
+                } else {
+                    report.reason = Some(format!("exited with code {code}"));
+                }
+                if let Some(dir) = &op.output {
+                    let cap = self.runner.options.output_cap;
+                    match self.engine().copy_out(&id, dir, cap).await {
+                        Ok(archive) => report.files = output::files(&archive),
+                        Err(err) => {
+                            report.reason.get_or_insert(format!(
+                                "exited with code {code}; reading output directory {dir}: {err}"
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(stop) => {
+                let (status, reason) = self.stop_reason(stop, "the container ran").await;
+                report.status = status;
+                report.reason = Some(reason);
+                if killed {
+                    report.exit_code =
+                        tokio::time::timeout(Duration::from_secs(5), self.engine().wait(&id))
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                }
+            }
+        }
+        let (logs, results) = capture.finish();
+        report.logs = logs;
+        report.results = results;
+        report.duration_seconds = started.elapsed().as_secs_f64();
+        report
+    }
+}
+
+/// 12 hex digits, unique per run on a node: hashed from the process id, the
+/// clock and a counter (no randomness source needed).
+fn new_run_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let mut hasher = Sha256::new();
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(now.to_le_bytes());
+    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    hex::encode(&hasher.finalize()[..6])
+}
