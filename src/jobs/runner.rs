@@ -246,6 +246,14 @@ impl<E: JobEngine> Runner<E> {
 
     async fn cleanup_run(&self, run_id: &str) -> Vec<String> {
         let work = async {
+            // A podman host that went away is usually back in a moment (the
+            // agent restarts it): wait for it rather than leave litter.
+            for _ in 0..40 {
+                if self.engine.ping().await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
             match self.engine.list_labelled(&self.options.node).await {
                 Ok(items) => {
                     let ours = items.into_iter().filter(|i| i.run == run_id).collect();
@@ -337,10 +345,10 @@ impl<E: JobEngine> Run<'_, E> {
             ),
             Stop::Cancelled => (JobStatus::Failed, format!("cancelled while {during}")),
             Stop::Engine(err) => {
-                let mut reason = format!("{err} while {during}");
-                if let Some(why) = self.engine().diagnose().await {
-                    reason.push_str(&format!(" ({why})"));
-                }
+                let reason = match self.engine().diagnose().await {
+                    Some(why) => format!("lost the podman host while {during}: {why} ({err})"),
+                    None => format!("{err} while {during}"),
+                };
                 (JobStatus::Failed, reason)
             }
         }

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
@@ -39,6 +40,9 @@ pub struct PodmanJobEngine {
     host: Docker,
     socket: PathBuf,
     podman_container: String,
+    /// The podman container's id and start time when we connected, to tell
+    /// later whether it stopped, restarted or was replaced meanwhile.
+    podman_seen: Option<(String, Option<String>)>,
 }
 
 fn step(step: &'static str) -> impl Fn(BollardError) -> EngineError {
@@ -106,11 +110,17 @@ impl PodmanJobEngine {
             .negotiate_version()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
+        let podman_seen = host
+            .inspect_container(podman_container, None)
+            .await
+            .ok()
+            .and_then(|i| Some((i.id?, i.state.and_then(|s| s.started_at))));
         Ok(PodmanJobEngine {
             podman,
             host,
             socket,
             podman_container: podman_container.to_owned(),
+            podman_seen,
         })
     }
 
@@ -421,33 +431,72 @@ impl JobEngine for PodmanJobEngine {
     }
 
     async fn diagnose(&self) -> Option<String> {
+        // The engine reports a kill a moment after the socket drops: give
+        // its state a second to settle before calling podman merely silent.
+        for _ in 0..10 {
+            match self.diagnose_once().await {
+                Some(Verdict::Silent) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Some(Verdict::Known(why)) => return Some(why),
+                None => return None,
+            }
+        }
+        Some(format!(
+            "the podman container {} runs but its API does not answer",
+            self.podman_container
+        ))
+    }
+}
+
+/// What the host engine says about the podman container.
+enum Verdict {
+    Known(String),
+    /// Running as before, yet the API does not answer.
+    Silent,
+}
+
+impl PodmanJobEngine {
+    async fn diagnose_once(&self) -> Option<Verdict> {
         let name = &self.podman_container;
-        match self.host.inspect_container(name, None).await {
-            Ok(inspect) => {
-                let state = inspect.state?;
-                if state.running == Some(true) {
-                    return Some(format!(
-                        "the podman container {name} is running but its API does not answer"
-                    ));
-                }
-                let status = state
-                    .status
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "not running".into());
-                Some(format!(
-                    "the podman container {name} is {status}, exit code {}{}",
-                    state.exit_code.unwrap_or(-1),
-                    if state.oom_killed == Some(true) {
-                        ", killed for memory"
-                    } else {
-                        ""
-                    }
-                ))
-            }
+        let inspect = match self.host.inspect_container(name, None).await {
+            Ok(inspect) => inspect,
             Err(err) if status_code(&err) == Some(404) => {
-                Some(format!("the podman container {name} no longer exists"))
+                return Some(Verdict::Known(format!(
+                    "the podman container {name} was removed"
+                )));
             }
-            Err(_) => None,
+            Err(_) => return None,
+        };
+        let (seen_id, seen_start) = self.podman_seen.clone().unzip();
+        if inspect.id.is_some() && seen_id.is_some() && inspect.id != seen_id {
+            return Some(Verdict::Known(format!(
+                "the podman container {name} was replaced by a new one"
+            )));
+        }
+        let state = inspect.state?;
+        if state.running != Some(true) {
+            let status = state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "not running".into());
+            return Some(Verdict::Known(format!(
+                "the podman container {name} stopped: {status}, exit code {}{}",
+                state.exit_code.unwrap_or(-1),
+                if state.oom_killed == Some(true) {
+                    ", killed for memory"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if seen_start.flatten() != state.started_at {
+            return Some(Verdict::Known(format!(
+                "the podman container {name} stopped and was restarted at {}",
+                state.started_at.unwrap_or_default()
+            )));
+        }
+        match self.podman.ping().await {
+            Ok(_) => None,
+            Err(_) => Some(Verdict::Silent),
         }
     }
 }
