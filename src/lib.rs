@@ -2,6 +2,7 @@
 //! and the parts of the network built on it.
 
 pub mod gpu;
+pub mod inference;
 pub mod reconcile;
 pub mod runtime;
 pub mod spec;
