@@ -20,6 +20,8 @@ pub mod types;
 mod validate;
 
 #[cfg(test)]
+mod runner_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

@@ -1,0 +1,532 @@
+//! End to end: the podman component on the real Docker engine, and container
+//! jobs run by `garage job run` inside that real nested podman.
+//!
+//! Needs a Docker engine, `garage/podman:0.1` (docker/build.sh) and
+//! `garage-test/busybox:1` (docker/test-image.sh). Without them each test
+//! prints why and passes, unless `GARAGE_REQUIRE_E2E=1` (set by CI), which
+//! makes a missing prerequisite a failure.
+//!
+//! Every test makes its own node (a unique name per process and test), and
+//! removes its containers and volumes when it ends, also when it fails.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PODMAN_IMAGE: &str = "garage/podman:0.1";
+const TEST_IMAGE: &str = "garage-test/busybox:1";
+
+fn garage_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_garage")
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn command")
+}
+
+fn docker(args: &[&str]) -> Output {
+    run(Command::new("docker").args(args))
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// True when the engine and both images are here; otherwise says why and
+/// (unless CI requires these tests) lets the test pass as skipped.
+fn prerequisites() -> bool {
+    let missing = if !Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        Some("no Docker engine answers".to_owned())
+    } else {
+        [PODMAN_IMAGE, TEST_IMAGE]
+            .into_iter()
+            .find(|image| !docker(&["image", "inspect", image]).status.success())
+            .map(|image| {
+                format!("image {image} is missing (docker/build.sh, docker/test-image.sh)")
+            })
+    };
+    match missing {
+        None => true,
+        Some(why) => {
+            assert!(
+                std::env::var_os("GARAGE_REQUIRE_E2E").is_none(),
+                "GARAGE_REQUIRE_E2E is set but {why}"
+            );
+            eprintln!("skipping: {why}");
+            false
+        }
+    }
+}
+
+/// A node with only the podman component; removed on drop.
+struct Node {
+    name: String,
+    dir: tempfile::TempDir,
+    spec: PathBuf,
+    agent: Option<Child>,
+}
+
+impl Node {
+    fn new(test: &str) -> Node {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "e2ej-{}-{}-{test}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spec = dir.path().join("node.yaml");
+        let port = free_port();
+        std::fs::write(
+            &spec,
+            format!(
+                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    garage-e2e: jobs-{pid}\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n",
+                pid = std::process::id()
+            ),
+        )
+        .expect("write node.yaml");
+        Node {
+            name,
+            dir,
+            spec,
+            agent: None,
+        }
+    }
+
+    fn podman_container(&self) -> String {
+        format!("garage-{}-podman", self.name)
+    }
+
+    /// `garage apply --wait`: the podman component runs and is Ready.
+    fn apply(&self) -> Duration {
+        let started = Instant::now();
+        let out = run(Command::new(garage_bin()).args([
+            "apply",
+            "-f",
+            self.spec.to_str().expect("utf8"),
+            "--wait",
+            "--timeout",
+            "90s",
+        ]));
+        assert!(
+            out.status.success(),
+            "apply failed: {}\n{}",
+            text(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed()
+    }
+
+    fn socket(&self) -> PathBuf {
+        let out = docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Mountpoint}}",
+            &format!("{}-sock", self.name),
+        ]);
+        assert!(out.status.success(), "socket volume exists");
+        PathBuf::from(text(&out)).join("podman.sock")
+    }
+
+    fn write_job(&self, file: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, body).expect("write job");
+        path
+    }
+
+    fn job_command(&self, job: &Path) -> Command {
+        let mut cmd = Command::new(garage_bin());
+        cmd.args([
+            "job",
+            "run",
+            job.to_str().expect("utf8"),
+            "--node-file",
+            self.spec.to_str().expect("utf8"),
+        ]);
+        cmd
+    }
+
+    /// Runs a job to its end: (exit success, the JSON report or Null, stderr).
+    fn run_job(&self, job: &Path) -> (bool, Value, String) {
+        let out = run(&mut self.job_command(job));
+        let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (
+            out.status.success(),
+            report,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `podman <args>` inside the node's podman container.
+    fn podman(&self, args: &[&str]) -> String {
+        let container = self.podman_container();
+        let mut all = vec!["exec", container.as_str(), "podman"];
+        all.extend_from_slice(args);
+        text(&docker(&all))
+    }
+
+    /// Names of every job container, network and volume inside podman.
+    fn job_leftovers(&self) -> Vec<String> {
+        let filter = "label=ai.garage.job-run";
+        let mut names = Vec::new();
+        for args in [
+            vec!["ps", "-a", "--filter", filter, "--format", "{{.Names}}"],
+            vec!["network", "ls", "--filter", filter, "--format", "{{.Name}}"],
+            vec!["volume", "ls", "--filter", filter, "--format", "{{.Name}}"],
+        ] {
+            names.extend(
+                self.podman(&args)
+                    .lines()
+                    .map(str::to_owned)
+                    .filter(|l| !l.is_empty()),
+            );
+        }
+        names
+    }
+
+    fn start_agent(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("agent.log")).expect("log file");
+        let child = Command::new(garage_bin())
+            .args(["run", "-f", self.spec.to_str().expect("utf8")])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the agent");
+        self.agent = Some(child);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
+        let _ = run(Command::new(garage_bin()).args([
+            "down",
+            "-f",
+            self.spec.to_str().unwrap_or_default(),
+        ]));
+        let _ = docker(&["rm", "-f", &self.podman_container()]);
+        let _ = docker(&[
+            "volume",
+            "rm",
+            "-f",
+            &format!("{}-sock", self.name),
+            &format!("{}-cache", self.name),
+        ]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `GET /_ping` on a unix socket; the body.
+fn ping(socket: &Path) -> Option<String> {
+    let mut stream = UnixStream::connect(socket).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.").then(|| body.trim().to_owned())
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const JOB_HEAD: &str = "version: \"0.1\"\ntype: container\n";
+
+#[test]
+fn podman_component_converges_and_answers_ping() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("ping");
+    let took = node.apply();
+    eprintln!("podman component Ready (healthy) after {took:?}");
+    assert_eq!(ping(&node.socket()).as_deref(), Some("OK"));
+    let health = text(&docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Health.Status}}",
+        &node.podman_container(),
+    ]));
+    assert_eq!(health, "healthy");
+}
+
+#[test]
+fn job_runs_inside_podman_returns_results_and_is_cleaned_up() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("hello");
+    node.apply();
+    let job = node.write_job(
+        "hello.yaml",
+        &format!(
+            "{JOB_HEAD}meta:\n  name: e2e-hello\ntimeout: 60s\nops:\n  - type: container/run\n    id: hello\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo started; sleep 2; echo score=97; echo warned >&2; mkdir -p /out; echo result > /out/r.txt\"\n      output: /out\n      resources: {{shm_size: 32Mi}}\n    results:\n      score: 'score=([0-9]+)'\n      warning: {{regex: '(warned)', logType: [stderr]}}\n"
+        ),
+    );
+    let started = Instant::now();
+    let child = node
+        .job_command(&job)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start garage job run");
+    // While it runs, the job container is in podman and not on the host engine.
+    let mut seen_in_podman = String::new();
+    wait_for(
+        "the job container appears in podman",
+        Duration::from_secs(30),
+        || {
+            seen_in_podman = node.podman(&[
+                "ps",
+                "--filter",
+                "label=ai.garage.job=e2e-hello",
+                "--format",
+                "{{.Names}}",
+            ]);
+            !seen_in_podman.is_empty()
+        },
+    );
+    assert!(
+        seen_in_podman.starts_with("garage-job-"),
+        "{seen_in_podman}"
+    );
+    let on_host = text(&docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        "label=ai.garage.job-run",
+        "--format",
+        "{{.Names}}",
+    ]));
+    assert!(
+        !on_host.contains(&seen_in_podman),
+        "job container on the host engine: {on_host}"
+    );
+    let out = child.wait_with_output().expect("job finishes");
+    eprintln!("job run took {:?}", started.elapsed());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "job failed: {stderr}");
+    // Logs stream to the terminal (stderr) as well as into the report.
+    assert!(
+        stderr.contains("started") && stderr.contains("score=97"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["status"], "succeeded");
+    let op = &report["ops"][0];
+    assert_eq!(op["exitCode"], 0);
+    assert_eq!(op["container"], seen_in_podman.as_str());
+    assert_eq!(op["results"]["score"], "97");
+    assert_eq!(op["results"]["warning"], "warned");
+    assert!(op["logs"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("started\n") && t.contains("warned\n")));
+    assert_eq!(op["files"][0]["path"], "r.txt");
+    assert_eq!(op["files"][0]["content"], "result\n");
+    assert!(["loadedFromHost", "present"].contains(&op["imageSource"].as_str().unwrap_or("")));
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn deadline_kills_the_job_and_reports_timed_out() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("deadline");
+    node.apply();
+    let job = node.write_job(
+        "slow.yaml",
+        &format!(
+            "{JOB_HEAD}timeout: 3s\nops:\n  - type: container/run\n    id: slow\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo begin; sleep 60; echo never\"\n"
+        ),
+    );
+    let started = Instant::now();
+    let (ok, report, stderr) = node.run_job(&job);
+    let took = started.elapsed();
+    assert!(!ok, "a timed-out job exits non-zero");
+    assert_eq!(report["status"], "timedOut", "{stderr}");
+    assert!(report["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("timeout of 3s")));
+    assert_eq!(report["ops"][0]["logs"]["text"], "begin\n");
+    assert!(
+        took < Duration::from_secs(20),
+        "killed promptly, took {took:?}"
+    );
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn failing_job_reports_its_exit_code() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("fail");
+    node.apply();
+    let job = node.write_job(
+        "fail.json",
+        &format!(
+            r#"{{"version": "0.1", "type": "container", "ops": [
+              {{"type": "container/run", "id": "first", "args": {{"image": "{TEST_IMAGE}", "cmd": ["sh", "-c", "echo broken >&2; exit 3"]}}}},
+              {{"type": "container/run", "id": "never", "args": {{"image": "{TEST_IMAGE}", "cmd": "echo should not run"}}}}
+            ]}}"#
+        ),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(!ok);
+    assert_eq!(report["status"], "failed", "{stderr}");
+    assert_eq!(report["ops"][0]["exitCode"], 3);
+    assert_eq!(report["ops"][0]["logs"]["text"], "broken\n");
+    assert_eq!(
+        report["ops"].as_array().map(Vec::len),
+        Some(1),
+        "the second op never ran"
+    );
+    assert!(report["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("exited with code 3")));
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn gpu_job_is_refused_on_a_node_without_gpus() {
+    if !prerequisites() {
+        return;
+    }
+    if garage::gpu::GpuInventory::detect().count() > 0 {
+        eprintln!("skipping: this host has GPUs");
+        return;
+    }
+    let node = Node::new("gpu");
+    node.apply();
+    let job = node.write_job(
+        "gpu.yaml",
+        &format!(
+            "{JOB_HEAD}ops:\n  - type: container/run\n    id: cuda\n    args:\n      image: {TEST_IMAGE}\n      gpu: true\n"
+        ),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(!ok);
+    assert_eq!(report, Value::Null, "nothing ran, so no report");
+    assert!(
+        stderr.contains("job refused before anything started: op `cuda` asks for a GPU"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("==> image"), "nothing started: {stderr}");
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+    assert_eq!(
+        node.podman(&["images", "-q"]),
+        "",
+        "no image was even loaded"
+    );
+}
+
+#[test]
+fn invalid_job_file_names_the_field_and_leaves_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("invalid");
+    node.apply();
+    let job = node.write_job(
+        "bad.yaml",
+        &format!(
+            "{JOB_HEAD}ops:\n  - type: container/run\n    id: ok\n    args: {{image: {TEST_IMAGE}}}\n  - type: container/run\n    id: bad\n    args:\n      image: {TEST_IMAGE}\n      resources:\n        memroy: 1Gi\n"
+        ),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(!ok);
+    assert_eq!(report, Value::Null);
+    assert!(
+        stderr.contains("bad.yaml:12:9: ops[1].args.resources.memroy: unknown field `memroy`"),
+        "{stderr}"
+    );
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+    assert_eq!(node.podman(&["images", "-q"]), "", "nothing was loaded");
+}
+
+#[test]
+fn podman_killed_mid_job_fails_the_job_and_the_agent_brings_podman_back() {
+    if !prerequisites() {
+        return;
+    }
+    let mut node = Node::new("kill");
+    node.apply();
+    node.start_agent();
+    let job = node.write_job(
+        "long.yaml",
+        &format!(
+            "{JOB_HEAD}meta:\n  name: e2e-long\ntimeout: 2m\nops:\n  - type: container/run\n    id: long\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo running; sleep 120\"\n"
+        ),
+    );
+    let child = node
+        .job_command(&job)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start garage job run");
+    wait_for(
+        "the job container runs in podman",
+        Duration::from_secs(30),
+        || {
+            !node
+                .podman(&["ps", "--filter", "label=ai.garage.job=e2e-long", "-q"])
+                .is_empty()
+        },
+    );
+    let killed = Instant::now();
+    assert!(docker(&["kill", &node.podman_container()]).status.success());
+    let out = child.wait_with_output().expect("job finishes");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(report["status"], "failed", "{stderr}");
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("lost the podman host")
+            && reason.contains(&node.podman_container())
+            && (reason.contains("exit code 137") || reason.contains("restarted")),
+        "{reason}"
+    );
+    // The agent restarts podman; its API answers again.
+    let socket = node.socket();
+    wait_for(
+        "the agent brings podman back",
+        Duration::from_secs(30),
+        || ping(&socket).as_deref() == Some("OK"),
+    );
+    eprintln!("podman answers again {:?} after the kill", killed.elapsed());
+    // The failed run waited for podman and removed what it had made.
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
