@@ -132,6 +132,8 @@ impl AgentMetrics {
             Box::new(self.event_reconnects.clone()),
             Box::new(self.spec_reloads.clone()),
             Box::new(build_info),
+            // Sampled from NVML at scrape time; `garage_gpus 0` without one.
+            Box::new(crate::gpu::telemetry::GpuCollector::new()),
         ];
         for collector in collectors {
             self.registry
