@@ -31,11 +31,11 @@ cat > "$dir/job.yaml" <<YAML
 version: "0.1"
 type: container
 ops:
-  - {type: container/run, id: t, args: {image: garage-test/busybox:1, cmd: [true]}}
+  - {type: container/run, id: t, args: {image: garage-test/busybox:1, cmd: ["true"]}}
 YAML
 "$garage" apply -f "$dir/node.yaml" --wait --timeout 120s >/dev/null 2>&1
 # Warm-up: the first job copies the image into podman.
-"$garage" job run "$dir/job.yaml" --node-file "$dir/node.yaml" >/dev/null 2>&1
+"$garage" job run "$dir/job.yaml" --node-file "$dir/node.yaml" >/dev/null
 podman_ctr="garage-$node-podman"
 time_ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N); echo $(( (e - s) / 1000000 )); }
 for i in $(seq "$n"); do
