@@ -84,8 +84,12 @@ build_worker() {
   if have_image "$worker_tag" && [ "$force" != 1 ]; then ok "present (FORCE=1 rebuilds)"; return; fi
   local target="${CARGO_TARGET_DIR:-$repo/target}" bin="${GARAGE_BIN:-}"
   if [ -z "$bin" ]; then
+    # The newer of the release and debug builds: a stale release binary must
+    # not win over the debug build just made.
     for candidate in "$target/release/garage" "$target/debug/garage"; do
-      if [ -x "$candidate" ]; then bin="$candidate"; break; fi
+      if [ -x "$candidate" ] && { [ -z "$bin" ] || [ "$candidate" -nt "$bin" ]; }; then
+        bin="$candidate"
+      fi
     done
   fi
   [ -n "$bin" ] && [ -x "$bin" ] \
