@@ -530,3 +530,66 @@ fn podman_killed_mid_job_fails_the_job_and_the_agent_brings_podman_back() {
     // The failed run waited for podman and removed what it had made.
     assert_eq!(node.job_leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn concurrent_jobs_are_limited_by_max_concurrent() {
+    if !prerequisites() {
+        return;
+    }
+    // The node allows 2 jobs at once (spec.podman.jobs.maxConcurrent).
+    let node = Node::new("slots");
+    node.apply();
+    // Bring the image in first so the three runs start alike.
+    let warm = node.write_job(
+        "warm.yaml",
+        &format!("{JOB_HEAD}ops:\n  - type: container/run\n    id: warm\n    args: {{image: {TEST_IMAGE}, cmd: [\"true\"]}}\n"),
+    );
+    let (ok, _, stderr) = node.run_job(&warm);
+    assert!(ok, "{stderr}");
+    let job = node.write_job(
+        "nap.yaml",
+        &format!(
+            "{JOB_HEAD}meta:\n  name: e2e-nap\ntimeout: 90s\nops:\n  - type: container/run\n    id: nap\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"sleep 3\"\n"
+        ),
+    );
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            node.job_command(&job)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start garage job run")
+        })
+        .collect();
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let running = node
+            .podman(&["ps", "--filter", "label=ai.garage.job=e2e-nap", "-q"])
+            .lines()
+            .count();
+        most = most.max(running);
+        if most >= 2 && running == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("job finishes"))
+        .collect();
+    for out in &outputs {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(most, 2, "at most two jobs run at once, and two did");
+    assert!(
+        outputs.iter().any(|o| String::from_utf8_lossy(&o.stderr)
+            .contains("waiting for a free job slot (2 job(s) may run at once)")),
+        "the third run waited for a slot"
+    );
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
