@@ -26,8 +26,13 @@ pub enum JobCommandError {
         file: std::path::PathBuf,
         node: String,
     },
-    #[error("cannot reach the node's podman host")]
-    Connect(#[source] EngineError),
+    #[error("cannot reach the podman host of node {node} (fix: start it with `garage apply -f {} --wait`, or keep `garage run` running)", file.display())]
+    Connect {
+        node: String,
+        file: std::path::PathBuf,
+        #[source]
+        source: EngineError,
+    },
     #[error(transparent)]
     Run(#[from] RunError),
 }
@@ -52,9 +57,14 @@ pub async fn run_file(
     let options = RunOptions::new(node.name(), podman.max_concurrent_jobs, gpus);
     // Refuse before connecting anywhere.
     check(&job, &options)?;
-    let engine = PodmanJobEngine::connect(podman)
-        .await
-        .map_err(JobCommandError::Connect)?;
+    let engine =
+        PodmanJobEngine::connect(podman)
+            .await
+            .map_err(|source| JobCommandError::Connect {
+                node: node.name().to_owned(),
+                file: node_file.to_owned(),
+                source,
+            })?;
     let runner = Runner::new(Arc::new(engine), options);
     Ok(runner.run(&job, observer, cancel).await?)
 }

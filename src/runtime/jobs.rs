@@ -81,15 +81,7 @@ impl PodmanJobEngine {
         let volume = host
             .inspect_volume(&podman.socket_volume)
             .await
-            .map_err(|e| {
-                unreachable(
-                    &format!("volume {}", podman.socket_volume),
-                    format!(
-                        "{} (is the podman component running? `garage apply -f node.yaml`)",
-                        message(e)
-                    ),
-                )
-            })?;
+            .map_err(|e| unreachable(&format!("volume {}", podman.socket_volume), message(e)))?;
         let socket = PathBuf::from(volume.mountpoint).join(&podman.socket_file);
         Self::connect_socket(socket, host, &podman.container).await
     }
