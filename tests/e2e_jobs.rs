@@ -593,3 +593,22 @@ fn concurrent_jobs_are_limited_by_max_concurrent() {
     );
     assert_eq!(node.job_leftovers(), Vec::<String>::new());
 }
+
+#[test]
+fn ops_share_job_volumes_in_order() {
+    if !prerequisites() {
+        return;
+    }
+    let node = Node::new("volumes");
+    node.apply();
+    let job = node.write_job(
+        "pipeline.yaml",
+        &format!(
+            "{JOB_HEAD}meta:\n  name: e2e-pipeline\ntimeout: 60s\nops:\n  - type: container/run\n    id: produce\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo 41 > /data/n\"\n      volumes: [{{name: data, dest: /data}}]\n  - type: container/run\n    id: consume\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo n=$(( $(cat /in/n) + 1 ))\"\n      volumes: [{{name: data, dest: /in, read_only: true}}]\n    results:\n      n: 'n=([0-9]+)'\n"
+        ),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(ok, "{stderr}");
+    assert_eq!(report["ops"][1]["results"]["n"], "42", "{report}");
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
