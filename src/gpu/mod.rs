@@ -23,7 +23,10 @@ pub struct GpuInventory {
 impl GpuInventory {
     /// An inventory with no GPUs, for hosts and tests that have none.
     pub fn none(reason: impl Into<String>) -> Self {
-        GpuInventory { devices: Vec::new(), unavailable_reason: Some(reason.into()) }
+        GpuInventory {
+            devices: Vec::new(),
+            unavailable_reason: Some(reason.into()),
+        }
     }
 
     pub fn count(&self) -> usize {
@@ -51,6 +54,9 @@ impl GpuInventory {
                 })
             })
             .collect();
-        GpuInventory { devices, unavailable_reason: None }
+        GpuInventory {
+            devices,
+            unavailable_reason: None,
+        }
     }
 }
