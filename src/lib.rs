@@ -1,7 +1,11 @@
 //! Garage AI: the node agent that converges a Docker host to `node.yaml`,
 //! and the parts of the network built on it.
 
+pub mod agent;
+pub mod commands;
 pub mod gpu;
+pub mod metrics;
 pub mod reconcile;
 pub mod runtime;
 pub mod spec;
+pub mod watch;

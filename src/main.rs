@@ -1,1 +1,243 @@
-fn main() {}
+//! The `garage` command: parses arguments, sets up logging and hands over
+//! to the library. Errors are rendered for people here and nowhere else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use garage::commands::{self, CommandError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "garage",
+    version,
+    about = "Garage AI node agent: converge this Docker host to node.yaml"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "GARAGE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a node spec; exit 0 when valid, 1 with the error's file:line:column when not.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of node.yaml.
+    Schema,
+    /// Show what apply would change and why; exit 0 nothing to do, 2 changes pending, 1 error.
+    Plan {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Converge the engine to the spec once.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Wait until every component runs (and is healthy where checked).
+        #[arg(long)]
+        wait: bool,
+        /// Give up after this long (e.g. 90s, 5m).
+        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Run the agent: watch the spec and the engine, converge continuously.
+    Run {
+        #[arg(short = 'f', long = "file", default_value = "node.yaml")]
+        file: PathBuf,
+    },
+    /// Print a running agent's status.
+    Status {
+        /// The agent's address; defaults to spec.metrics.listen of --file, else 127.0.0.1:9464.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every container this node owns.
+    Down {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Prints an error with its chain of causes.
+fn report(err: &dyn std::error::Error) {
+    eprintln!("error: {err}");
+    let mut source = err.source();
+    while let Some(cause) = source {
+        eprintln!("  caused by: {cause}");
+        source = cause.source();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            report(&err);
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(command: Command) -> ExitCode {
+    match command {
+        Command::Validate { file } => match garage::spec::load(&file) {
+            Ok(spec) => {
+                println!(
+                    "{}: valid (node {}, generation {})",
+                    file.display(),
+                    spec.name(),
+                    spec.generation()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                report(&err);
+                ExitCode::FAILURE
+            }
+        },
+        Command::Schema => {
+            let schema = garage::spec::schema();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Plan { file } => match commands::plan_file(&file).await {
+            Ok(plan) => {
+                print!("{plan}");
+                if plan.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(2)
+                }
+            }
+            Err(err) => failed(&err),
+        },
+        Command::Apply {
+            file,
+            wait,
+            timeout,
+        } => match commands::apply(&file, wait, timeout).await {
+            Ok(report) => {
+                print!("{}", report.plan);
+                if wait {
+                    print!("\n{}", report.status.render());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(err) => failed(&err),
+        },
+        Command::Run { file } => run_agent(file).await,
+        Command::Status { url, file, json } => {
+            let url = match (url, file) {
+                (Some(url), _) => url,
+                (None, Some(file)) => match garage::spec::load(&file) {
+                    Ok(spec) => format!("http://{}", spec.metrics_listen()),
+                    Err(err) => return failed(&CommandError::from(err)),
+                },
+                (None, None) => "http://127.0.0.1:9464".to_string(),
+            };
+            match commands::fetch_status(&url).await {
+                Ok(status) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&status).unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(status) => {
+                    print!("{}", status.render());
+                    ExitCode::SUCCESS
+                }
+                Err(err) => failed(&err),
+            }
+        }
+        Command::Down { file } => match commands::down(&file).await {
+            Ok(count) => {
+                println!("removed {count} container(s)");
+                ExitCode::SUCCESS
+            }
+            Err(err) => failed(&err),
+        },
+    }
+}
+
+fn failed(err: &CommandError) -> ExitCode {
+    report(err);
+    ExitCode::FAILURE
+}
+
+async fn run_agent(file: PathBuf) -> ExitCode {
+    let cancel = CancellationToken::new();
+    let agent = garage::agent::run(&file, cancel.clone());
+    tokio::pin!(agent);
+    let result = tokio::select! {
+        result = &mut agent => result,
+        () = wait_for_stop_signal() => {
+            tracing::info!("stop signal received; stopping the agent (workloads keep running)");
+            cancel.cancel();
+            agent.await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,6 +1,19 @@
 //! Converging the engine to the desired state: pure planning, execution,
-//! restart backoff and status.
+//! restart backoff, status and the loop that ties them together.
 
+pub mod apply;
+pub mod backoff;
+pub mod controller;
+pub mod plan;
 pub mod settings;
+pub mod status;
 
+#[cfg(test)]
+mod controller_tests;
+#[cfg(test)]
+mod plan_tests;
+
+pub use controller::{Controller, Input, PassOutcome, Target};
+pub use plan::{plan, Action, Cause, Plan, Step};
 pub use settings::{BackoffSettings, ReconcileSettings};
+pub use status::NodeStatus;

@@ -5,9 +5,148 @@
 //! fast tests of the same contract.
 
 pub mod container;
+pub mod docker;
+pub mod fake;
 pub mod labels;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use futures::stream::BoxStream;
 
 pub use container::{
     ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
     HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
 };
+
+/// What the engine says a container is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Dead,
+    Removing,
+    Unknown,
+}
+
+impl ContainerState {
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "created" | "configured" | "initialized" => ContainerState::Created,
+            "running" => ContainerState::Running,
+            "restarting" => ContainerState::Restarting,
+            "paused" => ContainerState::Paused,
+            "exited" | "stopped" => ContainerState::Exited,
+            "dead" => ContainerState::Dead,
+            "removing" => ContainerState::Removing,
+            _ => ContainerState::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Paused => "paused",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Removing => "removing",
+            ContainerState::Unknown => "unknown",
+        }
+    }
+}
+
+/// Health as the engine's health check reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// One container that carries our ownership labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedContainer {
+    pub id: String,
+    pub name: String,
+    /// Every label on the container (ownership, config hash, user labels).
+    pub labels: BTreeMap<String, String>,
+    pub state: ContainerState,
+    pub health: Health,
+    pub exit_code: Option<i64>,
+    /// RFC 3339 time the container last started, as the engine reports it.
+    pub started_at: Option<String>,
+}
+
+impl ObservedContainer {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    pub fn component(&self) -> Option<&str> {
+        self.label(labels::COMPONENT)
+    }
+}
+
+/// Something happened to an owned container; carries no state on purpose:
+/// the reconciler re-lists (level-triggered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeEvent {
+    pub container_id: String,
+    pub action: String,
+}
+
+/// Errors of the engine seam, each naming the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot reach the container engine at {endpoint}: {message} (is the Docker daemon running? check `docker info` and DOCKER_HOST)")]
+    Unreachable { endpoint: String, message: String },
+    #[error("image {image} is not present and could not be pulled: {message}")]
+    ImageUnavailable { image: String, message: String },
+    #[error("creating container {name} failed: {message}")]
+    Create { name: String, message: String },
+    #[error("starting container {id} failed: {message}")]
+    Start { id: String, message: String },
+    #[error("removing container {id} failed: {message}")]
+    Remove { id: String, message: String },
+    #[error("listing containers failed: {message}")]
+    List { message: String },
+    #[error("the engine's event stream failed: {message}")]
+    Events { message: String },
+}
+
+/// All the reconciler may ask of a container engine. Every call is
+/// idempotent where it can be: removing a missing container succeeds.
+pub trait ContainerRuntime: Send + Sync + 'static {
+    /// Containers of `node` that carry our ownership labels, in any state.
+    fn list_owned(
+        &self,
+        node: &str,
+    ) -> impl Future<Output = Result<Vec<ObservedContainer>, RuntimeError>> + Send;
+
+    /// Makes `image` present locally: pulls it when missing.
+    fn ensure_image(&self, image: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Creates (does not start) a container; returns its id.
+    fn create(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        spec: &ContainerSpec,
+    ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
+
+    fn start(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Force-removes a container and its anonymous volumes; a missing one is fine.
+    fn remove(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Events about the owned containers of `node`, until the stream breaks.
+    fn events(&self, node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>>;
+}

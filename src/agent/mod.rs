@@ -1,0 +1,184 @@
+//! The node agent (`garage run`): wires the spec watch, the engine's event
+//! stream, the reconcile controller and the HTTP endpoints under one
+//! supervisor. The first task to fail stops the rest; a stop (SIGTERM)
+//! leaves every workload running.
+
+pub mod events;
+pub mod http;
+pub mod spec_source;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::gpu::GpuInventory;
+use crate::metrics::AgentMetrics;
+use crate::reconcile::Controller;
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::RuntimeError;
+use crate::spec::{self, SpecError};
+use crate::watch::{SpecWatch, WatchError};
+
+use spec_source::SpecSource;
+
+/// Quiet time after the last write to node.yaml before it is read.
+pub const SPEC_DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot read the node spec {path} (fix: check the path, or create one from examples/node.yaml)")]
+    ReadSpec {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start: {path} is not a valid node spec")]
+    InitialSpec {
+        path: PathBuf,
+        #[source]
+        source: SpecError,
+    },
+    #[error(transparent)]
+    Engine(#[from] RuntimeError),
+    #[error("cannot watch the spec file")]
+    Watch(#[from] WatchError),
+    #[error("cannot listen on {addr} for /status and /metrics (is another agent running? change spec.metrics.listen)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs the agent for the spec at `path` until `cancel` fires.
+pub async fn run(path: &Path, cancel: CancellationToken) -> Result<(), AgentError> {
+    let initial_text = std::fs::read_to_string(path).map_err(|source| AgentError::ReadSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let spec = spec::parse(&initial_text, path).map_err(|source| AgentError::InitialSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let gpus = tokio::task::spawn_blocking(GpuInventory::detect)
+        .await
+        .unwrap_or_default();
+    match &gpus.unavailable_reason {
+        Some(reason) => tracing::info!(%reason, "no GPU: running CPU-only"),
+        None => tracing::info!(count = gpus.count(), "GPUs found"),
+    }
+    let target =
+        spec_source::target_from(&spec, &gpus).map_err(|source| AgentError::InitialSpec {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let node = spec.name().to_string();
+    let metrics = AgentMetrics::new();
+    let runtime = Arc::new(DockerRuntime::connect().await?);
+    let mut controller = Controller::new(Arc::clone(&runtime), &node, metrics.clone());
+    controller.set_target(target);
+    let status = controller.status();
+
+    let listen = spec.metrics_listen();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: listen,
+            source,
+        })?;
+    tracing::info!(%listen, node = %node, "agent serving /status, /metrics, /healthz, /readyz");
+    let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
+
+    let (inputs_tx, inputs_rx) = mpsc::channel(256);
+    let (ticks_tx, ticks_rx) = mpsc::channel(8);
+    let source = SpecSource::new(
+        path.to_path_buf(),
+        &node,
+        gpus,
+        initial_text,
+        metrics.clone(),
+    );
+
+    let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
+    tasks.spawn(until_cancelled(cancel.clone(), watch.run(ticks_tx)));
+    tasks.spawn(until_cancelled(
+        cancel.clone(),
+        source.run(ticks_rx, inputs_tx.clone()),
+    ));
+    let events = events::forward_events(
+        Arc::clone(&runtime),
+        node.clone(),
+        inputs_tx,
+        metrics.clone(),
+    );
+    tasks.spawn(until_cancelled(cancel.clone(), events));
+    {
+        let cancel = cancel.clone();
+        tasks.spawn(async move {
+            controller.run(inputs_rx, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let cancel = cancel.clone();
+        let app = http::router(status, metrics);
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await
+                .map_err(AgentError::Serve)
+        });
+    }
+    supervise(tasks, cancel).await
+}
+
+/// Waits for `cancel` or the first task to end, then stops the rest.
+async fn supervise(
+    mut tasks: JoinSet<Result<(), AgentError>>,
+    cancel: CancellationToken,
+) -> Result<(), AgentError> {
+    let first = tokio::select! {
+        () = cancel.cancelled() => Ok(()),
+        Some(joined) = tasks.join_next() => {
+            if !cancel.is_cancelled() {
+                tracing::error!("an agent task ended unexpectedly; stopping the agent");
+            }
+            joined.unwrap_or(Ok(()))
+        }
+    };
+    cancel.cancel();
+    // The controller and server stop on `cancel`; the rest are plain loops.
+    let stop = async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(err)) = joined {
+                tracing::warn!(error = %err, "task ended with an error while stopping");
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
+    first
+}
+
+/// Runs a plain loop until it ends or `cancel` fires.
+async fn until_cancelled(
+    cancel: CancellationToken,
+    task: impl std::future::Future<Output = ()>,
+) -> Result<(), AgentError> {
+    tokio::select! {
+        () = cancel.cancelled() => {}
+        () = task => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! The one-shot commands behind the CLI (`validate`, `plan`, `apply`,
+//! `down`, `status`), as library functions returning typed results; the
+//! binary only parses arguments and prints.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::agent::spec_source::target_from;
+use crate::gpu::GpuInventory;
+use crate::metrics::AgentMetrics;
+use crate::reconcile::status::{ConditionStatus, ConditionType};
+use crate::reconcile::{plan, Controller, NodeStatus, Plan, Target};
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{ContainerRuntime, RuntimeError};
+use crate::spec::{self, NodeSpec, SpecError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Engine(#[from] RuntimeError),
+    #[error("timed out after {timeout:?} before the node converged:\n{status}")]
+    Timeout { timeout: Duration, status: String },
+    #[error("some steps failed:\n{}", failures.join("\n"))]
+    StepsFailed { failures: Vec<String> },
+    #[error("cannot get the agent's status from {url}: {message} (is `garage run` running? check spec.metrics.listen)")]
+    Status { url: String, message: String },
+}
+
+/// Parses and validates a spec file and lowers it for this host.
+pub fn load(path: &Path) -> Result<(NodeSpec, Target), CommandError> {
+    let spec = spec::load(path)?;
+    let target = target_from(&spec, &GpuInventory::detect())?;
+    Ok((spec, target))
+}
+
+/// What would change, and why (a dry run).
+pub async fn plan_file(path: &Path) -> Result<Plan, CommandError> {
+    let (spec, target) = load(path)?;
+    let runtime = DockerRuntime::connect().await?;
+    let observed = runtime.list_owned(spec.name()).await?;
+    Ok(plan(&target.desired, &observed))
+}
+
+/// What `apply` did.
+#[derive(Debug)]
+pub struct ApplyReport {
+    /// The plan of the first pass (what was changed).
+    pub plan: Plan,
+    pub status: NodeStatus,
+}
+
+/// Converges once; with `wait`, keeps converging until every component runs
+/// (and is healthy where it has a health check) or `timeout` passes.
+pub async fn apply(
+    path: &Path,
+    wait: bool,
+    timeout: Duration,
+) -> Result<ApplyReport, CommandError> {
+    let (spec, target) = load(path)?;
+    let runtime = Arc::new(DockerRuntime::connect().await?);
+    apply_with(runtime, spec.name(), target, wait, timeout).await
+}
+
+/// [`apply`] against any runtime (tests use the fake).
+pub async fn apply_with<R: ContainerRuntime>(
+    runtime: Arc<R>,
+    node: &str,
+    target: Target,
+    wait: bool,
+    timeout: Duration,
+) -> Result<ApplyReport, CommandError> {
+    let mut controller = Controller::new(runtime, node, AgentMetrics::new());
+    controller.set_target(target);
+    let status = controller.status();
+    let deadline = Instant::now() + timeout;
+    let timed_out = |status: &NodeStatus| CommandError::Timeout {
+        timeout,
+        status: status.render(),
+    };
+    let mut first_plan = None;
+    loop {
+        let outcome = match tokio::time::timeout_at(deadline, controller.pass()).await {
+            Ok(outcome) => outcome?,
+            Err(_) => return Err(timed_out(&status.borrow())),
+        };
+        let next_wakeup = outcome.next_wakeup;
+        first_plan.get_or_insert(outcome.plan);
+        while controller.has_in_flight() {
+            if tokio::time::timeout_at(deadline, controller.finish_one())
+                .await
+                .is_err()
+            {
+                return Err(timed_out(&status.borrow()));
+            }
+        }
+        if !wait {
+            // Record the results of this round's steps.
+            controller.pass().await?;
+            let failures: Vec<String> = status
+                .borrow()
+                .components
+                .iter()
+                .filter_map(|c| c.last_error.as_ref().map(|e| format!("{}: {e}", c.name)))
+                .collect();
+            if !failures.is_empty() {
+                return Err(CommandError::StepsFailed { failures });
+            }
+            break;
+        }
+        if status
+            .borrow()
+            .condition(ConditionType::Ready)
+            .map(|c| c.status)
+            == Some(ConditionStatus::True)
+        {
+            break;
+        }
+        let poll = Instant::now() + Duration::from_millis(100);
+        let wake = next_wakeup.map_or(poll, |w| w.min(deadline).max(poll));
+        if wake >= deadline {
+            return Err(timed_out(&status.borrow()));
+        }
+        tokio::time::sleep_until(wake).await;
+    }
+    let status = status.borrow().clone();
+    Ok(ApplyReport {
+        plan: first_plan.unwrap_or_default(),
+        status,
+    })
+}
+
+/// Removes every container the node owns; returns how many.
+pub async fn down(path: &Path) -> Result<usize, CommandError> {
+    let spec = spec::load(path)?;
+    let runtime = DockerRuntime::connect().await?;
+    let owned = runtime.list_owned(spec.name()).await?;
+    let removals = owned.iter().map(|c| runtime.remove(&c.id));
+    for result in futures::future::join_all(removals).await {
+        result?;
+    }
+    Ok(owned.len())
+}
+
+/// The status a running agent serves at `base_url` (e.g. `http://127.0.0.1:9464`).
+pub async fn fetch_status(base_url: &str) -> Result<NodeStatus, CommandError> {
+    let url = format!("{}/status", base_url.trim_end_matches('/'));
+    let error = |message: String| CommandError::Status {
+        url: url.clone(),
+        message,
+    };
+    let response = reqwest::get(&url).await.map_err(|e| error(e.to_string()))?;
+    let response = response
+        .error_for_status()
+        .map_err(|e| error(e.to_string()))?;
+    response
+        .json::<NodeStatus>()
+        .await
+        .map_err(|e| error(e.to_string()))
+}

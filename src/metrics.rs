@@ -1,0 +1,196 @@
+//! The agent's Prometheus metrics: one registry per process, names after
+//! Prometheus conventions, label values only from small fixed sets (result,
+//! cause, component kind, container state) — never component names or ids.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::runtime::{ComponentKind, ContainerState};
+
+/// Every metric the agent exports.
+#[derive(Debug, Clone)]
+pub struct AgentMetrics {
+    registry: Registry,
+    pub reconciles: IntCounterVec,
+    pub reconcile_duration: Histogram,
+    pub drift_corrections: IntCounterVec,
+    pub owned_containers: IntGaugeVec,
+    pub restarts: IntCounterVec,
+    pub backoff_seconds: GaugeVec,
+    pub spec_valid: IntGauge,
+    pub observed_generation: Gauge,
+    pub last_success: Gauge,
+    pub event_reconnects: IntCounter,
+    pub spec_reloads: IntCounterVec,
+}
+
+/// Result label values.
+pub const RESULT_SUCCESS: &str = "success";
+pub const RESULT_ERROR: &str = "error";
+
+const KINDS: [ComponentKind; 3] = [
+    ComponentKind::Podman,
+    ComponentKind::Worker,
+    ComponentKind::Extra,
+];
+const STATES: [ContainerState; 8] = [
+    ContainerState::Created,
+    ContainerState::Running,
+    ContainerState::Restarting,
+    ContainerState::Paused,
+    ContainerState::Exited,
+    ContainerState::Dead,
+    ContainerState::Removing,
+    ContainerState::Unknown,
+];
+
+impl AgentMetrics {
+    /// Registers every metric; the names are fixed, so this cannot clash.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let metrics = AgentMetrics {
+            reconciles: IntCounterVec::new(
+                Opts::new("garage_reconciles_total", "Reconcile passes, by result."),
+                &["result"],
+            )
+            .expect("valid metric"),
+            reconcile_duration: Histogram::with_opts(
+                HistogramOpts::new("garage_reconcile_duration_seconds", "Time to observe and plan one reconcile pass.")
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            )
+            .expect("valid metric"),
+            drift_corrections: IntCounterVec::new(
+                Opts::new("garage_drift_corrections_total", "Steps executed to correct drift, by cause."),
+                &["cause"],
+            )
+            .expect("valid metric"),
+            owned_containers: IntGaugeVec::new(
+                Opts::new("garage_owned_containers", "Containers the agent owns, by component kind and state."),
+                &["kind", "state"],
+            )
+            .expect("valid metric"),
+            restarts: IntCounterVec::new(
+                Opts::new("garage_container_restarts_total", "Restarts of containers that stopped by themselves."),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            backoff_seconds: GaugeVec::new(
+                Opts::new("garage_component_backoff_seconds", "Largest current restart backoff, by component kind."),
+                &["kind"],
+            )
+            .expect("valid metric"),
+            spec_valid: IntGauge::new("garage_spec_valid", "1 when the last read of node.yaml was valid.")
+                .expect("valid metric"),
+            observed_generation: Gauge::new(
+                "garage_observed_generation",
+                "The generation being converged to: the first 32 bits of the spec hash, as a number.",
+            )
+            .expect("valid metric"),
+            last_success: Gauge::new(
+                "garage_last_successful_reconcile_timestamp_seconds",
+                "Unix time of the last reconcile pass that converged.",
+            )
+            .expect("valid metric"),
+            event_reconnects: IntCounter::new(
+                "garage_event_stream_reconnects_total",
+                "Times the engine's event stream was re-established.",
+            )
+            .expect("valid metric"),
+            spec_reloads: IntCounterVec::new(
+                Opts::new("garage_spec_reloads_total", "Reads of node.yaml, by result."),
+                &["result"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        metrics.register_all();
+        metrics.initialise_label_sets();
+        metrics
+    }
+
+    fn register_all(&self) {
+        let build_info = IntGaugeVec::new(
+            Opts::new("garage_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.reconciles.clone()),
+            Box::new(self.reconcile_duration.clone()),
+            Box::new(self.drift_corrections.clone()),
+            Box::new(self.owned_containers.clone()),
+            Box::new(self.restarts.clone()),
+            Box::new(self.backoff_seconds.clone()),
+            Box::new(self.spec_valid.clone()),
+            Box::new(self.observed_generation.clone()),
+            Box::new(self.last_success.clone()),
+            Box::new(self.event_reconnects.clone()),
+            Box::new(self.spec_reloads.clone()),
+            Box::new(build_info),
+        ];
+        for collector in collectors {
+            self.registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+    }
+
+    /// Exports every label combination from the start, so rates and absent
+    /// series behave (Prometheus' advice for known label sets).
+    fn initialise_label_sets(&self) {
+        for result in [RESULT_SUCCESS, RESULT_ERROR] {
+            self.reconciles.with_label_values(&[result]);
+            self.spec_reloads.with_label_values(&[result]);
+        }
+        for cause in ["missing", "config_changed", "stopped", "orphan"] {
+            self.drift_corrections.with_label_values(&[cause]);
+        }
+        for kind in KINDS {
+            self.restarts.with_label_values(&[kind.as_str()]);
+            self.backoff_seconds.with_label_values(&[kind.as_str()]);
+        }
+    }
+
+    /// Sets the owned-containers gauge from a fresh observation.
+    pub fn set_owned(&self, counts: &[(ComponentKind, ContainerState)]) {
+        for kind in KINDS {
+            for state in STATES {
+                let n = counts
+                    .iter()
+                    .filter(|(k, s)| *k == kind && *s == state)
+                    .count();
+                self.owned_containers
+                    .with_label_values(&[kind.as_str(), state.as_str()])
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buffer).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for AgentMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The first 32 bits of a hex generation as a number (exact in an f64).
+pub fn generation_number(generation: &str) -> f64 {
+    u32::from_str_radix(generation.get(..8).unwrap_or(generation), 16)
+        .map(f64::from)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,186 @@
+//! The node's reported status, Kubernetes style: generations, conditions
+//! with transition times, and per-component state. Serialised as-is by
+//! `GET /status` and printed by `garage status`.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Condition types, a fixed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionType {
+    Ready,
+    Progressing,
+    Degraded,
+    SpecValid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(value: bool) -> Self {
+        if value {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: ConditionType,
+    pub status: ConditionStatus,
+    /// A CamelCase word a program can match on.
+    pub reason: String,
+    /// A sentence for people.
+    pub message: String,
+    /// RFC 3339; changes only when `status` changes.
+    pub last_transition_time: String,
+}
+
+/// State of one component as last observed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    pub name: String,
+    pub kind: String,
+    pub container_id: Option<String>,
+    /// Engine state (`running`, `exited`, …) or `missing`.
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting` or `none`.
+    pub health: String,
+    /// Restarts the agent made after the container stopped by itself.
+    pub restarts: u64,
+    pub last_exit_code: Option<i64>,
+    pub last_error: Option<String>,
+    /// Current restart backoff, when the component is waiting.
+    pub backoff_seconds: Option<f64>,
+    /// RFC 3339 time of the next attempt, when the component is waiting.
+    pub next_retry: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatus {
+    pub node: String,
+    /// Generation (spec hash) the agent is converging to.
+    pub observed_generation: Option<String>,
+    /// Generation of the last spec the agent started to apply.
+    pub last_attempted_generation: Option<String>,
+    /// Generation of the last spec fully converged.
+    pub last_applied_generation: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub components: Vec<ComponentStatus>,
+}
+
+/// RFC 3339 (UTC, seconds) for `time`.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+impl NodeStatus {
+    pub fn new(node: &str) -> Self {
+        let now = rfc3339(SystemTime::now());
+        let unknown = |type_| Condition {
+            type_,
+            status: ConditionStatus::Unknown,
+            reason: "Starting".into(),
+            message: "the agent has not finished its first reconcile".into(),
+            last_transition_time: now.clone(),
+        };
+        NodeStatus {
+            node: node.into(),
+            observed_generation: None,
+            last_attempted_generation: None,
+            last_applied_generation: None,
+            conditions: [
+                ConditionType::Ready,
+                ConditionType::Progressing,
+                ConditionType::Degraded,
+                ConditionType::SpecValid,
+            ]
+            .into_iter()
+            .map(unknown)
+            .collect(),
+            components: Vec::new(),
+        }
+    }
+
+    pub fn condition(&self, type_: ConditionType) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Sets a condition; the transition time moves only when the status flips.
+    pub fn set_condition(
+        &mut self,
+        type_: ConditionType,
+        status: impl Into<ConditionStatus>,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
+        let status = status.into();
+        let message = message.into();
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(existing) => {
+                if existing.status != status {
+                    existing.last_transition_time = rfc3339(SystemTime::now());
+                }
+                existing.status = status;
+                existing.reason = reason.into();
+                existing.message = message;
+            }
+            None => self.conditions.push(Condition {
+                type_,
+                status,
+                reason: reason.into(),
+                message,
+                last_transition_time: rfc3339(SystemTime::now()),
+            }),
+        }
+    }
+
+    /// Human-readable summary, as `garage status` prints it.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "node {}\ngeneration: observed {} · attempted {} · applied {}\n\nCONDITION     STATUS   REASON                 MESSAGE\n",
+            self.node,
+            self.observed_generation.as_deref().unwrap_or("-"),
+            self.last_attempted_generation.as_deref().unwrap_or("-"),
+            self.last_applied_generation.as_deref().unwrap_or("-"),
+        );
+        for c in &self.conditions {
+            out.push_str(&format!(
+                "{:<13} {:<8} {:<22} {}\n",
+                format!("{:?}", c.type_),
+                format!("{:?}", c.status),
+                c.reason,
+                c.message
+            ));
+        }
+        out.push_str("\nCOMPONENT            KIND     STATE      HEALTH     RESTARTS  LAST EXIT  NEXT RETRY            LAST ERROR\n");
+        for c in &self.components {
+            out.push_str(&format!(
+                "{:<20} {:<8} {:<10} {:<10} {:<9} {:<10} {:<21} {}\n",
+                c.name,
+                c.kind,
+                c.state,
+                c.health,
+                c.restarts,
+                c.last_exit_code
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                c.next_retry.as_deref().unwrap_or("-"),
+                c.last_error.as_deref().unwrap_or("")
+            ));
+        }
+        out
+    }
+}

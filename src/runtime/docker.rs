@@ -1,0 +1,418 @@
+//! The production [`ContainerRuntime`]: the Docker Engine API through bollard.
+//! Podman's Docker-compatible socket speaks the same API. This is the only
+//! module that imports bollard.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerSummary, DeviceMapping as BollardDevice, DeviceRequest,
+    HealthConfig, HealthStatusEnum, HostConfig, Mount as BollardMount, MountType,
+    PortBinding as BollardPort, RestartPolicy as BollardRestart, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
+    RemoveContainerOptions,
+};
+use bollard::Docker;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+
+use super::{
+    labels, ContainerRuntime, ContainerSpec, ContainerState, GpuRequest, Health, MountSource,
+    ObservedContainer, RuntimeError, RuntimeEvent,
+};
+
+/// A connection to one Docker-API engine (Docker or podman).
+///
+/// The API version is negotiated on the first call that reaches the engine,
+/// so an agent started while the daemon is down keeps running and connects
+/// once it is back (old engines speak API 1.41 only).
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    client: Arc<Mutex<Client>>,
+    endpoint: String,
+}
+
+#[derive(Debug, Clone)]
+struct Client {
+    docker: Docker,
+    negotiated: bool,
+}
+
+impl DockerRuntime {
+    /// Connects through `DOCKER_HOST` (or the default socket). Fails only when
+    /// the address itself is unusable; an engine that is down is retried.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults().map_err(|err| RuntimeError::Unreachable {
+            endpoint: endpoint.clone(),
+            message: err.to_string(),
+        })?;
+        let runtime = DockerRuntime {
+            client: Arc::new(Mutex::new(Client {
+                docker,
+                negotiated: false,
+            })),
+            endpoint,
+        };
+        if let Err(err) = runtime.docker().await {
+            tracing::warn!(error = %err, "container engine not reachable yet; will keep trying");
+        }
+        Ok(runtime)
+    }
+
+    /// The client, with its API version negotiated once the engine answers.
+    async fn docker(&self) -> Result<Docker, RuntimeError> {
+        let client = self.lock().clone();
+        if client.negotiated {
+            return Ok(client.docker);
+        }
+        let docker =
+            client
+                .docker
+                .negotiate_version()
+                .await
+                .map_err(|err| RuntimeError::Unreachable {
+                    endpoint: self.endpoint.clone(),
+                    message: err.to_string(),
+                })?;
+        *self.lock() = Client {
+            docker: docker.clone(),
+            negotiated: true,
+        };
+        Ok(docker)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Client> {
+        // The guarded value is a plain client handle: a poisoned lock holds a usable one.
+        self.client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The engine's address, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    async fn observe(
+        &self,
+        docker: &Docker,
+        summary: ContainerSummary,
+    ) -> Option<ObservedContainer> {
+        let id = summary.id?;
+        let labels: BTreeMap<String, String> =
+            summary.labels.unwrap_or_default().into_iter().collect();
+        let state = summary
+            .state
+            .map(|s| ContainerState::parse(s.as_ref()))
+            .unwrap_or(ContainerState::Unknown);
+        let name = summary
+            .names
+            .and_then(|names| names.into_iter().next())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let mut observed = ObservedContainer {
+            id,
+            name,
+            labels,
+            state,
+            health: health_from_status(summary.status.as_deref().unwrap_or("")),
+            exit_code: None,
+            started_at: None,
+        };
+        // The list answer has no exit code; only stopped containers need it.
+        if state != ContainerState::Running {
+            if let Ok(inspect) = docker.inspect_container(&observed.id, None).await {
+                if let Some(s) = inspect.state {
+                    observed.exit_code = s.exit_code;
+                    observed.started_at = s.started_at;
+                    observed.health = match s.health.and_then(|h| h.status) {
+                        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+                        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+                        Some(HealthStatusEnum::STARTING) => Health::Starting,
+                        _ => Health::None,
+                    };
+                }
+            }
+        }
+        Some(observed)
+    }
+
+    fn server_message(&self, err: BollardError) -> Result<String, RuntimeError> {
+        match err {
+            BollardError::DockerResponseServerError { message, .. } => Ok(message),
+            other => Err(RuntimeError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: other.to_string(),
+            }),
+        }
+    }
+}
+
+/// Docker's list answer says "Up 3 minutes (healthy)"; the same words podman uses.
+fn health_from_status(status: &str) -> Health {
+    if status.contains("(healthy)") {
+        Health::Healthy
+    } else if status.contains("(unhealthy)") {
+        Health::Unhealthy
+    } else if status.contains("health: starting") {
+        Health::Starting
+    } else {
+        Health::None
+    }
+}
+
+fn status_code(err: &BollardError) -> Option<u16> {
+    match err {
+        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
+        _ => None,
+    }
+}
+
+impl ContainerRuntime for DockerRuntime {
+    async fn list_owned(&self, node: &str) -> Result<Vec<ObservedContainer>, RuntimeError> {
+        let filters = HashMap::from([("label".to_string(), labels::owned_filter(node))]);
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let docker = self.docker().await?;
+        let summaries = match docker.list_containers(Some(options)).await {
+            Ok(summaries) => summaries,
+            Err(err) => {
+                return Err(RuntimeError::List {
+                    message: self.server_message(err)?,
+                });
+            }
+        };
+        let observed =
+            futures::future::join_all(summaries.into_iter().map(|s| self.observe(&docker, s)))
+                .await;
+        Ok(observed.into_iter().flatten().collect())
+    }
+
+    async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        match docker.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(err) if status_code(&err) == Some(404) => {}
+            Err(err) => {
+                let message = self.server_message(err)?;
+                return Err(RuntimeError::ImageUnavailable {
+                    image: image.into(),
+                    message,
+                });
+            }
+        }
+        let options = CreateImageOptions {
+            from_image: Some(image.to_string()),
+            ..Default::default()
+        };
+        docker
+            .create_image(Some(options), None, None)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .map_err(|err| RuntimeError::ImageUnavailable {
+                image: image.into(),
+                message: err.to_string(),
+            })
+    }
+
+    async fn create(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        spec: &ContainerSpec,
+    ) -> Result<String, RuntimeError> {
+        let options = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        let body = create_body(labels, spec);
+        let docker = self.docker().await?;
+        match docker.create_container(Some(options), body).await {
+            Ok(response) => Ok(response.id),
+            Err(err) => Err(RuntimeError::Create {
+                name: name.into(),
+                message: self.server_message(err)?,
+            }),
+        }
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        let docker = self.docker().await?;
+        match docker.start_container(id, None).await {
+            Ok(()) => Ok(()),
+            // 304: already running, which is what we wanted.
+            Err(err) if status_code(&err) == Some(304) => Ok(()),
+            Err(err) => Err(RuntimeError::Start {
+                id: id.into(),
+                message: self.server_message(err)?,
+            }),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            v: true,
+            ..Default::default()
+        };
+        let docker = self.docker().await?;
+        match docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 404: already gone; 409: removal already in progress.
+            Err(err) if matches!(status_code(&err), Some(404 | 409)) => Ok(()),
+            Err(err) => Err(RuntimeError::Remove {
+                id: id.into(),
+                message: self.server_message(err)?,
+            }),
+        }
+    }
+
+    fn events(&self, node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), labels::owned_filter(node)),
+        ]);
+        let options = EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let runtime = self.clone();
+        futures::stream::once(async move { runtime.docker().await })
+            .flat_map(move |docker| match docker {
+                Ok(docker) => docker
+                    .events(Some(options.clone()))
+                    .map(|event| match event {
+                        Ok(message) => Ok(RuntimeEvent {
+                            container_id: message.actor.and_then(|a| a.id).unwrap_or_default(),
+                            action: message.action.unwrap_or_default(),
+                        }),
+                        Err(err) => Err(RuntimeError::Events {
+                            message: err.to_string(),
+                        }),
+                    })
+                    .boxed(),
+                Err(err) => futures::stream::once(async move { Err(err) }).boxed(),
+            })
+            .boxed()
+    }
+}
+
+fn create_body(labels: &BTreeMap<String, String>, spec: &ContainerSpec) -> ContainerCreateBody {
+    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let mut port_bindings: HashMap<String, Option<Vec<BollardPort>>> = HashMap::new();
+    for port in &spec.ports {
+        port_bindings
+            .entry(format!(
+                "{}/{}",
+                port.container_port,
+                port.protocol.as_str()
+            ))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(BollardPort {
+                host_ip: port.host_ip.clone(),
+                host_port: Some(port.host_port.to_string()),
+            });
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|m| {
+            let (typ, source) = match &m.source {
+                MountSource::Volume(name) => (MountType::VOLUME, name.clone()),
+                MountSource::Bind(path) => (MountType::BIND, path.clone()),
+            };
+            BollardMount {
+                target: Some(m.target.clone()),
+                source: Some(source),
+                typ: Some(typ),
+                read_only: Some(m.read_only),
+                ..Default::default()
+            }
+        })
+        .collect::<Vec<_>>();
+    let gpu = |device_ids: Option<Vec<String>>, count: Option<i64>| DeviceRequest {
+        driver: Some(String::new()),
+        count,
+        device_ids,
+        capabilities: Some(vec![vec!["gpu".to_string()]]),
+        options: None,
+    };
+    let device_requests = match &spec.gpus {
+        GpuRequest::None => None,
+        GpuRequest::All => Some(vec![gpu(None, Some(-1))]),
+        GpuRequest::Indices(ids) => Some(vec![gpu(
+            Some(ids.iter().map(u32::to_string).collect()),
+            None,
+        )]),
+    };
+    let devices = spec
+        .security
+        .devices
+        .iter()
+        .map(|d| BollardDevice {
+            path_on_host: Some(d.host_path.clone()),
+            path_in_container: Some(d.container_path.clone()),
+            cgroup_permissions: Some(d.permissions.clone()),
+        })
+        .collect::<Vec<_>>();
+    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+    let healthcheck = spec.health.as_ref().map(|h| HealthConfig {
+        test: Some(
+            std::iter::once("CMD".to_string())
+                .chain(h.test.iter().cloned())
+                .collect(),
+        ),
+        interval: Some(nanos(h.interval)),
+        timeout: Some(nanos(h.timeout)),
+        retries: Some(i64::from(h.retries)),
+        start_period: Some(nanos(h.start_period)),
+        start_interval: None,
+    });
+    let to_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    let host_config = HostConfig {
+        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        privileged: Some(spec.security.privileged),
+        cap_add: non_empty(&spec.security.cap_add),
+        cap_drop: non_empty(&spec.security.cap_drop),
+        security_opt: non_empty(&spec.security.security_opt),
+        devices: (!devices.is_empty()).then_some(devices),
+        device_requests,
+        memory: to_i64(spec.resources.memory_bytes),
+        nano_cpus: to_i64(spec.resources.nano_cpus),
+        shm_size: to_i64(spec.resources.shm_size_bytes),
+        // The agent is the one owner of restarts (with backoff); the engine never restarts.
+        restart_policy: Some(BollardRestart {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: non_empty(&spec.entrypoint),
+        cmd: non_empty(&spec.command),
+        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+        exposed_ports: {
+            let ports: Vec<String> = spec
+                .ports
+                .iter()
+                .map(|p| format!("{}/{}", p.container_port, p.protocol.as_str()))
+                .collect();
+            (!ports.is_empty()).then_some(ports)
+        },
+        labels: Some(labels.clone().into_iter().collect()),
+        healthcheck,
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,340 @@
+//! The podman, worker and `containers` sections → component templates
+//! (complete container specs that wait only for the host's GPUs).
+
+use crate::runtime::{
+    ComponentKind, ContainerSpec, HealthCheck, Mount, PortBinding, Protocol, RestartPolicy,
+};
+
+use super::container::{Capabilities, Container};
+use super::error::SpecError;
+use super::names;
+use super::node::{GpuWant, Template};
+use super::parts::{
+    container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
+};
+use super::types::{NodeDocument, Podman, Worker};
+use super::validate::Checker;
+
+/// Names the agent gives its own components; user containers may not use them.
+const RESERVED: [&str; 2] = ["podman", "worker"];
+
+/// Security options podman needs where `--privileged` is refused (ENVIRONMENT.md).
+const PODMAN_SECURITY_OPT: [&str; 3] = [
+    "seccomp=unconfined",
+    "apparmor=unconfined",
+    "systempaths=unconfined",
+];
+
+pub(super) fn templates(
+    c: &Checker<'_>,
+    doc: &NodeDocument,
+    node_gpu: GpuWant,
+) -> Result<Vec<Template>, SpecError> {
+    let labels = &doc.metadata.labels;
+    let gpu_path = if matches!(node_gpu, GpuWant::Indices(_)) {
+        "spec.gpu.indices"
+    } else {
+        "spec.gpu.mode"
+    };
+    let node_template = |name: &str, kind, container| Template {
+        name: name.to_owned(),
+        kind,
+        restart: RestartPolicy::Always,
+        container: ContainerSpec {
+            labels: labels.clone(),
+            ..container
+        },
+        gpu: node_gpu.clone(),
+        gpu_site: c.at.value(gpu_path),
+        gpu_setting: "mode",
+    };
+    let mut out = Vec::new();
+    let mut bound: Vec<(String, PortBinding)> = Vec::new();
+    if let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) {
+        out.push(node_template(
+            "podman",
+            ComponentKind::Podman,
+            podman_container(c, podman)?,
+        ));
+    }
+    if let Some(worker) = doc.spec.worker.as_ref().filter(|w| w.enabled) {
+        let container = worker_container(c, worker)?;
+        bound.extend(
+            container
+                .ports
+                .iter()
+                .map(|p| ("spec.worker.port".to_owned(), p.clone())),
+        );
+        out.push(node_template("worker", ComponentKind::Worker, container));
+    }
+    for (i, extra) in doc.spec.containers.iter().enumerate() {
+        let path = format!("spec.containers[{i}]");
+        let name_path = format!("{path}.name");
+        c.check(
+            &name_path,
+            names::dns_label(&extra.name),
+            "use lowercase letters, digits and `-`",
+        )?;
+        if RESERVED.contains(&extra.name.as_str()) {
+            return Err(c.invalid(
+                &name_path,
+                format!(
+                    "the name `{}` is reserved for the node's own component",
+                    extra.name
+                ),
+                "choose another name",
+            ));
+        }
+        if let Some(first) = doc.spec.containers[..i]
+            .iter()
+            .position(|o| o.name == extra.name)
+        {
+            return Err(c.invalid(
+                &name_path,
+                format!(
+                    "the name `{}` is already used by spec.containers[{first}]",
+                    extra.name
+                ),
+                "give every container a unique name",
+            ));
+        }
+        let container = extra_container(c, &path, extra)?;
+        for (j, port) in container.ports.iter().enumerate() {
+            let port_path = format!("{path}.ports[{j}].hostPort");
+            if let Some((other, _)) = bound.iter().find(|(_, b)| clash(b, port)) {
+                return Err(c.invalid(
+                    &port_path,
+                    format!("host port {} is already bound by {other}", port.host_port),
+                    "choose another hostPort",
+                ));
+            }
+            bound.push((port_path, port.clone()));
+        }
+        out.push(Template {
+            name: extra.name.clone(),
+            kind: ComponentKind::Extra,
+            restart: restart_policy(extra.restart_policy),
+            container: ContainerSpec {
+                labels: labels.clone(),
+                ..container
+            },
+            gpu: container_gpu(c, &path, &extra.gpu)?,
+            gpu_site: c.at.value(&format!("{path}.gpu")),
+            gpu_setting: "gpu",
+        });
+    }
+    Ok(out)
+}
+
+fn clash(a: &PortBinding, b: &PortBinding) -> bool {
+    a.host_port == b.host_port
+        && a.protocol == b.protocol
+        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
+}
+
+fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, SpecError> {
+    let path = "spec.podman";
+    image(c, path, &podman.image)?;
+    let security = if podman.privileged {
+        // Privileged already has every device and capability; options the
+        // user wrote are still passed on.
+        let opts = podman.security_opt.as_deref().unwrap_or_default();
+        let devices = podman.devices.as_deref().unwrap_or_default();
+        security(c, path, true, podman.capabilities.as_ref(), opts, devices)?
+    } else {
+        let default_caps = Capabilities {
+            add: vec!["ALL".into()],
+            drop: vec!["SYS_RESOURCE".into()],
+        };
+        let default_opts = PODMAN_SECURITY_OPT.map(String::from).to_vec();
+        let capabilities = podman.capabilities.as_ref().unwrap_or(&default_caps);
+        let opts = podman.security_opt.as_deref().unwrap_or(&default_opts);
+        let default_devices = vec!["/dev/fuse".to_owned()];
+        let devices = podman.devices.as_deref().unwrap_or(&default_devices);
+        security(c, path, false, Some(capabilities), opts, devices)?
+    };
+    let socket = volume(c, &format!("{path}.socketVolume"), &podman.socket_volume)?;
+    let cache = volume(c, &format!("{path}.cacheVolume"), &podman.cache_volume)?;
+    Ok(ContainerSpec {
+        image: podman.image.clone(),
+        // Set both so the command does not depend on how the image was built.
+        entrypoint: vec!["podman".into()],
+        command: [
+            "system",
+            "service",
+            "--time=0",
+            "unix:///podman/podman.sock",
+        ]
+        .map(String::from)
+        .to_vec(),
+        mounts: vec![
+            Mount {
+                source: socket,
+                target: "/podman".into(),
+                read_only: false,
+            },
+            Mount {
+                source: cache,
+                target: "/var/lib/containers".into(),
+                read_only: false,
+            },
+        ],
+        security,
+        ..ContainerSpec::default()
+    })
+}
+
+fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, SpecError> {
+    let path = "spec.worker";
+    image(c, path, &worker.image)?;
+    let model = match (&worker.model.path, &worker.model.hugging_face) {
+        (Some(model), None) => {
+            c.check(
+                &format!("{path}.model.path"),
+                names::absolute_path(model),
+                "write a path under /models",
+            )?;
+            model.clone()
+        }
+        (None, Some(hf)) => {
+            let repo_ok = hf.repo.split('/').count() == 2
+                && hf.repo.split('/').all(|p| {
+                    !p.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                });
+            if !repo_ok {
+                return Err(c.invalid(
+                    &format!("{path}.model.huggingFace.repo"),
+                    format!("`{}` is not a Hugging Face repository id", hf.repo),
+                    "write `owner/name`, e.g. HuggingFaceTB/SmolLM2-135M-Instruct",
+                ));
+            }
+            if hf.revision.is_empty() || hf.revision.contains(char::is_whitespace) {
+                return Err(c.invalid(
+                    &format!("{path}.model.huggingFace.revision"),
+                    format!("`{}` is not a revision", hf.revision),
+                    "write a branch, tag or commit, e.g. main",
+                ));
+            }
+            format!("hf:{}@{}", hf.repo, hf.revision)
+        }
+        _ => {
+            return Err(c.invalid(
+                &format!("{path}.model"),
+                "the model needs exactly one of `path` and `huggingFace`",
+                "keep one of them",
+            ))
+        }
+    };
+    let port = worker.port;
+    if port == 0 {
+        return Err(c.invalid(
+            &format!("{path}.port"),
+            "port must be 1-65535, got 0",
+            "pick a free port, e.g. 8000",
+        ));
+    }
+    c.env(&format!("{path}.env"), &worker.env)?;
+    let models = volume(c, &format!("{path}.modelVolume"), &worker.model_volume)?;
+    Ok(ContainerSpec {
+        image: worker.image.clone(),
+        entrypoint: vec!["garage".into()],
+        command: vec![
+            "worker".into(),
+            "--listen".into(),
+            format!("0.0.0.0:{port}"),
+            "--model".into(),
+            model,
+        ],
+        env: worker.env.clone(),
+        ports: vec![PortBinding {
+            host_ip: Some("127.0.0.1".into()),
+            host_port: port,
+            container_port: port,
+            protocol: Protocol::Tcp,
+        }],
+        mounts: vec![Mount {
+            source: models,
+            target: "/models".into(),
+            read_only: true,
+        }],
+        resources: resources(c, &format!("{path}.resources"), &worker.resources)?,
+        ..ContainerSpec::default()
+    })
+}
+
+fn extra_container(
+    c: &Checker<'_>,
+    path: &str,
+    spec: &Container,
+) -> Result<ContainerSpec, SpecError> {
+    image(c, path, &spec.image)?;
+    c.env(&format!("{path}.env"), &spec.env)?;
+    let ports = spec
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(j, port)| port_binding(c, &format!("{path}.ports[{j}]"), port))
+        .collect::<Result<_, _>>()?;
+    let mut mounts: Vec<Mount> = Vec::new();
+    for (j, mount) in spec.mounts.iter().enumerate() {
+        let mount = volume_mount(c, &format!("{path}.mounts[{j}]"), mount)?;
+        if mounts.iter().any(|m| m.target == mount.target) {
+            return Err(c.invalid(
+                &format!("{path}.mounts[{j}].mountPath"),
+                format!("`{}` is mounted twice", mount.target),
+                "mount each path once",
+            ));
+        }
+        mounts.push(mount);
+    }
+    let health = match &spec.health_check {
+        Some(check) => {
+            let hc = format!("{path}.healthCheck");
+            if check.command.is_empty() {
+                return Err(c.invalid(
+                    &format!("{hc}.command"),
+                    "the health check command is empty",
+                    "write a command, e.g. [wget, -q, http://127.0.0.1/]",
+                ));
+            }
+            let interval = c.duration(&format!("{hc}.interval"), &check.interval)?;
+            let timeout = c.duration(&format!("{hc}.timeout"), &check.timeout)?;
+            if interval.is_zero() || timeout.is_zero() {
+                return Err(c.invalid(
+                    &hc,
+                    "`interval` and `timeout` must be longer than 0",
+                    "write e.g. 10s",
+                ));
+            }
+            Some(HealthCheck {
+                test: check.command.clone(),
+                interval,
+                timeout,
+                retries: check.retries,
+                start_period: c.duration(&format!("{hc}.startPeriod"), &check.start_period)?,
+            })
+        }
+        None => None,
+    };
+    Ok(ContainerSpec {
+        image: spec.image.clone(),
+        entrypoint: spec.entrypoint.clone(),
+        command: spec.command.clone(),
+        env: spec.env.clone(),
+        ports,
+        mounts,
+        security: security(
+            c,
+            path,
+            spec.privileged,
+            spec.capabilities.as_ref(),
+            &spec.security_opt,
+            &spec.devices,
+        )?,
+        health,
+        resources: resources(c, &format!("{path}.resources"), &spec.resources)?,
+        ..ContainerSpec::default()
+    })
+}

@@ -1,0 +1,70 @@
+//! Lowering a validated spec onto one host: resolves each component's GPU
+//! request against the inventory and yields the reconciler's `DesiredState`.
+
+use crate::gpu::GpuInventory;
+use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
+
+use super::error::SpecError;
+use super::node::{GpuWant, NodeSpec, Template};
+
+impl NodeSpec {
+    /// What this node must run on a host with `gpus`. Fails only when the
+    /// spec explicitly asks for GPUs the host does not have.
+    pub fn desired(&self, gpus: &GpuInventory) -> Result<DesiredState, SpecError> {
+        let components = self
+            .components
+            .iter()
+            .map(|template| lower(template, gpus))
+            .collect::<Result<_, _>>()?;
+        Ok(DesiredState {
+            node: self.name.clone(),
+            components,
+        })
+    }
+}
+
+fn lower(template: &Template, gpus: &GpuInventory) -> Result<DesiredComponent, SpecError> {
+    let mut container = template.container.clone();
+    container.gpus = resolve(template, gpus)?;
+    if template.kind == ComponentKind::Podman && container.gpus != GpuRequest::None {
+        container.env.insert("ENABLE_GPU".into(), "true".into());
+    }
+    Ok(DesiredComponent {
+        name: template.name.clone(),
+        kind: template.kind,
+        restart: template.restart,
+        container,
+    })
+}
+
+fn resolve(template: &Template, gpus: &GpuInventory) -> Result<GpuRequest, SpecError> {
+    let count = gpus.count();
+    let no_gpu = || SpecError::Gpu {
+        site: template.gpu_site.clone(),
+        message: format!(
+            "this host has no GPU ({})",
+            gpus.unavailable_reason
+                .as_deref()
+                .unwrap_or("NVML found no devices")
+        ),
+        fix: format!(
+            "use `{setting}: auto` or `{setting}: none`",
+            setting = template.gpu_setting
+        ),
+    };
+    match &template.gpu {
+        GpuWant::None => Ok(GpuRequest::None),
+        GpuWant::Auto if count == 0 => Ok(GpuRequest::None),
+        GpuWant::Auto => Ok(GpuRequest::All),
+        GpuWant::All | GpuWant::Indices(_) if count == 0 => Err(no_gpu()),
+        GpuWant::All => Ok(GpuRequest::All),
+        GpuWant::Indices(indices) => match indices.iter().find(|&&i| i as usize >= count) {
+            Some(index) => Err(SpecError::Gpu {
+                site: template.gpu_site.clone(),
+                message: format!("GPU index {index} does not exist; this host has {count} GPU(s)"),
+                fix: format!("use indices 0 to {}", count - 1),
+            }),
+            None => Ok(GpuRequest::Indices(indices.clone())),
+        },
+    }
+}

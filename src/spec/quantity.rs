@@ -1,0 +1,139 @@
+//! Humane values: Kubernetes-style byte and CPU quantities (`512Mi`, `16Gi`,
+//! `500m`) and durations (`10s`, `5m`, `1h30m`). Pure parsing, no locations.
+
+use std::time::Duration;
+
+/// Bytes from `512Mi`, `16Gi`, `1G`, `500M`, `1.5Gi` or plain `1048576`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (number, suffix) = split_number(text)?;
+    let multiplier: f64 = match suffix {
+        "" => 1.0,
+        "k" | "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        other => return Err(format!("unknown unit `{other}`")),
+    };
+    let bytes = (number * multiplier).round();
+    if !(1.0..=u64::MAX as f64).contains(&bytes) {
+        return Err("must be at least one byte".into());
+    }
+    Ok(bytes as u64)
+}
+
+/// Billionths of a CPU from `0.5`, `2`, `"2"` or millicores `500m`.
+pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
+    let (number, suffix) = split_number(text)?;
+    let cpus = match suffix {
+        "" => number,
+        "m" => number / 1000.0,
+        other => return Err(format!("unknown unit `{other}` (only `m`, millicores)")),
+    };
+    let nanos = (cpus * 1e9).round();
+    if !(1e6..=1e15).contains(&nanos) {
+        return Err("must be between 0.001 and 1000000 CPUs".into());
+    }
+    Ok(nanos as u64)
+}
+
+/// A duration from one or more `<integer><unit>` parts, units `ms`, `s`,
+/// `m`, `h`: `500ms`, `10s`, `5m`, `1h30m`. `0` alone means zero.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("expected a number at `{rest}`"));
+        }
+        let amount: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| "number too large".to_owned())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(amount),
+            "s" => Duration::from_secs(amount),
+            "m" => Duration::from_secs(amount.saturating_mul(60)),
+            "h" => Duration::from_secs(amount.saturating_mul(3600)),
+            "" => return Err(format!("`{amount}` has no unit")),
+            other => return Err(format!("unknown unit `{other}`")),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// `1.5Gi` → (1.5, "Gi"); the number must be plain decimal, not negative.
+fn split_number(text: &str) -> Result<(f64, &str), String> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (digits, suffix) = text.split_at(end);
+    if digits.is_empty() {
+        return Err("expected a number first".into());
+    }
+    let number: f64 = digits
+        .parse()
+        .map_err(|_| format!("`{digits}` is not a number"))?;
+    Ok((number, suffix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(parse_bytes("512Mi"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_bytes("16Gi"), Ok(16 << 30));
+        assert_eq!(parse_bytes("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("500M"), Ok(500_000_000));
+        assert_eq!(parse_bytes("1.5Ki"), Ok(1536));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("16Gx"), Err("unknown unit `Gx`".into()));
+        assert!(parse_bytes("-1Gi").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("1.2.3Mi").is_err());
+    }
+
+    #[test]
+    fn cpus() {
+        assert_eq!(parse_nano_cpus("0.5"), Ok(500_000_000));
+        assert_eq!(parse_nano_cpus("2"), Ok(2_000_000_000));
+        assert_eq!(parse_nano_cpus("250m"), Ok(250_000_000));
+        assert!(parse_nano_cpus("0").is_err());
+        assert!(parse_nano_cpus("2Gi").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+}

@@ -1,0 +1,215 @@
+//! Golden error messages: each names file, line, column, field and fix.
+
+use super::{error_of, EXAMPLE};
+
+const HEAD: &str = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n";
+
+fn with_spec(body: &str) -> String {
+    format!("{HEAD}{body}")
+}
+
+#[test]
+fn invalid_yaml_syntax() {
+    let text = with_spec("  containers:\n    - name: a\n     image: b\n");
+    assert_eq!(error_of(&text),
+        "node.yaml:8:6: invalid YAML: while parsing a block collection, did not find expected '-' indicator (fix: check indentation, colons and quotes around this position)"
+    );
+}
+
+#[test]
+fn unknown_field_at_depth() {
+    let text = with_spec(
+        "  containers:\n    - name: a\n      image: busybox\n      ports:\n        - containerPort: 80\n          hostPortt: 8080\n",
+    );
+    assert_eq!(error_of(&text),
+        "node.yaml:11:11: spec.containers[0].ports[0].hostPortt: unknown field `hostPortt`, expected one of `containerPort`, `hostPort`, `hostIP`, `protocol` (fix: check the spelling; manifests/node.schema.json lists every field)"
+    );
+}
+
+#[test]
+fn unknown_field_in_example() {
+    let text = EXAMPLE.replace(
+        "      image: garage-test/busybox:1",
+        "      imagee: garage-test/busybox:1",
+    );
+    assert_eq!(error_of(&text),
+        "node.yaml:56:7: spec.containers[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `entrypoint`, `command`, `env`, `ports`, `mounts`, `gpu`, `privileged`, `capabilities`, `securityOpt`, `devices`, `healthCheck`, `restartPolicy`, `resources` (fix: check the spelling; manifests/node.schema.json lists every field)"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let text = with_spec("  worker:\n    model:\n      path: /models/m.gguf\n    port: http\n");
+    assert_eq!(error_of(&text),
+        "node.yaml:9:11: spec.worker.port: invalid type: string \"http\", expected u16 (fix: write a value of the expected type; quote numbers and booleans meant as text)"
+    );
+}
+
+#[test]
+fn missing_field() {
+    let text = with_spec("  containers:\n    - name: a\n");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:7:7: spec.containers[0]: missing field `image` (fix: add `image`)"
+    );
+}
+
+#[test]
+fn bad_port() {
+    let text = with_spec(
+        "  containers:\n    - name: a\n      image: busybox\n      ports:\n        - containerPort: 80\n          hostPort: 0\n",
+    );
+    assert_eq!(error_of(&text),
+        "node.yaml:11:21: spec.containers[0].ports[0].hostPort: port must be 1-65535, got 0 (fix: pick a port from 1 to 65535)"
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    let text = with_spec(
+        "  containers:\n    - name: a\n      image: busybox\n    - name: a\n      image: busybox\n",
+    );
+    assert_eq!(error_of(&text),
+        "node.yaml:9:13: spec.containers[1].name: the name `a` is already used by spec.containers[0] (fix: give every container a unique name)"
+    );
+}
+
+#[test]
+fn reserved_name() {
+    let text = with_spec("  containers:\n    - name: worker\n      image: busybox\n");
+    assert_eq!(error_of(&text),
+        "node.yaml:7:13: spec.containers[0].name: the name `worker` is reserved for the node's own component (fix: choose another name)"
+    );
+}
+
+#[test]
+fn bad_quantity() {
+    let text = EXAMPLE.replace("memory: 4Gi", "memory: 16Gx");
+    assert_eq!(error_of(&text),
+        "node.yaml:52:15: spec.worker.resources.memory: invalid quantity `16Gx`: unknown unit `Gx` (fix: write e.g. 512Mi, 16Gi, 1G, 500M or plain bytes)"
+    );
+}
+
+#[test]
+fn bad_image_reference() {
+    let text = with_spec("  containers:\n    - name: a\n      image: Busy Box:latest\n");
+    assert_eq!(error_of(&text),
+        "node.yaml:8:14: spec.containers[0].image: `Busy Box:latest` is not an image reference: path components are lowercase letters and digits separated by `.`, `_`, `__` or `-` (fix: write e.g. `busybox:1.36` or `registry.example.org/team/app:1.0`)"
+    );
+}
+
+#[test]
+fn price_area_outside_sweden() {
+    let text = EXAMPLE.replace("country: SE", "country: DE");
+    assert_eq!(error_of(&text),
+        "node.yaml:16:16: spec.location.priceArea: price area SE3 is Swedish but the country is DE (fix: remove `priceArea` or set `country: SE`)"
+    );
+}
+
+#[test]
+fn unknown_enum_value() {
+    let text = EXAMPLE.replace("source: solar", "source: wind");
+    assert_eq!(error_of(&text),
+        "node.yaml:21:13: spec.power.source: unknown variant `wind`, expected one of `grid`, `solar`, `mixed`, `battery` (fix: use one of the listed values; they are case-sensitive)"
+    );
+}
+
+#[test]
+fn bad_duration() {
+    let text = EXAMPLE.replace("max: 5m", "max: 5 minutes");
+    assert_eq!(error_of(&text),
+        "node.yaml:31:12: spec.reconcile.backoff.max: invalid duration `5 minutes`: unknown unit ` minutes` (fix: write a duration like 500ms, 10s, 5m or 1h30m)"
+    );
+}
+
+#[test]
+fn empty_file() {
+    assert_eq!(
+        error_of(""),
+        "node.yaml:1:1: invalid YAML: the file holds no document (fix: write a Node spec)"
+    );
+}
+
+#[test]
+fn wrong_api_version() {
+    let text = EXAMPLE.replace("garage.ai/v1alpha1", "garage.ai/v1");
+    assert_eq!(error_of(&text),
+        "node.yaml:5:13: apiVersion: unknown variant `garage.ai/v1`, expected `garage.ai/v1alpha1` (fix: use one of the listed values; they are case-sensitive)"
+    );
+}
+
+#[test]
+fn gpu_mode_on_gpu_less_host() {
+    let text = EXAMPLE.replace("mode: auto", "mode: all");
+    let spec = super::parse_text(&text).expect("valid spec");
+    let host = crate::gpu::GpuInventory::none("NVML not available: libnvidia-ml.so.1 not found");
+    let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:24:11: spec.gpu.mode: this host has no GPU (NVML not available: libnvidia-ml.so.1 not found) (fix: use `mode: auto` or `mode: none`)".into())
+    );
+}
+
+#[test]
+fn container_gpu_on_gpu_less_host() {
+    let text = with_spec("  containers:\n    - name: a\n      image: busybox\n      gpu: [0]\n");
+    let spec = super::parse_text(&text).expect("valid spec");
+    let err = spec
+        .desired(&crate::gpu::GpuInventory::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:9:7: spec.containers[0].gpu: this host has no GPU (NVML found no devices) (fix: use `gpu: auto` or `gpu: none`)".into())
+    );
+}
+
+#[test]
+fn gpu_index_beyond_count() {
+    let text = EXAMPLE.replace("mode: auto", "mode: indices\n    indices: [0, 1]");
+    let spec = super::parse_text(&text).expect("valid spec");
+    let host = crate::gpu::GpuInventory {
+        devices: vec![crate::gpu::GpuDevice {
+            index: 0,
+            name: "H100".into(),
+            uuid: "GPU-0".into(),
+            memory_total_bytes: 80 << 30,
+        }],
+        unavailable_reason: None,
+    };
+    let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:25:5: spec.gpu.indices: GPU index 1 does not exist; this host has 1 GPU(s) (fix: use indices 0 to 0)".into())
+    );
+}
+
+#[test]
+fn privileged_with_capabilities() {
+    let text = EXAMPLE.replace("privileged: false", "privileged: true");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:36:5: spec.podman.capabilities: `privileged: true` already grants every capability (fix: remove `capabilities` or set `privileged: false`)"
+    );
+}
+
+#[test]
+fn host_port_clash_with_worker() {
+    let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 8000");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:60:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
+    );
+}
+
+#[test]
+fn bad_label_key_points_at_the_key() {
+    let text = EXAMPLE.replace(
+        "    fleet: stockholm",
+        "    fleet: stockholm\n    garage.ai/owner: me",
+    );
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:11:5: metadata.labels.garage.ai/owner: label key `garage.ai/owner` uses the reserved prefix `garage.ai/` (fix: use a key like `fleet` or `example.com/fleet`)"
+    );
+}

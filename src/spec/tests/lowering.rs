@@ -1,0 +1,226 @@
+//! Defaults and lowering onto hosts with and without GPUs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::gpu::{GpuDevice, GpuInventory};
+use crate::reconcile::ReconcileSettings;
+use crate::runtime::{
+    ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
+    HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
+};
+use crate::spec::types::{PowerSource, PriceArea};
+
+use super::{parse_text, EXAMPLE};
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn labels() -> BTreeMap<String, String> {
+    BTreeMap::from([("fleet".to_owned(), "stockholm".to_owned())])
+}
+
+#[test]
+fn example_accessors() {
+    let spec = parse_text(EXAMPLE).expect("examples/node.yaml is valid");
+    assert_eq!(spec.name(), "garage-node-1");
+    assert_eq!(spec.generation().len(), 12);
+    assert_eq!(spec.coordinator_url(), Some("http://127.0.0.1:8080"));
+    let location = spec.location().expect("location is set");
+    assert_eq!(
+        (location.country.as_str(), location.price_area),
+        ("SE", Some(PriceArea::SE3))
+    );
+    assert_eq!(spec.power().source, PowerSource::Solar);
+    assert_eq!(spec.metrics_listen().to_string(), "127.0.0.1:9464");
+    assert_eq!(spec.reconcile(), ReconcileSettings::default());
+}
+
+#[test]
+fn generation_follows_content_not_formatting() {
+    let a = parse_text(EXAMPLE).expect("valid");
+    let reformatted = EXAMPLE
+        .replace("memory: 4Gi", "memory: \"4Gi\"")
+        .replace("# A complete", "# A");
+    let b = parse_text(&reformatted).expect("valid");
+    assert_eq!(a.generation(), b.generation());
+    let changed = parse_text(&EXAMPLE.replace("memory: 4Gi", "memory: 8Gi")).expect("valid");
+    assert_ne!(a.generation(), changed.generation());
+}
+
+#[test]
+fn defaults_applied() {
+    let text = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: tiny\nspec:\n  podman: {}\n  containers:\n    - name: box\n      image: busybox\n      ports: [{containerPort: 80}]\n      healthCheck: {command: [/bin/true]}\n";
+    let spec = parse_text(text).expect("minimal spec is valid");
+    assert_eq!(spec.metrics_listen().to_string(), "127.0.0.1:9464");
+    assert_eq!(spec.reconcile(), ReconcileSettings::default());
+    assert_eq!(spec.reconcile().resync, Duration::from_secs(30));
+    assert_eq!(spec.coordinator_url(), None);
+    assert_eq!(spec.power().source, PowerSource::Grid);
+    let desired = spec
+        .desired(&GpuInventory::default())
+        .expect("no GPU asked for");
+    let podman = &desired.components[0].container;
+    assert_eq!(podman.image, "garage/podman:0.1");
+    assert_eq!(podman.security.cap_add, strings(&["ALL"]));
+    assert_eq!(
+        podman.mounts[0].source,
+        MountSource::Volume("garage-podman-socket".into())
+    );
+    let others = &desired.components[1];
+    assert_eq!(others.restart, RestartPolicy::Always);
+    assert_eq!(
+        others.container.ports,
+        vec![PortBinding {
+            host_ip: None,
+            host_port: 80,
+            container_port: 80,
+            protocol: Protocol::Tcp
+        }]
+    );
+    let health = others.container.health.as_ref().expect("health check");
+    assert_eq!(
+        (health.interval, health.retries),
+        (Duration::from_secs(30), 3)
+    );
+}
+
+#[test]
+fn auto_gpu_mode_uses_gpus_when_present() {
+    let spec = parse_text(EXAMPLE).expect("valid");
+    let host = GpuInventory {
+        devices: vec![GpuDevice {
+            index: 0,
+            name: "H100".into(),
+            uuid: "GPU-0".into(),
+            memory_total_bytes: 1,
+        }],
+        unavailable_reason: None,
+    };
+    let desired = spec.desired(&host).expect("GPUs present");
+    let podman = &desired.components[0].container;
+    assert_eq!(podman.gpus, GpuRequest::All);
+    assert_eq!(
+        podman.env.get("ENABLE_GPU").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(desired.components[1].container.gpus, GpuRequest::All);
+    assert_eq!(desired.components[2].container.gpus, GpuRequest::None);
+}
+
+#[test]
+fn example_lowers_without_gpu() {
+    let spec = parse_text(EXAMPLE).expect("valid");
+    let desired = spec
+        .desired(&GpuInventory::none("NVML not available"))
+        .expect("auto mode");
+    let podman = DesiredComponent {
+        name: "podman".into(),
+        kind: ComponentKind::Podman,
+        restart: RestartPolicy::Always,
+        container: ContainerSpec {
+            image: "garage/podman:0.1".into(),
+            entrypoint: strings(&["podman"]),
+            command: strings(&[
+                "system",
+                "service",
+                "--time=0",
+                "unix:///podman/podman.sock",
+            ]),
+            mounts: vec![
+                Mount {
+                    source: MountSource::Volume("garage-podman-socket".into()),
+                    target: "/podman".into(),
+                    read_only: false,
+                },
+                Mount {
+                    source: MountSource::Volume("garage-podman-cache".into()),
+                    target: "/var/lib/containers".into(),
+                    read_only: false,
+                },
+            ],
+            security: Security {
+                privileged: false,
+                cap_add: strings(&["ALL"]),
+                cap_drop: strings(&["SYS_RESOURCE"]),
+                security_opt: strings(&[
+                    "seccomp=unconfined",
+                    "apparmor=unconfined",
+                    "systempaths=unconfined",
+                ]),
+                devices: vec![DeviceMapping {
+                    host_path: "/dev/fuse".into(),
+                    container_path: "/dev/fuse".into(),
+                    permissions: "rwm".into(),
+                }],
+            },
+            labels: labels(),
+            ..ContainerSpec::default()
+        },
+    };
+    let worker = DesiredComponent {
+        name: "worker".into(),
+        kind: ComponentKind::Worker,
+        restart: RestartPolicy::Always,
+        container: ContainerSpec {
+            image: "garage/worker:0.1".into(),
+            entrypoint: strings(&["garage"]),
+            command: strings(&[
+                "worker",
+                "--listen",
+                "0.0.0.0:8000",
+                "--model",
+                "/models/smollm2-135m-instruct.Q4_1.gguf",
+            ]),
+            env: BTreeMap::from([("RUST_LOG".to_owned(), "info".to_owned())]),
+            ports: vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: 8000,
+                container_port: 8000,
+                protocol: Protocol::Tcp,
+            }],
+            mounts: vec![Mount {
+                source: MountSource::Volume("garage-models".into()),
+                target: "/models".into(),
+                read_only: true,
+            }],
+            resources: Resources {
+                memory_bytes: Some(4 << 30),
+                nano_cpus: Some(2_000_000_000),
+                shm_size_bytes: None,
+            },
+            labels: labels(),
+            ..ContainerSpec::default()
+        },
+    };
+    let proxy = DesiredComponent {
+        name: "node-exporter-proxy".into(),
+        kind: ComponentKind::Extra,
+        restart: RestartPolicy::Always,
+        container: ContainerSpec {
+            image: "garage-test/busybox:1".into(),
+            command: strings(&["httpd", "-f", "-p", "9100"]),
+            ports: vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: 19100,
+                container_port: 9100,
+                protocol: Protocol::Tcp,
+            }],
+            health: Some(HealthCheck {
+                test: strings(&["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9100/"]),
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(3),
+                retries: 3,
+                start_period: Duration::ZERO,
+            }),
+            labels: labels(),
+            ..ContainerSpec::default()
+        },
+    };
+    let expected = DesiredState {
+        node: "garage-node-1".into(),
+        components: vec![podman, worker, proxy],
+    };
+    assert_eq!(desired, expected);
+}

@@ -1,0 +1,266 @@
+//! Checks a parsed document and turns it into a [`NodeSpec`]; every error
+//! points at the line and column of the offending field.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::reconcile::{BackoffSettings, ReconcileSettings};
+
+use super::component;
+use super::error::SpecError;
+use super::locate::Locations;
+use super::names;
+use super::node::{GpuWant, NodeSpec};
+use super::quantity;
+use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
+
+/// Builds errors at the positions recorded while parsing.
+#[derive(Debug)]
+pub(super) struct Checker<'a> {
+    pub at: &'a Locations,
+}
+
+impl Checker<'_> {
+    /// A bad value at `path`.
+    pub fn invalid(&self, path: &str, message: impl Into<String>, fix: &str) -> SpecError {
+        SpecError::Invalid {
+            site: self.at.value(path),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// A bad map key at `path` (points at the key, not its value).
+    pub fn invalid_key(&self, path: &str, message: impl Into<String>, fix: &str) -> SpecError {
+        SpecError::Invalid {
+            site: self.at.key(path),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    pub fn check(
+        &self,
+        path: &str,
+        result: Result<(), String>,
+        fix: &str,
+    ) -> Result<(), SpecError> {
+        result.map_err(|message| self.invalid(path, message, fix))
+    }
+
+    pub fn duration(&self, path: &str, text: &str) -> Result<Duration, SpecError> {
+        quantity::parse_duration(text).map_err(|why| {
+            self.invalid(
+                path,
+                format!("invalid duration `{text}`: {why}"),
+                "write a duration like 500ms, 10s, 5m or 1h30m",
+            )
+        })
+    }
+
+    pub fn env(&self, path: &str, env: &BTreeMap<String, String>) -> Result<(), SpecError> {
+        for key in env.keys() {
+            names::env_key(key).map_err(|m| {
+                self.invalid_key(&format!("{path}.{key}"), m, "rename the variable")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Validates `doc`; `at` holds the positions of the text it came from.
+pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, SpecError> {
+    let c = Checker { at };
+    let name = &doc.metadata.name;
+    c.check(
+        "metadata.name",
+        names::dns_label(name),
+        "use lowercase letters, digits and `-`",
+    )?;
+    for key in doc.metadata.labels.keys() {
+        names::label_key(key).map_err(|message| {
+            c.invalid_key(
+                &format!("metadata.labels.{key}"),
+                message,
+                "use a key like `fleet` or `example.com/fleet`",
+            )
+        })?;
+    }
+    let spec = &doc.spec;
+    let coordinator_url = match &spec.coordinator {
+        Some(coordinator) => Some(coordinator_url(&c, &coordinator.url)?),
+        None => None,
+    };
+    if let Some(location) = &spec.location {
+        check_location(&c, location)?;
+    }
+    check_power(&c, &spec.power)?;
+    let node_gpu = gpu_selection(&c, &spec.gpu)?;
+    let metrics_listen: SocketAddr = spec.metrics.listen.parse().map_err(|_| {
+        c.invalid(
+            "spec.metrics.listen",
+            format!("`{}` is not a socket address", spec.metrics.listen),
+            "write `IP:port`, e.g. 127.0.0.1:9464 or [::1]:9464",
+        )
+    })?;
+    let reconcile = reconcile_settings(&c, &spec.reconcile)?;
+    let components = component::templates(&c, doc, node_gpu)?;
+    Ok(NodeSpec {
+        name: name.clone(),
+        generation: generation(doc),
+        labels: doc.metadata.labels.clone(),
+        coordinator_url,
+        location: spec.location.clone(),
+        power: spec.power,
+        metrics_listen,
+        reconcile,
+        components,
+    })
+}
+
+/// sha256 over the JSON of the document with defaults applied, 12 hex digits.
+fn generation(doc: &NodeDocument) -> String {
+    // Serialising plain structs, string maps and finite floats cannot fail;
+    // an empty input would still give a stable (if shared) hash.
+    let json = serde_json::to_vec(doc).unwrap_or_default();
+    let digest = Sha256::digest(&json);
+    hex::encode(&digest[..6])
+}
+
+fn coordinator_url(c: &Checker<'_>, url: &str) -> Result<String, SpecError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(c.invalid(
+            "spec.coordinator.url",
+            format!("`{url}` is not an http(s) URL"),
+            "write a URL like https://coordinator.example.org",
+        )),
+    }
+}
+
+fn check_location(c: &Checker<'_>, location: &Location) -> Result<(), SpecError> {
+    let country = &location.country;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(c.invalid(
+            "spec.location.country",
+            format!("`{country}` is not an ISO 3166-1 alpha-2 country code"),
+            "write two upper-case letters, e.g. SE",
+        ));
+    }
+    if let (Some(area), false) = (location.price_area, country == "SE") {
+        return Err(c.invalid(
+            "spec.location.priceArea",
+            format!("price area {area:?} is Swedish but the country is {country}"),
+            "remove `priceArea` or set `country: SE`",
+        ));
+    }
+    if let Some(at) = location.coordinates {
+        if !(-90.0..=90.0).contains(&at.latitude) {
+            return Err(c.invalid(
+                "spec.location.coordinates.latitude",
+                format!("latitude must be -90 to 90, got {}", at.latitude),
+                "write degrees north, e.g. 59.33",
+            ));
+        }
+        if !(-180.0..=180.0).contains(&at.longitude) {
+            return Err(c.invalid(
+                "spec.location.coordinates.longitude",
+                format!("longitude must be -180 to 180, got {}", at.longitude),
+                "write degrees east, e.g. 18.07",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_power(c: &Checker<'_>, power: &Power) -> Result<(), SpecError> {
+    if power.solar_capacity_kw >= 0.0 {
+        Ok(())
+    } else {
+        Err(c.invalid(
+            "spec.power.solarCapacityKw",
+            format!(
+                "solar capacity must be 0 or more, got {}",
+                power.solar_capacity_kw
+            ),
+            "write the installed peak power in kW, or 0",
+        ))
+    }
+}
+
+fn gpu_selection(c: &Checker<'_>, gpu: &GpuSelection) -> Result<GpuWant, SpecError> {
+    match gpu.mode {
+        GpuMode::Indices => {
+            if gpu.indices.is_empty() {
+                return Err(c.invalid(
+                    "spec.gpu.indices",
+                    "`mode: indices` needs at least one index",
+                    "list GPU indices, e.g. `indices: [0]`",
+                ));
+            }
+            unique_indices(c, "spec.gpu.indices", &gpu.indices)?;
+            Ok(GpuWant::Indices(gpu.indices.clone()))
+        }
+        _ if !gpu.indices.is_empty() => Err(c.invalid(
+            "spec.gpu.indices",
+            "`indices` is only used with `mode: indices`",
+            "set `mode: indices` or remove `indices`",
+        )),
+        GpuMode::Auto => Ok(GpuWant::Auto),
+        GpuMode::None => Ok(GpuWant::None),
+        GpuMode::All => Ok(GpuWant::All),
+    }
+}
+
+pub(super) fn unique_indices(
+    c: &Checker<'_>,
+    path: &str,
+    indices: &[u32],
+) -> Result<(), SpecError> {
+    for (i, index) in indices.iter().enumerate() {
+        if indices[..i].contains(index) {
+            return Err(c.invalid(
+                &format!("{path}[{i}]"),
+                format!("GPU index {index} is listed twice"),
+                "list each GPU once",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSettings, SpecError> {
+    let resync = c.duration("spec.reconcile.resyncPeriod", &r.resync_period)?;
+    if resync.is_zero() {
+        return Err(c.invalid(
+            "spec.reconcile.resyncPeriod",
+            "the resync period must be longer than 0",
+            "write e.g. 30s",
+        ));
+    }
+    let backoff = BackoffSettings {
+        initial: c.duration("spec.reconcile.backoff.initial", &r.backoff.initial)?,
+        max: c.duration("spec.reconcile.backoff.max", &r.backoff.max)?,
+        reset_after: c.duration("spec.reconcile.backoff.resetAfter", &r.backoff.reset_after)?,
+    };
+    if backoff.initial.is_zero() || backoff.initial > backoff.max {
+        return Err(c.invalid(
+            "spec.reconcile.backoff.initial",
+            format!(
+                "the initial backoff ({}) must be above 0 and at most `max` ({})",
+                r.backoff.initial, r.backoff.max
+            ),
+            "make `initial` smaller than `max`",
+        ));
+    }
+    Ok(ReconcileSettings { resync, backoff })
+}
