@@ -676,8 +676,9 @@ impl Agent {
         cmd.args(["run", "-f", node.path.to_str().unwrap()])
             .env(
                 "RUST_LOG",
-                std::env::var("GARAGE_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+                std::env::var("GARAGE_TEST_LOG").unwrap_or_else(|_| "info,garage=debug".into()),
             )
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone log handle"))
             .stderr(file);
