@@ -53,9 +53,11 @@ enum Command {
         timeout: Duration,
     },
     /// Run the agent: watch the spec and the engine, converge continuously.
+    /// Without --file it uses ./node.yaml, written from the embedded default
+    /// example when missing.
     Run {
-        #[arg(short = 'f', long = "file", default_value = "node.yaml")]
-        file: PathBuf,
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
     },
     /// Print a running agent's status.
     Status {
@@ -163,7 +165,20 @@ async fn dispatch(command: Command) -> ExitCode {
             }
             Err(err) => failed(&err),
         },
-        Command::Run { file } => run_agent(file).await,
+        Command::Run { file } => {
+            let file = match file {
+                Some(file) => file,
+                None => match garage::agent::ensure_default_spec(std::path::Path::new("node.yaml"))
+                {
+                    Ok(file) => file,
+                    Err(err) => {
+                        report(&err);
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            run_agent(file).await
+        }
         Command::Status { url, file, json } => {
             let url = match (url, file) {
                 (Some(url), _) => url,

@@ -57,6 +57,18 @@ pub enum AgentError {
     Serve(#[source] std::io::Error),
 }
 
+/// The spec `garage run` starts from when no node.yaml exists yet.
+pub const DEFAULT_SPEC: &str = include_str!("../../examples/node.yaml");
+
+/// Returns `path`, first writing [`DEFAULT_SPEC`] there when nothing exists.
+pub fn ensure_default_spec(path: &Path) -> Result<PathBuf, std::io::Error> {
+    if !path.exists() {
+        std::fs::write(path, DEFAULT_SPEC)?;
+        tracing::info!(path = %path.display(), "wrote the default node spec; edit it and the agent converges to it");
+    }
+    Ok(path.to_path_buf())
+}
+
 /// Runs the agent for the spec at `path` until `cancel` fires.
 pub async fn run(path: &Path, cancel: CancellationToken) -> Result<(), AgentError> {
     let initial_text = std::fs::read_to_string(path).map_err(|source| AgentError::ReadSpec {

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -13,15 +13,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, AgentMetrics};
-use crate::runtime::{
-    ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError,
-};
+use crate::runtime::{ContainerRuntime, DesiredState, ObservedContainer, RuntimeError};
 
-use super::apply;
 use super::backoff::Backoff;
 use super::plan::{plan, Action, Plan, Step};
 use super::settings::ReconcileSettings;
-use super::status::{rfc3339, ComponentStatus, ConditionStatus, ConditionType, NodeStatus};
+use super::status::{ConditionStatus, ConditionType, NodeStatus};
+use super::{apply, report};
 
 /// What the controller converges to: one validated revision of the spec.
 #[derive(Debug, Clone)]
@@ -43,13 +41,13 @@ pub enum Input {
 }
 
 #[derive(Debug)]
-struct Record {
-    backoff: Backoff,
+pub(super) struct Record {
+    pub(super) backoff: Backoff,
     /// A crash was seen and charged to the backoff, restart not yet made.
-    crash_pending: bool,
-    restarts: u64,
-    last_exit_code: Option<i64>,
-    last_error: Option<String>,
+    pub(super) crash_pending: bool,
+    pub(super) restarts: u64,
+    pub(super) last_exit_code: Option<i64>,
+    pub(super) last_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -332,144 +330,18 @@ impl<R: ContainerRuntime> Controller<R> {
         converged: bool,
         now: Instant,
     ) {
-        let mut kinds = Vec::new();
-        let components: Vec<ComponentStatus> = target
-            .desired
-            .components
-            .iter()
-            .map(|component| {
-                let container = observed
-                    .iter()
-                    .filter(|c| c.component() == Some(component.name.as_str()))
-                    .min_by_key(|c| c.state != ContainerState::Running);
-                let record = self.records.get(&component.name);
-                let waiting = record.and_then(|r| r.backoff.ready_at(now));
-                ComponentStatus {
-                    name: component.name.clone(),
-                    kind: component.kind.as_str().into(),
-                    container_id: container.map(|c| c.id.clone()),
-                    state: container.map_or("missing", |c| c.state.as_str()).into(),
-                    health: container.map_or("none", |c| health_str(c.health)).into(),
-                    restarts: record.map_or(0, |r| r.restarts),
-                    last_exit_code: record.and_then(|r| r.last_exit_code),
-                    last_error: record.and_then(|r| r.last_error.clone()),
-                    backoff_seconds: waiting.map(|at| (at - now).as_secs_f64()),
-                    next_retry: waiting.map(|at| rfc3339(SystemTime::now() + (at - now))),
-                }
-            })
-            .collect();
-        for kind in [
-            crate::runtime::ComponentKind::Podman,
-            crate::runtime::ComponentKind::Worker,
-            crate::runtime::ComponentKind::Extra,
-        ] {
-            let largest = target
-                .desired
-                .components
-                .iter()
-                .filter(|c| c.kind == kind)
-                .filter_map(|c| self.records.get(&c.name))
-                .map(|r| r.backoff.current_delay(now).as_secs_f64())
-                .fold(0.0, f64::max);
-            self.metrics
-                .backoff_seconds
-                .with_label_values(&[kind.as_str()])
-                .set(largest);
-        }
-        for c in observed {
-            let kind = c
-                .label(crate::runtime::labels::KIND)
-                .and_then(crate::runtime::labels::parse_kind);
-            kinds.push((
-                kind.unwrap_or(crate::runtime::ComponentKind::Extra),
-                c.state,
-            ));
-        }
-        self.metrics.set_owned(&kinds);
-        if converged {
-            let unix = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            self.metrics.last_success.set(unix.as_secs_f64());
-        }
-        let failing: Vec<String> = components
-            .iter()
-            .filter_map(|c| {
-                let why = c.last_error.clone().or_else(|| {
-                    c.backoff_seconds.map(|s| {
-                        format!(
-                            "restart backoff {s:.0}s after exit code {}",
-                            c.last_exit_code.unwrap_or(-1)
-                        )
-                    })
-                })?;
-                Some(format!("{}: {why}", c.name))
-            })
-            .collect();
-        let not_ready: Vec<String> = components
-            .iter()
-            .filter(|c| c.state != "running" || !matches!(c.health.as_str(), "none" | "healthy"))
-            .map(|c| c.name.clone())
-            .collect();
-        let generation = target.generation.clone();
+        let components = report::component_statuses(target, observed, &self.records, now);
+        report::update_metrics(
+            &self.metrics,
+            target,
+            observed,
+            &self.records,
+            now,
+            converged,
+        );
         let pending = plan.steps.len() + self.busy.len();
-        self.status.send_modify(|s| {
-            s.components = components;
-            if converged {
-                s.last_applied_generation = Some(generation);
-            }
-            if failing.is_empty() {
-                s.set_condition(
-                    ConditionType::Degraded,
-                    false,
-                    "AsExpected",
-                    "no component is failing",
-                );
-            } else {
-                s.set_condition(
-                    ConditionType::Degraded,
-                    true,
-                    "ComponentFailing",
-                    failing.join("; "),
-                );
-            }
-            if pending == 0 {
-                s.set_condition(
-                    ConditionType::Progressing,
-                    false,
-                    "Converged",
-                    "the engine matches the spec",
-                );
-            } else {
-                s.set_condition(
-                    ConditionType::Progressing,
-                    true,
-                    "Converging",
-                    format!("{pending} step(s) pending or running"),
-                );
-            }
-            if converged && not_ready.is_empty() {
-                s.set_condition(
-                    ConditionType::Ready,
-                    true,
-                    "AllRunning",
-                    "every component is running",
-                );
-            } else if not_ready.is_empty() {
-                s.set_condition(
-                    ConditionType::Ready,
-                    false,
-                    "Converging",
-                    "steps are pending",
-                );
-            } else {
-                s.set_condition(
-                    ConditionType::Ready,
-                    false,
-                    "ComponentsNotReady",
-                    format!("not running or not healthy: {}", not_ready.join(", ")),
-                );
-            }
+        self.status.send_modify(|status| {
+            report::update_conditions(status, target, components, pending, converged);
         });
     }
 
@@ -524,14 +396,5 @@ impl<R: ContainerRuntime> Controller<R> {
         let _ =
             tokio::time::timeout(SHUTDOWN_GRACE, async { while self.finish_one().await {} }).await;
         self.in_flight.abort_all();
-    }
-}
-
-fn health_str(health: crate::runtime::Health) -> &'static str {
-    match health {
-        crate::runtime::Health::None => "none",
-        crate::runtime::Health::Starting => "starting",
-        crate::runtime::Health::Healthy => "healthy",
-        crate::runtime::Health::Unhealthy => "unhealthy",
     }
 }

@@ -5,6 +5,7 @@ pub mod apply;
 pub mod backoff;
 pub mod controller;
 pub mod plan;
+mod report;
 pub mod settings;
 pub mod status;
 

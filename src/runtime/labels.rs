@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 
 use super::container::{ComponentKind, DesiredComponent};
 
+/// Every ownership label starts with this; users cannot set such labels.
+pub const PREFIX: &str = "ai.garage.";
 pub const MANAGED_BY: &str = "ai.garage.managed-by";
 pub const MANAGED_BY_VALUE: &str = "garage";
 pub const NODE: &str = "ai.garage.node";

@@ -71,6 +71,17 @@ pub enum Health {
     Unhealthy,
 }
 
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::None => "none",
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
 /// One container that carries our ownership labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedContainer {

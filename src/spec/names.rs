@@ -23,6 +23,12 @@ pub fn dns_label(name: &str) -> Result<(), String> {
 /// Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name 1-63
 /// of `[A-Za-z0-9-_.]` starting and ending alphanumeric.
 pub fn label_key(key: &str) -> Result<(), String> {
+    if key.starts_with(crate::runtime::labels::PREFIX) {
+        return Err(format!(
+            "label key `{key}` uses the prefix `{}`, reserved for the agent's ownership labels",
+            crate::runtime::labels::PREFIX
+        ));
+    }
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -246,6 +252,7 @@ mod tests {
         assert!(label_key("fleet").is_ok());
         assert!(label_key("example.com/fleet").is_ok());
         assert!(label_key("garage.ai/owned").is_err());
+        assert!(label_key("ai.garage.node").is_err());
         assert!(label_key("bad key").is_err());
         assert_eq!(
             device("/dev/fuse"),

@@ -1,0 +1,177 @@
+//! Projects one reconcile pass onto the node's status (components and
+//! conditions) and the agent's metrics. Pure bookkeeping: no engine calls.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use crate::metrics::AgentMetrics;
+use crate::runtime::{labels, ComponentKind, ContainerState, ObservedContainer, RestartPolicy};
+
+use super::controller::{Record, Target};
+use super::status::{rfc3339, ComponentStatus, ConditionType, NodeStatus};
+
+/// The status of every desired component, from what was observed and what
+/// the controller remembers (restarts, errors, backoff).
+pub(super) fn component_statuses(
+    target: &Target,
+    observed: &[ObservedContainer],
+    records: &HashMap<String, Record>,
+    now: Instant,
+) -> Vec<ComponentStatus> {
+    target
+        .desired
+        .components
+        .iter()
+        .map(|component| {
+            let container = observed
+                .iter()
+                .filter(|c| c.component() == Some(component.name.as_str()))
+                .min_by_key(|c| c.state != ContainerState::Running);
+            let record = records.get(&component.name);
+            let waiting = record.and_then(|r| r.backoff.ready_at(now));
+            ComponentStatus {
+                name: component.name.clone(),
+                kind: component.kind.as_str().into(),
+                container_id: container.map(|c| c.id.clone()),
+                state: container.map_or("missing", |c| c.state.as_str()).into(),
+                health: container.map_or("none", |c| c.health.as_str()).into(),
+                restarts: record.map_or(0, |r| r.restarts),
+                last_exit_code: container
+                    .and_then(|c| c.exit_code)
+                    .or(record.and_then(|r| r.last_exit_code)),
+                last_error: record.and_then(|r| r.last_error.clone()),
+                backoff_seconds: waiting.map(|at| (at - now).as_secs_f64()),
+                next_retry: waiting.map(|at| rfc3339(SystemTime::now() + (at - now))),
+            }
+        })
+        .collect()
+}
+
+/// Sets backoff, owned-container and last-success metrics.
+pub(super) fn update_metrics(
+    metrics: &AgentMetrics,
+    target: &Target,
+    observed: &[ObservedContainer],
+    records: &HashMap<String, Record>,
+    now: Instant,
+    converged: bool,
+) {
+    for kind in [
+        ComponentKind::Podman,
+        ComponentKind::Worker,
+        ComponentKind::Extra,
+    ] {
+        let largest = target
+            .desired
+            .components
+            .iter()
+            .filter(|c| c.kind == kind)
+            .filter_map(|c| records.get(&c.name))
+            .map(|r| r.backoff.current_delay(now).as_secs_f64())
+            .fold(0.0, f64::max);
+        metrics
+            .backoff_seconds
+            .with_label_values(&[kind.as_str()])
+            .set(largest);
+    }
+    let kinds: Vec<(ComponentKind, ContainerState)> = observed
+        .iter()
+        .map(|c| {
+            let kind = c.label(labels::KIND).and_then(labels::parse_kind);
+            (kind.unwrap_or(ComponentKind::Extra), c.state)
+        })
+        .collect();
+    metrics.set_owned(&kinds);
+    if converged {
+        let unix = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        metrics.last_success.set(unix.as_secs_f64());
+    }
+}
+
+/// Replaces the component list and recomputes Ready, Progressing and Degraded.
+pub(super) fn update_conditions(
+    status: &mut NodeStatus,
+    target: &Target,
+    components: Vec<ComponentStatus>,
+    pending: usize,
+    converged: bool,
+) {
+    let failing: Vec<String> = components
+        .iter()
+        .filter_map(|c| {
+            let why = c.last_error.clone().or_else(|| {
+                c.backoff_seconds.map(|s| {
+                    let code = c.last_exit_code.map_or("unknown".into(), |e| e.to_string());
+                    format!("restart backoff {s:.0}s after exit code {code}")
+                })
+            })?;
+            Some(format!("{}: {why}", c.name))
+        })
+        .collect();
+    let not_ready: Vec<&str> = target
+        .desired
+        .components
+        .iter()
+        .zip(&components)
+        .filter(|(desired, status)| !is_settled(desired.restart, status))
+        .map(|(_, status)| status.name.as_str())
+        .collect();
+    let (ready, ready_reason, ready_message) = match (converged, not_ready.is_empty()) {
+        (true, true) => (true, "AllRunning", "every component is running".to_string()),
+        (false, true) => (false, "Converging", "steps are pending".to_string()),
+        (_, false) => (
+            false,
+            "ComponentsNotReady",
+            format!("not running or not healthy: {}", not_ready.join(", ")),
+        ),
+    };
+    status.set_condition(ConditionType::Ready, ready, ready_reason, ready_message);
+    if pending == 0 {
+        status.set_condition(
+            ConditionType::Progressing,
+            false,
+            "Converged",
+            "the engine matches the spec",
+        );
+    } else {
+        let message = format!("{pending} step(s) pending or running");
+        status.set_condition(ConditionType::Progressing, true, "Converging", message);
+    }
+    if failing.is_empty() {
+        status.set_condition(
+            ConditionType::Degraded,
+            false,
+            "AsExpected",
+            "no component is failing",
+        );
+    } else {
+        status.set_condition(
+            ConditionType::Degraded,
+            true,
+            "ComponentFailing",
+            failing.join("; "),
+        );
+    }
+    if converged {
+        status.last_applied_generation = Some(target.generation.clone());
+    }
+    status.components = components;
+}
+
+/// Running (and healthy where checked), or finished in a way its restart
+/// policy accepts (a one-shot container that exited 0).
+fn is_settled(restart: RestartPolicy, status: &ComponentStatus) -> bool {
+    match status.state.as_str() {
+        "running" => matches!(status.health.as_str(), "none" | "healthy"),
+        "exited" => match restart {
+            RestartPolicy::Always => false,
+            RestartPolicy::OnFailure => status.last_exit_code == Some(0),
+            RestartPolicy::Never => true,
+        },
+        _ => false,
+    }
+}
