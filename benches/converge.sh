@@ -13,13 +13,15 @@ ROUNDS="${ROUNDS:-5}"
 command -v docker-compose >/dev/null || die "docker-compose not found (apt-get install docker-compose)"
 preflight
 say "docker-compose: $(docker-compose version --short 2>/dev/null)"
-trap teardown EXIT
+APPLY_LOG="$(mktemp /tmp/garage-bench-apply.XXXXXX.log)"
+trap 'teardown; rm -f "$APPLY_LOG"' EXIT
 teardown
 
 run_garage() {
   local t0 t1
   t0=$(now_ms)
-  "$GARAGE_BIN" apply -f "$NODE_YAML" --wait --timeout 120s >/dev/null
+  "$GARAGE_BIN" apply -f "$NODE_YAML" --wait --timeout 120s >"$APPLY_LOG" 2>&1 \
+    || { tail -n 30 "$APPLY_LOG" >&2; die "garage apply failed"; }
   t1=$(now_ms)
   [[ "$(running_count)" -eq $N_CONTAINERS ]] || die "garage apply returned with $(running_count)/$N_CONTAINERS running"
   echo $(( t1 - t0 ))
