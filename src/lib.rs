@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod commands;
 pub mod gpu;
+pub mod inference;
 pub mod metrics;
 pub mod reconcile;
 pub mod runtime;

@@ -2,7 +2,7 @@
 //! Podman's Docker-compatible socket speaks the same API. This is the only
 //! module that imports bollard.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bollard::errors::Error as BollardError;
@@ -33,6 +33,9 @@ use super::{
 pub struct DockerRuntime {
     client: Arc<Mutex<Client>>,
     endpoint: String,
+    /// Images known to be present, so a drift repair skips the inspect
+    /// round trip; forgotten when a create says the image is gone.
+    present_images: Arc<Mutex<HashSet<String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +60,7 @@ impl DockerRuntime {
                 negotiated: false,
             })),
             endpoint,
+            present_images: Arc::default(),
         };
         if let Err(err) = runtime.docker().await {
             tracing::warn!(error = %err, "container engine not reachable yet; will keep trying");
@@ -93,9 +97,11 @@ impl DockerRuntime {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The engine's address, for messages.
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
+    fn images(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A set of names: a poisoned lock still holds a usable one.
+        self.present_images
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn observe(
@@ -196,10 +202,17 @@ impl ContainerRuntime for DockerRuntime {
         Ok(observed.into_iter().flatten().collect())
     }
 
+    /// Pulls only when the image is missing (Kubernetes' `IfNotPresent`).
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
+        if self.images().contains(image) {
+            return Ok(());
+        }
         let docker = self.docker().await?;
         match docker.inspect_image(image).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                self.images().insert(image.to_string());
+                return Ok(());
+            }
             Err(err) if status_code(&err) == Some(404) => {}
             Err(err) => {
                 let message = self.server_message(err)?;
@@ -220,7 +233,9 @@ impl ContainerRuntime for DockerRuntime {
             .map_err(|err| RuntimeError::ImageUnavailable {
                 image: image.into(),
                 message: err.to_string(),
-            })
+            })?;
+        self.images().insert(image.to_string());
+        Ok(())
     }
 
     async fn create(
@@ -237,10 +252,15 @@ impl ContainerRuntime for DockerRuntime {
         let docker = self.docker().await?;
         match docker.create_container(Some(options), body).await {
             Ok(response) => Ok(response.id),
-            Err(err) => Err(RuntimeError::Create {
-                name: name.into(),
-                message: self.server_message(err)?,
-            }),
+            Err(err) => {
+                if status_code(&err) == Some(404) {
+                    self.images().remove(&spec.image);
+                }
+                Err(RuntimeError::Create {
+                    name: name.into(),
+                    message: self.server_message(err)?,
+                })
+            }
         }
     }
 

@@ -1,0 +1,71 @@
+//! Which burn backend runs the model. CPU (`Flex`, faster than `NdArray`
+//! here: see BENCHMARKS-inference.md) by default; CUDA with the `cuda` cargo
+//! feature, used only when the driver library is present, since burn panics
+//! when it creates a CUDA device without one.
+
+/// The CPU backend.
+pub type Cpu = burn::backend::Flex;
+
+/// The CUDA backend (cargo feature `cuda`).
+#[cfg(feature = "cuda")]
+pub type Cuda = burn::backend::Cuda;
+
+/// The compute device the worker was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// CUDA when built with it and a driver is present, else CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Directories the dynamic loader searches for `libcuda.so.1`, besides the
+/// ld.so cache.
+const DRIVER_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/nvidia/lib64",
+    "/usr/local/cuda/compat",
+];
+
+/// Whether the NVIDIA driver library `libcuda.so.1` can be found. The crate
+/// forbids `unsafe`, so this looks for the file where `dlopen` would rather
+/// than opening it.
+pub fn cuda_driver_present() -> bool {
+    let from_env = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+    let dirs = from_env
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(DRIVER_DIRS.iter().copied());
+    for dir in dirs {
+        if std::path::Path::new(dir).join("libcuda.so.1").exists() {
+            return true;
+        }
+    }
+    std::process::Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).contains("libcuda.so.1"))
+        .unwrap_or(false)
+}
+
+/// Whether `choice` resolves to CUDA on this build and host; logs why not.
+pub fn use_cuda(choice: DeviceChoice) -> bool {
+    if choice == DeviceChoice::Cpu {
+        return false;
+    }
+    if !cfg!(feature = "cuda") {
+        if choice == DeviceChoice::Cuda {
+            tracing::warn!("built without the `cuda` feature: running on the CPU");
+        }
+        return false;
+    }
+    if !cuda_driver_present() {
+        tracing::warn!("libcuda.so.1 not found (no NVIDIA driver): running on the CPU");
+        return false;
+    }
+    true
+}

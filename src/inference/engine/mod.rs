@@ -1,0 +1,85 @@
+//! The generation engine: a bounded request queue in front of one scheduler
+//! thread that owns the model and runs continuous batching — every forward
+//! pass takes the new tokens of all active sequences (prompt prefill for new
+//! ones, one token for the rest), and sequences join and leave between
+//! passes. A sequence whose client went away is dropped with its KV cache.
+
+mod scheduler;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::inference::metrics::Metrics;
+use crate::inference::sampler::SamplingParams;
+use crate::inference::stop::FinishReason;
+
+/// One generation job, validated by the server.
+#[derive(Debug)]
+pub struct GenerationRequest {
+    pub prompt_ids: Vec<u32>,
+    /// Tokens to generate at most; prompt + this fits the context.
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+    pub stop: Vec<String>,
+    pub events: mpsc::UnboundedSender<Event>,
+    pub admitted: Instant,
+}
+
+/// What the engine reports to a request's handler.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// New text (may be empty while a multi-byte character or a possible
+    /// stop sequence is held back).
+    Text(String),
+    Done {
+        finish_reason: FinishReason,
+        prompt_tokens: usize,
+        completion_tokens: usize,
+    },
+    Failed(String),
+}
+
+/// Why a request was not queued.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("the request queue is full ({capacity} waiting)")]
+    QueueFull { capacity: usize },
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// Engine limits.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Requests waiting beyond the active batch before new ones get 429.
+    pub queue_capacity: usize,
+    /// Sequences per forward pass.
+    pub max_batch: usize,
+}
+
+/// A cheap handle for submitting requests.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    queue: mpsc::Sender<GenerationRequest>,
+    metrics: Arc<Metrics>,
+}
+
+impl EngineHandle {
+    /// Queues `req`, or refuses at once when the queue is full.
+    pub fn submit(&self, req: GenerationRequest) -> Result<(), SubmitError> {
+        match self.queue.try_send(req) {
+            Ok(()) => {
+                self.metrics.queue_depth.inc();
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(SubmitError::QueueFull {
+                capacity: self.queue.max_capacity(),
+            }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Stopped),
+        }
+    }
+}
+
+pub use scheduler::{spawn, EngineModel};

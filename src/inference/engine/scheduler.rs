@@ -1,0 +1,196 @@
+//! The scheduler thread: admits queued requests into the active batch, runs
+//! one batched forward pass per iteration, samples, detokenizes, checks stop
+//! conditions and streams events back. Runs on its own OS thread because a
+//! forward pass is long, blocking CPU/GPU work.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use tokio::sync::mpsc;
+
+use super::{EngineConfig, EngineHandle, Event, GenerationRequest};
+use crate::inference::metrics::Metrics;
+use crate::inference::model::{KvCache, Llama, SeqStep};
+use crate::inference::sampler::Sampler;
+use crate::inference::stop::{FinishReason, StopChecker};
+use crate::inference::tokenizer::{Detokenizer, TextTokenizer};
+
+/// The model and tokenizer the scheduler owns.
+#[derive(Debug)]
+pub struct EngineModel<B: Backend> {
+    pub model: Llama<B>,
+    pub tokenizer: Arc<TextTokenizer>,
+}
+
+struct Active<B: Backend> {
+    req: GenerationRequest,
+    cache: KvCache<B>,
+    /// Tokens to feed next pass: the prompt first, then the last sample.
+    next_input: Vec<u32>,
+    generated: usize,
+    sampler: Sampler,
+    detok: Detokenizer,
+    stop: StopChecker,
+    last_token_at: Option<Instant>,
+}
+
+/// Starts the scheduler thread; it ends when every handle is dropped.
+pub fn spawn<B: Backend>(
+    engine: EngineModel<B>,
+    config: EngineConfig,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<(EngineHandle, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let handle = EngineHandle {
+        queue: tx,
+        metrics: metrics.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name("inference-scheduler".into())
+        .spawn(move || run(engine, config, rx, &metrics))?;
+    Ok((handle, thread))
+}
+
+fn admit<B: Backend>(req: GenerationRequest, model: &Llama<B>, metrics: &Metrics) -> Active<B> {
+    metrics.queue_depth.dec();
+    metrics.active_sequences.inc();
+    metrics.prompt_tokens.inc_by(req.prompt_ids.len() as u64);
+    Active {
+        cache: model.new_cache(),
+        next_input: req.prompt_ids.clone(),
+        generated: 0,
+        sampler: Sampler::new(req.sampling.clone()),
+        detok: Detokenizer::default(),
+        stop: StopChecker::new(req.stop.clone()),
+        last_token_at: None,
+        req,
+    }
+}
+
+fn run<B: Backend>(
+    engine: EngineModel<B>,
+    config: EngineConfig,
+    mut rx: mpsc::Receiver<GenerationRequest>,
+    metrics: &Metrics,
+) {
+    let mut active: Vec<Active<B>> = Vec::new();
+    loop {
+        if active.is_empty() {
+            match rx.blocking_recv() {
+                Some(req) => active.push(admit(req, &engine.model, metrics)),
+                None => return,
+            }
+        }
+        while active.len() < config.max_batch.max(1) {
+            match rx.try_recv() {
+                Ok(req) => active.push(admit(req, &engine.model, metrics)),
+                Err(_) => break,
+            }
+        }
+        // A closed event channel means the client went away: free its slot.
+        active.retain(|seq| {
+            let open = !seq.req.events.is_closed();
+            if !open {
+                metrics.active_sequences.dec();
+            }
+            open
+        });
+        if active.is_empty() {
+            continue;
+        }
+        step(&engine, &mut active, metrics);
+    }
+}
+
+/// One forward pass over every active sequence, then sampling and events.
+fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metrics: &Metrics) {
+    metrics.batch_size.observe(active.len() as f64);
+    let logits = {
+        let mut steps: Vec<SeqStep<'_, B>> = active
+            .iter_mut()
+            .map(|seq| SeqStep {
+                tokens: &seq.next_input,
+                cache: &mut seq.cache,
+            })
+            .collect();
+        engine.model.forward(&mut steps)
+    };
+    let vocab = logits.dims()[1];
+    let rows: Vec<f32> = match logits.into_data().to_vec() {
+        Ok(rows) => rows,
+        Err(e) => {
+            for seq in active.drain(..) {
+                let _ = seq
+                    .req
+                    .events
+                    .send(Event::Failed(format!("reading logits: {e:?}")));
+                metrics.active_sequences.dec();
+            }
+            return;
+        }
+    };
+    let now = Instant::now();
+    let mut finished = Vec::new();
+    for (i, seq) in active.iter_mut().enumerate() {
+        let token = seq.sampler.sample(&rows[i * vocab..(i + 1) * vocab]);
+        seq.generated += 1;
+        metrics.completion_tokens.inc();
+        match seq.last_token_at {
+            None => metrics
+                .time_to_first_token
+                .observe((now - seq.req.admitted).as_secs_f64()),
+            Some(prev) => metrics.inter_token.observe((now - prev).as_secs_f64()),
+        }
+        seq.last_token_at = Some(now);
+        seq.next_input = vec![token];
+
+        let mut reason = None;
+        // Text held back for a possible stop sequence is real output when
+        // generation ends for any reason other than that stop sequence.
+        let mut flush = false;
+        let mut text = String::new();
+        if engine.tokenizer.is_eos(token) {
+            reason = Some(FinishReason::Stop);
+            flush = true;
+        } else {
+            match seq.detok.push(&engine.tokenizer, token) {
+                Ok(piece) => {
+                    let fed = seq.stop.feed(&piece);
+                    text = fed.emit;
+                    if fed.stopped {
+                        reason = Some(FinishReason::Stop);
+                    }
+                }
+                Err(e) => {
+                    let _ = seq.req.events.send(Event::Failed(e.to_string()));
+                    finished.push(i);
+                    continue;
+                }
+            }
+        }
+        if reason.is_none() && seq.generated >= seq.req.max_tokens {
+            reason = Some(FinishReason::Length);
+            flush = true;
+        }
+        if flush {
+            text.push_str(&seq.stop.flush());
+        }
+        if !text.is_empty() {
+            let _ = seq.req.events.send(Event::Text(text));
+        }
+        if let Some(finish_reason) = reason {
+            let _ = seq.req.events.send(Event::Done {
+                finish_reason,
+                prompt_tokens: seq.req.prompt_ids.len(),
+                completion_tokens: seq.generated,
+            });
+            finished.push(i);
+        }
+    }
+    for i in finished.into_iter().rev() {
+        active.swap_remove(i);
+        metrics.active_sequences.dec();
+    }
+}

@@ -1,0 +1,24 @@
+//! The inference worker (`garage worker`): Llama-architecture models from a
+//! Hugging Face directory or a GGUF file, run on burn (CPU, or CUDA behind
+//! the `cuda` feature), served over an OpenAI-compatible HTTP API.
+//!
+//! Data flow: [`checkpoint`] (loaders: [`hf`], [`gguf`]) → [`model`] on a
+//! [`backend`] → engine (batching scheduler with [`sampler`] and [`stop`])
+//! → server (OpenAI routes, SSE) with metrics.
+
+pub mod backend;
+pub mod chat_template;
+pub mod checkpoint;
+pub mod config;
+pub mod engine;
+pub mod gguf;
+pub mod hf;
+pub mod metrics;
+pub mod model;
+pub mod sampler;
+pub mod server;
+pub mod stop;
+pub mod tokenizer;
+pub mod weights;
+
+pub use server::{serve, serve_with_listener, WorkerConfig, WorkerError};

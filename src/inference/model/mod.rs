@@ -1,0 +1,269 @@
+//! The Llama decoder on a burn backend: RMSNorm, rotary embeddings, grouped-
+//! query attention with a per-sequence KV cache, SwiGLU MLP, tied or separate
+//! output head. One forward call runs a *batch* of sequences, each with its
+//! own cache and any number of new tokens (prefill or decode): projections
+//! and MLPs run on all tokens at once, attention per sequence.
+
+mod cache;
+mod rope;
+
+use burn::tensor::activation::{silu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+
+pub use self::cache::KvCache;
+pub use self::rope::inverse_frequencies;
+use self::rope::Rope;
+use crate::inference::config::LlamaConfig;
+use crate::inference::weights::{HostTensor, WeightError, WeightMap};
+
+#[derive(Debug)]
+struct Layer<B: Backend> {
+    attn_norm: Tensor<B, 2>,
+    /// `[hidden, q + k + v]`: the three projections fused, transposed.
+    wqkv: Tensor<B, 2>,
+    wo: Tensor<B, 2>,
+    mlp_norm: Tensor<B, 2>,
+    /// `[hidden, 2 * intermediate]`: gate and up fused, transposed.
+    w_gate_up: Tensor<B, 2>,
+    w_down: Tensor<B, 2>,
+}
+
+/// A Llama-architecture model on backend `B`.
+#[derive(Debug)]
+pub struct Llama<B: Backend> {
+    config: LlamaConfig,
+    embed: Tensor<B, 2>,
+    layers: Vec<Layer<B>>,
+    norm: Tensor<B, 2>,
+    /// `[hidden, vocab]`.
+    lm_head: Tensor<B, 2>,
+    rope: Rope<B>,
+    device: B::Device,
+}
+
+/// New tokens for one sequence and the cache they extend.
+#[derive(Debug)]
+pub struct SeqStep<'a, B: Backend> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache<B>,
+}
+
+fn upload<B: Backend>(t: HostTensor, device: &B::Device) -> Tensor<B, 2> {
+    let shape = [t.shape[0], t.shape.get(1).copied().unwrap_or(1)];
+    Tensor::from_data(TensorData::new(t.data, shape), device)
+}
+
+fn norm_weight<B: Backend>(t: HostTensor, device: &B::Device) -> Tensor<B, 2> {
+    let n = t.data.len();
+    Tensor::from_data(TensorData::new(t.data, [1, n]), device)
+}
+
+/// Concatenates `[out_i, in]` weights along `out` and transposes to `[in, sum out]`.
+fn fuse_transposed(parts: Vec<HostTensor>) -> HostTensor {
+    let cols = parts[0].shape[1];
+    let rows: usize = parts.iter().map(|p| p.shape[0]).sum();
+    let mut data = Vec::with_capacity(rows * cols);
+    for p in parts {
+        data.extend(p.data);
+    }
+    HostTensor {
+        shape: vec![rows, cols],
+        data,
+    }
+    .transposed()
+}
+
+impl<B: Backend> Llama<B> {
+    /// Builds the model from Hugging Face–named weights, checking every shape
+    /// against `config`.
+    pub fn from_weights(
+        config: &LlamaConfig,
+        weights: &mut WeightMap,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        let c = config;
+        let (h, q, kv, i) = (
+            c.hidden_size,
+            c.num_heads * c.head_dim,
+            c.num_kv_heads * c.head_dim,
+            c.intermediate_size,
+        );
+        let embed_host = weights.get("model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let lm_head_host = if c.tie_word_embeddings {
+            embed_host.clone()
+        } else {
+            weights.take("lm_head.weight", &[c.vocab_size, h])?
+        };
+        let mut layers = Vec::with_capacity(c.num_layers);
+        for l in 0..c.num_layers {
+            let p = format!("model.layers.{l}.");
+            let mut take = |name: &str, shape: &[usize]| weights.take(&format!("{p}{name}"), shape);
+            let wqkv = fuse_transposed(vec![
+                take("self_attn.q_proj.weight", &[q, h])?,
+                take("self_attn.k_proj.weight", &[kv, h])?,
+                take("self_attn.v_proj.weight", &[kv, h])?,
+            ]);
+            let w_gate_up = fuse_transposed(vec![
+                take("mlp.gate_proj.weight", &[i, h])?,
+                take("mlp.up_proj.weight", &[i, h])?,
+            ]);
+            layers.push(Layer {
+                attn_norm: norm_weight(take("input_layernorm.weight", &[h])?, device),
+                wqkv: upload(wqkv, device),
+                wo: upload(
+                    take("self_attn.o_proj.weight", &[h, q])?.transposed(),
+                    device,
+                ),
+                mlp_norm: norm_weight(take("post_attention_layernorm.weight", &[h])?, device),
+                w_gate_up: upload(w_gate_up, device),
+                w_down: upload(take("mlp.down_proj.weight", &[h, i])?.transposed(), device),
+            });
+        }
+        let norm = norm_weight(weights.take("model.norm.weight", &[h])?, device);
+        Ok(Llama {
+            config: config.clone(),
+            embed: upload(embed_host, device),
+            layers,
+            norm,
+            lm_head: upload(lm_head_host.transposed(), device),
+            rope: Rope::new(config, device),
+            device: device.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    pub fn new_cache(&self) -> KvCache<B> {
+        KvCache::new(self.config.num_layers)
+    }
+
+    fn rms_norm(&self, x: Tensor<B, 2>, weight: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let inv = x
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(1)
+            .add_scalar(self.config.rms_norm_eps)
+            .sqrt()
+            .recip();
+        x * inv * weight.clone()
+    }
+
+    /// Runs the new tokens of every sequence through the model, extends each
+    /// cache, and returns the logits of each sequence's last token,
+    /// `[sequences, vocab]`. Callers keep every cache within
+    /// `max_position_embeddings` and every step non-empty.
+    pub fn forward(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
+        let c = &self.config;
+        let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let mut ids = Vec::new();
+        let mut positions = Vec::new();
+        let mut last_rows = Vec::with_capacity(steps.len());
+        for step in steps.iter() {
+            let start = step.cache.len();
+            ids.extend(step.tokens.iter().map(|&t| t as i32));
+            positions.extend((start..start + step.tokens.len()).map(|p| p as i32));
+            last_rows.push(ids.len() as i32 - 1);
+        }
+        let n = ids.len();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [n]), &self.device);
+        let positions =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [n]), &self.device);
+        let mut x = self.embed.clone().select(0, ids);
+
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = self.rms_norm(x.clone(), &layer.attn_norm);
+            let qkv = h.matmul(layer.wqkv.clone());
+            let q = qkv.clone().narrow(1, 0, nh * hd).reshape([n, nh, hd]);
+            let k = qkv
+                .clone()
+                .narrow(1, nh * hd, nkv * hd)
+                .reshape([n, nkv, hd]);
+            let v = qkv
+                .narrow(1, (nh + nkv) * hd, nkv * hd)
+                .reshape([n, nkv, hd]);
+            let q = self.rope.apply(q, &positions);
+            let k = self.rope.apply(k, &positions);
+
+            let mut outs = Vec::with_capacity(steps.len());
+            let mut offset = 0;
+            for step in steps.iter_mut() {
+                let t = step.tokens.len();
+                let past = step.cache.len();
+                let qs = q.clone().narrow(0, offset, t).swap_dims(0, 1);
+                let ks = k.clone().narrow(0, offset, t).swap_dims(0, 1);
+                let vs = v.clone().narrow(0, offset, t).swap_dims(0, 1);
+                let (keys, values) = step.cache.append(l, ks, vs);
+                outs.push(self.attend(qs, keys, values, past));
+                offset += t;
+            }
+            let attn = if outs.len() == 1 {
+                outs.swap_remove(0)
+            } else {
+                Tensor::cat(outs, 0)
+            };
+            x = x + attn.matmul(layer.wo.clone());
+
+            let h = self.rms_norm(x.clone(), &layer.mlp_norm);
+            let gu = h.matmul(layer.w_gate_up.clone());
+            let inter = c.intermediate_size;
+            let gate = gu.clone().narrow(1, 0, inter);
+            let up = gu.narrow(1, inter, inter);
+            x = x + (silu(gate) * up).matmul(layer.w_down.clone());
+        }
+        for step in steps.iter_mut() {
+            step.cache.advance(step.tokens.len());
+        }
+        let rows = last_rows.len();
+        let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last_rows, [rows]), &self.device);
+        let x = self.rms_norm(x.select(0, last), &self.norm);
+        x.matmul(self.lm_head.clone())
+    }
+
+    /// Causal attention of `q` `[heads, t, hd]` over `keys`/`values`
+    /// `[kv_heads, past + t, hd]`; returns `[t, heads * hd]`.
+    fn attend(
+        &self,
+        q: Tensor<B, 3>,
+        keys: Tensor<B, 3>,
+        values: Tensor<B, 3>,
+        past: usize,
+    ) -> Tensor<B, 2> {
+        let c = &self.config;
+        let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let group = nh / nkv;
+        let t = q.dims()[1];
+        let total = past + t;
+        // Heads sharing a KV head are adjacent: fold them into the row axis so
+        // one matmul per KV head serves the whole group (no K/V repeat).
+        let q = q.reshape([nkv, group * t, hd]);
+        let mut scores = q
+            .matmul(keys.swap_dims(1, 2))
+            .mul_scalar(1.0 / (hd as f64).sqrt());
+        if t > 1 {
+            let mut mask = Vec::with_capacity(group * t * total);
+            for _ in 0..group {
+                for row in 0..t {
+                    mask.extend((0..total).map(|col| {
+                        if col > past + row {
+                            f32::NEG_INFINITY
+                        } else {
+                            0.0
+                        }
+                    }));
+                }
+            }
+            let mask =
+                Tensor::<B, 2>::from_data(TensorData::new(mask, [group * t, total]), &self.device);
+            scores = scores + mask.unsqueeze_dim(0);
+        }
+        let probs = softmax(scores, 2);
+        probs
+            .matmul(values)
+            .reshape([nh, t, hd])
+            .swap_dims(0, 1)
+            .reshape([t, nh * hd])
+    }
+}

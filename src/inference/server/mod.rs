@@ -1,0 +1,244 @@
+//! The worker's HTTP server: binds first (so `/healthz` answers during the
+//! model load), loads the model on a blocking thread, then serves the
+//! OpenAI-compatible API, `/readyz` (200 once loaded) and `/metrics`.
+
+mod error;
+mod handlers;
+pub mod openai;
+mod stream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use axum::routing::{get, post};
+use axum::Router;
+use burn::tensor::backend::Backend;
+
+pub use self::error::ApiError;
+use crate::inference::backend::{self, DeviceChoice};
+use crate::inference::chat_template::ChatTemplate;
+use crate::inference::checkpoint::{self, LoadError};
+use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
+use crate::inference::metrics::Metrics;
+use crate::inference::model::Llama;
+use crate::inference::tokenizer::TextTokenizer;
+use crate::inference::weights::WeightError;
+
+/// What `garage worker` is asked to run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub listen: SocketAddr,
+    /// A Hugging Face model directory or a `.gguf` file.
+    pub model: PathBuf,
+    pub device: DeviceChoice,
+    /// Sequences decoded together per forward pass.
+    pub max_batch: usize,
+    /// Requests waiting for a slot before new ones get 429.
+    pub queue_capacity: usize,
+    /// Caps the model's context (prompt + completion tokens), e.g. to bound memory.
+    pub max_context: Option<usize>,
+    /// The id `/v1/models` reports; default: the directory or file name.
+    pub model_name: Option<String>,
+}
+
+impl WorkerConfig {
+    /// Defaults: automatic device, batches of 8, 64 queued requests.
+    pub fn new(listen: SocketAddr, model: PathBuf) -> Self {
+        WorkerConfig {
+            listen,
+            model,
+            device: DeviceChoice::Auto,
+            max_batch: 8,
+            queue_capacity: 64,
+            max_context: None,
+            model_name: None,
+        }
+    }
+}
+
+/// Why the worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("binding {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP")]
+    Serve(#[source] std::io::Error),
+    #[error("loading the model")]
+    Load(#[from] LoadError),
+    #[error("building the model from its weights")]
+    Weights(#[from] WeightError),
+    #[error("starting the scheduler thread")]
+    Thread(#[source] std::io::Error),
+    #[error("the model loader panicked or was cancelled")]
+    LoaderCrashed,
+}
+
+/// The loaded model, as the handlers see it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub engine: EngineHandle,
+    pub tokenizer: Arc<TextTokenizer>,
+    pub template: Option<ChatTemplate>,
+    pub model_name: String,
+    pub max_context: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    loaded: Arc<OnceLock<Loaded>>,
+    metrics: Arc<Metrics>,
+    created: u64,
+}
+
+impl AppState {
+    fn loaded(&self) -> Result<&Loaded, ApiError> {
+        self.loaded.get().ok_or_else(ApiError::not_ready)
+    }
+}
+
+/// The router over `state` (exposed for tests that bring their own listener).
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/models", get(handlers::models))
+        .route("/v1/completions", post(handlers::completions))
+        .route("/v1/chat/completions", post(handlers::chat_completions))
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .with_state(state)
+}
+
+fn build<B: Backend>(
+    config: &WorkerConfig,
+    device: B::Device,
+    metrics: Arc<Metrics>,
+) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
+    let mut cp = checkpoint::load(&config.model)?;
+    let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, &device)?;
+    let max_context = config
+        .max_context
+        .map_or(cp.config.max_position_embeddings, |m| {
+            m.min(cp.config.max_position_embeddings)
+        });
+    let tokenizer = Arc::new(cp.tokenizer);
+    let (engine, thread) = engine::spawn(
+        EngineModel {
+            model,
+            tokenizer: tokenizer.clone(),
+        },
+        EngineConfig {
+            queue_capacity: config.queue_capacity,
+            max_batch: config.max_batch,
+        },
+        metrics,
+    )
+    .map_err(WorkerError::Thread)?;
+    let loaded = Loaded {
+        engine,
+        tokenizer,
+        template: cp.chat_template,
+        model_name: config.model_name.clone().unwrap_or(cp.name),
+        max_context,
+    };
+    Ok((loaded, thread))
+}
+
+/// Loads the model on the configured device (CPU when CUDA is unavailable).
+pub fn load(
+    config: &WorkerConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
+    if backend::use_cuda(config.device) {
+        #[cfg(feature = "cuda")]
+        {
+            tracing::info!("running the model on CUDA device 0");
+            return build::<backend::Cuda>(config, Default::default(), metrics);
+        }
+    }
+    tracing::info!("running the model on the CPU");
+    build::<backend::Cpu>(config, Default::default(), metrics)
+}
+
+/// Serves the worker on `config.listen` until `shutdown` resolves, then
+/// drains open requests. Returns an error when binding fails or the model
+/// cannot be loaded.
+pub async fn serve(
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| WorkerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    serve_with_listener(listener, config, shutdown).await
+}
+
+/// [`serve`] on an already bound listener (`config.listen` is not used).
+pub async fn serve_with_listener(
+    listener: tokio::net::TcpListener,
+    config: WorkerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WorkerError> {
+    tracing::info!(model = %config.model.display(), "worker listening");
+    let metrics = Arc::new(Metrics::new());
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let state = AppState {
+        loaded: Arc::new(OnceLock::new()),
+        metrics: metrics.clone(),
+        created,
+    };
+    let cell = state.loaded.clone();
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<WorkerError>();
+    let loader = tokio::task::spawn_blocking(move || {
+        match load(&config, metrics) {
+            Ok((loaded, thread)) => {
+                tracing::info!(model = %loaded.model_name, "model loaded, ready");
+                // The cell is set once, here; a second set cannot happen.
+                let _ = cell.set(loaded);
+                Some(thread)
+            }
+            Err(e) => {
+                let _ = failed_tx.send(e);
+                None
+            }
+        }
+    });
+    let failed = Arc::new(std::sync::Mutex::new(None));
+    let failed_slot = failed.clone();
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            Ok(e) = failed_rx => {
+                if let Ok(mut slot) = failed_slot.lock() {
+                    *slot = Some(e);
+                }
+            }
+        }
+    };
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop)
+        .await;
+    // The router (and with it every engine handle) is gone: the scheduler
+    // thread sees its queue close and ends.
+    let thread = loader.await.map_err(|_| WorkerError::LoaderCrashed)?;
+    if let Some(e) = failed.lock().ok().and_then(|mut s| s.take()) {
+        return Err(e);
+    }
+    served.map_err(WorkerError::Serve)?;
+    if let Some(thread) = thread {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Shared helpers for the inference tests: the Python venv that makes tiny
+//! checkpoints and runs the NumPy reference (tests/reference/).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Python with numpy, safetensors and tokenizers: `$GARAGE_TEST_PYTHON`,
+/// else `.venv/bin/python`. `None` (test skipped) unless
+/// `GARAGE_REQUIRE_REFERENCE=1`, which CI sets so a missing venv fails.
+pub fn python() -> Option<PathBuf> {
+    let path = std::env::var_os("GARAGE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("GARAGE_REQUIRE_REFERENCE").is_none(),
+        "GARAGE_REQUIRE_REFERENCE is set but {} does not exist",
+        path.display()
+    );
+    eprintln!("skipping: no Python venv at {}", path.display());
+    None
+}
+
+pub fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(name)
+}
+
+pub fn run(python: &Path, args: &[&str]) {
+    let out = Command::new(python)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a tiny checkpoint in `dir` with extra make_tiny_llama.py arguments.
+pub fn make_tiny(python: &Path, dir: &Path, extra: &[&str]) {
+    let script = script("make_tiny_llama.py");
+    let mut args = vec![script.to_str().expect("utf8"), dir.to_str().expect("utf8")];
+    args.extend_from_slice(extra);
+    run(python, &args);
+}

@@ -1,0 +1,123 @@
+//! Decode speed of the model on the CPU backends (flex vs ndarray), on the
+//! SmolLM2 GGUF when present and on random models of given shapes. Ignored
+//! by default; run with
+//! `cargo test --test inference_bench -- --ignored --nocapture --test-threads 1`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use garage::inference::checkpoint;
+use garage::inference::config::LlamaConfig;
+use garage::inference::model::{Llama, SeqStep};
+use garage::inference::sampler::argmax;
+use garage::inference::weights::{HostTensor, WeightMap};
+use rand::{Rng, SeedableRng};
+
+fn random_weights(c: &LlamaConfig) -> WeightMap {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut map = WeightMap::new(Path::new("random"));
+    let mut put = |name: String, shape: Vec<usize>| {
+        let n: usize = shape.iter().product();
+        let data = (0..n).map(|_| rng.random_range(-0.05f32..0.05)).collect();
+        map.insert(name, HostTensor { shape, data }, Path::new("random"));
+    };
+    let (h, q, kv, i) = (
+        c.hidden_size,
+        c.num_heads * c.head_dim,
+        c.num_kv_heads * c.head_dim,
+        c.intermediate_size,
+    );
+    put("model.embed_tokens.weight".into(), vec![c.vocab_size, h]);
+    put("model.norm.weight".into(), vec![h]);
+    if !c.tie_word_embeddings {
+        put("lm_head.weight".into(), vec![c.vocab_size, h]);
+    }
+    for l in 0..c.num_layers {
+        let p = format!("model.layers.{l}.");
+        put(format!("{p}input_layernorm.weight"), vec![h]);
+        put(format!("{p}post_attention_layernorm.weight"), vec![h]);
+        put(format!("{p}self_attn.q_proj.weight"), vec![q, h]);
+        put(format!("{p}self_attn.k_proj.weight"), vec![kv, h]);
+        put(format!("{p}self_attn.v_proj.weight"), vec![kv, h]);
+        put(format!("{p}self_attn.o_proj.weight"), vec![h, q]);
+        put(format!("{p}mlp.gate_proj.weight"), vec![i, h]);
+        put(format!("{p}mlp.up_proj.weight"), vec![i, h]);
+        put(format!("{p}mlp.down_proj.weight"), vec![h, i]);
+    }
+    map
+}
+
+/// Prints time to first token (prompt of `prompt_len`) and decode tokens/s.
+fn measure<B: Backend>(label: &str, config: &LlamaConfig, weights: &mut WeightMap, batch: usize)
+where
+    B::Device: Default,
+{
+    let model = Llama::<B>::from_weights(config, weights, &Default::default()).expect("build");
+    let prompt: Vec<u32> = (0..32)
+        .map(|i| (i * 7 + 3) % config.vocab_size as u32)
+        .collect();
+    let decode = 64;
+    let mut caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
+    let start = Instant::now();
+    let mut inputs: Vec<Vec<u32>> = vec![prompt.clone(); batch];
+    let mut first = None;
+    for _ in 0..=decode {
+        let mut steps: Vec<SeqStep<'_, B>> = inputs
+            .iter()
+            .zip(caches.iter_mut())
+            .map(|(tokens, cache)| SeqStep { tokens, cache })
+            .collect();
+        let logits = model.forward(&mut steps);
+        let vocab = logits.dims()[1];
+        let rows: Vec<f32> = logits.into_data().to_vec().expect("logits");
+        for (b, input) in inputs.iter_mut().enumerate() {
+            *input = vec![argmax(&rows[b * vocab..(b + 1) * vocab])];
+        }
+        first.get_or_insert_with(Instant::now);
+    }
+    let first = first.expect("ran");
+    let ttft = (first - start).as_secs_f64();
+    let rate = (decode * batch) as f64 / first.elapsed().as_secs_f64();
+    println!(
+        "{label}: batch {batch}: time to first token {:.1} ms (32-token prompt), decode {rate:.1} tokens/s",
+        ttft * 1e3
+    );
+}
+
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn cpu_backends_decode_speed() {
+    let gguf =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if gguf.is_file() {
+        for backend in ["flex", "ndarray"] {
+            let mut cp = checkpoint::load(&gguf).expect("load");
+            let label = format!("SmolLM2-135M Q4_1→f32 on {backend}");
+            match backend {
+                "flex" => measure::<burn::backend::Flex>(&label, &cp.config, &mut cp.weights, 1),
+                _ => measure::<burn::backend::NdArray>(&label, &cp.config, &mut cp.weights, 1),
+            }
+        }
+        let mut cp = checkpoint::load(&gguf).expect("load");
+        measure::<burn::backend::Flex>("SmolLM2-135M on flex", &cp.config, &mut cp.weights, 8);
+    }
+    let tinyllama = LlamaConfig {
+        hidden_size: 2048,
+        intermediate_size: 5632,
+        num_layers: 22,
+        num_heads: 32,
+        num_kv_heads: 4,
+        head_dim: 64,
+        vocab_size: 32000,
+        max_position_embeddings: 2048,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10000.0,
+        rope_scaling: None,
+        tie_word_embeddings: false,
+        bos_token_id: Some(1),
+        eos_token_ids: vec![2],
+    };
+    let mut w = random_weights(&tinyllama);
+    measure::<burn::backend::Flex>("TinyLlama-1.1B-shaped f32 on flex", &tinyllama, &mut w, 1);
+}

@@ -1,0 +1,113 @@
+//! Broken model sources are clear errors naming the file and tensor, never
+//! panics: truncated or corrupt safetensors and GGUF, a config that does not
+//! match the weights, a missing tokenizer.
+
+mod common;
+
+use std::error::Error;
+use std::path::Path;
+
+use garage::inference::backend::Cpu;
+use garage::inference::checkpoint;
+use garage::inference::model::Llama;
+
+/// The error and all its causes, one line.
+fn chain(e: &dyn Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+fn tiny(python: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::make_tiny(python, dir.path(), &[]);
+    dir
+}
+
+fn load_err(dir: &Path) -> String {
+    chain(&checkpoint::load(dir).expect_err("must fail"))
+}
+
+#[test]
+fn truncated_and_corrupt_safetensors() {
+    let Some(py) = common::python() else { return };
+    let dir = tiny(&py);
+    let file = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&file).expect("read");
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).expect("truncate");
+    let e = load_err(dir.path());
+    assert!(e.contains("model.safetensors: corrupt or truncated"), "{e}");
+
+    std::fs::write(&file, b"\x10\0\0\0\0\0\0\0not json at all!").expect("corrupt");
+    let e = load_err(dir.path());
+    assert!(e.contains("model.safetensors: corrupt or truncated"), "{e}");
+}
+
+#[test]
+fn config_not_matching_weights_names_file_and_tensor() {
+    let Some(py) = common::python() else { return };
+    let dir = tiny(&py);
+    let cfg_path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).expect("read");
+    std::fs::write(
+        &cfg_path,
+        text.replace("\"intermediate_size\": 160", "\"intermediate_size\": 128"),
+    )
+    .expect("write");
+    let mut cp = checkpoint::load(dir.path()).expect("loads");
+    let e = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
+        .expect_err("shape mismatch");
+    let e = chain(&e);
+    assert!(
+        e.contains("model.safetensors")
+            && e.contains("tensor model.layers.0.mlp.gate_proj.weight has shape [160, 64]")
+            && e.contains("[128, 64]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_tokenizer_and_missing_weights() {
+    let Some(py) = common::python() else { return };
+    let dir = tiny(&py);
+    std::fs::remove_file(dir.path().join("tokenizer.json")).expect("rm");
+    let e = load_err(dir.path());
+    assert!(
+        e.contains("tokenizer.json: tokenizer file is missing"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.path().join("model.safetensors")).expect("rm");
+    let e = load_err(dir.path());
+    assert!(e.contains("no model.safetensors"), "{e}");
+}
+
+#[test]
+fn corrupt_and_truncated_gguf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("m.gguf");
+    std::fs::write(&path, b"NOPE\x03\0\0\0").expect("write");
+    let e = load_err(&path);
+    assert!(
+        e.contains("m.gguf: corrupt or truncated GGUF file: not a GGUF file"),
+        "{e}"
+    );
+
+    // A header that promises one tensor and one metadata entry, then stops.
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend(20u64.to_le_bytes());
+    bytes.extend(b"general.arch");
+    std::fs::write(&path, &bytes).expect("write");
+    let e = load_err(&path);
+    assert!(e.contains("m.gguf: corrupt or truncated GGUF file"), "{e}");
+
+    let e = load_err(&dir.path().join("absent"));
+    assert!(e.contains("no such model"), "{e}");
+}

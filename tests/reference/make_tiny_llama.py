@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Make tiny random-weight Llama checkpoints in the Hugging Face layout.
+
+Each checkpoint is a directory with config.json, model.safetensors (or shards
+plus model.safetensors.index.json), tokenizer.json and tokenizer_config.json
+(with a chat template). The tokenizer is a real byte-level BPE trained here on
+a small built-in corpus, so prompts tokenize like a real model's would.
+
+Needs: numpy, safetensors, tokenizers (PyPI). Output is deterministic for a
+given --seed.
+
+    python make_tiny_llama.py OUT_DIR [--variant gqa-llama3-tied] [--dtype f32]
+"""
+import argparse
+import json
+import os
+
+import numpy as np
+from safetensors import TensorSpec, serialize_file
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+CORPUS = [
+    "The capital of France is Paris. The capital of Sweden is Stockholm.",
+    "Garage AI is a community GPU network: a node in every garage.",
+    "Once upon a time there was a small language model that liked to count: 1 2 3 4 5.",
+    "The quick brown fox jumps over the lazy dog while the sun shines over Malmo.",
+    "Hello, world! How are you today? I am fine, thank you.",
+    "def add(a, b):\n    return a + b\n",
+]
+
+SPECIAL = ["<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>"]
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] | trim + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+VARIANTS = {
+    # GQA (4 heads, 2 KV heads), Llama-3 rope scaling, tied embeddings.
+    "gqa-llama3-tied": dict(heads=4, kv_heads=2, tied=True, llama3=True, layers=2),
+    # Plain multi-head attention, no rope scaling, separate lm_head.
+    "mha-untied": dict(heads=4, kv_heads=4, tied=False, llama3=False, layers=2),
+}
+
+
+def train_tokenizer(vocab_size):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer=trainer)
+    return tok
+
+
+def encode(array, dtype):
+    """Return (safetensors dtype name, contiguous little-endian array) of a float64 array."""
+    if dtype == "f32":
+        return "float32", np.ascontiguousarray(array, dtype="<f4")
+    if dtype == "f16":
+        return "float16", np.ascontiguousarray(array, dtype="<f2")
+    if dtype == "bf16":
+        bits = array.astype("<f4").view("<u4").astype(np.uint64)
+        # round to nearest even on the 16 dropped bits
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+        return "bfloat16", np.ascontiguousarray(rounded, dtype="<u2")
+    raise ValueError(dtype)
+
+
+def make(out, variant, dtype, shards, seed):
+    spec = VARIANTS[variant]
+    rng = np.random.default_rng(seed)
+    os.makedirs(out, exist_ok=True)
+
+    tok = train_tokenizer(384)
+    tok.save(os.path.join(out, "tokenizer.json"))
+    vocab = tok.get_vocab_size()
+    bos, eos = tok.token_to_id(SPECIAL[0]), tok.token_to_id(SPECIAL[3])
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(
+            {
+                "bos_token": SPECIAL[0],
+                "eos_token": SPECIAL[3],
+                "add_bos_token": True,
+                "chat_template": CHAT_TEMPLATE,
+                "model_max_length": 256,
+            },
+            f,
+            indent=2,
+        )
+
+    hidden, inter, head_dim = 64, 160, 16
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": hidden,
+        "intermediate_size": inter,
+        "num_hidden_layers": spec["layers"],
+        "num_attention_heads": spec["heads"],
+        "num_key_value_heads": spec["kv_heads"],
+        "head_dim": head_dim,
+        "vocab_size": vocab,
+        "max_position_embeddings": 256,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 500000.0 if spec["llama3"] else 10000.0,
+        "tie_word_embeddings": spec["tied"],
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "hidden_act": "silu",
+        "torch_dtype": {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}[dtype],
+    }
+    if spec["llama3"]:
+        config["rope_scaling"] = {
+            "rope_type": "llama3",
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 64,
+        }
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+    def normal(*shape, std=0.15):
+        return rng.normal(0.0, std, size=shape)
+
+    q_dim, kv_dim = spec["heads"] * head_dim, spec["kv_heads"] * head_dim
+    tensors = {"model.embed_tokens.weight": normal(vocab, hidden, std=0.5)}
+    for i in range(spec["layers"]):
+        p = f"model.layers.{i}."
+        tensors[p + "input_layernorm.weight"] = 1.0 + normal(hidden, std=0.1)
+        tensors[p + "post_attention_layernorm.weight"] = 1.0 + normal(hidden, std=0.1)
+        tensors[p + "self_attn.q_proj.weight"] = normal(q_dim, hidden)
+        tensors[p + "self_attn.k_proj.weight"] = normal(kv_dim, hidden)
+        tensors[p + "self_attn.v_proj.weight"] = normal(kv_dim, hidden)
+        tensors[p + "self_attn.o_proj.weight"] = normal(hidden, q_dim)
+        tensors[p + "mlp.gate_proj.weight"] = normal(inter, hidden)
+        tensors[p + "mlp.up_proj.weight"] = normal(inter, hidden)
+        tensors[p + "mlp.down_proj.weight"] = normal(hidden, inter)
+    tensors["model.norm.weight"] = 1.0 + normal(hidden, std=0.1)
+    if not spec["tied"]:
+        tensors["lm_head.weight"] = normal(vocab, hidden, std=0.3)
+
+    names = sorted(tensors)
+    groups = [names[i::shards] for i in range(shards)]
+    weight_map = {}
+    for n, group in enumerate(groups):
+        fname = (
+            "model.safetensors"
+            if shards == 1
+            else f"model-{n + 1:05d}-of-{shards:05d}.safetensors"
+        )
+        flat, keep_alive = {}, []
+        for name in group:
+            dt, arr = encode(tensors[name], dtype)
+            keep_alive.append(arr)
+            flat[name] = TensorSpec(
+                dtype=dt, shape=arr.shape, data_ptr=arr.ctypes.data, data_len=arr.nbytes
+            )
+            weight_map[name] = fname
+        serialize_file(flat, os.path.join(out, fname), metadata={"format": "pt"})
+    if shards > 1:
+        with open(os.path.join(out, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="gqa-llama3-tied")
+    ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    make(args.out, args.variant, args.dtype, args.shards, args.seed)
+
+
+if __name__ == "__main__":
+    main()
