@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::metrics::AgentMetrics;
 use crate::reconcile::Input;
@@ -14,6 +15,15 @@ use crate::runtime::ContainerRuntime;
 
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// A second look after an event, for state the engine reports late.
+const RECHECK_AFTER: Duration = Duration::from_millis(300);
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Forwards events until `inputs` closes.
 pub async fn forward_events<R: ContainerRuntime>(
@@ -35,19 +45,42 @@ pub async fn forward_events<R: ContainerRuntime>(
         if inputs.send(Input::Reconcile).await.is_err() {
             return;
         }
-        while let Some(event) = stream.next().await {
+        let mut recheck: Option<Instant> = None;
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                () = sleep_until_some(recheck) => {
+                    recheck = None;
+                    if inputs.send(Input::Reconcile).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
             match event {
-                Ok(event) => {
+                Some(Ok(event)) => {
                     delay = RECONNECT_INITIAL;
+                    // Health-check probes (`exec_*`) say nothing about state;
+                    // their result arrives as `health_status` on a change.
+                    if event.action.starts_with("exec_") {
+                        continue;
+                    }
                     tracing::debug!(container = %event.container_id, action = %event.action, "engine event");
                     if inputs.send(Input::Reconcile).await.is_err() {
                         return;
                     }
+                    // Docker 20.10 sends `die` before its container list shows
+                    // the exit, so a pass right after it can still see
+                    // "running"; look again shortly.
+                    if recheck.is_none() {
+                        recheck = Some(Instant::now() + RECHECK_AFTER);
+                    }
                 }
-                Err(err) => {
+                Some(Err(err)) => {
                     tracing::warn!(error = %err, "engine event stream broke");
                     break;
                 }
+                None => break,
             }
         }
         tokio::time::sleep(delay).await;
