@@ -6,17 +6,19 @@
 //! prints why and passes, unless `GARAGE_REQUIRE_E2E=1` (set by CI), which
 //! makes a missing prerequisite a failure.
 //!
-//! Every test makes its own node (a unique name per process and test), and
-//! removes its containers and volumes when it ends, also when it fails.
+//! Every test makes its own node (`j<run id>-<test>`, labelled
+//! `garage.test/run=<run id>` like the other e2e tests), and removes its
+//! containers and volumes when it ends, also when it fails.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+mod support;
 
 const PODMAN_IMAGE: &str = "garage/podman:0.1";
 const TEST_IMAGE: &str = "garage-test/busybox:1";
@@ -79,20 +81,16 @@ struct Node {
 
 impl Node {
     fn new(test: &str) -> Node {
-        static COUNT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "e2ej-{}-{}-{test}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = format!("j{}-{test}", support::run_id());
         let dir = tempfile::tempdir().expect("temp dir");
         let spec = dir.path().join("node.yaml");
-        let port = free_port();
+        let port = support::free_port();
         std::fs::write(
             &spec,
             format!(
-                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    garage-e2e: jobs-{pid}\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n",
-                pid = std::process::id()
+                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    {label}: {run}\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n",
+                label = support::RUN_LABEL,
+                run = support::run_id()
             ),
         )
         .expect("write node.yaml");
@@ -111,14 +109,17 @@ impl Node {
     /// `garage apply --wait`: the podman component runs and is Ready.
     fn apply(&self) -> Duration {
         let started = Instant::now();
-        let out = run(Command::new(garage_bin()).args([
-            "apply",
-            "-f",
-            self.spec.to_str().expect("utf8"),
-            "--wait",
-            "--timeout",
-            "90s",
-        ]));
+        let out = support::output_with_timeout(
+            Command::new(garage_bin()).args([
+                "apply",
+                "-f",
+                self.spec.to_str().expect("utf8"),
+                "--wait",
+                "--timeout",
+                "80s",
+            ]),
+            support::CLI_TIMEOUT,
+        );
         assert!(
             out.status.success(),
             "apply failed: {}\n{}",
@@ -160,7 +161,7 @@ impl Node {
 
     /// Runs a job to its end: (exit success, the JSON report or Null, stderr).
     fn run_job(&self, job: &Path) -> (bool, Value, String) {
-        let out = run(&mut self.job_command(job));
+        let out = support::output_with_timeout(&mut self.job_command(job), JOB_LIMIT);
         let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (
             out.status.success(),
@@ -230,13 +231,6 @@ impl Drop for Node {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// `GET /_ping` on a unix socket; the body.
 fn ping(socket: &Path) -> Option<String> {
     let mut stream = UnixStream::connect(socket).ok()?;
@@ -251,15 +245,13 @@ fn ping(socket: &Path) -> Option<String> {
 }
 
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    support::wait_until(what, limit, Duration::from_millis(100), || {
+        check().then_some(())
+    });
 }
+
+/// Upper bound for one `garage job run` of these tests' short jobs.
+const JOB_LIMIT: Duration = Duration::from_secs(120);
 
 const JOB_HEAD: &str = "version: \"0.1\"\ntype: container\n";
 
