@@ -135,3 +135,52 @@ fn cpu_backends_decode_speed() {
     let label = "TinyLlama-1.1B-shaped f32 on flex";
     measure::<burn::backend::Flex>(label, &tinyllama, &mut w, &prompt, 1);
 }
+
+/// Where a SmolLM2-shaped decode step spends its time on flex: the weight
+/// matmuls alone (same shapes, one token) against the whole step.
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn decode_step_breakdown() {
+    for dtype in [burn::tensor::DType::F32, burn::tensor::DType::F16] {
+        weight_matmuls(dtype);
+    }
+}
+
+fn weight_matmuls(dtype: burn::tensor::DType) {
+    use burn::tensor::{Distribution, Tensor};
+    type B = burn::backend::Flex;
+    let dev = Default::default();
+    let opts = (&dev, dtype);
+    let (h, qkv, inter, vocab, layers) = (576, 576 + 2 * 192, 1536, 49152, 30);
+    let w_qkv = Tensor::<B, 2>::random([h, qkv], Distribution::Default, opts);
+    let w_o = Tensor::<B, 2>::random([h, h], Distribution::Default, opts);
+    let w_gu = Tensor::<B, 2>::random([h, 2 * inter], Distribution::Default, opts);
+    let w_d = Tensor::<B, 2>::random([inter, h], Distribution::Default, opts);
+    let head = Tensor::<B, 2>::random([h, vocab], Distribution::Default, opts);
+    let x = Tensor::<B, 2>::random([1, h], Distribution::Default, opts);
+    let xi = Tensor::<B, 2>::random([1, inter], Distribution::Default, opts);
+    let steps = 20;
+    let start = Instant::now();
+    for _ in 0..steps {
+        let mut acc = Vec::new();
+        for _ in 0..layers {
+            acc.push(x.clone().matmul(w_qkv.clone()));
+            acc.push(x.clone().matmul(w_o.clone()));
+            acc.push(x.clone().matmul(w_gu.clone()));
+            acc.push(xi.clone().matmul(w_d.clone()));
+        }
+        let out = x.clone().matmul(head.clone());
+        let _ = out.into_data();
+        for t in acc {
+            let _ = t.into_data();
+        }
+    }
+    let per = start.elapsed().as_secs_f64() / steps as f64;
+    println!(
+        "weight matmuls of one SmolLM2 decode step ({dtype:?}, {:.0} MB of weights): {:.1} ms",
+        (layers * (h * qkv + h * h + h * 2 * inter + inter * h) + h * vocab) as f64
+            * dtype.size() as f64
+            * 1e-6,
+        per * 1e3
+    );
+}
