@@ -12,7 +12,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use self::cache::KvCache;
-pub use self::rope::inverse_frequencies;
 use self::rope::Rope;
 use crate::inference::config::LlamaConfig;
 use crate::inference::weights::{HostTensor, WeightError, WeightMap};

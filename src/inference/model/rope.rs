@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::inference::config::LlamaConfig;
 
 /// Inverse frequencies `theta^(-2i/d)`, rescaled per Llama 3 when configured.
-pub fn inverse_frequencies(config: &LlamaConfig) -> Vec<f64> {
+fn inverse_frequencies(config: &LlamaConfig) -> Vec<f64> {
     let d = config.head_dim as f64;
     let base: Vec<f64> = (0..config.head_dim / 2)
         .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / d))
