@@ -92,6 +92,8 @@ pub struct Loaded {
     pub template: Option<ChatTemplate>,
     pub model_name: String,
     pub max_context: usize,
+    /// Rows of the embedding: token ids at or above it are refused.
+    pub vocab_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +152,7 @@ fn build<B: Backend>(
         template: cp.chat_template,
         model_name: config.model_name.clone().unwrap_or(cp.name),
         max_context,
+        vocab_size: cp.config.vocab_size,
     };
     Ok((loaded, thread))
 }
