@@ -48,19 +48,22 @@ fn random_weights(c: &LlamaConfig) -> WeightMap {
     map
 }
 
-/// Prints time to first token (prompt of `prompt_len`) and decode tokens/s.
-fn measure<B: Backend>(label: &str, config: &LlamaConfig, weights: &mut WeightMap, batch: usize)
-where
+/// Prints time to first token and decode tokens/s (after the first token)
+/// for `batch` copies of `prompt`, greedy, 128 tokens each.
+fn measure<B: Backend>(
+    label: &str,
+    config: &LlamaConfig,
+    weights: &mut WeightMap,
+    prompt: &[u32],
+    batch: usize,
+) where
     B::Device: Default,
 {
     let model = Llama::<B>::from_weights(config, weights, &Default::default()).expect("build");
-    let prompt: Vec<u32> = (0..32)
-        .map(|i| (i * 7 + 3) % config.vocab_size as u32)
-        .collect();
-    let decode = 64;
+    let decode = 128;
     let mut caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
     let start = Instant::now();
-    let mut inputs: Vec<Vec<u32>> = vec![prompt.clone(); batch];
+    let mut inputs: Vec<Vec<u32>> = vec![prompt.to_vec(); batch];
     let mut first = None;
     for _ in 0..=decode {
         let mut steps: Vec<SeqStep<'_, B>> = inputs
@@ -80,8 +83,9 @@ where
     let ttft = (first - start).as_secs_f64();
     let rate = (decode * batch) as f64 / first.elapsed().as_secs_f64();
     println!(
-        "{label}: batch {batch}: time to first token {:.1} ms (32-token prompt), decode {rate:.1} tokens/s",
-        ttft * 1e3
+        "{label}: batch {batch}: time to first token {:.1} ms ({}-token prompt), decode {rate:.1} tokens/s",
+        ttft * 1e3,
+        prompt.len()
     );
 }
 
@@ -91,16 +95,24 @@ fn cpu_backends_decode_speed() {
     let gguf =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if gguf.is_file() {
+        // The prompt benches/llama_cpp_reference.py times llama.cpp on.
+        let prompt = checkpoint::load(&gguf)
+            .expect("load")
+            .tokenizer
+            .encode("Once upon a time, there was a")
+            .expect("encode");
         for backend in ["flex", "ndarray"] {
             let mut cp = checkpoint::load(&gguf).expect("load");
+            let (c, w) = (&cp.config, &mut cp.weights);
             let label = format!("SmolLM2-135M Q4_1→f32 on {backend}");
             match backend {
-                "flex" => measure::<burn::backend::Flex>(&label, &cp.config, &mut cp.weights, 1),
-                _ => measure::<burn::backend::NdArray>(&label, &cp.config, &mut cp.weights, 1),
+                "flex" => measure::<burn::backend::Flex>(&label, c, w, &prompt, 1),
+                _ => measure::<burn::backend::NdArray>(&label, c, w, &prompt, 1),
             }
         }
         let mut cp = checkpoint::load(&gguf).expect("load");
-        measure::<burn::backend::Flex>("SmolLM2-135M on flex", &cp.config, &mut cp.weights, 8);
+        let (c, w) = (&cp.config, &mut cp.weights);
+        measure::<burn::backend::Flex>("SmolLM2-135M on flex", c, w, &prompt, 8);
     }
     let tinyllama = LlamaConfig {
         hidden_size: 2048,
@@ -119,5 +131,56 @@ fn cpu_backends_decode_speed() {
         eos_token_ids: vec![2],
     };
     let mut w = random_weights(&tinyllama);
-    measure::<burn::backend::Flex>("TinyLlama-1.1B-shaped f32 on flex", &tinyllama, &mut w, 1);
+    let prompt: Vec<u32> = (0..8).map(|i| i * 7 + 3).collect();
+    let label = "TinyLlama-1.1B-shaped f32 on flex";
+    measure::<burn::backend::Flex>(label, &tinyllama, &mut w, &prompt, 1);
+}
+
+/// Where a SmolLM2-shaped decode step spends its time on flex: the weight
+/// matmuls alone (same shapes, one token) against the whole step.
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn decode_step_breakdown() {
+    for dtype in [burn::tensor::DType::F32, burn::tensor::DType::F16] {
+        weight_matmuls(dtype);
+    }
+}
+
+fn weight_matmuls(dtype: burn::tensor::DType) {
+    use burn::tensor::{Distribution, Tensor};
+    type B = burn::backend::Flex;
+    let dev = Default::default();
+    let opts = (&dev, dtype);
+    let (h, qkv, inter, vocab, layers) = (576, 576 + 2 * 192, 1536, 49152, 30);
+    let w_qkv = Tensor::<B, 2>::random([h, qkv], Distribution::Default, opts);
+    let w_o = Tensor::<B, 2>::random([h, h], Distribution::Default, opts);
+    let w_gu = Tensor::<B, 2>::random([h, 2 * inter], Distribution::Default, opts);
+    let w_d = Tensor::<B, 2>::random([inter, h], Distribution::Default, opts);
+    let head = Tensor::<B, 2>::random([h, vocab], Distribution::Default, opts);
+    let x = Tensor::<B, 2>::random([1, h], Distribution::Default, opts);
+    let xi = Tensor::<B, 2>::random([1, inter], Distribution::Default, opts);
+    let steps = 20;
+    let start = Instant::now();
+    for _ in 0..steps {
+        let mut acc = Vec::new();
+        for _ in 0..layers {
+            acc.push(x.clone().matmul(w_qkv.clone()));
+            acc.push(x.clone().matmul(w_o.clone()));
+            acc.push(x.clone().matmul(w_gu.clone()));
+            acc.push(xi.clone().matmul(w_d.clone()));
+        }
+        let out = x.clone().matmul(head.clone());
+        let _ = out.into_data();
+        for t in acc {
+            let _ = t.into_data();
+        }
+    }
+    let per = start.elapsed().as_secs_f64() / steps as f64;
+    println!(
+        "weight matmuls of one SmolLM2 decode step ({dtype:?}, {:.0} MB of weights): {:.1} ms",
+        (layers * (h * qkv + h * h + h * 2 * inter + inter * h) + h * vocab) as f64
+            * dtype.size() as f64
+            * 1e-6,
+        per * 1e3
+    );
 }

@@ -3,6 +3,17 @@
 //! recorded llama.cpp tokens (benches/llama_cpp_reference.py) and the
 //! "Paris" check. Skipped when the file is absent, unless
 //! `GARAGE_REQUIRE_SMOLLM2=1` (CI).
+//!
+//! llama.cpp multiplies Q4_1 weights with activations rounded to 8 bits;
+//! we use f32 activations. Where the top two logits are within a few tenths
+//! the two can pick different tokens: after "The capital of France is" →
+//! " Paris.\n\nThe", llama.cpp takes " United" and we take " capital"
+//! (margin 0.22); after "Once upon a time, there was a small town" it is
+//! a margin of 0.54. An independent float64 NumPy forward
+//! (tests/reference/llama_numpy.py) on the same dequantised weights gives
+//! our choice and our margins in both places. So the comparison is teacher-forced:
+//! at every step we are fed llama.cpp's token, and our choice must equal
+//! llama.cpp's or be a near-tie (its token within `NEAR_TIE` of our best).
 
 use std::path::PathBuf;
 
@@ -11,6 +22,11 @@ use garage::inference::checkpoint;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
 use garage::inference::tokenizer::TextTokenizer;
+
+/// Logit margin under which a different greedy choice counts as a tie.
+const NEAR_TIE: f32 = 1.0;
+/// At least this share of the compared tokens must be exact matches.
+const MIN_EXACT: f64 = 0.95;
 
 fn model_path() -> Option<PathBuf> {
     let path = std::env::var_os("GARAGE_SMOLLM2_GGUF")
@@ -78,12 +94,40 @@ fn smollm2_gguf_matches_llama_cpp_and_knows_paris() {
             .map(|x| x.as_u64().expect("id") as u32)
             .collect()
     };
+    let (mut exact, mut total) = (0usize, 0usize);
     for case in json["cases"].as_array().expect("cases") {
         let prompt = case["prompt"].as_str().expect("prompt");
         let ids = tok.encode(prompt).expect("encode");
         assert_eq!(ids, ids_of(&case["prompt_ids"]), "prompt ids of {prompt:?}");
         let want: Vec<u32> = ids_of(&case["greedy_ids"]).into_iter().take(16).collect();
-        let got = greedy(&model, tok, &ids, want.len());
-        assert_eq!(got, want, "greedy tokens of {prompt:?}");
+        let mut cache = model.new_cache();
+        let mut input = ids;
+        for (step, &expected) in want.iter().enumerate() {
+            let logits = model.forward(&mut [SeqStep {
+                tokens: &input,
+                cache: &mut cache,
+            }]);
+            let row: Vec<f32> = logits.into_data().to_vec().expect("logits");
+            let ours = argmax(&row);
+            total += 1;
+            if ours == expected {
+                exact += 1;
+            } else {
+                let margin = row[ours as usize] - row[expected as usize];
+                println!(
+                    "{prompt:?} step {step}: ours {ours}, llama.cpp {expected}, margin {margin:.3}"
+                );
+                assert!(
+                    margin < NEAR_TIE,
+                    "{prompt:?} step {step}: llama.cpp's token {expected} is {margin} below ours {ours}"
+                );
+            }
+            input = vec![expected];
+        }
     }
+    println!("teacher-forced agreement with llama.cpp: {exact}/{total} tokens");
+    assert!(
+        exact as f64 >= MIN_EXACT * total as f64,
+        "{exact}/{total} exact"
+    );
 }

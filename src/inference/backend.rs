@@ -69,3 +69,41 @@ pub fn use_cuda(choice: DeviceChoice) -> bool {
     }
     true
 }
+
+/// Enables CubeCL's compiled-kernel cache (and puts its autotune cache) in
+/// `dir`, or in the system cache directory when `None`, so a restarted
+/// worker does not recompile every kernel. Must run before the first CUDA
+/// device is created.
+#[cfg(feature = "cuda")]
+pub fn configure_cuda_caches(dir: Option<&std::path::Path>) {
+    use burn::cubecl::config::cache::CacheConfig;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let mut config = CubeClRuntimeConfig::default();
+    match dir {
+        Some(dir) => {
+            config.compilation.cache = Some(CacheConfig::File(dir.join("kernels")));
+            config.autotune.cache = CacheConfig::File(dir.join("autotune"));
+        }
+        None => {
+            config.compilation.cache = Some(CacheConfig::Global);
+            config.autotune.cache = CacheConfig::Global;
+        }
+    }
+    // `set` panics once the configuration was read or set (a second worker
+    // in one process): the first one stays.
+    if std::panic::catch_unwind(|| CubeClRuntimeConfig::set(config)).is_err() {
+        tracing::warn!("CubeCL configuration already in use; kernel cache settings unchanged");
+    }
+}
+
+/// Whether CUDA device 0 can be created and used; burn panics when it
+/// cannot (driver present but no usable GPU), so the probe catches that.
+#[cfg(feature = "cuda")]
+pub fn cuda_device_works() -> bool {
+    use burn::tensor::Tensor;
+    std::panic::catch_unwind(|| {
+        let device = Default::default();
+        Tensor::<Cuda, 1>::zeros([1], &device).into_data()
+    })
+    .is_ok()
+}

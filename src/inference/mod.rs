@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod chat_template;
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod gguf;
@@ -21,4 +22,5 @@ pub mod stop;
 pub mod tokenizer;
 pub mod weights;
 
+pub use cli::WorkerArgs;
 pub use server::{serve, serve_with_listener, WorkerConfig, WorkerError};

@@ -75,10 +75,6 @@ impl WeightMap {
         );
     }
 
-    pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
-    }
-
     /// Removes and returns `name`, checking its shape against `expected`.
     pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<HostTensor, WeightError> {
         let entry = self

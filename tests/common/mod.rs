@@ -1,6 +1,7 @@
 //! Shared helpers for the inference tests: the Python venv that makes tiny
 //! checkpoints and runs the NumPy reference (tests/reference/).
 
+// Each test binary compiles this module and uses only some helpers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -6,10 +6,16 @@ plus model.safetensors.index.json), tokenizer.json and tokenizer_config.json
 (with a chat template). The tokenizer is a real byte-level BPE trained here on
 a small built-in corpus, so prompts tokenize like a real model's would.
 
-Needs: numpy, safetensors, tokenizers (PyPI). Output is deterministic for a
-given --seed.
+With --gguf TYPE (F32, F16, Q8_0, Q4_0, Q4_1) it also writes OUT_DIR/model.gguf
+through llama.cpp's own `gguf` package: matrices quantised to TYPE, Q/K rows
+permuted as llama.cpp's converter does, tokenizer and chat template in the
+metadata. The safetensors then hold the dequantised values, so both files
+describe the same model.
 
-    python make_tiny_llama.py OUT_DIR [--variant gqa-llama3-tied] [--dtype f32]
+Needs: numpy, safetensors, tokenizers (and gguf for --gguf) from PyPI.
+Output is deterministic for a given --seed.
+
+    python make_tiny_llama.py OUT_DIR [--variant gqa-llama3-tied] [--dtype f32] [--gguf Q4_0]
 """
 import argparse
 import json
@@ -41,6 +47,9 @@ VARIANTS = {
     "gqa-llama3-tied": dict(heads=4, kv_heads=2, tied=True, llama3=True, layers=2),
     # Plain multi-head attention, no rope scaling, separate lm_head.
     "mha-untied": dict(heads=4, kv_heads=4, tied=False, llama3=False, layers=2),
+    # GQA and tied embeddings without rope scaling (llama.cpp stores Llama-3
+    # scaling as a rope_freqs tensor, which the GGUF loader does not read yet).
+    "gqa-tied": dict(heads=4, kv_heads=2, tied=True, llama3=False, layers=2),
 }
 
 
@@ -72,7 +81,101 @@ def encode(array, dtype):
     raise ValueError(dtype)
 
 
-def make(out, variant, dtype, shards, seed):
+def permute_for_gguf(w, n_head):
+    """llama.cpp's converter: interleave the two rotary halves of each head."""
+    return (
+        w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(w.shape)
+    )
+
+
+def write_gguf(path, qtype_name, config, tensors, tok, chat_template):
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType[qtype_name]
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_block_count(config["num_hidden_layers"])
+    w.add_context_length(config["max_position_embeddings"])
+    w.add_embedding_length(config["hidden_size"])
+    w.add_feed_forward_length(config["intermediate_size"])
+    w.add_head_count(config["num_attention_heads"])
+    w.add_head_count_kv(config["num_key_value_heads"])
+    w.add_rope_dimension_count(config["head_dim"])
+    w.add_rope_freq_base(config["rope_theta"])
+    w.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    w.add_vocab_size(config["vocab_size"])
+    vocab = tok.get_vocab()
+    tokens = sorted(vocab, key=vocab.get)
+    merges = json.loads(tok.to_str())["model"]["merges"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types([3 if t in SPECIAL else 1 for t in tokens])
+    w.add_token_merges(merges)
+    w.add_bos_token_id(config["bos_token_id"])
+    w.add_eos_token_id(config["eos_token_id"])
+    w.add_add_bos_token(True)
+    w.add_chat_template(chat_template)
+    names = {
+        "model.embed_tokens.weight": "token_embd.weight",
+        "model.norm.weight": "output_norm.weight",
+        "lm_head.weight": "output.weight",
+    }
+    parts = {
+        "input_layernorm": "attn_norm",
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "post_attention_layernorm": "ffn_norm",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+    }
+    for name, value in tensors.items():
+        if name in names:
+            gname = names[name]
+        else:
+            layer, rest = name[len("model.layers.") :].split(".", 1)
+            gname = f"blk.{layer}.{parts[rest[: -len('.weight')]]}.weight"
+        value = value.astype(np.float32)
+        if name.endswith("q_proj.weight"):
+            value = permute_for_gguf(value, config["num_attention_heads"])
+        elif name.endswith("k_proj.weight"):
+            value = permute_for_gguf(value, config["num_key_value_heads"])
+        if value.ndim == 2 and qtype_name != "F32":
+            if qtype_name == "F16":
+                w.add_tensor(gname, value.astype(np.float16))
+            else:
+                q = gguf.quants.quantize(value, qtype)
+                w.add_tensor(gname, q, raw_shape=q.shape, raw_dtype=qtype)
+        else:
+            w.add_tensor(gname, value)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def round_trip(tensors, qtype_name):
+    """The values a GGUF of this type stores, as float64."""
+    import gguf
+
+    qtype = gguf.GGMLQuantizationType[qtype_name]
+    out = {}
+    for name, value in tensors.items():
+        value32 = value.astype(np.float32)
+        if value.ndim == 2 and qtype_name == "F16":
+            value32 = value32.astype(np.float16).astype(np.float32)
+        elif value.ndim == 2 and qtype_name != "F32":
+            value32 = gguf.quants.dequantize(gguf.quants.quantize(value32, qtype), qtype)
+        out[name] = value32.astype(np.float64)
+    return out
+
+
+def make(out, variant, dtype, shards, seed, gguf_type=None):
     spec = VARIANTS[variant]
     rng = np.random.default_rng(seed)
     os.makedirs(out, exist_ok=True)
@@ -145,6 +248,12 @@ def make(out, variant, dtype, shards, seed):
     if not spec["tied"]:
         tensors["lm_head.weight"] = normal(vocab, hidden, std=0.3)
 
+    if gguf_type:
+        tensors = round_trip(tensors, gguf_type)
+        write_gguf(
+            os.path.join(out, "model.gguf"), gguf_type, config, tensors, tok, CHAT_TEMPLATE
+        )
+
     names = sorted(tensors)
     groups = [names[i::shards] for i in range(shards)]
     weight_map = {}
@@ -175,8 +284,9 @@ def main():
     ap.add_argument("--dtype", choices=["f32", "f16", "bf16"], default="f32")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--gguf", choices=["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
     args = ap.parse_args()
-    make(args.out, args.variant, args.dtype, args.shards, args.seed)
+    make(args.out, args.variant, args.dtype, args.shards, args.seed, args.gguf)
 
 
 if __name__ == "__main__":

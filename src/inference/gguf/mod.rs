@@ -81,9 +81,15 @@ fn hf_name(name: &str) -> Option<String> {
 
 /// llama.cpp's converter interleaves the two rotary halves of each Q/K head
 /// (its RoPE rotates adjacent pairs); undo that to the Hugging Face layout.
+/// A tensor of another shape is returned as is, for the shape check to report.
 fn unpermute_rows(t: HostTensor, heads: usize) -> HostTensor {
-    let (rows, cols) = (t.shape[0], t.shape[1]);
-    let head_dim = rows / heads.max(1);
+    let [rows, cols] = t.shape[..] else {
+        return t;
+    };
+    if heads == 0 || rows % (2 * heads) != 0 {
+        return t;
+    }
+    let head_dim = rows / heads;
     let half = head_dim / 2;
     let mut data = vec![0.0; t.data.len()];
     for h in 0..heads {

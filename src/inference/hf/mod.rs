@@ -35,6 +35,12 @@ pub enum HfError {
     MissingTokenizer { path: PathBuf },
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: invalid tokenizer_config.json")]
     TokenizerConfig {
         path: PathBuf,
@@ -126,7 +132,10 @@ pub fn load_dir(dir: &Path) -> Result<Checkpoint, HfError> {
     }
     let tc_path = dir.join("tokenizer_config.json");
     let tc: TokenizerConfig = if tc_path.is_file() {
-        let text = std::fs::read_to_string(&tc_path).unwrap_or_default();
+        let text = std::fs::read_to_string(&tc_path).map_err(|source| HfError::Read {
+            path: tc_path.clone(),
+            source,
+        })?;
         serde_json::from_str(&text).map_err(|source| HfError::TokenizerConfig {
             path: tc_path.clone(),
             source,

@@ -12,7 +12,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use self::cache::KvCache;
-pub use self::rope::inverse_frequencies;
 use self::rope::Rope;
 use crate::inference::config::LlamaConfig;
 use crate::inference::weights::{HostTensor, WeightError, WeightMap};
@@ -172,20 +171,22 @@ impl<B: Backend> Llama<B> {
         let positions =
             Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [n]), &self.device);
         let mut x = self.embed.clone().select(0, ids);
+        let rope = self.rope.at(positions);
 
         for (l, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(x.clone(), &layer.attn_norm);
             let qkv = h.matmul(layer.wqkv.clone());
-            let q = qkv.clone().narrow(1, 0, nh * hd).reshape([n, nh, hd]);
-            let k = qkv
+            // Q and K heads are rotated together in one pass.
+            let qk = qkv
                 .clone()
-                .narrow(1, nh * hd, nkv * hd)
-                .reshape([n, nkv, hd]);
+                .narrow(1, 0, (nh + nkv) * hd)
+                .reshape([n, nh + nkv, hd]);
+            let qk = rope.apply(qk);
+            let q = qk.clone().narrow(1, 0, nh);
+            let k = qk.narrow(1, nh, nkv);
             let v = qkv
                 .narrow(1, (nh + nkv) * hd, nkv * hd)
                 .reshape([n, nkv, hd]);
-            let q = self.rope.apply(q, &positions);
-            let k = self.rope.apply(k, &positions);
 
             let mut outs = Vec::with_capacity(steps.len());
             let mut offset = 0;

@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use crate::inference::config::LlamaConfig;
 
 /// Inverse frequencies `theta^(-2i/d)`, rescaled per Llama 3 when configured.
-pub fn inverse_frequencies(config: &LlamaConfig) -> Vec<f64> {
+fn inverse_frequencies(config: &LlamaConfig) -> Vec<f64> {
     let d = config.head_dim as f64;
     let base: Vec<f64> = (0..config.head_dim / 2)
         .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / d))
@@ -68,21 +68,35 @@ impl<B: Backend> Rope<B> {
         }
     }
 
+    /// The tables at `positions`, ready to rotate `[tokens, heads, head_dim]`
+    /// tensors of those tokens (computed once per forward, used by every layer).
+    pub fn at(&self, positions: Tensor<B, 1, Int>) -> RopeAt<B> {
+        RopeAt {
+            cos: self
+                .cos
+                .clone()
+                .select(0, positions.clone())
+                .unsqueeze_dim(1),
+            sin: self.sin.clone().select(0, positions).unsqueeze_dim(1),
+            half: self.half,
+        }
+    }
+}
+
+/// Cos and sin rows `[tokens, 1, head_dim]` for one batch of tokens.
+#[derive(Debug, Clone)]
+pub struct RopeAt<B: Backend> {
+    cos: Tensor<B, 3>,
+    sin: Tensor<B, 3>,
+    half: usize,
+}
+
+impl<B: Backend> RopeAt<B> {
     /// Rotates `x` `[tokens, heads, head_dim]` by each token's position.
-    pub fn apply(&self, x: Tensor<B, 3>, positions: &Tensor<B, 1, Int>) -> Tensor<B, 3> {
-        let cos = self
-            .cos
-            .clone()
-            .select(0, positions.clone())
-            .unsqueeze_dim(1);
-        let sin = self
-            .sin
-            .clone()
-            .select(0, positions.clone())
-            .unsqueeze_dim(1);
+    pub fn apply(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let first = x.clone().narrow(2, 0, self.half);
         let second = x.clone().narrow(2, self.half, self.half);
         let rotated = Tensor::cat(vec![second.neg(), first], 2);
-        x * cos + rotated * sin
+        x * self.cos.clone() + rotated * self.sin.clone()
     }
 }

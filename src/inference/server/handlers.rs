@@ -86,6 +86,15 @@ fn start(
     if prompt_ids.is_empty() {
         return Err(ApiError::bad_request("the prompt is empty", Some("prompt")));
     }
+    if let Some(&id) = prompt_ids
+        .iter()
+        .find(|&&id| id as usize >= loaded.vocab_size)
+    {
+        return Err(ApiError::bad_request(
+            format!("token id {id} is outside the model's vocabulary"),
+            Some("prompt"),
+        ));
+    }
     let ctx = loaded.max_context;
     let prompt_len = prompt_ids.len();
     if prompt_len >= ctx {

@@ -42,6 +42,9 @@ pub struct WorkerConfig {
     pub max_context: Option<usize>,
     /// The id `/v1/models` reports; default: the directory or file name.
     pub model_name: Option<String>,
+    /// Where CUDA keeps compiled kernels across restarts (default: the
+    /// system cache directory). Unused on the CPU.
+    pub kernel_cache: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -55,6 +58,7 @@ impl WorkerConfig {
             queue_capacity: 64,
             max_context: None,
             model_name: None,
+            kernel_cache: None,
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct Loaded {
     pub template: Option<ChatTemplate>,
     pub model_name: String,
     pub max_context: usize,
+    /// Rows of the embedding: token ids at or above it are refused.
+    pub vocab_size: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +152,7 @@ fn build<B: Backend>(
         template: cp.chat_template,
         model_name: config.model_name.clone().unwrap_or(cp.name),
         max_context,
+        vocab_size: cp.config.vocab_size,
     };
     Ok((loaded, thread))
 }
@@ -158,8 +165,12 @@ pub fn load(
     if backend::use_cuda(config.device) {
         #[cfg(feature = "cuda")]
         {
-            tracing::info!("running the model on CUDA device 0");
-            return build::<backend::Cuda>(config, Default::default(), metrics);
+            backend::configure_cuda_caches(config.kernel_cache.as_deref());
+            if backend::cuda_device_works() {
+                tracing::info!("running the model on CUDA device 0");
+                return build::<backend::Cuda>(config, Default::default(), metrics);
+            }
+            tracing::warn!("CUDA device 0 could not be created: running on the CPU");
         }
     }
     tracing::info!("running the model on the CPU");

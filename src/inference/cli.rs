@@ -1,0 +1,99 @@
+//! Command-line flags of `garage worker`, for `main.rs` to flatten into its
+//! subcommand; parsing only, the worker itself is [`crate::inference::serve`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use super::backend::DeviceChoice;
+use super::server::WorkerConfig;
+
+/// `--device` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Flags of `garage worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// Address the OpenAI-compatible API listens on.
+    #[arg(long, env = "GARAGE_WORKER_LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: SocketAddr,
+    /// A Hugging Face model directory or a .gguf file.
+    #[arg(long, env = "GARAGE_WORKER_MODEL")]
+    pub model: PathBuf,
+    /// Compute device: CUDA when built with it and a driver is present, else CPU.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+    /// Sequences decoded together per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub max_batch: usize,
+    /// Requests waiting for a slot before new ones get 429.
+    #[arg(long, default_value_t = 64)]
+    pub queue: usize,
+    /// Cap on prompt + completion tokens (default: the model's context).
+    #[arg(long)]
+    pub max_context: Option<usize>,
+    /// Model id reported by /v1/models (default: directory or file name).
+    #[arg(long)]
+    pub model_name: Option<String>,
+    /// Directory for CUDA's compiled-kernel cache.
+    #[arg(long, env = "GARAGE_WORKER_KERNEL_CACHE")]
+    pub kernel_cache: Option<PathBuf>,
+}
+
+impl From<WorkerArgs> for WorkerConfig {
+    fn from(a: WorkerArgs) -> Self {
+        WorkerConfig {
+            listen: a.listen,
+            model: a.model,
+            device: match a.device {
+                DeviceArg::Auto => DeviceChoice::Auto,
+                DeviceArg::Cpu => DeviceChoice::Cpu,
+                DeviceArg::Cuda => DeviceChoice::Cuda,
+            },
+            max_batch: a.max_batch.max(1),
+            queue_capacity: a.queue.max(1),
+            max_context: a.max_context,
+            model_name: a.model_name,
+            kernel_cache: a.kernel_cache,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+
+    #[test]
+    fn flags_become_a_worker_config() {
+        let cli = Cli::try_parse_from([
+            "worker",
+            "--listen",
+            "127.0.0.1:9000",
+            "--model",
+            "/models/smollm2.gguf",
+            "--device",
+            "cpu",
+            "--max-batch",
+            "4",
+        ])
+        .expect("parses");
+        let config = WorkerConfig::from(cli.worker);
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.device, DeviceChoice::Cpu);
+        assert_eq!(config.max_batch, 4);
+        assert_eq!(config.queue_capacity, 64);
+        assert!(Cli::try_parse_from(["worker", "--model", "m", "--device", "tpu"]).is_err());
+    }
+}

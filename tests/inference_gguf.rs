@@ -1,0 +1,110 @@
+//! GGUF loading on tiny checkpoints written by llama.cpp's own `gguf` Python
+//! package, one per block type: the GGUF model (dequantised, Q/K rows
+//! un-permuted, tokenizer from metadata) must compute the same logits as the
+//! same weights loaded from safetensors, which inference_reference checks
+//! against the NumPy reference.
+
+mod common;
+
+use garage::inference::backend::Cpu;
+use garage::inference::chat_template::Message;
+use garage::inference::checkpoint::{self, Checkpoint};
+use garage::inference::model::{Llama, SeqStep};
+
+const PROMPTS: [&str; 3] = [
+    "The capital of France is",
+    "Once upon a time there was 1 fox.",
+    "<|im_start|>user\nHello<|im_end|>",
+];
+
+fn last_logits(model: &Llama<Cpu>, ids: &[u32]) -> Vec<f32> {
+    let mut cache = model.new_cache();
+    model
+        .forward(&mut [SeqStep {
+            tokens: ids,
+            cache: &mut cache,
+        }])
+        .into_data()
+        .to_vec()
+        .expect("logits")
+}
+
+fn build(cp: &mut Checkpoint) -> Llama<Cpu> {
+    Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default()).expect("build")
+}
+
+fn check(qtype: &str) {
+    let Some(python) = common::python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    common::make_tiny(
+        &python,
+        dir.path(),
+        &["--variant", "gqa-tied", "--gguf", qtype],
+    );
+    let mut hf = checkpoint::load(dir.path()).expect("load safetensors");
+    let mut gg = checkpoint::load(&dir.path().join("model.gguf")).expect("load gguf");
+    // GGUF stores eps as f32.
+    assert!((hf.config.rms_norm_eps - gg.config.rms_norm_eps).abs() < 1e-9);
+    let same_eps = garage::inference::config::LlamaConfig {
+        rms_norm_eps: hf.config.rms_norm_eps,
+        ..gg.config.clone()
+    };
+    assert_eq!(hf.config, same_eps, "{qtype}: config from GGUF metadata");
+    let hf_model = build(&mut hf);
+    let gg_model = build(&mut gg);
+    for prompt in PROMPTS {
+        let ids = hf.tokenizer.encode(prompt).expect("encode");
+        assert_eq!(
+            gg.tokenizer.encode(prompt).expect("encode"),
+            ids,
+            "{qtype}: ids of {prompt:?}"
+        );
+        let a = last_logits(&hf_model, &ids);
+        let b = last_logits(&gg_model, &ids);
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "{qtype}: {prompt:?}: max abs diff {diff}");
+    }
+    let messages = [Message {
+        role: "user".into(),
+        content: "Hi".into(),
+    }];
+    let render = |cp: &Checkpoint| {
+        cp.chat_template
+            .as_ref()
+            .expect("template")
+            .render(&messages)
+            .expect("render")
+    };
+    assert_eq!(render(&hf), render(&gg), "{qtype}: chat template");
+}
+
+#[test]
+fn gguf_f32_matches_safetensors() {
+    check("F32");
+}
+
+#[test]
+fn gguf_f16_matches_safetensors() {
+    check("F16");
+}
+
+#[test]
+fn gguf_q8_0_matches_safetensors() {
+    check("Q8_0");
+}
+
+#[test]
+fn gguf_q4_0_matches_safetensors() {
+    check("Q4_0");
+}
+
+#[test]
+fn gguf_q4_1_matches_safetensors() {
+    check("Q4_1");
+}
