@@ -76,6 +76,12 @@ enum Command {
         file: PathBuf,
     },
     /// Container jobs in the node's podman host.
+    /// Serve a Llama-architecture model over an OpenAI-compatible API
+    /// (what the worker container runs).
+    Worker {
+        #[command(flatten)]
+        args: garage::inference::WorkerArgs,
+    },
     Job {
         #[command(subcommand)]
         command: JobCommand,
@@ -216,6 +222,16 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(err) => failed(&err),
         },
         Command::Job { command } => job_command(command).await,
+        Command::Worker { args } => {
+            let config = garage::inference::WorkerConfig::from(args);
+            match garage::inference::serve(config, wait_for_stop_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }
 
