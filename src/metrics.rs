@@ -149,7 +149,7 @@ impl AgentMetrics {
             self.reconciles.with_label_values(&[result]);
             self.spec_reloads.with_label_values(&[result]);
         }
-        for cause in ["missing", "config_changed", "stopped", "orphan"] {
+        for cause in crate::reconcile::Cause::METRIC_LABELS {
             self.drift_corrections.with_label_values(&[cause]);
         }
         for kind in KINDS {

@@ -305,16 +305,22 @@ impl<R: ContainerRuntime> Controller<R> {
     /// Waits for the next in-flight step and records it; false when none.
     pub async fn finish_one(&mut self) -> bool {
         match self.in_flight.join_next().await {
-            Some(Ok(done)) => {
-                self.step_finished(done);
-                true
-            }
-            Some(Err(join_error)) => {
-                tracing::error!(error = %join_error, "a reconcile step panicked or was cancelled");
-                self.busy.clear();
+            Some(joined) => {
+                self.joined(joined);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Records a step task that ended, however it ended.
+    fn joined(&mut self, joined: Result<StepDone, tokio::task::JoinError>) {
+        match joined {
+            Ok(done) => self.step_finished(done),
+            Err(join_error) => {
+                tracing::error!(error = %join_error, "a reconcile step panicked or was cancelled");
+                self.busy.clear();
+            }
         }
     }
 
@@ -373,13 +379,7 @@ impl<R: ContainerRuntime> Controller<R> {
             };
             tokio::select! {
                 () = cancel.cancelled() => break,
-                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => match joined {
-                    Ok(done) => self.step_finished(done),
-                    Err(err) => {
-                        tracing::error!(error = %err, "a reconcile step panicked");
-                        self.busy.clear();
-                    }
-                },
+                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.joined(joined),
                 input = inputs.recv() => match input {
                     Some(input) => {
                         self.handle(input);

@@ -58,6 +58,9 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// Every value [`Cause::metric_label`] can return.
+    pub const METRIC_LABELS: [&'static str; 4] = ["missing", "config_changed", "stopped", "orphan"];
+
     /// A value from a small fixed set, for metric labels.
     pub fn metric_label(&self) -> &'static str {
         match self {

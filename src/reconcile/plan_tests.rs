@@ -159,3 +159,26 @@ fn dead_containers_are_recreated() {
         "~ recreate web [c1]: the engine marked it dead\n1 step(s)\n"
     );
 }
+
+#[test]
+fn every_cause_labels_its_metric_from_the_declared_set() {
+    use super::plan::Cause;
+    let causes = [
+        Cause::Missing,
+        Cause::ConfigChanged { changes: vec![] },
+        Cause::HashVersionChanged {
+            observed: "0".into(),
+        },
+        Cause::Exited { exit_code: Some(1) },
+        Cause::NotStarted,
+        Cause::Dead,
+        Cause::Orphan,
+        Cause::Duplicate,
+    ];
+    for cause in causes {
+        assert!(
+            Cause::METRIC_LABELS.contains(&cause.metric_label()),
+            "{cause:?}"
+        );
+    }
+}
