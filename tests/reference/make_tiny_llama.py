@@ -19,6 +19,7 @@ Output is deterministic for a given --seed.
 """
 import argparse
 import json
+import math
 import os
 
 import numpy as np
@@ -47,8 +48,7 @@ VARIANTS = {
     "gqa-llama3-tied": dict(heads=4, kv_heads=2, tied=True, llama3=True, layers=2),
     # Plain multi-head attention, no rope scaling, separate lm_head.
     "mha-untied": dict(heads=4, kv_heads=4, tied=False, llama3=False, layers=2),
-    # GQA and tied embeddings without rope scaling (llama.cpp stores Llama-3
-    # scaling as a rope_freqs tensor, which the GGUF loader does not read yet).
+    # GQA and tied embeddings without rope scaling.
     "gqa-tied": dict(heads=4, kv_heads=2, tied=True, llama3=False, layers=2),
 }
 
@@ -153,10 +153,35 @@ def write_gguf(path, qtype_name, config, tensors, tok, chat_template):
                 w.add_tensor(gname, q, raw_shape=q.shape, raw_dtype=qtype)
         else:
             w.add_tensor(gname, value)
+    scaling = config.get("rope_scaling")
+    if scaling:
+        w.add_tensor("rope_freqs.weight", llama3_freq_divisors(config, scaling))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def llama3_freq_divisors(config, scaling):
+    """Llama-3 rope scaling as llama.cpp stores it: one divisor per rotary
+    frequency (`rope_freqs.weight`), so that freq / divisor equals the
+    scaled frequency of the Llama 3 paper's schedule."""
+    d = config["head_dim"]
+    base = config["rope_theta"] ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    factor = scaling["factor"]
+    low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    out = []
+    for freq in base:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def round_trip(tensors, qtype_name):
