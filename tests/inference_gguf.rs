@@ -11,10 +11,12 @@ use garage::inference::chat_template::Message;
 use garage::inference::checkpoint::{self, Checkpoint};
 use garage::inference::model::{Llama, SeqStep};
 
-const PROMPTS: [&str; 3] = [
+const PROMPTS: [&str; 4] = [
     "The capital of France is",
     "Once upon a time there was 1 fox.",
     "<|im_start|>user\nHello<|im_end|>",
+    // Characters outside the tiny vocabularies: byte fallback in SentencePiece.
+    "Crème brûlée ☕  twice  spaced",
 ];
 
 fn last_logits(model: &Llama<Cpu>, ids: &[u32]) -> Vec<f32> {
@@ -34,10 +36,10 @@ fn build(cp: &mut Checkpoint) -> Llama<Cpu> {
 }
 
 fn check(qtype: &str) {
-    check_variant("gqa-tied", qtype);
+    check_variant("gqa-tied", qtype, "bpe");
 }
 
-fn check_variant(variant: &str, qtype: &str) {
+fn check_variant(variant: &str, qtype: &str, tokenizer: &str) {
     let Some(python) = common::python() else {
         return;
     };
@@ -45,7 +47,14 @@ fn check_variant(variant: &str, qtype: &str) {
     common::make_tiny(
         &python,
         dir.path(),
-        &["--variant", variant, "--gguf", qtype],
+        &[
+            "--variant",
+            variant,
+            "--gguf",
+            qtype,
+            "--tokenizer",
+            tokenizer,
+        ],
     );
     let mut hf = checkpoint::load(dir.path()).expect("load safetensors");
     let mut gg = checkpoint::load(&dir.path().join("model.gguf")).expect("load gguf");
@@ -104,7 +113,12 @@ fn check_variant(variant: &str, qtype: &str) {
 
 #[test]
 fn gguf_llama3_rope_freqs_match_rope_scaling() {
-    check_variant("gqa-llama3-tied", "F32");
+    check_variant("gqa-llama3-tied", "F32", "bpe");
+}
+
+#[test]
+fn gguf_sentencepiece_vocabulary_matches_tokenizer_json() {
+    check_variant("gqa-tied", "Q8_0", "spm");
 }
 
 #[test]
