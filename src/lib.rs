@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod commands;
+pub mod error_text;
 pub mod gpu;
 pub mod inference;
 pub mod jobs;

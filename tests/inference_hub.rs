@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,6 +20,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use garage::error_text::one_line;
 use garage::inference::checkpoint;
 use garage::inference::hub::{self, HubOptions, ModelRef};
 use sha2::{Digest, Sha256};
@@ -127,18 +127,6 @@ fn options(cache: &Path, endpoint: &str) -> HubOptions {
     }
 }
 
-/// The error and all its causes, one line.
-fn chain(e: &dyn Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
 /// An endpoint nothing listens on.
 fn dead_endpoint() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -210,7 +198,7 @@ async fn gguf_repositories_need_one_file_named_when_they_hold_several() {
     let opts = options(cache.path(), &endpoint);
 
     let two: ModelRef = "hf:garage-test/tiny-gguf@main".parse().expect("ref");
-    let e = chain(&hub::resolve(&two, &opts).await.expect_err("ambiguous"));
+    let e = one_line(&hub::resolve(&two, &opts).await.expect_err("ambiguous"));
     assert!(
         e.contains("other.Q4_0.gguf, tiny.Q8_0.gguf") && e.contains("name one"),
         "{e}"
@@ -228,7 +216,7 @@ async fn gguf_repositories_need_one_file_named_when_they_hold_several() {
 async fn an_unreachable_hub_and_a_missing_repository_are_clear_errors() {
     let cache = tempfile::tempdir().expect("cache");
     let model: ModelRef = "hf:garage-test/tiny".parse().expect("ref");
-    let e = chain(
+    let e = one_line(
         &hub::resolve(&model, &options(cache.path(), &dead_endpoint()))
             .await
             .expect_err("unreachable"),
@@ -241,7 +229,7 @@ async fn an_unreachable_hub_and_a_missing_repository_are_clear_errors() {
     );
 
     let endpoint = serve(Arc::new(Hub::default())).await;
-    let e = chain(
+    let e = one_line(
         &hub::resolve(&model, &options(cache.path(), &endpoint))
             .await
             .expect_err("missing"),
