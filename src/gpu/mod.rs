@@ -1,6 +1,7 @@
 //! GPU inventory through NVML. "No GPU" is a normal answer, never an error:
 //! a host without the NVIDIA driver simply has an empty inventory.
 
+pub mod class;
 pub mod telemetry;
 
 use serde::Serialize;
