@@ -2,6 +2,7 @@
 //! and the parts of the network built on it.
 
 pub mod agent;
+pub mod benchmark;
 pub mod commands;
 pub mod error_text;
 pub mod gpu;

@@ -75,13 +75,19 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
-    /// Container jobs in the node's podman host.
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
     Worker {
         #[command(flatten)]
         args: garage::inference::WorkerArgs,
     },
+    /// Measure this node: host and GPU facts, memory bandwidth, matmul rate
+    /// and the model's tokens/s. Progress on stderr, the report on stdout.
+    Benchmark {
+        #[command(flatten)]
+        args: garage::benchmark::BenchmarkArgs,
+    },
+    /// Container jobs in the node's podman host.
     Job {
         #[command(subcommand)]
         command: JobCommand,
@@ -222,6 +228,7 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(err) => failed(&err),
         },
         Command::Job { command } => job_command(command).await,
+        Command::Benchmark { args } => benchmark(args).await,
         Command::Worker { args } => {
             let config = garage::inference::WorkerConfig::from(args);
             match garage::inference::serve(config, wait_for_stop_signal()).await {
@@ -238,6 +245,41 @@ async fn dispatch(command: Command) -> ExitCode {
 fn failed(err: &CommandError) -> ExitCode {
     report(err);
     ExitCode::FAILURE
+}
+
+async fn benchmark(args: garage::benchmark::BenchmarkArgs) -> ExitCode {
+    let options = match args.options() {
+        Ok(options) => options,
+        Err(err) => {
+            report(&err);
+            return ExitCode::FAILURE;
+        }
+    };
+    let run = tokio::task::spawn_blocking(move || {
+        garage::benchmark::run(&options, &|step| eprintln!("==> {step}"))
+    })
+    .await;
+    match run {
+        Ok(Ok(measured)) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&measured).unwrap_or_default()
+                );
+            } else {
+                print!("{}", measured.render());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Err(err)) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run_agent(file: PathBuf) -> ExitCode {

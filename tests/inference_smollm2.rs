@@ -15,6 +15,8 @@
 //! at every step we are fed llama.cpp's token, and our choice must equal
 //! llama.cpp's or be a near-tie (its token within `NEAR_TIE` of our best).
 
+mod common;
+
 use std::path::PathBuf;
 
 use garage::inference::backend::Cpu;
@@ -27,25 +29,6 @@ use garage::inference::tokenizer::TextTokenizer;
 const NEAR_TIE: f32 = 1.0;
 /// At least this share of the compared tokens must be exact matches.
 const MIN_EXACT: f64 = 0.95;
-
-fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("GARAGE_SMOLLM2_GGUF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("GARAGE_REQUIRE_SMOLLM2").is_none(),
-        "GARAGE_REQUIRE_SMOLLM2 is set but {} is missing",
-        path.display()
-    );
-    eprintln!("skipping: {} not found", path.display());
-    None
-}
 
 fn greedy(model: &Llama<Cpu>, tok: &TextTokenizer, prompt_ids: &[u32], n: usize) -> Vec<u32> {
     let mut cache = model.new_cache();
@@ -69,7 +52,9 @@ fn greedy(model: &Llama<Cpu>, tok: &TextTokenizer, prompt_ids: &[u32], n: usize)
 
 #[test]
 fn smollm2_gguf_matches_llama_cpp_and_knows_paris() {
-    let Some(path) = model_path() else { return };
+    let Some(path) = common::smollm2_gguf() else {
+        return;
+    };
     let mut cp = checkpoint::load(&path).expect("load gguf");
     let model = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
         .expect("build");

@@ -1,6 +1,7 @@
 //! GPU inventory through NVML. "No GPU" is a normal answer, never an error:
 //! a host without the NVIDIA driver simply has an empty inventory.
 
+pub mod class;
 pub mod telemetry;
 
 use serde::Serialize;
@@ -14,12 +15,19 @@ pub struct GpuDevice {
     pub memory_total_bytes: u64,
 }
 
+/// The NVIDIA persistence daemon's directory; its socket lets CUDA inside a
+/// container keep the driver initialised between processes, as the NVIDIA
+/// Container Toolkit provides it.
+pub const PERSISTENCED_DIR: &str = "/run/nvidia-persistenced";
+
 /// The GPUs of this host, and why there are none when there are none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct GpuInventory {
     pub devices: Vec<GpuDevice>,
     /// Set when NVML could not be used (no driver, no library).
     pub unavailable_reason: Option<String>,
+    /// [`PERSISTENCED_DIR`] when it exists on this host.
+    pub persistenced_dir: Option<String>,
 }
 
 impl GpuInventory {
@@ -28,6 +36,7 @@ impl GpuInventory {
         GpuInventory {
             devices: Vec::new(),
             unavailable_reason: Some(reason.into()),
+            persistenced_dir: None,
         }
     }
 
@@ -59,6 +68,9 @@ impl GpuInventory {
         GpuInventory {
             devices,
             unavailable_reason: None,
+            persistenced_dir: std::path::Path::new(PERSISTENCED_DIR)
+                .is_dir()
+                .then(|| PERSISTENCED_DIR.to_owned()),
         }
     }
 }

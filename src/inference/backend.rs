@@ -1,7 +1,14 @@
 //! Which burn backend runs the model. CPU (`Flex`, faster than `NdArray`
 //! here: see BENCHMARKS-inference.md) by default; CUDA with the `cuda` cargo
 //! feature, used only when the driver library is present, since burn panics
-//! when it creates a CUDA device without one.
+//! when it creates a CUDA device without one. [`run_on`] is the one place
+//! that turns a [`DeviceChoice`] into a backend: the worker and
+//! `garage benchmark` both go through it.
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
 
 /// The CPU backend.
 pub type Cpu = burn::backend::Flex;
@@ -18,6 +25,58 @@ pub enum DeviceChoice {
     Auto,
     Cpu,
     Cuda,
+}
+
+/// The backend a [`DeviceChoice`] resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// burn's `Flex` CPU backend.
+    Cpu,
+    /// burn's CUDA backend, device 0.
+    Cuda,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Cuda => "cuda",
+        }
+    }
+}
+
+/// Work generic over the backend, run by [`run_on`] on the one it picks.
+pub trait OnBackend {
+    type Output;
+    fn run<B: Backend>(self, device: B::Device, kind: BackendKind) -> Self::Output;
+}
+
+/// Runs `work` on CUDA device 0 when `choice` allows it, this build has the
+/// `cuda` feature, the driver is present and the device works; on the CPU
+/// otherwise. `kernel_cache` is CUDA's compiled-kernel cache directory
+/// (see [`configure_cuda_caches`]).
+pub fn run_on<W: OnBackend>(
+    choice: DeviceChoice,
+    kernel_cache: Option<&Path>,
+    work: W,
+) -> W::Output {
+    if use_cuda(choice) {
+        #[cfg(feature = "cuda")]
+        {
+            configure_cuda_caches(kernel_cache);
+            if cuda_device_works() {
+                tracing::info!("running on CUDA device 0");
+                return work.run::<Cuda>(Default::default(), BackendKind::Cuda);
+            }
+            tracing::warn!("CUDA device 0 could not be created: running on the CPU");
+        }
+    }
+    // Only CUDA has a kernel cache.
+    #[cfg(not(feature = "cuda"))]
+    let _ = kernel_cache;
+    tracing::info!("running on the CPU");
+    work.run::<Cpu>(Default::default(), BackendKind::Cpu)
 }
 
 /// Directories the dynamic loader searches for `libcuda.so.1`, besides the
@@ -75,7 +134,7 @@ pub fn use_cuda(choice: DeviceChoice) -> bool {
 /// worker does not recompile every kernel. Must run before the first CUDA
 /// device is created.
 #[cfg(feature = "cuda")]
-pub fn configure_cuda_caches(dir: Option<&std::path::Path>) {
+pub fn configure_cuda_caches(dir: Option<&Path>) {
     use burn::cubecl::config::cache::CacheConfig;
     use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
     let mut config = CubeClRuntimeConfig::default();

@@ -51,17 +51,23 @@ pub struct WorkerArgs {
     pub kernel_cache: Option<PathBuf>,
 }
 
+impl From<DeviceArg> for DeviceChoice {
+    fn from(arg: DeviceArg) -> Self {
+        match arg {
+            DeviceArg::Auto => DeviceChoice::Auto,
+            DeviceArg::Cpu => DeviceChoice::Cpu,
+            DeviceArg::Cuda => DeviceChoice::Cuda,
+        }
+    }
+}
+
 impl From<WorkerArgs> for WorkerConfig {
     fn from(a: WorkerArgs) -> Self {
         WorkerConfig {
             listen: a.listen,
             model: a.model,
             model_cache: a.model_cache,
-            device: match a.device {
-                DeviceArg::Auto => DeviceChoice::Auto,
-                DeviceArg::Cpu => DeviceChoice::Cpu,
-                DeviceArg::Cuda => DeviceChoice::Cuda,
-            },
+            device: a.device.into(),
             max_batch: a.max_batch.max(1),
             queue_capacity: a.queue.max(1),
             max_context: a.max_context,

@@ -1,8 +1,12 @@
 //! Lowering a validated spec onto one host: resolves each component's GPU
 //! request against the inventory and yields the reconciler's `DesiredState`.
+//! Host facts (GPUs, the NVIDIA persistence daemon's directory) come in
+//! through the inventory; nothing here looks at the host.
 
 use crate::gpu::GpuInventory;
-use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
+use crate::runtime::{
+    ComponentKind, DesiredComponent, DesiredState, GpuRequest, Mount, MountSource,
+};
 
 use super::error::SpecError;
 use super::node::{GpuWant, NodeSpec, Template};
@@ -28,6 +32,15 @@ fn lower(template: &Template, gpus: &GpuInventory) -> Result<DesiredComponent, S
     container.gpus = resolve(template, gpus)?;
     if template.kind == ComponentKind::Podman && container.gpus != GpuRequest::None {
         container.env.insert("ENABLE_GPU".into(), "true".into());
+        // Read-only is enough: connecting to a Unix socket is allowed on a
+        // read-only mount.
+        if let Some(dir) = &gpus.persistenced_dir {
+            container.mounts.push(Mount {
+                source: MountSource::Bind(dir.clone()),
+                target: dir.clone(),
+                read_only: true,
+            });
+        }
     }
     Ok(DesiredComponent {
         name: template.name.clone(),

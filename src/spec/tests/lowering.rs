@@ -97,6 +97,7 @@ fn auto_gpu_mode_uses_gpus_when_present() {
             memory_total_bytes: 1,
         }],
         unavailable_reason: None,
+        persistenced_dir: None,
     };
     let desired = spec.desired(&host).expect("GPUs present");
     let podman = &desired.components[0].container;
@@ -107,6 +108,53 @@ fn auto_gpu_mode_uses_gpus_when_present() {
     );
     assert_eq!(desired.components[1].container.gpus, GpuRequest::All);
     assert_eq!(desired.components[2].container.gpus, GpuRequest::None);
+}
+
+#[test]
+fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
+    let spec = parse_text(EXAMPLE).expect("valid");
+    let persistenced = Mount {
+        source: MountSource::Bind("/run/nvidia-persistenced".into()),
+        target: "/run/nvidia-persistenced".into(),
+        read_only: true,
+    };
+    let gpu_host = |persistenced_dir: Option<&str>| GpuInventory {
+        devices: vec![GpuDevice {
+            index: 0,
+            name: "H100".into(),
+            uuid: "GPU-0".into(),
+            memory_total_bytes: 1,
+        }],
+        unavailable_reason: None,
+        persistenced_dir: persistenced_dir.map(String::from),
+    };
+    let desired = spec
+        .desired(&gpu_host(Some("/run/nvidia-persistenced")))
+        .expect("GPUs present");
+    assert!(desired.components[0]
+        .container
+        .mounts
+        .contains(&persistenced));
+    assert!(
+        !desired.components[1]
+            .container
+            .mounts
+            .contains(&persistenced),
+        "only the podman host gets it"
+    );
+    let without = spec.desired(&gpu_host(None)).expect("GPUs present");
+    assert!(!without.components[0]
+        .container
+        .mounts
+        .contains(&persistenced));
+    let no_gpu_mode = parse_text(&EXAMPLE.replace("mode: auto", "mode: none")).expect("valid");
+    let desired = no_gpu_mode
+        .desired(&gpu_host(Some("/run/nvidia-persistenced")))
+        .expect("no GPUs asked for");
+    assert!(!desired.components[0]
+        .container
+        .mounts
+        .contains(&persistenced));
 }
 
 #[test]

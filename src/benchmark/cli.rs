@@ -1,0 +1,73 @@
+//! Command-line flags of `garage benchmark`, for `main.rs` to flatten into
+//! its subcommand; parsing and model selection only, the run itself is
+//! [`crate::benchmark::run`].
+
+use std::path::PathBuf;
+
+use super::{select_model, BenchmarkError, BenchmarkOptions};
+use crate::inference::cli::DeviceArg;
+
+/// Flags of `garage benchmark`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchmarkArgs {
+    /// Print the report as JSON (for the coordinator) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Small sizes and few repetitions: seconds, rougher figures.
+    #[arg(long)]
+    pub quick: bool,
+    /// The model to time (a Hugging Face directory or a .gguf file);
+    /// default: the worker's model in --file, when it is on this host.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The node spec whose worker model is timed when --model is absent.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Compute device: CUDA when built with it and a driver is present, else CPU.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
+}
+
+impl BenchmarkArgs {
+    /// The options these flags ask for; fails when --model does not exist
+    /// or --file is not a valid node spec.
+    pub fn options(&self) -> Result<BenchmarkOptions, BenchmarkError> {
+        Ok(BenchmarkOptions {
+            quick: self.quick,
+            model: select_model(self.model.clone(), self.file.as_deref())?,
+            device: self.device.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::benchmark::ModelSelection;
+    use crate::inference::backend::DeviceChoice;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        benchmark: BenchmarkArgs,
+    }
+
+    #[test]
+    fn flags_become_options() {
+        let cli = Cli::try_parse_from(["benchmark", "--json", "--quick", "--device", "cpu"])
+            .expect("parses");
+        assert!(cli.benchmark.json);
+        let options = cli.benchmark.options().expect("options");
+        assert!(options.quick);
+        assert_eq!(options.device, DeviceChoice::Cpu);
+        assert!(matches!(options.model, ModelSelection::None { .. }));
+        let cli = Cli::try_parse_from(["benchmark"]).expect("parses");
+        assert_eq!(
+            cli.benchmark.options().expect("options").device,
+            DeviceChoice::Auto
+        );
+        assert!(Cli::try_parse_from(["benchmark", "--device", "tpu"]).is_err());
+    }
+}
