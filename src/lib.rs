@@ -3,7 +3,9 @@
 
 pub mod agent;
 pub mod commands;
+pub mod coordinator;
 pub mod gpu;
+pub mod identity;
 pub mod inference;
 pub mod jobs;
 pub mod metrics;

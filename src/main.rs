@@ -86,6 +86,12 @@ enum Command {
         #[command(subcommand)]
         command: JobCommand,
     },
+    /// Run the coordinator: node registration, signed heartbeats, nodes and
+    /// markets over HTTP (OpenAPI at /api/openapi.json).
+    Coordinator {
+        #[command(flatten)]
+        args: garage::coordinator::CoordinatorArgs,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -222,6 +228,16 @@ async fn dispatch(command: Command) -> ExitCode {
             Err(err) => failed(&err),
         },
         Command::Job { command } => job_command(command).await,
+        Command::Coordinator { args } => {
+            let config = garage::coordinator::CoordinatorConfig::from(args);
+            match garage::coordinator::serve(config, wait_for_stop_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Worker { args } => {
             let config = garage::inference::WorkerConfig::from(args);
             match garage::inference::serve(config, wait_for_stop_signal()).await {
