@@ -25,7 +25,7 @@ macro_rules! on_both_databases {
         async fn $postgres() {
             let Some(url) = postgres_url() else { return };
             let tmp = tempfile::tempdir().expect("tempdir");
-            let db = postgres_db(&url, stringify!($scenario)).await;
+            let db = postgres_db(&url, stringify!($postgres)).await;
             $scenario(tmp.path(), db).await;
         }
     };

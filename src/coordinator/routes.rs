@@ -313,6 +313,7 @@ async fn delete_node(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     /// Heartbeats to return, newest first (1-1000, default 100).
     limit: Option<u32>,

@@ -69,7 +69,7 @@ pub async fn postgres_db(base: &str, test: &str) -> Db {
 /// A coordinator running in this process.
 #[derive(Debug)]
 pub struct Coordinator {
-    pub base: String,
+    pub api: Api,
     pub addr: SocketAddr,
     pub config: CoordinatorConfig,
     stop: CancellationToken,
@@ -106,7 +106,9 @@ impl Coordinator {
             stop.clone().cancelled_owned(),
         ));
         let coordinator = Coordinator {
-            base: format!("http://{addr}"),
+            api: Api {
+                base: format!("http://{addr}"),
+            },
             addr,
             config,
             stop,
@@ -141,6 +143,28 @@ impl Coordinator {
                 .expect("coordinator stops within 20 s")
                 .expect("coordinator task joins")
                 .expect("coordinator ends cleanly");
+        }
+    }
+}
+
+impl std::ops::Deref for Coordinator {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// The HTTP API of a coordinator at `base`, in-process or not.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+}
+
+impl Api {
+    pub fn external(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
         }
     }
 
@@ -215,7 +239,7 @@ pub struct TestNode {
 
 impl TestNode {
     /// Makes (or loads) the identity in `dir` and a client for `coordinator`.
-    pub fn new(dir: &Path, coordinator: &Coordinator) -> TestNode {
+    pub fn new(dir: &Path, coordinator: &Api) -> TestNode {
         let identity = NodeIdentity::load_or_create(dir).expect("node identity");
         TestNode {
             dir: dir.to_path_buf(),
