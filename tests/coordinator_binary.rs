@@ -130,6 +130,17 @@ async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
         .await
         .expect("history");
     assert_eq!(history.status().as_u16(), 200);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("garage_coordinator_heartbeats_total 1"),
+        "{metrics}"
+    );
+    promtool_check(&metrics);
     stop(running);
 
     let mut running = start(&state, &log);
@@ -149,4 +160,41 @@ async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
     );
     let key = std::fs::read_to_string(node.dir.join(garage::identity::KEY_FILE)).expect("key");
     assert!(!logged.contains(key.trim()), "the node key was logged");
+}
+
+/// `promtool check metrics` on `text`; skipped (with a message) where
+/// promtool is not installed (`.ci/run` installs Debian's prometheus).
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipping promtool check: promtool is not installed");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("promtool status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("promtool did not finish in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed: {}{}\n--- /metrics:\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
