@@ -79,6 +79,11 @@ pub struct Coordinator {
 impl Coordinator {
     /// Starts a coordinator with `state_dir` on `db` and a 1 s heartbeat interval.
     pub async fn start(state_dir: &Path, db: &Db) -> Coordinator {
+        Self::start_with(Self::config(state_dir, db)).await
+    }
+
+    /// The configuration [`Coordinator::start`] uses.
+    pub fn config(state_dir: &Path, db: &Db) -> CoordinatorConfig {
         let database_url = match db {
             Db::Sqlite => format!("sqlite://{}", state_dir.join("coordinator.db").display()),
             Db::Postgres(url) => url.clone(),
@@ -91,13 +96,19 @@ impl Coordinator {
         config.admin_token = Some(ADMIN_TOKEN.into());
         config.heartbeat_interval = Duration::from_secs(1);
         config.offline_after = 3;
-        Self::start_with(config).await
+        config
     }
 
+    /// Starts a coordinator on a free port.
     pub async fn start_with(config: CoordinatorConfig) -> Coordinator {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1:0".parse().expect("addr"), config).await
+    }
+
+    /// Starts a coordinator on `addr` (e.g. the address of one that stopped).
+    pub async fn start_on(addr: SocketAddr, config: CoordinatorConfig) -> Coordinator {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .unwrap_or_else(|err| panic!("bind {addr}: {err}"));
         let addr = listener.local_addr().expect("addr");
         let stop = CancellationToken::new();
         let task = tokio::spawn(garage::coordinator::serve_with_listener(
