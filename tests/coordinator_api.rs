@@ -148,7 +148,8 @@ async fn three_nodes_go_offline_come_back_and_survive_a_restart(tmp: &std::path:
     assert_eq!(before_restart[0]["seq"], 2);
 
     // Restart on the same database: nodes and history are still there.
-    let config = coordinator.config.clone();
+    let mut config = coordinator.config.clone();
+    config.heartbeat_history = 2;
     coordinator.stop().await;
     let coordinator = Coordinator::start_with(config).await;
     let (_, list) = coordinator.get("/api/nodes").await;
@@ -164,6 +165,17 @@ async fn three_nodes_go_offline_come_back_and_survive_a_restart(tmp: &std::path:
     again.heartbeat("gen-4").await;
     let (_, one) = coordinator.get(&format!("/api/nodes/{}", again.id())).await;
     assert_eq!(one["heartbeats"], 3, "{one}");
+    // Now kept: the newest two (--heartbeat-history 2).
+    let (_, history) = coordinator
+        .admin_get(&format!("/api/nodes/{}/heartbeats", again.id()))
+        .await;
+    let seqs: Vec<&serde_json::Value> = history["heartbeats"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| &h["seq"])
+        .collect();
+    assert_eq!(seqs, [3, 2], "{history}");
     coordinator.stop().await;
 }
 
@@ -282,49 +294,25 @@ async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db:
     let (_, list) = coordinator.get("/api/nodes").await;
     assert_eq!(list["nodes"].as_array().expect("nodes").len(), 1);
 
-    // Another key claiming the same id (signed with its own key) → 409.
+    // Another identity claiming this id. Changing the node header of its own
+    // signature does not verify (the id is signed)...
     let impostor = NodeIdentity::load_or_create(&tmp.join("impostor")).expect("impostor");
     let request = serde_json::json!({
         "node_id": node.id(),
         "public_key": impostor.public_key_hex(),
     });
     let body = serde_json::to_vec(&request).expect("json");
-    let mut signed = impostor.sign_request(
-        "POST",
-        "/api/nodes/register",
-        &body,
-        now_secs(),
-        &signing::new_nonce(),
-    );
-    // The impostor signs in the id it claims (its own id would be a cross-node claim).
-    let claimed = impostor.sign_request(
-        "POST",
-        "/api/nodes/register",
-        &body,
-        now_secs(),
-        &signed.nonce,
-    );
-    signed.node_id = node.id();
-    let (status, answer) = send_raw(
-        &coordinator.base,
-        "/api/nodes/register",
-        Some(&signed),
-        body.clone(),
-    )
-    .await;
-    // The signature covers the node id, so a changed header does not verify...
+    let path = "/api/nodes/register";
+    let own = impostor.sign_request("POST", path, &body, now_secs(), &signing::new_nonce());
+    let mut relabelled = own.clone();
+    relabelled.node_id = node.id();
+    let (status, answer) = send_raw(&coordinator.base, path, Some(&relabelled), body.clone()).await;
     assert_error(status, &answer, 401, "invalid_signature");
-    // ...and signing its own id for another id's registration is cross-node.
-    let (status, answer) = send_raw(
-        &coordinator.base,
-        "/api/nodes/register",
-        Some(&claimed),
-        body,
-    )
-    .await;
+    // ...and signing as itself a registration for another id is cross-node.
+    let (status, answer) = send_raw(&coordinator.base, path, Some(&own), body).await;
     assert_error(status, &answer, 403, "node_mismatch");
 
-    // A key conflict proper: a second identity with the same id file.
+    // A real key conflict: a second identity with the same id and its own key → 409.
     let twin_dir = tmp.join("twin");
     std::fs::create_dir_all(&twin_dir).expect("dir");
     std::fs::set_permissions(&twin_dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");

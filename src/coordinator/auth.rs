@@ -213,10 +213,13 @@ impl Authenticator {
 
     /// Checks `Authorization: Bearer <admin token>`.
     pub fn admin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        // The scheme name is case-insensitive (RFC 9110, section 11.1).
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
         // Digests are compared so the comparison's timing says nothing about the token.
         let given: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.trim().as_bytes()).into());
         if given == Some(self.admin_token_sha256) {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use super::CoordinatorConfig;
 
-/// Flags of `garage coordinator`.
-#[derive(Debug, Clone, clap::Args)]
+/// Flags of `garage coordinator`. `Debug` shows them as the config they
+/// become, with the admin token and any database password hidden.
+#[derive(Clone, clap::Args)]
 pub struct CoordinatorArgs {
     /// Address the API listens on.
     #[arg(
@@ -41,6 +42,12 @@ pub struct CoordinatorArgs {
     /// Heartbeats kept per node (older ones are deleted).
     #[arg(long, default_value_t = super::routes::DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
     pub heartbeat_history: u32,
+}
+
+impl std::fmt::Debug for CoordinatorArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        CoordinatorConfig::from(self.clone()).fmt(f)
+    }
 }
 
 impl From<CoordinatorArgs> for CoordinatorConfig {
@@ -89,5 +96,18 @@ mod tests {
         assert_eq!(config.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(config.offline_after, 3);
         assert!(Cli::try_parse_from(["coordinator", "--offline-after", "0"]).is_err());
+        let secret = Cli::try_parse_from([
+            "coordinator",
+            "--admin-token",
+            "tok3n",
+            "--database",
+            "postgres://u:pa55@h/db",
+        ])
+        .expect("parses");
+        let shown = format!("{secret:?}");
+        assert!(
+            !shown.contains("tok3n") && !shown.contains("pa55"),
+            "{shown}"
+        );
     }
 }

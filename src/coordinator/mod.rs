@@ -34,7 +34,7 @@ use routes::AppState;
 use store::{Store, StoreError};
 
 /// How the coordinator runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CoordinatorConfig {
     pub listen: SocketAddr,
     /// `sqlite://…` or `postgres://…`.
@@ -48,6 +48,21 @@ pub struct CoordinatorConfig {
     pub offline_after: u32,
     /// Heartbeats kept per node.
     pub heartbeat_history: u32,
+}
+
+impl std::fmt::Debug for CoordinatorConfig {
+    // By hand: neither the admin token nor a database password may reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &store::redact(&self.database_url))
+            .field("state_dir", &self.state_dir)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("offline_after", &self.offline_after)
+            .field("heartbeat_history", &self.heartbeat_history)
+            .finish()
+    }
 }
 
 impl CoordinatorConfig {

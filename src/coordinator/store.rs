@@ -421,25 +421,7 @@ impl Store {
         .await
         .map_err(query_err("list heartbeats"))?;
         rows.iter()
-            .map(|row| {
-                let get = query_err("read a heartbeat");
-                let seq: i64 = row.try_get(0).map_err(get)?;
-                let received_at: i64 = row.try_get(1).map_err(query_err("read a heartbeat"))?;
-                let observed_generation: Option<String> =
-                    row.try_get(2).map_err(query_err("read a heartbeat"))?;
-                let ready: Option<i64> = row.try_get(3).map_err(query_err("read a heartbeat"))?;
-                let status: String = row.try_get(4).map_err(query_err("read a heartbeat"))?;
-                Ok(HeartbeatRecord {
-                    seq: u64::try_from(seq).unwrap_or_default(),
-                    received_at: rfc3339_ms(received_at),
-                    observed_generation,
-                    ready: ready.map(|r| r != 0),
-                    status: serde_json::from_str(&status).map_err(|err| StoreError::Corrupt {
-                        node_id: node_id.to_string(),
-                        problem: format!("heartbeat {seq} status: {err}"),
-                    })?,
-                })
-            })
+            .map(|row| heartbeat_record(node_id, row))
             .collect()
     }
 
@@ -509,6 +491,27 @@ fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
     })
 }
 
+fn heartbeat_record(node_id: Uuid, row: &AnyRow) -> Result<HeartbeatRecord, StoreError> {
+    let read = |source| StoreError::Query {
+        what: "read a heartbeat row",
+        source,
+    };
+    let seq: i64 = row.try_get("seq").map_err(read)?;
+    let received_at: i64 = row.try_get("received_at").map_err(read)?;
+    let ready: Option<i64> = row.try_get("ready").map_err(read)?;
+    let status: String = row.try_get("status").map_err(read)?;
+    Ok(HeartbeatRecord {
+        seq: u64::try_from(seq).unwrap_or_default(),
+        received_at: rfc3339_ms(received_at),
+        observed_generation: row.try_get("observed_generation").map_err(read)?,
+        ready: ready.map(|r| r != 0),
+        status: serde_json::from_str(&status).map_err(|err| StoreError::Corrupt {
+            node_id: node_id.to_string(),
+            problem: format!("heartbeat {seq} status: {err}"),
+        })?,
+    })
+}
+
 fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|err| StoreError::Corrupt {
         node_id: text.to_string(),
@@ -536,3 +539,7 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
