@@ -20,9 +20,10 @@ pub struct RegisterRequest {
     pub gpu_info: Vec<GpuInfo>,
     #[serde(default)]
     pub location: Location,
-    /// The node's benchmark report, stored as sent. Its string field
-    /// `gpu_model`, when present, chooses the market; otherwise the first
-    /// GPU's name does; a node without either is in the `cpu` market.
+    /// The node's benchmark report (`garage benchmark --json`), stored as
+    /// sent. Its string field `class`, when present, chooses the market;
+    /// otherwise the first GPU's name does; a node without either is in the
+    /// `cpu` market.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub benchmark: Option<serde_json::Value>,
