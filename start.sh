@@ -156,7 +156,7 @@ fi
 GARAGE="$(garage_bin)" || fail "no garage binary and the build failed" "install Rust (rustup) and run cargo build --release in $repo"
 ok "garage: $GARAGE"
 images_log="$logs/images.log"
-if "$repo/docker/build.sh" podman worker >"$images_log" 2>&1; then
+if GARAGE_BIN="$GARAGE" "$repo/docker/build.sh" podman worker >"$images_log" 2>&1; then
   ok "images garage/podman:0.1 and garage/worker:0.1 ($(grep -c 'skipped\|present' "$images_log" || true) already present; log: $images_log)"
 else
   tail -n 15 "$images_log" >&2
@@ -165,8 +165,9 @@ fi
 
 # ------------------------------------------------- 2. identity and node.yaml
 step "node identity and node.yaml"
-node_id="$("$GARAGE" identity --state-dir "$state_dir")" \
-  || fail "could not create the node identity in $state_dir" "check that $state_dir is writable and its key file is mode 0600"
+node_id="$("$GARAGE" identity --state-dir "$state_dir" 2>>"$logs/identity.log")" \
+  || fail "could not create the node identity in $state_dir: $(tail -n 1 "$logs/identity.log")" \
+          "check that $state_dir is writable and its key file is mode 0600"
 ok "node id $node_id (key in $state_dir/node.key, mode $(stat -c %a "$state_dir/node.key"))"
 
 model_file="${model:-}"
@@ -222,7 +223,7 @@ spec:
     modelVolume: $models_volume
     port: $worker_port
 YAML
-  "$GARAGE" validate -f "$spec" >/dev/null \
+  "$GARAGE" validate "$spec" >/dev/null \
     || fail "the generated $spec is invalid" "report this as a bug; delete $spec to regenerate it"
   ok "node.yaml written: $spec"
 fi
@@ -281,8 +282,8 @@ http_ok "$worker/readyz" \
 answer="$(curl -fsS -m 60 "$worker/v1/completions" -H 'content-type: application/json' \
   -d '{"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}')" \
   || fail "the worker did not answer a completion" "read 'docker logs' of the worker container"
-text="$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["choices"][0]["text"].strip())' 2>/dev/null || echo "$answer")"
-ok "worker answers: \"The capital of France is\" → \"$text\""
+text="$(printf '%s' "$answer" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["choices"][0]["text"]))' 2>/dev/null || echo "$answer")"
+ok "worker answers: \"The capital of France is\" → $text"
 
 cat <<DONE
 

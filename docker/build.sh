@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Garage AI's images: garage/podman:0.1 (the Podman-in-Docker job
 # host) and garage/worker:0.1 (the `garage` binary). Idempotent: an image
-# that exists is skipped unless FORCE=1.
+# that exists is skipped unless FORCE=1; the worker image is rebuilt when the
+# garage binary differs from the one it holds.
 #
 # When debian:bookworm-slim is missing and cannot be pulled (no registry
 # reachable), it is made offline from Debian's packages with debootstrap and
@@ -81,7 +82,6 @@ build_podman() {
 
 build_worker() {
   step "image $worker_tag"
-  if have_image "$worker_tag" && [ "$force" != 1 ]; then ok "present (FORCE=1 rebuilds)"; return; fi
   local target="${CARGO_TARGET_DIR:-$repo/target}" bin="${GARAGE_BIN:-}"
   if [ -z "$bin" ]; then
     # The newer of the release and debug builds: a stale release binary must
@@ -94,6 +94,15 @@ build_worker() {
   fi
   [ -n "$bin" ] && [ -x "$bin" ] \
     || fail "no garage binary in $target/release or $target/debug" "run \`cargo build --release\` first (or set GARAGE_BIN)"
+  # The image is labelled with its binary's digest: the same binary skips
+  # the build, a new one rebuilds it.
+  local digest
+  digest="$(sha256sum "$bin" | cut -d' ' -f1)"
+  if have_image "$worker_tag" && [ "$force" != 1 ] \
+     && [ "$(docker image inspect -f '{{index .Config.Labels "ai.garage.binary-sha256"}}' "$worker_tag")" = "$digest" ]; then
+    ok "present, same binary (FORCE=1 rebuilds)"
+    return
+  fi
   ensure_base
   local context
   context="$(mktemp -d /tmp/garage-worker-ctx.XXXXXX)"
@@ -101,7 +110,7 @@ build_worker() {
   cp "$here/worker/Dockerfile" "$context/"
   cp "$bin" "$context/garage"
   echo "    binary: $bin"
-  docker build -t "$worker_tag" "$context"
+  docker build --label "ai.garage.binary-sha256=$digest" -t "$worker_tag" "$context"
   ok "built $worker_tag"
 }
 

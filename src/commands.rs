@@ -1,6 +1,6 @@
 //! The one-shot commands behind the CLI (`validate`, `plan`, `apply`,
-//! `down`, `status`), as library functions returning typed results; the
-//! binary only parses arguments and prints.
+//! `down`, `status`, `identity`, `register`), as library functions returning
+//! typed results; the binary only parses arguments and prints.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::agent::reporter;
 use crate::agent::spec_source::target_from;
+use crate::benchmark::saved::{self, SavedReportError};
+use crate::coordinator::{ClientError, CoordinatorClient};
 use crate::gpu::GpuInventory;
+use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::status::{ConditionStatus, ConditionType};
 use crate::reconcile::{plan, Controller, NodeStatus, Plan, Target};
@@ -29,6 +33,70 @@ pub enum CommandError {
     StepsFailed { failures: Vec<String> },
     #[error("cannot get the agent's status from {url}: {message} (is `garage run` running? check spec.metrics.listen)")]
     Status { url: String, message: String },
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("{path}: spec.coordinator.url is not set (fix: add `coordinator: {{url: http://HOST:7070}}` under spec)")]
+    NoCoordinator { path: std::path::PathBuf },
+    #[error(transparent)]
+    Benchmark(#[from] SavedReportError),
+    #[error("registering with the coordinator")]
+    Register(#[source] ClientError),
+}
+
+/// The node id kept in `state_dir`, made (with its key) when missing.
+pub fn identity(state_dir: &Path) -> Result<uuid::Uuid, CommandError> {
+    Ok(NodeIdentity::load_or_create(state_dir)?.node_id())
+}
+
+/// What `register` got from the coordinator.
+#[derive(Debug)]
+pub struct Registered {
+    pub node_id: uuid::Uuid,
+    pub market: String,
+    /// False when the node was known and its facts were updated.
+    pub created: bool,
+    pub coordinator: String,
+    pub with_benchmark: bool,
+}
+
+/// Registers the node of the spec at `path` with `spec.coordinator.url`,
+/// once: its identity from `state_dir`, its GPUs and location, and the
+/// benchmark report in `benchmark` (else the one saved in `state_dir`).
+/// Registering again updates the node's facts.
+pub async fn register(
+    path: &Path,
+    state_dir: &Path,
+    benchmark: Option<&Path>,
+) -> Result<Registered, CommandError> {
+    let spec = spec::load(path)?;
+    let url = spec
+        .coordinator_url()
+        .ok_or_else(|| CommandError::NoCoordinator {
+            path: path.to_path_buf(),
+        })?
+        .to_string();
+    let identity = Arc::new(NodeIdentity::load_or_create(state_dir)?);
+    let report = match benchmark {
+        Some(file) => Some(saved::read(file)?),
+        None => saved::read_saved(state_dir)?,
+    };
+    let with_benchmark = report.is_some();
+    let gpus = tokio::task::spawn_blocking(GpuInventory::detect)
+        .await
+        .unwrap_or_default();
+    let client = CoordinatorClient::new(&url, identity).map_err(CommandError::Register)?;
+    let request = reporter::registration(&client, &spec, &gpus, report);
+    let answer = client
+        .register(&request)
+        .await
+        .map_err(CommandError::Register)?;
+    Ok(Registered {
+        node_id: client.identity().node_id(),
+        market: answer.market,
+        created: answer.created,
+        coordinator: url,
+        with_benchmark,
+    })
 }
 
 /// Parses and validates a spec file and lowers it for this host.

@@ -79,6 +79,25 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// Print this node's id for the coordinator, making its identity (id and
+    /// ed25519 key, mode 0600) in the state directory when missing.
+    Identity {
+        #[arg(long, env = "GARAGE_STATE_DIR", default_value = ".garage")]
+        state_dir: PathBuf,
+    },
+    /// Register the node with spec.coordinator.url once (the agent also does
+    /// at start); registering again updates its facts.
+    Register {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The node's state directory; default: .garage next to the spec file.
+        #[arg(long, env = "GARAGE_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// A `garage benchmark --json` report to send (default: benchmark.json
+        /// in the state directory, when there is one).
+        #[arg(long)]
+        benchmark: Option<PathBuf>,
+    },
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
     Worker {
@@ -238,6 +257,38 @@ async fn dispatch(command: Command) -> ExitCode {
             }
             Err(err) => failed(&err),
         },
+        Command::Identity { state_dir } => match commands::identity(&state_dir) {
+            Ok(id) => {
+                println!("{id}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => failed(&err),
+        },
+        Command::Register {
+            file,
+            state_dir,
+            benchmark,
+        } => {
+            let state_dir = state_dir.unwrap_or_else(|| garage::agent::default_state_dir(&file));
+            match commands::register(&file, &state_dir, benchmark.as_deref()).await {
+                Ok(r) => {
+                    println!(
+                        "node {} {} at {} in market {}{}",
+                        r.node_id,
+                        if r.created { "registered" } else { "updated" },
+                        r.coordinator,
+                        r.market,
+                        if r.with_benchmark {
+                            ", with its benchmark"
+                        } else {
+                            ""
+                        }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => failed(&err),
+            }
+        }
         Command::Job { command } => job_command(command).await,
         Command::Benchmark { args } => benchmark(args).await,
         Command::Coordinator { args } => {

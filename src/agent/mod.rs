@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::benchmark::saved;
 use crate::coordinator::CoordinatorClient;
 use crate::gpu::GpuInventory;
 use crate::identity::{IdentityError, NodeIdentity};
@@ -134,7 +135,11 @@ pub async fn run(
             let identity = NodeIdentity::load_or_create(state_dir).map_err(AgentError::Identity)?;
             match CoordinatorClient::new(url, Arc::new(identity)) {
                 Ok(client) => {
-                    let registration = reporter::registration(&client, &spec, &gpus);
+                    let benchmark = saved::read_saved(state_dir).unwrap_or_else(|err| {
+                        tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
+                        None
+                    });
+                    let registration = reporter::registration(&client, &spec, &gpus, benchmark);
                     tracing::info!(%url, node_id = %client.identity().node_id(), "reporting to the coordinator");
                     Some(reporter::run(
                         client,

@@ -33,11 +33,13 @@ pub fn retry_delay(failures: u32, jitter: f64) -> Duration {
     full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
-/// The registration this node sends: its GPUs and where it is.
+/// The registration this node sends: its GPUs, where it is, and its saved
+/// benchmark report.
 pub fn registration(
     client: &CoordinatorClient,
     spec: &NodeSpec,
     gpus: &GpuInventory,
+    benchmark: Option<serde_json::Value>,
 ) -> RegisterRequest {
     let location = spec
         .location()
@@ -52,7 +54,7 @@ pub fn registration(
         })
         .unwrap_or_default();
     let gpu_info = gpus.devices.iter().map(GpuInfo::from).collect();
-    client.registration(gpu_info, location, None)
+    client.registration(gpu_info, location, benchmark)
 }
 
 /// The heartbeat for `status`.

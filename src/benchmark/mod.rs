@@ -10,6 +10,7 @@ pub mod compute;
 pub mod host;
 pub mod inference;
 pub mod report;
+pub mod saved;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,189 @@
+//! `start.sh` end to end on the real engine: from no garage containers to a
+//! registered, benchmarked node whose worker answers an OpenAI completion;
+//! then a second run that recreates nothing. The node gets its own name,
+//! ports and state directory, and is removed (containers, volumes, agent,
+//! local coordinator) when the test ends, also when it fails.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{
+    docker, docker_ok, free_port, garage_bin, http_get, output_with_timeout, podman_prerequisites,
+    run_id, show,
+};
+
+const SMOLLM2: &str = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// Image builds, the model copy, the benchmark and the worker's load.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+struct StartedNode {
+    name: String,
+    state: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+impl StartedNode {
+    fn new() -> StartedNode {
+        let name = format!("s{}", run_id());
+        let state = tempfile::tempdir().expect("state dir");
+        let args = vec![
+            "--yes".to_string(),
+            "--name".into(),
+            name.clone(),
+            "--state-dir".into(),
+            state.path().display().to_string(),
+            "--worker-port".into(),
+            free_port().to_string(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+            "--coordinator-listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+        ];
+        StartedNode { name, state, args }
+    }
+
+    fn start_sh(&self, extra: &[&str]) -> Output {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let venv_python = repo.join(".venv/bin/python");
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo.join("start.sh"))
+            .args(&self.args)
+            .args(extra)
+            .env("GARAGE_BIN", garage_bin());
+        if venv_python.exists() {
+            cmd.env("PYTHON", venv_python);
+        }
+        output_with_timeout(&mut cmd, START_TIMEOUT)
+    }
+
+    fn spec(&self) -> PathBuf {
+        self.state.path().join("node.yaml")
+    }
+
+    fn container_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = docker_ok(&[
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            &format!("label=ai.garage.node={}", self.name),
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+        ids.sort();
+        ids
+    }
+
+    fn flag(&self, flag: &str) -> &str {
+        let i = self.args.iter().position(|a| a == flag).expect("flag");
+        &self.args[i + 1]
+    }
+}
+
+impl Drop for StartedNode {
+    fn drop(&mut self) {
+        let _ = self.start_sh(&["--stop"]);
+        let _ = Command::new(garage_bin())
+            .args(["down", "-f"])
+            .arg(self.spec())
+            .output();
+        let volumes =
+            ["models", "podman-socket", "podman-cache"].map(|v| format!("{}-{v}", self.name));
+        let mut args = vec!["volume", "rm", "-f"];
+        args.extend(volumes.iter().map(String::as_str));
+        let _ = docker(&args);
+    }
+}
+
+fn prerequisites() -> bool {
+    if !podman_prerequisites() {
+        return false;
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(SMOLLM2);
+    if model.exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("GARAGE_REQUIRE_SMOLLM2").is_none(),
+        "GARAGE_REQUIRE_SMOLLM2 is set but {SMOLLM2} is missing (scripts/fetch-default-model.sh)"
+    );
+    eprintln!("skipping: {SMOLLM2} is missing (scripts/fetch-default-model.sh)");
+    false
+}
+
+#[test]
+fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing() {
+    if !prerequisites() {
+        return;
+    }
+    let node = StartedNode::new();
+    let first = node.start_sh(&[]);
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(first.status.success(), "start.sh failed:\n{}", show(&first));
+    for step in 1..=5 {
+        assert!(
+            text.contains(&format!("[{step}/5]")),
+            "step {step} missing:\n{text}"
+        );
+    }
+    assert!(!text.contains('✗'), "{text}");
+    assert!(
+        text.contains("✓ worker answers") && text.contains("Paris"),
+        "{text}"
+    );
+    let key = node.state.path().join("node.key");
+    let mode = std::fs::metadata(&key).expect("node.key").permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600,
+        "node.key mode"
+    );
+
+    // The coordinator lists the node online, with its benchmark.
+    let coordinator = format!("http://{}", node.flag("--coordinator-listen"));
+    let (code, body) = http_get(&coordinator, "/api/nodes").expect("coordinator answers");
+    assert_eq!(code, 200, "{body}");
+    let nodes: Value = serde_json::from_str(&body).expect("json");
+    let listed = &nodes["nodes"][0];
+    assert_eq!(listed["state"], "online", "{body}");
+    assert_eq!(listed["benchmark"]["schema_version"], 1, "{body}");
+    assert!(
+        listed["benchmark"]["compute"]["matmul_f32"]["gflop_per_s"]
+            .as_f64()
+            .is_some_and(|g| g > 0.0),
+        "{body}"
+    );
+
+    // A second run finds everything in place and recreates nothing.
+    let before = node.container_ids();
+    assert_eq!(before.len(), 2, "podman and worker run: {before:?}");
+    let second = node.start_sh(&[]);
+    let again = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(
+        second.status.success(),
+        "second run failed:\n{}",
+        show(&second)
+    );
+    for kept in [
+        "node.yaml kept",
+        "already answers",
+        "kept the saved benchmark",
+        "agent already running",
+        "same binary",
+    ] {
+        assert!(
+            again.contains(kept) || read_log(&node, "images.log").contains(kept),
+            "second run: `{kept}` missing:\n{again}"
+        );
+    }
+    assert_eq!(node.container_ids(), before, "containers were recreated");
+}
+
+fn read_log(node: &StartedNode, name: &str) -> String {
+    std::fs::read_to_string(node.state.path().join("logs").join(name)).unwrap_or_default()
+}
