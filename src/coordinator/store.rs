@@ -118,6 +118,8 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let mut max_connections = 8;
+        let mut in_memory = false;
         let (backend, connect_url) = if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -126,7 +128,14 @@ impl Store {
             if path.is_empty() {
                 return Err(StoreError::UnsupportedUrl { url: url.into() });
             }
-            if path != ":memory:" {
+            if path == ":memory:" {
+                // Every connection would open a database of its own, and
+                // closing the last one drops it.
+                in_memory = true;
+                max_connections = 1;
+            } else {
+                // SQLite has one writer at a time; more connections only wait.
+                max_connections = 4;
                 if let Some(parent) = std::path::Path::new(path).parent() {
                     std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                         path: parent.to_path_buf(),
@@ -148,11 +157,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: url.into() });
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 8,
-            })
+        let mut options = AnyPoolOptions::new().max_connections(max_connections);
+        if in_memory {
+            options = options.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = options
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Connect {

@@ -162,6 +162,13 @@ async fn deleting_a_node_removes_its_history() {
     );
 }
 
+#[tokio::test]
+async fn an_in_memory_database_works_for_experiments() {
+    let store = Store::connect("sqlite::memory:").await.expect("connects");
+    store.register(&node("k1"), T0).await.expect("ok");
+    assert_eq!(store.nodes().await.expect("ok").len(), 1);
+}
+
 #[test]
 fn urls_are_redacted_and_checked() {
     assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
