@@ -434,7 +434,9 @@ impl Store {
             .collect()
     }
 
-    /// Removes a node, its heartbeats and nonces; false when it did not exist.
+    /// Removes a node and its heartbeats; false when it did not exist. Its
+    /// nonces stay until they expire, so requests captured before the
+    /// deletion cannot be replayed to register the old key again.
     pub async fn delete_node(&self, node_id: Uuid) -> Result<bool, StoreError> {
         let id = node_id.to_string();
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
@@ -443,16 +445,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_err("delete a node"))?;
-        for sql in [
-            "DELETE FROM heartbeats WHERE node_id = $1",
-            "DELETE FROM request_nonces WHERE node_id = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(id.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("delete a node's history"))?;
-        }
+        sqlx::query("DELETE FROM heartbeats WHERE node_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("delete a node's heartbeats"))?;
         tx.commit().await.map_err(query_err("commit a deletion"))?;
         Ok(deleted.rows_affected() == 1)
     }

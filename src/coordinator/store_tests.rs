@@ -153,8 +153,19 @@ async fn deleting_a_node_removes_its_history() {
         .record_heartbeat(id, &beat("g"), T0, 10)
         .await
         .expect("ok");
+    assert!(store
+        .remember_nonce(id, "before-deletion", T0 + 60_000)
+        .await
+        .expect("ok"));
     assert!(store.delete_node(id).await.expect("ok"));
     assert!(!store.delete_node(id).await.expect("ok"));
+    assert!(
+        !store
+            .remember_nonce(id, "before-deletion", T0 + 60_000)
+            .await
+            .expect("ok"),
+        "a request from before the deletion stays a replay"
+    );
     assert!(store.heartbeats(id, 10).await.expect("ok").is_empty());
     assert_eq!(
         store.register(&node("k2"), T0).await.expect("ok"),
