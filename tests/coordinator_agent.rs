@@ -124,6 +124,11 @@ async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
     assert_eq!(listed["node_id"], node_id.as_str());
     let (_, list) = coordinator.get("/api/nodes").await;
     assert_eq!(list["nodes"].as_array().map(Vec::len), Some(1), "{list}");
+    let secret = std::fs::read_to_string(&key).expect("key");
+    assert!(
+        !agent.log_text().contains(secret.trim()),
+        "the node key was logged"
+    );
     drop(agent);
     coordinator.stop().await;
 }

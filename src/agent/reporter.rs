@@ -167,6 +167,32 @@ mod tests {
         assert!(retry_delay(100, 0.99) <= RETRY_MAX);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_next_heartbeat_waits_for_the_interval_or_a_change() {
+        let (tx, mut rx) = watch::channel(NodeStatus::new("n1"));
+        let interval = Duration::from_secs(30);
+
+        // Nothing changes: the interval decides.
+        let start = Instant::now();
+        assert!(wait_for_change_or(&mut rx, interval).await);
+        assert_eq!(start.elapsed(), interval);
+
+        // A change goes out after MIN_GAP, not after the interval.
+        let start = Instant::now();
+        let changer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            tx.send_modify(|s| s.observed_generation = Some("g2".into()));
+            tx
+        });
+        assert!(wait_for_change_or(&mut rx, interval).await);
+        assert_eq!(start.elapsed(), MIN_GAP);
+        let tx = changer.await.expect("joined");
+
+        // The channel closing ends reporting.
+        drop(tx);
+        assert!(!wait_for_change_or(&mut rx, interval).await);
+    }
+
     #[test]
     fn heartbeats_carry_the_generation_and_readiness() {
         let mut status = NodeStatus::new("n1");

@@ -121,7 +121,9 @@ impl Authenticator {
     fn refuse(&self, err: AuthError) -> AuthError {
         if let Some(reason) = err.reason() {
             self.metrics.rejected(reason);
-            tracing::info!(reason, error = %err, "refused a request");
+            // Debug, not info: anyone can send refused requests, and the counter
+            // is the signal to watch; the log is for following one up.
+            tracing::debug!(reason, error = %err, "refused a request");
         }
         err
     }

@@ -33,7 +33,7 @@ pub struct CoordinatorArgs {
     /// --state-dir, made at first start.
     #[arg(long, env = "GARAGE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Interval nodes are told to send heartbeats at (e.g. 30s, 1s).
+    /// Interval nodes are told to send heartbeats at, in whole seconds (at least 1s).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
     /// Missed intervals after which a node is marked offline.

@@ -258,7 +258,7 @@ async fn heartbeat(
 }
 
 /// Every registered node.
-#[utoipa::path(get, path = "/api/nodes", responses((status = 200, body = NodeList)))]
+#[utoipa::path(get, path = "/api/nodes", responses((status = 200, description = "every registered node", body = NodeList)))]
 async fn list_nodes(State(state): State<AppState>) -> Result<Json<NodeList>, ApiError> {
     Ok(Json(NodeList {
         nodes: state.store.nodes().await?,
@@ -270,7 +270,10 @@ async fn list_nodes(State(state): State<AppState>) -> Result<Json<NodeList>, Api
     get,
     path = "/api/nodes/{id}",
     params(("id" = Uuid, Path, description = "the node's id")),
-    responses((status = 200, body = NodeView), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, description = "the node", body = NodeView),
+        (status = 404, description = "no such node", body = ErrorBody),
+    )
 )]
 async fn get_node(
     State(state): State<AppState>,
@@ -293,8 +296,8 @@ async fn get_node(
     security(("admin_token" = [])),
     responses(
         (status = 204, description = "removed"),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 401, description = "no or a wrong admin token", body = ErrorBody),
+        (status = 404, description = "no such node", body = ErrorBody),
     )
 )]
 async fn delete_node(
@@ -326,9 +329,9 @@ struct HistoryQuery {
     params(("id" = Uuid, Path, description = "the node's id"), HistoryQuery),
     security(("admin_token" = [])),
     responses(
-        (status = 200, body = HeartbeatList),
-        (status = 401, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 200, description = "stored heartbeats, newest first", body = HeartbeatList),
+        (status = 401, description = "no or a wrong admin token", body = ErrorBody),
+        (status = 404, description = "no such node", body = ErrorBody),
     )
 )]
 async fn list_heartbeats(
@@ -350,7 +353,7 @@ async fn list_heartbeats(
 }
 
 /// Markets: nodes grouped by GPU class.
-#[utoipa::path(get, path = "/api/markets", responses((status = 200, body = MarketList)))]
+#[utoipa::path(get, path = "/api/markets", responses((status = 200, description = "markets sorted by name", body = MarketList)))]
 async fn list_markets(State(state): State<AppState>) -> Result<Json<MarketList>, ApiError> {
     let nodes = state.store.nodes().await?;
     Ok(Json(MarketList {

@@ -118,6 +118,8 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         static DRIVERS: Once = Once::new();
         DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let mut max_connections = 8;
+        let mut in_memory = false;
         let (backend, connect_url) = if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -126,7 +128,14 @@ impl Store {
             if path.is_empty() {
                 return Err(StoreError::UnsupportedUrl { url: url.into() });
             }
-            if path != ":memory:" {
+            if path == ":memory:" {
+                // Every connection would open a database of its own, and
+                // closing the last one drops it.
+                in_memory = true;
+                max_connections = 1;
+            } else {
+                // SQLite has one writer at a time; more connections only wait.
+                max_connections = 4;
                 if let Some(parent) = std::path::Path::new(path).parent() {
                     std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                         path: parent.to_path_buf(),
@@ -148,11 +157,11 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl { url: url.into() });
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 8,
-            })
+        let mut options = AnyPoolOptions::new().max_connections(max_connections);
+        if in_memory {
+            options = options.idle_timeout(None).max_lifetime(None);
+        }
+        let pool = options
             .connect(&connect_url)
             .await
             .map_err(|source| StoreError::Connect {
@@ -425,7 +434,9 @@ impl Store {
             .collect()
     }
 
-    /// Removes a node, its heartbeats and nonces; false when it did not exist.
+    /// Removes a node and its heartbeats; false when it did not exist. Its
+    /// nonces stay until they expire, so requests captured before the
+    /// deletion cannot be replayed to register the old key again.
     pub async fn delete_node(&self, node_id: Uuid) -> Result<bool, StoreError> {
         let id = node_id.to_string();
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
@@ -434,16 +445,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_err("delete a node"))?;
-        for sql in [
-            "DELETE FROM heartbeats WHERE node_id = $1",
-            "DELETE FROM request_nonces WHERE node_id = $1",
-        ] {
-            sqlx::query(sql)
-                .bind(id.clone())
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err("delete a node's history"))?;
-        }
+        sqlx::query("DELETE FROM heartbeats WHERE node_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("delete a node's heartbeats"))?;
         tx.commit().await.map_err(query_err("commit a deletion"))?;
         Ok(deleted.rows_affected() == 1)
     }

@@ -153,13 +153,31 @@ async fn deleting_a_node_removes_its_history() {
         .record_heartbeat(id, &beat("g"), T0, 10)
         .await
         .expect("ok");
+    assert!(store
+        .remember_nonce(id, "before-deletion", T0 + 60_000)
+        .await
+        .expect("ok"));
     assert!(store.delete_node(id).await.expect("ok"));
     assert!(!store.delete_node(id).await.expect("ok"));
+    assert!(
+        !store
+            .remember_nonce(id, "before-deletion", T0 + 60_000)
+            .await
+            .expect("ok"),
+        "a request from before the deletion stays a replay"
+    );
     assert!(store.heartbeats(id, 10).await.expect("ok").is_empty());
     assert_eq!(
         store.register(&node("k2"), T0).await.expect("ok"),
         Registered::Created
     );
+}
+
+#[tokio::test]
+async fn an_in_memory_database_works_for_experiments() {
+    let store = Store::connect("sqlite::memory:").await.expect("connects");
+    store.register(&node("k1"), T0).await.expect("ok");
+    assert_eq!(store.nodes().await.expect("ok").len(), 1);
 }
 
 #[test]
