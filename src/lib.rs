@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod benchmark;
 pub mod commands;
+pub mod error_text;
 pub mod gpu;
 pub mod inference;
 pub mod jobs;

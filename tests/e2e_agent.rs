@@ -91,21 +91,7 @@ fn removed_container_is_back_within_2s() {
     agent.wait_serving();
     let before = node.wait_running(&["a", "b"], CONVERGE_TIMEOUT);
 
-    let killed = Instant::now();
-    docker_ok(&["rm", "-f", &before["a"].id]);
-    let (_, took) = wait_replaced(
-        &node.name,
-        "a",
-        &before["a"].id,
-        killed,
-        Duration::from_secs(10),
-    );
-    assert!(
-        took <= Duration::from_secs(2),
-        "a came back after {took:?} (must be within 2 s)"
-    );
-    let after = node.wait_running(&["a", "b"], Duration::from_secs(5));
-    assert_eq!(after["b"].id, before["b"].id, "b was recreated");
+    node.remove_and_expect_back(&before, "a", "b", "steady state");
 }
 
 /// Acceptance: `docker stop` of an owned container: restarted.

@@ -10,257 +10,21 @@
 //! `garage.test/run=<run id>` like the other e2e tests), and removes its
 //! containers and volumes when it ends, also when it fails.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 mod support;
 
-const PODMAN_IMAGE: &str = "garage/podman:0.1";
-const TEST_IMAGE: &str = "garage-test/busybox:1";
-
-fn garage_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_garage")
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("spawn command")
-}
-
-fn docker(args: &[&str]) -> Output {
-    run(Command::new("docker").args(args))
-}
-
-fn text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// True when the engine and both images are here; otherwise says why and
-/// (unless CI requires these tests) lets the test pass as skipped.
-fn prerequisites() -> bool {
-    let missing = if !Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        Some("no Docker engine answers".to_owned())
-    } else {
-        [PODMAN_IMAGE, TEST_IMAGE]
-            .into_iter()
-            .find(|image| !docker(&["image", "inspect", image]).status.success())
-            .map(|image| {
-                format!("image {image} is missing (docker/build.sh, docker/test-image.sh)")
-            })
-    };
-    match missing {
-        None => true,
-        Some(why) => {
-            assert!(
-                std::env::var_os("GARAGE_REQUIRE_E2E").is_none(),
-                "GARAGE_REQUIRE_E2E is set but {why}"
-            );
-            eprintln!("skipping: {why}");
-            false
-        }
-    }
-}
-
-/// A node with only the podman component; removed on drop.
-struct Node {
-    name: String,
-    dir: tempfile::TempDir,
-    spec: PathBuf,
-    agent: Option<Child>,
-}
-
-impl Node {
-    fn new(test: &str) -> Node {
-        let name = format!("j{}-{test}", support::run_id());
-        let dir = tempfile::tempdir().expect("temp dir");
-        let spec = dir.path().join("node.yaml");
-        let port = support::free_port();
-        std::fs::write(
-            &spec,
-            format!(
-                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    {label}: {run}\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n",
-                label = support::RUN_LABEL,
-                run = support::run_id()
-            ),
-        )
-        .expect("write node.yaml");
-        Node {
-            name,
-            dir,
-            spec,
-            agent: None,
-        }
-    }
-
-    fn podman_container(&self) -> String {
-        format!("garage-{}-podman", self.name)
-    }
-
-    /// `garage apply --wait`: the podman component runs and is Ready.
-    fn apply(&self) -> Duration {
-        let started = Instant::now();
-        let out = support::output_with_timeout(
-            Command::new(garage_bin()).args([
-                "apply",
-                "-f",
-                self.spec.to_str().expect("utf8"),
-                "--wait",
-                "--timeout",
-                "80s",
-            ]),
-            support::CLI_TIMEOUT,
-        );
-        assert!(
-            out.status.success(),
-            "apply failed: {}\n{}",
-            text(&out),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        started.elapsed()
-    }
-
-    fn socket(&self) -> PathBuf {
-        let out = docker(&[
-            "volume",
-            "inspect",
-            "-f",
-            "{{.Mountpoint}}",
-            &format!("{}-sock", self.name),
-        ]);
-        assert!(out.status.success(), "socket volume exists");
-        PathBuf::from(text(&out)).join("podman.sock")
-    }
-
-    fn write_job(&self, file: &str, body: &str) -> PathBuf {
-        let path = self.dir.path().join(file);
-        std::fs::write(&path, body).expect("write job");
-        path
-    }
-
-    fn job_command(&self, job: &Path) -> Command {
-        let mut cmd = Command::new(garage_bin());
-        cmd.args([
-            "job",
-            "run",
-            job.to_str().expect("utf8"),
-            "--node-file",
-            self.spec.to_str().expect("utf8"),
-        ]);
-        cmd
-    }
-
-    /// Runs a job to its end: (exit success, the JSON report or Null, stderr).
-    fn run_job(&self, job: &Path) -> (bool, Value, String) {
-        let out = support::output_with_timeout(&mut self.job_command(job), JOB_LIMIT);
-        let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        (
-            out.status.success(),
-            report,
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// `podman <args>` inside the node's podman container.
-    fn podman(&self, args: &[&str]) -> String {
-        let container = self.podman_container();
-        let mut all = vec!["exec", container.as_str(), "podman"];
-        all.extend_from_slice(args);
-        text(&docker(&all))
-    }
-
-    /// Names of every job container, network and volume inside podman.
-    fn job_leftovers(&self) -> Vec<String> {
-        let filter = "label=ai.garage.job-run";
-        let mut names = Vec::new();
-        for args in [
-            vec!["ps", "-a", "--filter", filter, "--format", "{{.Names}}"],
-            vec!["network", "ls", "--filter", filter, "--format", "{{.Name}}"],
-            vec!["volume", "ls", "--filter", filter, "--format", "{{.Name}}"],
-        ] {
-            names.extend(
-                self.podman(&args)
-                    .lines()
-                    .map(str::to_owned)
-                    .filter(|l| !l.is_empty()),
-            );
-        }
-        names
-    }
-
-    fn start_agent(&mut self) {
-        let log = std::fs::File::create(self.dir.path().join("agent.log")).expect("log file");
-        let child = Command::new(garage_bin())
-            .args(["run", "-f", self.spec.to_str().expect("utf8")])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the agent");
-        self.agent = Some(child);
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut agent) = self.agent.take() {
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
-        let _ = run(Command::new(garage_bin()).args([
-            "down",
-            "-f",
-            self.spec.to_str().unwrap_or_default(),
-        ]));
-        let _ = docker(&["rm", "-f", &self.podman_container()]);
-        let _ = docker(&[
-            "volume",
-            "rm",
-            "-f",
-            &format!("{}-sock", self.name),
-            &format!("{}-cache", self.name),
-        ]);
-    }
-}
-
-/// `GET /_ping` on a unix socket; the body.
-fn ping(socket: &Path) -> Option<String> {
-    let mut stream = UnixStream::connect(socket).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /_ping HTTP/1.0\r\nHost: podman\r\n\r\n")
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let (head, body) = answer.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.trim().to_owned())
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    support::wait_until(what, limit, Duration::from_millis(100), || {
-        check().then_some(())
-    });
-}
-
-/// Upper bound for one `garage job run` of these tests' short jobs.
-const JOB_LIMIT: Duration = Duration::from_secs(120);
-
-const JOB_HEAD: &str = "version: \"0.1\"\ntype: container\n";
+use support::{docker, ping, podman_prerequisites, text, wait_for, PodmanNode, IMAGE, JOB_HEAD};
 
 #[test]
 fn podman_component_converges_and_answers_ping() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("ping");
+    let node = PodmanNode::new("ping");
     let took = node.apply();
     eprintln!("podman component Ready (healthy) after {took:?}");
     assert_eq!(ping(&node.socket()).as_deref(), Some("OK"));
@@ -275,15 +39,15 @@ fn podman_component_converges_and_answers_ping() {
 
 #[test]
 fn job_runs_inside_podman_returns_results_and_is_cleaned_up() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("hello");
+    let node = PodmanNode::new("hello");
     node.apply();
     let job = node.write_job(
         "hello.yaml",
         &format!(
-            "{JOB_HEAD}meta:\n  name: e2e-hello\ntimeout: 60s\nops:\n  - type: container/run\n    id: hello\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo started; sleep 2; echo score=97; echo warned >&2; mkdir -p /out; echo result > /out/r.txt\"\n      output: /out\n      resources: {{shm_size: 32Mi}}\n    results:\n      score: 'score=([0-9]+)'\n      warning: {{regex: '(warned)', logType: [stderr]}}\n"
+            "{JOB_HEAD}meta:\n  name: e2e-hello\ntimeout: 60s\nops:\n  - type: container/run\n    id: hello\n    args:\n      image: {IMAGE}\n      cmd: \"echo started; sleep 2; echo score=97; echo warned >&2; mkdir -p /out; echo result > /out/r.txt\"\n      output: /out\n      resources: {{shm_size: 32Mi}}\n    results:\n      score: 'score=([0-9]+)'\n      warning: {{regex: '(warned)', logType: [stderr]}}\n"
         ),
     );
     let started = Instant::now();
@@ -352,15 +116,15 @@ fn job_runs_inside_podman_returns_results_and_is_cleaned_up() {
 
 #[test]
 fn deadline_kills_the_job_and_reports_timed_out() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("deadline");
+    let node = PodmanNode::new("deadline");
     node.apply();
     let job = node.write_job(
         "slow.yaml",
         &format!(
-            "{JOB_HEAD}timeout: 3s\nops:\n  - type: container/run\n    id: slow\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo begin; sleep 60; echo never\"\n"
+            "{JOB_HEAD}timeout: 3s\nops:\n  - type: container/run\n    id: slow\n    args:\n      image: {IMAGE}\n      cmd: \"echo begin; sleep 60; echo never\"\n"
         ),
     );
     let started = Instant::now();
@@ -381,17 +145,17 @@ fn deadline_kills_the_job_and_reports_timed_out() {
 
 #[test]
 fn failing_job_reports_its_exit_code() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("fail");
+    let node = PodmanNode::new("fail");
     node.apply();
     let job = node.write_job(
         "fail.json",
         &format!(
             r#"{{"version": "0.1", "type": "container", "ops": [
-              {{"type": "container/run", "id": "first", "args": {{"image": "{TEST_IMAGE}", "cmd": ["sh", "-c", "echo broken >&2; exit 3"]}}}},
-              {{"type": "container/run", "id": "never", "args": {{"image": "{TEST_IMAGE}", "cmd": "echo should not run"}}}}
+              {{"type": "container/run", "id": "first", "args": {{"image": "{IMAGE}", "cmd": ["sh", "-c", "echo broken >&2; exit 3"]}}}},
+              {{"type": "container/run", "id": "never", "args": {{"image": "{IMAGE}", "cmd": "echo should not run"}}}}
             ]}}"#
         ),
     );
@@ -413,19 +177,19 @@ fn failing_job_reports_its_exit_code() {
 
 #[test]
 fn gpu_job_is_refused_on_a_node_without_gpus() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
     if garage::gpu::GpuInventory::detect().count() > 0 {
         eprintln!("skipping: this host has GPUs");
         return;
     }
-    let node = Node::new("gpu");
+    let node = PodmanNode::new("gpu");
     node.apply();
     let job = node.write_job(
         "gpu.yaml",
         &format!(
-            "{JOB_HEAD}ops:\n  - type: container/run\n    id: cuda\n    args:\n      image: {TEST_IMAGE}\n      gpu: true\n"
+            "{JOB_HEAD}ops:\n  - type: container/run\n    id: cuda\n    args:\n      image: {IMAGE}\n      gpu: true\n"
         ),
     );
     let (ok, report, stderr) = node.run_job(&job);
@@ -446,15 +210,15 @@ fn gpu_job_is_refused_on_a_node_without_gpus() {
 
 #[test]
 fn invalid_job_file_names_the_field_and_leaves_nothing() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("invalid");
+    let node = PodmanNode::new("invalid");
     node.apply();
     let job = node.write_job(
         "bad.yaml",
         &format!(
-            "{JOB_HEAD}ops:\n  - type: container/run\n    id: ok\n    args: {{image: {TEST_IMAGE}}}\n  - type: container/run\n    id: bad\n    args:\n      image: {TEST_IMAGE}\n      resources:\n        memroy: 1Gi\n"
+            "{JOB_HEAD}ops:\n  - type: container/run\n    id: ok\n    args: {{image: {IMAGE}}}\n  - type: container/run\n    id: bad\n    args:\n      image: {IMAGE}\n      resources:\n        memroy: 1Gi\n"
         ),
     );
     let (ok, report, stderr) = node.run_job(&job);
@@ -470,16 +234,16 @@ fn invalid_job_file_names_the_field_and_leaves_nothing() {
 
 #[test]
 fn podman_killed_mid_job_fails_the_job_and_the_agent_brings_podman_back() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let mut node = Node::new("kill");
+    let mut node = PodmanNode::new("kill");
     node.apply();
     node.start_agent();
     let job = node.write_job(
         "long.yaml",
         &format!(
-            "{JOB_HEAD}meta:\n  name: e2e-long\ntimeout: 2m\nops:\n  - type: container/run\n    id: long\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo running; sleep 120\"\n"
+            "{JOB_HEAD}meta:\n  name: e2e-long\ntimeout: 2m\nops:\n  - type: container/run\n    id: long\n    args:\n      image: {IMAGE}\n      cmd: \"echo running; sleep 120\"\n"
         ),
     );
     let child = node
@@ -525,23 +289,23 @@ fn podman_killed_mid_job_fails_the_job_and_the_agent_brings_podman_back() {
 
 #[test]
 fn concurrent_jobs_are_limited_by_max_concurrent() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
     // The node allows 2 jobs at once (spec.podman.jobs.maxConcurrent).
-    let node = Node::new("slots");
+    let node = PodmanNode::new("slots");
     node.apply();
     // Bring the image in first so the three runs start alike.
     let warm = node.write_job(
         "warm.yaml",
-        &format!("{JOB_HEAD}ops:\n  - type: container/run\n    id: warm\n    args: {{image: {TEST_IMAGE}, cmd: [\"true\"]}}\n"),
+        &format!("{JOB_HEAD}ops:\n  - type: container/run\n    id: warm\n    args: {{image: {IMAGE}, cmd: [\"true\"]}}\n"),
     );
     let (ok, _, stderr) = node.run_job(&warm);
     assert!(ok, "{stderr}");
     let job = node.write_job(
         "nap.yaml",
         &format!(
-            "{JOB_HEAD}meta:\n  name: e2e-nap\ntimeout: 90s\nops:\n  - type: container/run\n    id: nap\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"sleep 3\"\n"
+            "{JOB_HEAD}meta:\n  name: e2e-nap\ntimeout: 90s\nops:\n  - type: container/run\n    id: nap\n    args:\n      image: {IMAGE}\n      cmd: \"sleep 3\"\n"
         ),
     );
     let children: Vec<Child> = (0..3)
@@ -588,15 +352,15 @@ fn concurrent_jobs_are_limited_by_max_concurrent() {
 
 #[test]
 fn ops_share_job_volumes_in_order() {
-    if !prerequisites() {
+    if !podman_prerequisites() {
         return;
     }
-    let node = Node::new("volumes");
+    let node = PodmanNode::new("volumes");
     node.apply();
     let job = node.write_job(
         "pipeline.yaml",
         &format!(
-            "{JOB_HEAD}meta:\n  name: e2e-pipeline\ntimeout: 60s\nops:\n  - type: container/run\n    id: produce\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo 41 > /data/n\"\n      volumes: [{{name: data, dest: /data}}]\n  - type: container/run\n    id: consume\n    args:\n      image: {TEST_IMAGE}\n      cmd: \"echo n=$(( $(cat /in/n) + 1 ))\"\n      volumes: [{{name: data, dest: /in, read_only: true}}]\n    results:\n      n: 'n=([0-9]+)'\n"
+            "{JOB_HEAD}meta:\n  name: e2e-pipeline\ntimeout: 60s\nops:\n  - type: container/run\n    id: produce\n    args:\n      image: {IMAGE}\n      cmd: \"echo 41 > /data/n\"\n      volumes: [{{name: data, dest: /data}}]\n  - type: container/run\n    id: consume\n    args:\n      image: {IMAGE}\n      cmd: \"echo n=$(( $(cat /in/n) + 1 ))\"\n      volumes: [{{name: data, dest: /in, read_only: true}}]\n    results:\n      n: 'n=([0-9]+)'\n"
         ),
     );
     let (ok, report, stderr) = node.run_job(&job);

@@ -126,6 +126,7 @@ fn cpu_backends_decode_speed() {
         rms_norm_eps: 1e-5,
         rope_theta: 10000.0,
         rope_scaling: None,
+        rope_freq_factors: None,
         tie_word_embeddings: false,
         bos_token_id: Some(1),
         eos_token_ids: vec![2],

@@ -11,10 +11,12 @@ use garage::inference::chat_template::Message;
 use garage::inference::checkpoint::{self, Checkpoint};
 use garage::inference::model::{Llama, SeqStep};
 
-const PROMPTS: [&str; 3] = [
+const PROMPTS: [&str; 4] = [
     "The capital of France is",
     "Once upon a time there was 1 fox.",
     "<|im_start|>user\nHello<|im_end|>",
+    // Characters outside the tiny vocabularies: byte fallback in SentencePiece.
+    "Crème brûlée ☕  twice  spaced",
 ];
 
 fn last_logits(model: &Llama<Cpu>, ids: &[u32]) -> Vec<f32> {
@@ -34,6 +36,10 @@ fn build(cp: &mut Checkpoint) -> Llama<Cpu> {
 }
 
 fn check(qtype: &str) {
+    check_variant("gqa-tied", qtype, "bpe");
+}
+
+fn check_variant(variant: &str, qtype: &str, tokenizer: &str) {
     let Some(python) = common::python() else {
         return;
     };
@@ -41,17 +47,38 @@ fn check(qtype: &str) {
     common::make_tiny(
         &python,
         dir.path(),
-        &["--variant", "gqa-tied", "--gguf", qtype],
+        &[
+            "--variant",
+            variant,
+            "--gguf",
+            qtype,
+            "--tokenizer",
+            tokenizer,
+        ],
     );
     let mut hf = checkpoint::load(dir.path()).expect("load safetensors");
     let mut gg = checkpoint::load(&dir.path().join("model.gguf")).expect("load gguf");
     // GGUF stores eps as f32.
     assert!((hf.config.rms_norm_eps - gg.config.rms_norm_eps).abs() < 1e-9);
-    let same_eps = garage::inference::config::LlamaConfig {
-        rms_norm_eps: hf.config.rms_norm_eps,
-        ..gg.config.clone()
-    };
-    assert_eq!(hf.config, same_eps, "{qtype}: config from GGUF metadata");
+    // GGUF carries Llama-3 rope scaling as divisors, not as `rope_scaling`:
+    // the logits below compare the two forms.
+    assert_eq!(
+        hf.config.rope_scaling.is_some(),
+        gg.config.rope_freq_factors.is_some(),
+        "{variant}: rope_freqs.weight read"
+    );
+    let neutral =
+        |c: &garage::inference::config::LlamaConfig| garage::inference::config::LlamaConfig {
+            rms_norm_eps: hf.config.rms_norm_eps,
+            rope_scaling: None,
+            rope_freq_factors: None,
+            ..c.clone()
+        };
+    assert_eq!(
+        neutral(&hf.config),
+        neutral(&gg.config),
+        "{qtype}: config from GGUF metadata"
+    );
     let hf_model = build(&mut hf);
     let gg_model = build(&mut gg);
     for prompt in PROMPTS {
@@ -82,6 +109,16 @@ fn check(qtype: &str) {
             .expect("render")
     };
     assert_eq!(render(&hf), render(&gg), "{qtype}: chat template");
+}
+
+#[test]
+fn gguf_llama3_rope_freqs_match_rope_scaling() {
+    check_variant("gqa-llama3-tied", "F32", "bpe");
+}
+
+#[test]
+fn gguf_sentencepiece_vocabulary_matches_tokenizer_json() {
+    check_variant("gqa-tied", "Q8_0", "spm");
 }
 
 #[test]

@@ -4,24 +4,12 @@
 
 mod common;
 
-use std::error::Error;
 use std::path::Path;
 
+use garage::error_text::one_line;
 use garage::inference::backend::Cpu;
 use garage::inference::checkpoint;
 use garage::inference::model::Llama;
-
-/// The error and all its causes, one line.
-fn chain(e: &dyn Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
 
 fn tiny(python: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -30,7 +18,7 @@ fn tiny(python: &Path) -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    chain(&checkpoint::load(dir).expect_err("must fail"))
+    one_line(&checkpoint::load(dir).expect_err("must fail"))
 }
 
 #[test]
@@ -62,7 +50,7 @@ fn config_not_matching_weights_names_file_and_tensor() {
     let mut cp = checkpoint::load(dir.path()).expect("loads");
     let e = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
         .expect_err("shape mismatch");
-    let e = chain(&e);
+    let e = one_line(&e);
     assert!(
         e.contains("model.safetensors")
             && e.contains("tensor model.layers.0.mlp.gate_proj.weight has shape [160, 64]")

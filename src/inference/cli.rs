@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::backend::DeviceChoice;
+use super::hub::ModelRef;
 use super::server::WorkerConfig;
 
 /// `--device` values.
@@ -21,9 +22,15 @@ pub struct WorkerArgs {
     /// Address the OpenAI-compatible API listens on.
     #[arg(long, env = "GARAGE_WORKER_LISTEN", default_value = "0.0.0.0:8000")]
     pub listen: SocketAddr,
-    /// A Hugging Face model directory or a .gguf file.
+    /// A Hugging Face model directory or a .gguf file, or a Hugging Face
+    /// repository: hf:owner/name[/file.gguf][@revision].
     #[arg(long, env = "GARAGE_WORKER_MODEL")]
-    pub model: PathBuf,
+    pub model: ModelRef,
+    /// Cache for models fetched from the hub (default: $HF_HOME/hub or
+    /// ~/.cache/huggingface/hub). HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE
+    /// apply as in Hugging Face's tools.
+    #[arg(long, env = "GARAGE_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
     /// Compute device: CUDA when built with it and a driver is present, else CPU.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
@@ -59,6 +66,7 @@ impl From<WorkerArgs> for WorkerConfig {
         WorkerConfig {
             listen: a.listen,
             model: a.model,
+            model_cache: a.model_cache,
             device: a.device.into(),
             max_batch: a.max_batch.max(1),
             queue_capacity: a.queue.max(1),

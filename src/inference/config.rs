@@ -51,6 +51,10 @@ pub struct LlamaConfig {
     pub rms_norm_eps: f64,
     pub rope_theta: f64,
     pub rope_scaling: Option<Llama3RopeScaling>,
+    /// Per-frequency divisors, `head_dim / 2` of them: llama.cpp's form of
+    /// Llama-3 scaling (GGUF tensor `rope_freqs.weight`). When present they
+    /// replace `rope_scaling`.
+    pub rope_freq_factors: Option<Vec<f64>>,
     pub tie_word_embeddings: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
@@ -152,6 +156,7 @@ impl LlamaConfig {
             rms_norm_eps: raw.rms_norm_eps,
             rope_theta: raw.rope_theta,
             rope_scaling,
+            rope_freq_factors: None,
             tie_word_embeddings: raw.tie_word_embeddings,
             bos_token_id: raw.bos_token_id,
             eos_token_ids,

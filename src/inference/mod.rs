@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod gguf;
 pub mod hf;
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod sampler;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::inference::hub::ModelRef;
 use crate::runtime::{
     ComponentKind, ContainerSpec, HealthCheck, Mount, PortBinding, Protocol, RestartPolicy,
 };
@@ -16,6 +17,11 @@ use super::parts::{
 };
 use super::types::{NodeDocument, Podman, Worker};
 use super::validate::Checker;
+
+const MODEL_CACHE_FLAG: &str = "--model-cache";
+/// Where the worker keeps hub downloads: inside the model volume, so they
+/// survive the container.
+const HUB_CACHE_IN_VOLUME: &str = "/models/hub";
 
 /// Names the agent gives its own components; user containers may not use them.
 const RESERVED: [&str; 2] = ["podman", "worker"];
@@ -216,6 +222,7 @@ fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, S
 fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, SpecError> {
     let path = "spec.worker";
     image(c, path, &worker.image)?;
+    let mut hub = false;
     let model = match (&worker.model.path, &worker.model.hugging_face) {
         (Some(model), None) => {
             c.check(
@@ -226,19 +233,6 @@ fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, S
             model.clone()
         }
         (None, Some(hf)) => {
-            let repo_ok = hf.repo.split('/').count() == 2
-                && hf.repo.split('/').all(|p| {
-                    !p.is_empty()
-                        && p.bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-                });
-            if !repo_ok {
-                return Err(c.invalid(
-                    &format!("{path}.model.huggingFace.repo"),
-                    format!("`{}` is not a Hugging Face repository id", hf.repo),
-                    "write `owner/name`, e.g. HuggingFaceTB/SmolLM2-135M-Instruct",
-                ));
-            }
             if hf.revision.is_empty() || hf.revision.contains(char::is_whitespace) {
                 return Err(c.invalid(
                     &format!("{path}.model.huggingFace.revision"),
@@ -246,7 +240,21 @@ fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, S
                     "write a branch, tag or commit, e.g. main",
                 ));
             }
-            format!("hf:{}@{}", hf.repo, hf.revision)
+            let file = hf
+                .file
+                .as_deref()
+                .map_or(String::new(), |f| format!("/{f}"));
+            let reference = format!("hf:{}{file}@{}", hf.repo, hf.revision);
+            if let Err(e) = reference.parse::<ModelRef>() {
+                return Err(c.invalid(
+                    &format!("{path}.model.huggingFace"),
+                    e.to_string(),
+                    "write repo as `owner/name`, e.g. HuggingFaceTB/SmolLM2-135M-Instruct, \
+                     and file as a path inside it",
+                ));
+            }
+            hub = true;
+            reference
         }
         _ => {
             return Err(c.invalid(
@@ -266,16 +274,20 @@ fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, S
     }
     c.env(&format!("{path}.env"), &worker.env)?;
     let models = volume(c, &format!("{path}.modelVolume"), &worker.model_volume)?;
+    let mut command = vec![
+        "worker".into(),
+        "--listen".into(),
+        format!("0.0.0.0:{port}"),
+        "--model".into(),
+        model,
+    ];
+    if hub {
+        command.extend([MODEL_CACHE_FLAG.into(), HUB_CACHE_IN_VOLUME.into()]);
+    }
     Ok(ContainerSpec {
         image: worker.image.clone(),
         entrypoint: vec!["garage".into()],
-        command: vec![
-            "worker".into(),
-            "--listen".into(),
-            format!("0.0.0.0:{port}"),
-            "--model".into(),
-            model,
-        ],
+        command,
         env: worker.env.clone(),
         ports: vec![PortBinding {
             host_ip: Some("127.0.0.1".into()),
@@ -283,10 +295,11 @@ fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, S
             container_port: port,
             protocol: Protocol::Tcp,
         }],
+        // A hub model is downloaded into the volume, so the worker writes it.
         mounts: vec![Mount {
             source: models,
             target: "/models".into(),
-            read_only: true,
+            read_only: !hub,
         }],
         resources: resources(c, &format!("{path}.resources"), &worker.resources)?,
         ..ContainerSpec::default()

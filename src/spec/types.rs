@@ -390,6 +390,11 @@ pub struct HuggingFace {
     /// Branch, tag or commit (default `main`).
     #[serde(default = "default_revision")]
     pub revision: String,
+    /// One `.gguf` file of the repository (a path inside it). Without it the
+    /// worker takes the Hugging Face layout (config.json, tokenizer.json,
+    /// safetensors), or the repository's only `.gguf` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 fn default_revision() -> String {

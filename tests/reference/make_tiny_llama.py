@@ -12,18 +12,24 @@ permuted as llama.cpp's converter does, tokenizer and chat template in the
 metadata. The safetensors then hold the dequantised values, so both files
 describe the same model.
 
+With --tokenizer spm the tokenizer is SentencePiece-style BPE instead (space
+mark, byte fallback; GGUF tokenizer model "llama" with scores), as Llama 2,
+TinyLlama and Mistral ship.
+
 Needs: numpy, safetensors, tokenizers (and gguf for --gguf) from PyPI.
 Output is deterministic for a given --seed.
 
     python make_tiny_llama.py OUT_DIR [--variant gqa-llama3-tied] [--dtype f32] [--gguf Q4_0]
+                              [--tokenizer bpe|spm]
 """
 import argparse
 import json
+import math
 import os
 
 import numpy as np
 from safetensors import TensorSpec, serialize_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 CORPUS = [
     "The capital of France is Paris. The capital of Sweden is Stockholm.",
@@ -47,8 +53,7 @@ VARIANTS = {
     "gqa-llama3-tied": dict(heads=4, kv_heads=2, tied=True, llama3=True, layers=2),
     # Plain multi-head attention, no rope scaling, separate lm_head.
     "mha-untied": dict(heads=4, kv_heads=4, tied=False, llama3=False, layers=2),
-    # GQA and tied embeddings without rope scaling (llama.cpp stores Llama-3
-    # scaling as a rope_freqs tensor, which the GGUF loader does not read yet).
+    # GQA and tied embeddings without rope scaling.
     "gqa-tied": dict(heads=4, kv_heads=2, tied=True, llama3=False, layers=2),
 }
 
@@ -64,6 +69,37 @@ def train_tokenizer(vocab_size):
         show_progress=False,
     )
     tok.train_from_iterator(CORPUS * 4, trainer=trainer)
+    return tok
+
+
+SPM_UNK = "<unk>"
+SPM_BYTES = [f"<0x{b:02X}>" for b in range(256)]
+
+
+def train_spm_tokenizer(vocab_size):
+    """A SentencePiece-style BPE as Llama 2 ships it in tokenizer.json: a
+    space mark prepended and spaces replaced by it, no pre-tokenizer at use,
+    byte fallback to <0xXX> tokens, merges learnt within words."""
+    tok = Tokenizer(models.BPE(unk_token=SPM_UNK, byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[SPM_UNK] + SPECIAL + SPM_BYTES,
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer=trainer)
+    tok.pre_tokenizer = None
+    tok.decoder = decoders.Sequence(
+        [
+            decoders.Replace("\u2581", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
+    )
     return tok
 
 
@@ -107,13 +143,24 @@ def write_gguf(path, qtype_name, config, tensors, tok, chat_template):
     w.add_vocab_size(config["vocab_size"])
     vocab = tok.get_vocab()
     tokens = sorted(vocab, key=vocab.get)
-    merges = json.loads(tok.to_str())["model"]["merges"]
-    merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_types([3 if t in SPECIAL else 1 for t in tokens])
-    w.add_token_merges(merges)
+    if SPM_UNK in vocab:
+        # llama.cpp's "llama" vocabulary: no merges, a score per piece (BPE
+        # learns pieces in merge order, so later ids score lower).
+        w.add_tokenizer_model("llama")
+        w.add_token_list(tokens)
+        w.add_token_scores([-float(vocab[t]) for t in tokens])
+        w.add_token_types(
+            [2 if t == SPM_UNK else 3 if t in SPECIAL else 6 if t in SPM_BYTES else 1 for t in tokens]
+        )
+        w.add_add_space_prefix(True)
+    else:
+        merges = json.loads(tok.to_str())["model"]["merges"]
+        merges = [m if isinstance(m, str) else " ".join(m) for m in merges]
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("default")
+        w.add_token_list(tokens)
+        w.add_token_types([3 if t in SPECIAL else 1 for t in tokens])
+        w.add_token_merges(merges)
     w.add_bos_token_id(config["bos_token_id"])
     w.add_eos_token_id(config["eos_token_id"])
     w.add_add_bos_token(True)
@@ -153,10 +200,35 @@ def write_gguf(path, qtype_name, config, tensors, tok, chat_template):
                 w.add_tensor(gname, q, raw_shape=q.shape, raw_dtype=qtype)
         else:
             w.add_tensor(gname, value)
+    scaling = config.get("rope_scaling")
+    if scaling:
+        w.add_tensor("rope_freqs.weight", llama3_freq_divisors(config, scaling))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def llama3_freq_divisors(config, scaling):
+    """Llama-3 rope scaling as llama.cpp stores it: one divisor per rotary
+    frequency (`rope_freqs.weight`), so that freq / divisor equals the
+    scaled frequency of the Llama 3 paper's schedule."""
+    d = config["head_dim"]
+    base = config["rope_theta"] ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    factor = scaling["factor"]
+    low, high = scaling["low_freq_factor"], scaling["high_freq_factor"]
+    old = scaling["original_max_position_embeddings"]
+    out = []
+    for freq in base:
+        wavelen = 2 * math.pi / freq
+        if wavelen < old / high:
+            out.append(1.0)
+        elif wavelen > old / low:
+            out.append(factor)
+        else:
+            smooth = (old / wavelen - low) / (high - low)
+            out.append(1.0 / ((1 - smooth) / factor + smooth))
+    return np.array(out, dtype=np.float32)
 
 
 def round_trip(tensors, qtype_name):
@@ -175,12 +247,12 @@ def round_trip(tensors, qtype_name):
     return out
 
 
-def make(out, variant, dtype, shards, seed, gguf_type=None):
+def make(out, variant, dtype, shards, seed, gguf_type=None, tokenizer="bpe"):
     spec = VARIANTS[variant]
     rng = np.random.default_rng(seed)
     os.makedirs(out, exist_ok=True)
 
-    tok = train_tokenizer(384)
+    tok = train_spm_tokenizer(384 + 256) if tokenizer == "spm" else train_tokenizer(384)
     tok.save(os.path.join(out, "tokenizer.json"))
     vocab = tok.get_vocab_size()
     bos, eos = tok.token_to_id(SPECIAL[0]), tok.token_to_id(SPECIAL[3])
@@ -285,8 +357,14 @@ def main():
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--gguf", choices=["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
+    ap.add_argument(
+        "--tokenizer",
+        choices=["bpe", "spm"],
+        default="bpe",
+        help="byte-level BPE (GGUF 'gpt2') or SentencePiece-style BPE (GGUF 'llama')",
+    )
     args = ap.parse_args()
-    make(args.out, args.variant, args.dtype, args.shards, args.seed, args.gguf)
+    make(args.out, args.variant, args.dtype, args.shards, args.seed, args.gguf, args.tokenizer)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ mod agent;
 mod docker;
 mod http;
 mod node;
+mod podman;
 mod proxy;
 
 // Each test file uses a different part of the support; like `dead_code`
 // above, an unused re-export in one of them is not a defect.
 #[allow(unused_imports)]
-pub use {agent::*, docker::*, http::*, node::*, proxy::*};
+pub use {agent::*, docker::*, http::*, node::*, podman::*, proxy::*};
 
 use std::io::Read;
 use std::process::{Command, Output, Stdio};

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -214,6 +214,35 @@ impl Node {
         timeout: Duration,
     ) -> BTreeMap<String, Container> {
         wait_running(&self.name, components, timeout)
+    }
+
+    /// `docker rm -f` of `victim`'s container (ids from `before`): asserts a
+    /// new one runs within 2 s and `keep` still runs the same container.
+    pub fn remove_and_expect_back(
+        &self,
+        before: &BTreeMap<String, Container>,
+        victim: &str,
+        keep: &str,
+        when: &str,
+    ) {
+        let killed = Instant::now();
+        docker_ok(&["rm", "-f", &before[victim].id]);
+        let (_, took) = wait_replaced(
+            &self.name,
+            victim,
+            &before[victim].id,
+            killed,
+            Duration::from_secs(10),
+        );
+        assert!(
+            took <= Duration::from_secs(2),
+            "{victim} came back {took:?} after rm -f ({when}; must be within 2 s)"
+        );
+        let after = self.wait_running(&[victim, keep], Duration::from_secs(5));
+        assert_eq!(
+            after[keep].id, before[keep].id,
+            "{keep} was recreated ({when})"
+        );
     }
 
     /// Removes this node's containers (run label + node label only).

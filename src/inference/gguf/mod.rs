@@ -35,6 +35,12 @@ pub enum GgufError {
     Architecture { path: PathBuf, arch: String },
     #[error("{path}: metadata {key} is missing or not a number")]
     Metadata { path: PathBuf, key: String },
+    #[error("{path}: tensor {ROPE_FREQS} holds {found} values, the model needs {expected} (head_dim / 2), all positive")]
+    RopeFreqs {
+        path: PathBuf,
+        found: usize,
+        expected: usize,
+    },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("{path}: tokenizer")]
@@ -50,6 +56,9 @@ pub enum GgufError {
         source: TemplateError,
     },
 }
+
+/// llama.cpp's Llama-3 rope scaling: one divisor per rotary frequency.
+const ROPE_FREQS: &str = "rope_freqs.weight";
 
 /// Hugging Face name of a GGUF tensor, `None` for tensors the model does not use.
 fn hf_name(name: &str) -> Option<String> {
@@ -133,10 +142,23 @@ pub fn load_file(path: &Path) -> Result<Checkpoint, GgufError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let config = gguf_config(path, meta, &header.tensors, tokens.len())?;
+    let mut config = gguf_config(path, meta, &header.tensors, tokens.len())?;
 
     let mut weights = WeightMap::new(path);
     for info in &header.tensors {
+        if info.name == ROPE_FREQS {
+            let factors = info.kind.dequantize(&bytes[info.start..info.end]);
+            let expected = config.head_dim / 2;
+            if factors.len() != expected || factors.iter().any(|f| !(*f > 0.0 && f.is_finite())) {
+                return Err(GgufError::RopeFreqs {
+                    path: path.to_path_buf(),
+                    found: factors.len(),
+                    expected,
+                });
+            }
+            config.rope_freq_factors = Some(factors.into_iter().map(f64::from).collect());
+            continue;
+        }
         let Some(name) = hf_name(&info.name) else {
             continue;
         };
@@ -221,6 +243,7 @@ fn gguf_config(
         rms_norm_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
         rope_theta: float("llama.rope.freq_base", 10000.0),
         rope_scaling: None,
+        rope_freq_factors: None,
         tie_word_embeddings: !tensors.iter().any(|t| t.name == "output.weight"),
         bos_token_id: meta
             .get("tokenizer.ggml.bos_token_id")

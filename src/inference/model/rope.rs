@@ -9,12 +9,16 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::inference::config::LlamaConfig;
 
-/// Inverse frequencies `theta^(-2i/d)`, rescaled per Llama 3 when configured.
+/// Inverse frequencies `theta^(-2i/d)`, rescaled per Llama 3 when configured
+/// (as divisors from a GGUF file, or from Hugging Face's `rope_scaling`).
 fn inverse_frequencies(config: &LlamaConfig) -> Vec<f64> {
     let d = config.head_dim as f64;
     let base: Vec<f64> = (0..config.head_dim / 2)
         .map(|i| 1.0 / config.rope_theta.powf(2.0 * i as f64 / d))
         .collect();
+    if let Some(factors) = &config.rope_freq_factors {
+        return base.iter().zip(factors).map(|(f, by)| f / by).collect();
+    }
     let Some(s) = config.rope_scaling else {
         return base;
     };

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::openai::*;
 use super::stream::{Guard, Shape};
 use super::{AppState, Loaded};
+use crate::error_text::one_line;
 use crate::inference::chat_template::Message;
 use crate::inference::engine::{Event, GenerationRequest, SubmitError};
 use crate::inference::metrics::{Endpoint, Outcome};
@@ -207,7 +208,7 @@ pub async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Res
             .collect();
         let prompt = template
             .render(&messages)
-            .map_err(|e| ApiError::bad_request(chain(&e), Some("messages")))?;
+            .map_err(|e| ApiError::bad_request(one_line(&e), Some("messages")))?;
         let ids = loaded
             .tokenizer
             .encode(&prompt)
@@ -222,17 +223,6 @@ pub async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Res
         Ok((started, Shape::chat(loaded, state.created)))
     })();
     respond(started, guard).await
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
 }
 
 async fn respond(started: Result<(Started, Shape), ApiError>, mut guard: Guard) -> Response {

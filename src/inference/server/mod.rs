@@ -9,7 +9,7 @@ mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
@@ -22,6 +22,7 @@ use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
 use crate::inference::checkpoint::{self, LoadError};
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
+use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
 use crate::inference::metrics::Metrics;
 use crate::inference::model::Llama;
 use crate::inference::tokenizer::TextTokenizer;
@@ -31,8 +32,10 @@ use crate::inference::weights::WeightError;
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub listen: SocketAddr,
-    /// A Hugging Face model directory or a `.gguf` file.
-    pub model: PathBuf,
+    /// A Hugging Face model directory or a `.gguf` file, here or on the hub.
+    pub model: ModelRef,
+    /// Where hub models are cached (default: Hugging Face's own cache).
+    pub model_cache: Option<PathBuf>,
     pub device: DeviceChoice,
     /// Sequences decoded together per forward pass.
     pub max_batch: usize,
@@ -48,11 +51,13 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Defaults: automatic device, batches of 8, 64 queued requests.
+    /// A local model with the defaults: automatic device, batches of 8, 64
+    /// queued requests.
     pub fn new(listen: SocketAddr, model: PathBuf) -> Self {
         WorkerConfig {
             listen,
-            model,
+            model: ModelRef::Local(model),
+            model_cache: None,
             device: DeviceChoice::Auto,
             max_batch: 8,
             queue_capacity: 64,
@@ -74,6 +79,8 @@ pub enum WorkerError {
     },
     #[error("serving HTTP")]
     Serve(#[source] std::io::Error),
+    #[error("fetching the model")]
+    Fetch(#[from] HubError),
     #[error("loading the model")]
     Load(#[from] LoadError),
     #[error("building the model from its weights")]
@@ -123,10 +130,11 @@ pub fn router(state: AppState) -> Router {
 
 fn build<B: Backend>(
     config: &WorkerConfig,
+    path: &Path,
     device: B::Device,
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
-    let mut cp = checkpoint::load(&config.model)?;
+    let mut cp = checkpoint::load(path)?;
     let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, &device)?;
     let max_context = config
         .max_context
@@ -150,7 +158,13 @@ fn build<B: Backend>(
         engine,
         tokenizer,
         template: cp.chat_template,
-        model_name: config.model_name.clone().unwrap_or(cp.name),
+        model_name: config
+            .model_name
+            .clone()
+            .unwrap_or_else(|| match &config.model {
+                ModelRef::Hub(m) => m.repo.clone(),
+                ModelRef::Local(_) => cp.name,
+            }),
         max_context,
         vocab_size: cp.config.vocab_size,
     };
@@ -160,6 +174,7 @@ fn build<B: Backend>(
 /// [`build`] as work for [`backend::run_on`].
 struct Build<'a> {
     config: &'a WorkerConfig,
+    path: &'a Path,
     metrics: Arc<Metrics>,
 }
 
@@ -167,19 +182,25 @@ impl OnBackend for Build<'_> {
     type Output = Result<(Loaded, JoinHandle<()>), WorkerError>;
 
     fn run<B: Backend>(self, device: B::Device, _kind: BackendKind) -> Self::Output {
-        build::<B>(self.config, device, self.metrics)
+        build::<B>(self.config, self.path, device, self.metrics)
     }
 }
 
-/// Loads the model on the configured device (CPU when CUDA is unavailable).
+/// Loads the model at `path` (the resolved `config.model`) on the
+/// configured device (CPU when CUDA is unavailable).
 pub fn load(
     config: &WorkerConfig,
+    path: &Path,
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
     backend::run_on(
         config.device,
         config.kernel_cache.as_deref(),
-        Build { config, metrics },
+        Build {
+            config,
+            path,
+            metrics,
+        },
     )
 }
 
@@ -205,7 +226,7 @@ pub async fn serve_with_listener(
     config: WorkerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
-    tracing::info!(model = %config.model.display(), "worker listening");
+    tracing::info!(model = %config.model, "worker listening");
     let metrics = Arc::new(Metrics::new());
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -218,8 +239,19 @@ pub async fn serve_with_listener(
     };
     let cell = state.loaded.clone();
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<WorkerError>();
-    let loader = tokio::task::spawn_blocking(move || {
-        match load(&config, metrics) {
+    let loader = tokio::spawn(async move {
+        let options = HubOptions::from_env(config.model_cache.clone());
+        let path = match hub::resolve(&config.model, &options).await {
+            Ok(path) => path,
+            Err(e) => {
+                let _ = failed_tx.send(e.into());
+                return None;
+            }
+        };
+        let loaded = tokio::task::spawn_blocking(move || load(&config, &path, metrics))
+            .await
+            .unwrap_or(Err(WorkerError::LoaderCrashed));
+        match loaded {
             Ok((loaded, thread)) => {
                 tracing::info!(model = %loaded.model_name, "model loaded, ready");
                 // The cell is set once, here; a second set cannot happen.

@@ -287,3 +287,42 @@ fn example_lowers_without_gpu() {
     };
     assert_eq!(desired, expected);
 }
+
+#[test]
+fn hub_model_gets_a_writable_volume_and_a_cache_flag() {
+    let text = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  \
+                worker:\n    model:\n      huggingFace:\n        repo: o/n\n        \
+                file: m.Q4_1.gguf\n";
+    let desired = parse_text(text)
+        .expect("valid")
+        .desired(&GpuInventory::none("NVML not available"))
+        .expect("lowers");
+    let worker = desired
+        .components
+        .iter()
+        .find(|c| c.name == "worker")
+        .expect("worker");
+    assert_eq!(
+        worker.container.command,
+        strings(&[
+            "worker",
+            "--listen",
+            "0.0.0.0:8000",
+            "--model",
+            "hf:o/n/m.Q4_1.gguf@main",
+            "--model-cache",
+            "/models/hub",
+        ])
+    );
+    assert!(
+        !worker.container.mounts[0].read_only,
+        "downloads land in the volume"
+    );
+
+    let bad = text.replace("file: m.Q4_1.gguf", "file: ../escape.gguf");
+    let e = parse_text(&bad).expect_err("rejected").to_string();
+    assert!(
+        e.contains("spec.worker.model.huggingFace") && e.contains("file path"),
+        "{e}"
+    );
+}
