@@ -66,7 +66,6 @@ fn quick_json_report_has_sane_figures() {
         assert!(report.gpus.is_empty(), "{:?}", report.gpus);
         assert!(report.no_gpu_reason.is_some());
         assert_eq!(report.class, "cpu");
-        assert_eq!(report.gpu_model, None);
     }
     for step in ["==> reading host facts", "==> measuring memory bandwidth"] {
         assert!(stderr.contains(step), "progress {step:?} missing: {stderr}");

@@ -202,7 +202,6 @@ pub fn run(
         started_at,
         quick: options.quick,
         class: class::host_class(gpus.iter().map(|g| g.name.as_str())),
-        gpu_model: gpus.first().map(|g| g.name.clone()),
         host,
         gpus,
         no_gpu_reason,

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::compute::{Bandwidth, Matmul};
 use super::host::HostFacts;
 use super::inference::InferenceRun;
-use crate::gpu::class;
 use crate::gpu::telemetry::GpuHost;
+use crate::gpu::{class, telemetry::GpuSample};
 use crate::inference::backend::BackendKind;
 
 /// Version of the report's JSON layout; bumped on any incompatible change.
@@ -28,9 +28,6 @@ pub struct BenchmarkReport {
     pub quick: bool,
     /// The node's market class: the first GPU's class, or `cpu`.
     pub class: String,
-    /// The first GPU's NVML name, which the coordinator's markets classify;
-    /// `None` without a GPU.
-    pub gpu_model: Option<String>,
     pub host: HostFacts,
     pub gpus: Vec<GpuFacts>,
     /// Why there is no GPU (NVML's answer), when `gpus` is empty.
@@ -60,7 +57,7 @@ impl GpuFacts {
     pub fn from_host(host: &GpuHost) -> Vec<GpuFacts> {
         host.gpus
             .iter()
-            .map(|gpu| GpuFacts {
+            .map(|gpu: &GpuSample| GpuFacts {
                 index: gpu.index,
                 name: gpu.name.clone(),
                 class: class::gpu_class(&gpu.name),
@@ -275,7 +272,6 @@ mod tests {
             started_at: "2026-11-25T20:00:00Z".into(),
             quick: false,
             class: class::host_class(gpus.iter().map(|g| g.name.as_str())),
-            gpu_model: gpus.first().map(|g| g.name.clone()),
             host: HostFacts {
                 cpu_model: "AMD EPYC 7B13".into(),
                 cpu_threads: 2,
@@ -361,7 +357,6 @@ mod tests {
         let value = serde_json::to_value(report(Vec::new(), measured())).expect("json");
         assert_eq!(value["schema_version"], 1);
         assert_eq!(value["class"], "cpu");
-        assert_eq!(value["gpu_model"], serde_json::Value::Null);
         assert_eq!(value["compute"]["backend"], "cpu");
         assert_eq!(value["inference"]["status"], "measured");
         assert_eq!(value["inference"]["decode_tokens_per_s"], 45.12);
