@@ -4,8 +4,10 @@
 pub mod agent;
 pub mod benchmark;
 pub mod commands;
+pub mod coordinator;
 pub mod error_text;
 pub mod gpu;
+pub mod identity;
 pub mod inference;
 pub mod jobs;
 pub mod metrics;

@@ -58,6 +58,10 @@ enum Command {
     Run {
         #[arg(short = 'f', long = "file")]
         file: Option<PathBuf>,
+        /// The node's state directory (its identity for the coordinator);
+        /// default: .garage next to the spec file.
+        #[arg(long, env = "GARAGE_STATE_DIR")]
+        state_dir: Option<PathBuf>,
     },
     /// Print a running agent's status.
     Status {
@@ -91,6 +95,12 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: JobCommand,
+    },
+    /// Run the coordinator: node registration, signed heartbeats, nodes and
+    /// markets over HTTP (OpenAPI at /api/openapi.json).
+    Coordinator {
+        #[command(flatten)]
+        args: garage::coordinator::CoordinatorArgs,
     },
 }
 
@@ -182,7 +192,7 @@ async fn dispatch(command: Command) -> ExitCode {
             }
             Err(err) => failed(&err),
         },
-        Command::Run { file } => {
+        Command::Run { file, state_dir } => {
             let file = match file {
                 Some(file) => file,
                 None => match garage::agent::ensure_default_spec(std::path::Path::new("node.yaml"))
@@ -194,7 +204,8 @@ async fn dispatch(command: Command) -> ExitCode {
                     }
                 },
             };
-            run_agent(file).await
+            let state_dir = state_dir.unwrap_or_else(|| garage::agent::default_state_dir(&file));
+            run_agent(file, state_dir).await
         }
         Command::Status { url, file, json } => {
             let url = match (url, file) {
@@ -229,6 +240,16 @@ async fn dispatch(command: Command) -> ExitCode {
         },
         Command::Job { command } => job_command(command).await,
         Command::Benchmark { args } => benchmark(args).await,
+        Command::Coordinator { args } => {
+            let config = garage::coordinator::CoordinatorConfig::from(args);
+            match garage::coordinator::serve(config, wait_for_stop_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Worker { args } => {
             let config = garage::inference::WorkerConfig::from(args);
             match garage::inference::serve(config, wait_for_stop_signal()).await {
@@ -282,9 +303,9 @@ async fn benchmark(args: garage::benchmark::BenchmarkArgs) -> ExitCode {
     }
 }
 
-async fn run_agent(file: PathBuf) -> ExitCode {
+async fn run_agent(file: PathBuf, state_dir: PathBuf) -> ExitCode {
     let cancel = CancellationToken::new();
-    let agent = garage::agent::run(&file, cancel.clone());
+    let agent = garage::agent::run(&file, &state_dir, cancel.clone());
     tokio::pin!(agent);
     let result = tokio::select! {
         result = &mut agent => result,

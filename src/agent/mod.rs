@@ -1,10 +1,11 @@
 //! The node agent (`garage run`): wires the spec watch, the engine's event
-//! stream, the reconcile controller and the HTTP endpoints under one
-//! supervisor. The first task to fail stops the rest; a stop (SIGTERM)
+//! stream, the reconcile controller, the HTTP endpoints and (with
+//! `spec.coordinator`) the coordinator reporter under one supervisor. The first task to fail stops the rest; a stop (SIGTERM)
 //! leaves every workload running.
 
 pub mod events;
 pub mod http;
+pub mod reporter;
 pub mod spec_source;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::coordinator::CoordinatorClient;
 use crate::gpu::GpuInventory;
+use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::Controller;
 use crate::runtime::docker::DockerRuntime;
@@ -55,6 +58,8 @@ pub enum AgentError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot load the node identity for spec.coordinator")]
+    Identity(#[source] IdentityError),
 }
 
 /// The spec `garage run` starts from when no node.yaml exists yet.
@@ -69,8 +74,24 @@ pub fn ensure_default_spec(path: &Path) -> Result<PathBuf, std::io::Error> {
     Ok(path.to_path_buf())
 }
 
-/// Runs the agent for the spec at `path` until `cancel` fires.
-pub async fn run(path: &Path, cancel: CancellationToken) -> Result<(), AgentError> {
+/// The node's state directory (identity) when none is given: `.garage`
+/// next to the spec file.
+pub fn default_state_dir(spec_path: &Path) -> PathBuf {
+    spec_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(".garage")
+}
+
+/// Runs the agent for the spec at `path` until `cancel` fires. The node's
+/// identity lives in `state_dir` (made there at first start when the spec
+/// names a coordinator).
+pub async fn run(
+    path: &Path,
+    state_dir: &Path,
+    cancel: CancellationToken,
+) -> Result<(), AgentError> {
     let initial_text = std::fs::read_to_string(path).map_err(|source| AgentError::ReadSpec {
         path: path.to_path_buf(),
         source,
@@ -108,6 +129,29 @@ pub async fn run(path: &Path, cancel: CancellationToken) -> Result<(), AgentErro
     tracing::info!(%listen, node = %node, "agent serving /status, /metrics, /healthz, /readyz");
     let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
 
+    let reporter = match spec.coordinator_url() {
+        Some(url) => {
+            let identity = NodeIdentity::load_or_create(state_dir).map_err(AgentError::Identity)?;
+            match CoordinatorClient::new(url, Arc::new(identity)) {
+                Ok(client) => {
+                    let registration = reporter::registration(&client, &spec, &gpus);
+                    tracing::info!(%url, node_id = %client.identity().node_id(), "reporting to the coordinator");
+                    Some(reporter::run(
+                        client,
+                        registration,
+                        gpus.clone(),
+                        status.clone(),
+                    ))
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "not reporting to the coordinator");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+
     let (inputs_tx, inputs_rx) = mpsc::channel(256);
     let (ticks_tx, ticks_rx) = mpsc::channel(8);
     let source = SpecSource::new(
@@ -131,6 +175,9 @@ pub async fn run(path: &Path, cancel: CancellationToken) -> Result<(), AgentErro
         metrics.clone(),
     );
     tasks.spawn(until_cancelled(cancel.clone(), events));
+    if let Some(reporter) = reporter {
+        tasks.spawn(until_cancelled(cancel.clone(), reporter));
+    }
     {
         let cancel = cancel.clone();
         tasks.spawn(async move {

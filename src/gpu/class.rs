@@ -7,7 +7,18 @@
 pub const CPU_CLASS: &str = "cpu";
 
 /// Words that name the vendor or brand line rather than the model.
-const BRAND: &[&str] = &["nvidia", "geforce", "tesla", "gpu", "generation", "tm"];
+const BRAND: &[&str] = &[
+    "nvidia",
+    "geforce",
+    "tesla",
+    "amd",
+    "radeon",
+    "intel",
+    "gpu",
+    "graphics",
+    "generation",
+    "tm",
+];
 
 /// Whether `word` describes memory or form factor (`80gb`, `hbm3`,
 /// `pcie`, `sxm5`, `nvl`), which the class leaves out: one market per model.
@@ -64,6 +75,8 @@ mod tests {
             ("NVIDIA A100-SXM4-40GB", "a100"),
             ("NVIDIA A100 80GB PCIe", "a100"),
             ("Tesla T4", "t4"),
+            ("AMD Radeon RX 7900 XTX", "rx-7900-xtx"),
+            ("rtx-4090", "rtx-4090"),
             ("Tesla V100-SXM2-16GB", "v100"),
             ("NVIDIA L4", "l4"),
             ("NVIDIA RTX A6000", "rtx-a6000"),

@@ -187,13 +187,13 @@ impl LlamaConfig {
                 return Err(invalid(field, "must be positive"));
             }
         }
-        if self.num_heads % self.num_kv_heads != 0 {
+        if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(invalid(
                 "num_key_value_heads",
                 "must divide num_attention_heads",
             ));
         }
-        if self.head_dim % 2 != 0 {
+        if !self.head_dim.is_multiple_of(2) {
             return Err(invalid("head_dim", "must be even for rotary embeddings"));
         }
         if !positive_finite(self.rms_norm_eps) || !positive_finite(self.rope_theta) {

@@ -31,7 +31,7 @@ impl GgmlType {
 
     /// Bytes holding `count` elements; `None` when `count` does not fill whole blocks.
     pub fn byte_len(self, count: usize) -> Option<usize> {
-        let blocks = |size: usize| (count % BLOCK == 0).then(|| count / BLOCK * size);
+        let blocks = |size: usize| count.is_multiple_of(BLOCK).then(|| count / BLOCK * size);
         match self {
             GgmlType::F32 => count.checked_mul(4),
             GgmlType::F16 | GgmlType::Bf16 => count.checked_mul(2),

@@ -1,0 +1,177 @@
+//! Reporting to the coordinator (`spec.coordinator.url`): registers the node
+//! with its identity, then sends its status as a signed heartbeat when the
+//! status changes and on the interval the coordinator asks for. A
+//! coordinator that is down or refusing is retried with exponential backoff
+//! and jitter; reporting never waits on, or holds up, converging.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
+use crate::coordinator::{ClientError, CoordinatorClient};
+use crate::gpu::GpuInventory;
+use crate::reconcile::status::{ConditionStatus, ConditionType};
+use crate::reconcile::NodeStatus;
+use crate::spec::NodeSpec;
+
+/// First retry delay after a failed call; doubles up to [`RETRY_MAX`].
+pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
+pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Status changes closer together than this share one heartbeat.
+pub const MIN_GAP: Duration = Duration::from_secs(1);
+
+/// Delay before retry number `failures` (1 for the first): exponential, capped,
+/// scaled by `jitter` in [0, 1) to between half and all of it, so that nodes
+/// cut off together do not come back together.
+pub fn retry_delay(failures: u32, jitter: f64) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    let full = RETRY_INITIAL
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(RETRY_MAX);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// The registration this node sends: its GPUs and where it is.
+pub fn registration(
+    client: &CoordinatorClient,
+    spec: &NodeSpec,
+    gpus: &GpuInventory,
+) -> RegisterRequest {
+    let location = spec
+        .location()
+        .map(|l| Location {
+            country: Some(l.country.clone()),
+            region: l
+                .price_area
+                .and_then(|area| serde_json::to_value(area).ok())
+                .and_then(|v| v.as_str().map(str::to_string)),
+            latitude: l.coordinates.as_ref().map(|c| c.latitude),
+            longitude: l.coordinates.as_ref().map(|c| c.longitude),
+        })
+        .unwrap_or_default();
+    let gpu_info = gpus.devices.iter().map(GpuInfo::from).collect();
+    client.registration(gpu_info, location, None)
+}
+
+/// The heartbeat for `status`.
+pub fn heartbeat(status: &NodeStatus, gpus: &GpuInventory) -> HeartbeatRequest {
+    let ready = status
+        .condition(ConditionType::Ready)
+        .and_then(|c| match c.status {
+            ConditionStatus::True => Some(true),
+            ConditionStatus::False => Some(false),
+            ConditionStatus::Unknown => None,
+        });
+    HeartbeatRequest {
+        observed_generation: status.observed_generation.clone(),
+        ready,
+        gpus: gpus.devices.iter().map(GpuInfo::from).collect(),
+        status: serde_json::to_value(status).unwrap_or_default(),
+    }
+}
+
+/// Registers, then heartbeats until the status channel closes. Runs under
+/// the agent's supervisor, which cancels it on stop.
+pub async fn run(
+    client: CoordinatorClient,
+    registration: RegisterRequest,
+    gpus: GpuInventory,
+    mut status: watch::Receiver<NodeStatus>,
+) {
+    let node_id = client.identity().node_id();
+    let mut registered = false;
+    let mut failures = 0u32;
+    loop {
+        let was_registered = registered;
+        let result = if registered {
+            let request = heartbeat(&status.borrow_and_update(), &gpus);
+            client
+                .heartbeat(&request)
+                .await
+                .map(|answer| answer.heartbeat_interval_seconds)
+        } else {
+            client.register(&registration).await.map(|answer| {
+                tracing::info!(%node_id, market = %answer.market, created = answer.created, "registered with the coordinator");
+                registered = true;
+                answer.heartbeat_interval_seconds
+            })
+        };
+        match result {
+            Ok(seconds) => {
+                if failures > 0 {
+                    tracing::info!(%node_id, "the coordinator answers again");
+                }
+                failures = 0;
+                let interval = Duration::from_secs(seconds.max(1));
+                // Right after registering, the first heartbeat goes at once.
+                if was_registered && !wait_for_change_or(&mut status, interval).await {
+                    return;
+                }
+            }
+            Err(err) => {
+                failures = failures.saturating_add(1);
+                if err.code() == Some("unknown_node") {
+                    // The coordinator lost or deleted the node: register again.
+                    registered = false;
+                }
+                let delay = retry_delay(failures, rand::random::<f64>());
+                log_failure(&err, failures, delay);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Waits for the interval to pass, or for a status change (but at least
+/// [`MIN_GAP`]); false when the status channel closed.
+async fn wait_for_change_or(status: &mut watch::Receiver<NodeStatus>, interval: Duration) -> bool {
+    let due = Instant::now() + interval;
+    let earliest = Instant::now() + MIN_GAP.min(interval);
+    tokio::select! {
+        () = tokio::time::sleep_until(due) => true,
+        changed = status.changed() => {
+            if changed.is_err() {
+                return false;
+            }
+            tokio::time::sleep_until(earliest.min(due)).await;
+            true
+        }
+    }
+}
+
+fn log_failure(err: &ClientError, failures: u32, retry_in: Duration) {
+    let cause = std::error::Error::source(err).map(ToString::to_string);
+    if failures == 1 || failures.is_power_of_two() {
+        tracing::warn!(error = %err, cause, failures, ?retry_in, "cannot report to the coordinator; converging goes on, retrying");
+    } else {
+        tracing::debug!(error = %err, failures, ?retry_in, "coordinator still unreachable");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_and_a_cap() {
+        assert_eq!(retry_delay(1, 0.999_999).as_millis(), 999);
+        assert_eq!(retry_delay(1, 0.0), Duration::from_millis(500));
+        assert_eq!(retry_delay(2, 0.0), Duration::from_secs(1));
+        assert_eq!(retry_delay(4, 0.0), Duration::from_secs(4));
+        assert_eq!(retry_delay(7, 0.0), Duration::from_secs(30));
+        assert_eq!(retry_delay(100, 0.0), Duration::from_secs(30));
+        assert!(retry_delay(100, 0.99) <= RETRY_MAX);
+    }
+
+    #[test]
+    fn heartbeats_carry_the_generation_and_readiness() {
+        let mut status = NodeStatus::new("n1");
+        status.observed_generation = Some("abc123".into());
+        let beat = heartbeat(&status, &GpuInventory::none("test"));
+        assert_eq!(beat.observed_generation.as_deref(), Some("abc123"));
+        assert_eq!(beat.ready, None, "Ready is Unknown before the first pass");
+        assert_eq!(beat.status["node"], "n1");
+    }
+}

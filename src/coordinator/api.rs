@@ -1,0 +1,208 @@
+//! The coordinator's wire types: request and response bodies of the HTTP
+//! API, shared by the server, the node's client and the OpenAPI document.
+//! Unknown fields are ignored so that newer agents can talk to older
+//! coordinators.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::gpu::GpuDevice;
+
+/// `POST /api/nodes/register`: binds `node_id` to `public_key` and records
+/// what the node offers. Signed with the key being registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub node_id: Uuid,
+    /// The node's ed25519 public key, hex of 32 bytes.
+    pub public_key: String,
+    #[serde(default)]
+    pub gpu_info: Vec<GpuInfo>,
+    #[serde(default)]
+    pub location: Location,
+    /// The node's benchmark report (`garage benchmark --json`), stored as
+    /// sent. Its string field `class`, when present, chooses the market;
+    /// otherwise the first GPU's name does; a node without either is in the
+    /// `cpu` market.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub benchmark: Option<serde_json::Value>,
+}
+
+/// One GPU of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct GpuInfo {
+    /// The name NVML reports, e.g. "NVIDIA GeForce RTX 4090".
+    pub name: String,
+    #[serde(default)]
+    pub memory_total_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+impl From<&GpuDevice> for GpuInfo {
+    fn from(device: &GpuDevice) -> Self {
+        GpuInfo {
+            name: device.name.clone(),
+            memory_total_bytes: device.memory_total_bytes,
+            uuid: Some(device.uuid.clone()),
+        }
+    }
+}
+
+/// Where a node is. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Location {
+    /// ISO 3166-1 alpha-2 country code, e.g. "SE".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// A region within the country, e.g. a Swedish price area "SE3".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+}
+
+/// Answer to a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterResponse {
+    pub node_id: Uuid,
+    /// True for a new node, false when a known node re-registered.
+    pub created: bool,
+    pub market: String,
+    /// Seconds until the node should send its first heartbeat.
+    pub heartbeat_interval_seconds: u64,
+}
+
+/// `POST /api/nodes/{id}/heartbeat`: the node's current status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatRequest {
+    /// The spec generation the agent converges to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<String>,
+    /// The agent's Ready condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// The node's GPUs now (a summary; the registration has the details).
+    #[serde(default)]
+    pub gpus: Vec<GpuInfo>,
+    /// The agent's full status document (conditions, components), stored as sent.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+/// Answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatResponse {
+    pub state: NodeState,
+    /// Seconds until the next heartbeat is due.
+    pub heartbeat_interval_seconds: u64,
+}
+
+/// Whether the coordinator hears from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Online,
+    Offline,
+}
+
+impl NodeState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Online => "online",
+            NodeState::Offline => "offline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "online" => Some(NodeState::Online),
+            "offline" => Some(NodeState::Offline),
+            _ => None,
+        }
+    }
+}
+
+/// A node as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    pub node_id: Uuid,
+    pub state: NodeState,
+    pub market: String,
+    pub public_key: String,
+    pub location: Location,
+    pub gpu_info: Vec<GpuInfo>,
+    #[schema(value_type = Option<Object>)]
+    pub benchmark: Option<serde_json::Value>,
+    /// RFC 3339.
+    pub registered_at: String,
+    /// RFC 3339: the last registration or heartbeat.
+    pub last_seen_at: String,
+    /// Heartbeats received so far.
+    pub heartbeats: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+}
+
+/// `GET /api/nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NodeList {
+    pub nodes: Vec<NodeView>,
+}
+
+/// One stored heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatRecord {
+    /// 1 for the node's first heartbeat, counting up.
+    pub seq: u64,
+    /// RFC 3339.
+    pub received_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+/// `GET /api/nodes/{id}/heartbeats`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatList {
+    pub heartbeats: Vec<HeartbeatRecord>,
+}
+
+/// Nodes of one GPU class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MarketView {
+    /// Normalised GPU class, e.g. "rtx-4090", "h100", "cpu".
+    pub market: String,
+    pub online: u64,
+    pub total: u64,
+    pub nodes: Vec<Uuid>,
+}
+
+/// `GET /api/markets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MarketList {
+    pub markets: Vec<MarketView>,
+}
+
+/// Every error the API answers: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable, e.g. "stale_request", "payload_too_large".
+    pub code: String,
+    /// For people: what went wrong and how to fix it.
+    pub message: String,
+}

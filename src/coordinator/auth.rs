@@ -1,0 +1,462 @@
+//! Who may call what. Node requests are signed with the node's registered
+//! key (`identity::signing`); here they are checked against the store
+//! (unknown node, replayed nonce) and against the path (a node acts only
+//! for itself). Admin endpoints take a bearer token. Every refusal is
+//! counted by reason in `garage_coordinator_auth_rejections_total`.
+
+use std::path::Path;
+
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::metrics::CoordinatorMetrics;
+use super::store::{Store, StoreError};
+use crate::identity::signing::{self, SignatureError, SignedHeaders, MAX_CLOCK_SKEW_SECS};
+use crate::identity::{self, IdentityError};
+
+/// File in the coordinator's state directory holding the admin token when
+/// none is configured.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("node {0} is not registered (fix: register it with POST /api/nodes/register)")]
+    UnknownNode(Uuid),
+    #[error("this request's nonce was already used; sign every request with a new nonce")]
+    Replayed,
+    #[error("node {signer} signed a request for node {target}; a node may only act for itself")]
+    CrossNode { signer: Uuid, target: Uuid },
+    #[error("admin endpoints need the header `Authorization: Bearer <admin token>` with the coordinator's admin token")]
+    AdminToken,
+    #[error("checking the request needed the database")]
+    Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// The metric label; one of `metrics::REJECTION_REASONS`.
+    pub fn reason(&self) -> Option<&'static str> {
+        Some(match self {
+            AuthError::Signature(SignatureError::Missing { .. }) => "unsigned",
+            AuthError::Signature(SignatureError::Malformed { .. }) => "malformed",
+            AuthError::Signature(SignatureError::Stale { .. }) => "stale",
+            AuthError::Signature(SignatureError::BadSignature) => "bad_signature",
+            AuthError::UnknownNode(_) => "unknown_node",
+            AuthError::Replayed => "replayed",
+            AuthError::CrossNode { .. } => "cross_node",
+            AuthError::AdminToken => "admin_token",
+            AuthError::Store(_) => return None,
+        })
+    }
+
+    /// The `code` of the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Signature(SignatureError::Missing { .. }) => "unsigned_request",
+            AuthError::Signature(SignatureError::Malformed { .. }) => "malformed_signature",
+            AuthError::Signature(SignatureError::Stale { .. }) => "stale_request",
+            AuthError::Signature(SignatureError::BadSignature) => "invalid_signature",
+            AuthError::UnknownNode(_) => "unknown_node",
+            AuthError::Replayed => "replayed_request",
+            AuthError::CrossNode { .. } => "node_mismatch",
+            AuthError::AdminToken => "invalid_admin_token",
+            AuthError::Store(_) => "storage_failed",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::CrossNode { .. } => StatusCode::FORBIDDEN,
+            AuthError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Checks requests; cheap to clone.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Store,
+    metrics: CoordinatorMetrics,
+    admin_token_sha256: [u8; 32],
+}
+
+impl std::fmt::Debug for Authenticator {
+    // By hand: the admin token's digest stays out of logs too.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator").finish_non_exhaustive()
+    }
+}
+
+/// The part of a request that is signed, besides the body.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+}
+
+impl RequestHead<'_> {
+    fn path(&self) -> &str {
+        self.uri
+            .path_and_query()
+            .map_or(self.uri.path(), |pq| pq.as_str())
+    }
+}
+
+impl Authenticator {
+    pub fn new(store: Store, metrics: CoordinatorMetrics, admin_token: &str) -> Self {
+        Authenticator {
+            store,
+            metrics,
+            admin_token_sha256: Sha256::digest(admin_token.as_bytes()).into(),
+        }
+    }
+
+    /// Counts a refusal and hands it back.
+    fn refuse(&self, err: AuthError) -> AuthError {
+        if let Some(reason) = err.reason() {
+            self.metrics.rejected(reason);
+            tracing::info!(reason, error = %err, "refused a request");
+        }
+        err
+    }
+
+    /// Reads the signature headers of a request.
+    pub fn signed_headers(&self, head: RequestHead<'_>) -> Result<SignedHeaders, AuthError> {
+        SignedHeaders::from_headers(head.headers).map_err(|err| self.refuse(err.into()))
+    }
+
+    /// Verifies a signed request from a registered node and returns the node.
+    pub async fn node_request(
+        &self,
+        head: RequestHead<'_>,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Uuid, AuthError> {
+        let signed = self.signed_headers(head)?;
+        let key = self
+            .store
+            .public_key(signed.node_id)
+            .await?
+            .and_then(|hex| signing::parse_public_key(&hex).ok());
+        let Some(key) = key else {
+            return Err(self.refuse(AuthError::UnknownNode(signed.node_id)));
+        };
+        self.verified(head, &signed, body, &key, now_ms).await?;
+        Ok(signed.node_id)
+    }
+
+    /// Verifies a registration, signed with the key it registers for `node_id`.
+    pub async fn registration(
+        &self,
+        head: RequestHead<'_>,
+        signed: &SignedHeaders,
+        body: &[u8],
+        node_id: Uuid,
+        key: &VerifyingKey,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        if signed.node_id != node_id {
+            return Err(self.refuse(AuthError::CrossNode {
+                signer: signed.node_id,
+                target: node_id,
+            }));
+        }
+        self.verified(head, signed, body, key, now_ms).await
+    }
+
+    /// Freshness, signature, then the nonce (remembered only for requests
+    /// that verified, so forgeries cannot burn a node's nonces).
+    async fn verified(
+        &self,
+        head: RequestHead<'_>,
+        signed: &SignedHeaders,
+        body: &[u8],
+        key: &VerifyingKey,
+        now_ms: i64,
+    ) -> Result<(), AuthError> {
+        signed
+            .verify(
+                head.method.as_str(),
+                head.path(),
+                body,
+                key,
+                now_ms.div_euclid(1000),
+            )
+            .map_err(|err| self.refuse(err.into()))?;
+        // After this the timestamp is outside the window, so the request is
+        // refused as stale and its nonce need not be kept.
+        let expires_ms = (signed.timestamp + MAX_CLOCK_SKEW_SECS + 1) * 1000;
+        if !self
+            .store
+            .remember_nonce(signed.node_id, &signed.nonce, expires_ms)
+            .await?
+        {
+            return Err(self.refuse(AuthError::Replayed));
+        }
+        Ok(())
+    }
+
+    /// A node may only act on its own resources.
+    pub fn same_node(&self, signer: Uuid, target: Uuid) -> Result<(), AuthError> {
+        if signer == target {
+            Ok(())
+        } else {
+            Err(self.refuse(AuthError::CrossNode { signer, target }))
+        }
+    }
+
+    /// Checks `Authorization: Bearer <admin token>`.
+    pub fn admin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        // The scheme name is case-insensitive (RFC 9110, section 11.1).
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token);
+        // Digests are compared so the comparison's timing says nothing about the token.
+        let given: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.trim().as_bytes()).into());
+        if given == Some(self.admin_token_sha256) {
+            Ok(())
+        } else {
+            Err(self.refuse(AuthError::AdminToken))
+        }
+    }
+}
+
+/// The admin token: `configured` when set, else the one in `state_dir`
+/// (made at first start, mode 0600). The token itself is never logged.
+pub fn admin_token(state_dir: &Path, configured: Option<&str>) -> Result<String, IdentityError> {
+    if let Some(token) = configured.map(str::trim).filter(|t| !t.is_empty()) {
+        return Ok(token.to_string());
+    }
+    let path = state_dir.join(ADMIN_TOKEN_FILE);
+    if path.exists() {
+        return Ok(identity::read_private_file(&path)?.trim().to_string());
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    identity::write_private_file(&path, format!("{token}\n").as_bytes())?;
+    tracing::info!(path = %path.display(), "wrote a new admin token (mode 0600)");
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+    use crate::identity::NodeIdentity;
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        auth: Authenticator,
+        metrics: CoordinatorMetrics,
+        node: NodeIdentity,
+        other: NodeIdentity,
+    }
+
+    const NOW_MS: i64 = 1_800_000_000_000;
+
+    async fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
+        let store = Store::connect(&url).await.expect("store");
+        let node = NodeIdentity::load_or_create(&tmp.path().join("a")).expect("node");
+        let other = NodeIdentity::load_or_create(&tmp.path().join("b")).expect("node");
+        for identity in [&node, &other] {
+            let new = super::super::store::NewNode {
+                node_id: identity.node_id(),
+                public_key: identity.public_key_hex(),
+                market: "cpu".into(),
+                gpu_info: Vec::new(),
+                location: Default::default(),
+                benchmark: None,
+            };
+            store.register(&new, NOW_MS).await.expect("registered");
+        }
+        let metrics = CoordinatorMetrics::new();
+        let auth = Authenticator::new(store, metrics.clone(), "s3cret");
+        Fixture {
+            _tmp: tmp,
+            auth,
+            metrics,
+            node,
+            other,
+        }
+    }
+
+    fn headers(signed: &SignedHeaders) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in signed.pairs() {
+            headers.insert(name, HeaderValue::from_str(&value).expect("ascii"));
+        }
+        headers
+    }
+
+    fn count(metrics: &CoordinatorMetrics, reason: &str) -> u64 {
+        metrics.auth_rejections.with_label_values(&[reason]).get()
+    }
+
+    async fn check(
+        f: &Fixture,
+        signed: &SignedHeaders,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Uuid, AuthError> {
+        let uri: Uri = path.parse().expect("uri");
+        let headers = headers(signed);
+        let head = RequestHead {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+        };
+        f.auth.node_request(head, body, NOW_MS).await
+    }
+
+    #[tokio::test]
+    async fn each_rejection_has_its_reason_status_and_count() {
+        let f = fixture().await;
+        let path = "/api/nodes/x/heartbeat";
+        let now = NOW_MS / 1000;
+        let good = f
+            .node
+            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        assert_eq!(
+            check(&f, &good, path, b"{}").await.expect("accepted"),
+            f.node.node_id()
+        );
+
+        // Replayed: the same request again.
+        let err = check(&f, &good, path, b"{}").await.expect_err("replay");
+        assert!(matches!(err, AuthError::Replayed));
+        assert_eq!(
+            (err.status(), count(&f.metrics, "replayed")),
+            (StatusCode::UNAUTHORIZED, 1)
+        );
+
+        // Unsigned.
+        let uri: Uri = path.parse().expect("uri");
+        let empty = HeaderMap::new();
+        let head = RequestHead {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &empty,
+        };
+        let err = f
+            .auth
+            .node_request(head, b"{}", NOW_MS)
+            .await
+            .expect_err("unsigned");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "unsigned")),
+            ("unsigned_request", 1)
+        );
+
+        // Stale.
+        let stale = f
+            .node
+            .sign_request("POST", path, b"{}", now - 120, &signing::new_nonce());
+        let err = check(&f, &stale, path, b"{}").await.expect_err("stale");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "stale")),
+            ("stale_request", 1)
+        );
+
+        // Forged: signed by another key in this node's name.
+        let mut forged = f
+            .other
+            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        forged.node_id = f.node.node_id();
+        let err = check(&f, &forged, path, b"{}").await.expect_err("forged");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "bad_signature")),
+            ("invalid_signature", 1)
+        );
+
+        // Tampered body.
+        let signed = f
+            .node
+            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        let err = check(&f, &signed, path, b"{\"a\":1}")
+            .await
+            .expect_err("tampered");
+        assert!(matches!(
+            err,
+            AuthError::Signature(SignatureError::BadSignature)
+        ));
+
+        // Unknown node.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let stranger = NodeIdentity::load_or_create(tmp.path()).expect("stranger");
+        let signed = stranger.sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        let err = check(&f, &signed, path, b"{}").await.expect_err("unknown");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "unknown_node")),
+            ("unknown_node", 1)
+        );
+
+        // Malformed.
+        let mut bad = f
+            .node
+            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        bad.signature = "not hex".into();
+        let err = check(&f, &bad, path, b"{}").await.expect_err("malformed");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "malformed")),
+            ("malformed_signature", 1)
+        );
+
+        // Cross-node.
+        let err = f
+            .auth
+            .same_node(f.node.node_id(), f.other.node_id())
+            .expect_err("cross");
+        assert_eq!(
+            (err.status(), count(&f.metrics, "cross_node")),
+            (StatusCode::FORBIDDEN, 1)
+        );
+        assert!(f.auth.same_node(f.node.node_id(), f.node.node_id()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_admin_token_is_checked_and_counted() {
+        let f = fixture().await;
+        let mut headers = HeaderMap::new();
+        assert!(f.auth.admin(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer wrong"),
+        );
+        assert!(f.auth.admin(&headers).is_err());
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
+        assert!(f.auth.admin(&headers).is_ok());
+        assert_eq!(count(&f.metrics, "admin_token"), 2);
+    }
+
+    #[test]
+    fn the_admin_token_file_is_made_once_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let first = admin_token(tmp.path(), None).expect("made");
+        assert_eq!(first.len(), 64);
+        let mode = std::fs::metadata(tmp.path().join(ADMIN_TOKEN_FILE))
+            .expect("file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(admin_token(tmp.path(), None).expect("read"), first);
+        assert_eq!(
+            admin_token(tmp.path(), Some(" given ")).expect("given"),
+            "given"
+        );
+    }
+}

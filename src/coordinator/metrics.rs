@@ -1,0 +1,110 @@
+//! The coordinator's Prometheus metrics: its own registry, label values only
+//! from the fixed sets below (never node ids).
+
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// `reason` label values of `garage_coordinator_auth_rejections_total`.
+pub const REJECTION_REASONS: [&str; 8] = [
+    "unsigned",
+    "malformed",
+    "stale",
+    "unknown_node",
+    "bad_signature",
+    "replayed",
+    "cross_node",
+    "admin_token",
+];
+
+/// `result` label values of `garage_coordinator_registrations_total`.
+pub const REGISTRATION_RESULTS: [&str; 3] = ["created", "updated", "key_conflict"];
+
+/// Every metric the coordinator exports.
+#[derive(Debug, Clone)]
+pub struct CoordinatorMetrics {
+    registry: Registry,
+    pub auth_rejections: IntCounterVec,
+    pub registrations: IntCounterVec,
+    pub heartbeats: IntCounter,
+    pub marked_offline: IntCounter,
+    pub nodes: IntGaugeVec,
+}
+
+impl Default for CoordinatorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CoordinatorMetrics {
+    /// Registers every metric; the names are fixed, so this cannot clash.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let metrics = CoordinatorMetrics {
+            auth_rejections: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_auth_rejections_total",
+                    "Requests refused by authentication, by reason.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            registrations: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_registrations_total",
+                    "Node registrations, by result.",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            heartbeats: IntCounter::new(
+                "garage_coordinator_heartbeats_total",
+                "Heartbeats accepted.",
+            )
+            .expect("valid metric"),
+            marked_offline: IntCounter::new(
+                "garage_coordinator_nodes_marked_offline_total",
+                "Times a node was marked offline after missing its heartbeats.",
+            )
+            .expect("valid metric"),
+            nodes: IntGaugeVec::new(
+                Opts::new("garage_coordinator_nodes", "Registered nodes, by state."),
+                &["state"],
+            )
+            .expect("valid metric"),
+            registry,
+        };
+        for collector in [
+            Box::new(metrics.auth_rejections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.registrations.clone()),
+            Box::new(metrics.heartbeats.clone()),
+            Box::new(metrics.marked_offline.clone()),
+            Box::new(metrics.nodes.clone()),
+        ] {
+            metrics.registry.register(collector).expect("unique metric");
+        }
+        for reason in REJECTION_REASONS {
+            metrics.auth_rejections.with_label_values(&[reason]);
+        }
+        for result in REGISTRATION_RESULTS {
+            metrics.registrations.with_label_values(&[result]);
+        }
+        metrics
+    }
+
+    /// Counts one refused request; `reason` is one of [`REJECTION_REASONS`].
+    pub fn rejected(&self, reason: &'static str) {
+        self.auth_rejections.with_label_values(&[reason]).inc();
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,213 @@
+//! The coordinator (`garage coordinator`): registers nodes, takes their
+//! signed heartbeats, tells who is online and which markets exist, over an
+//! HTTP API described by OpenAPI. Storage is SQLite (default) or PostgreSQL.
+//! It owns no node: it only records what nodes report.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod error;
+pub mod liveness;
+pub mod markets;
+pub mod metrics;
+pub mod routes;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use cli::CoordinatorArgs;
+pub use client::{ClientError, CoordinatorClient};
+
+use crate::identity::IdentityError;
+use auth::Authenticator;
+use metrics::CoordinatorMetrics;
+use routes::AppState;
+use store::{Store, StoreError};
+
+/// How the coordinator runs.
+#[derive(Clone)]
+pub struct CoordinatorConfig {
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// The coordinator's own files (admin token; the default SQLite file).
+    pub state_dir: PathBuf,
+    /// Admin bearer token; `None` uses the token file in `state_dir`.
+    pub admin_token: Option<String>,
+    pub heartbeat_interval: Duration,
+    /// Missed intervals before a node is marked offline.
+    pub offline_after: u32,
+    /// Heartbeats kept per node.
+    pub heartbeat_history: u32,
+}
+
+impl std::fmt::Debug for CoordinatorConfig {
+    // By hand: neither the admin token nor a database password may reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoordinatorConfig")
+            .field("listen", &self.listen)
+            .field("database_url", &store::redact(&self.database_url))
+            .field("state_dir", &self.state_dir)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("offline_after", &self.offline_after)
+            .field("heartbeat_history", &self.heartbeat_history)
+            .finish()
+    }
+}
+
+impl CoordinatorConfig {
+    /// Defaults for everything but the addresses and paths.
+    pub fn new(listen: SocketAddr, database_url: String, state_dir: PathBuf) -> Self {
+        CoordinatorConfig {
+            listen,
+            database_url,
+            state_dir,
+            admin_token: None,
+            heartbeat_interval: Duration::from_secs(30),
+            offline_after: 3,
+            heartbeat_history: routes::DEFAULT_HEARTBEAT_HISTORY,
+        }
+    }
+}
+
+/// Why the coordinator could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("cannot create the coordinator's state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the admin token")]
+    AdminToken(#[source] IdentityError),
+    #[error("cannot open the coordinator database")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} (is another coordinator running? change --listen)")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Binds `config.listen` and serves until `shutdown` completes.
+pub async fn serve(
+    config: CoordinatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| CoordinatorError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    serve_with_listener(listener, config, shutdown).await
+}
+
+/// Serves on an already bound listener (tests bind 127.0.0.1:0) until
+/// `shutdown` completes; `config.listen` is not used.
+pub async fn serve_with_listener(
+    listener: TcpListener,
+    config: CoordinatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
+    let state_dir_err = |source| CoordinatorError::StateDir {
+        path: config.state_dir.clone(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.state_dir)
+        .map_err(state_dir_err)?;
+    std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(state_dir_err)?;
+    let admin_token = auth::admin_token(&config.state_dir, config.admin_token.as_deref())
+        .map_err(CoordinatorError::AdminToken)?;
+    let store = Store::connect(&config.database_url).await?;
+    let metrics = CoordinatorMetrics::new();
+    let state = AppState {
+        auth: Authenticator::new(store.clone(), metrics.clone(), &admin_token),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        heartbeat_interval: config.heartbeat_interval,
+        heartbeat_history: config.heartbeat_history,
+    };
+    let addr = listener.local_addr().map_err(CoordinatorError::Serve)?;
+    tracing::info!(
+        %addr,
+        database = %store::redact(&config.database_url),
+        heartbeat_interval = ?config.heartbeat_interval,
+        offline_after = config.offline_after,
+        "coordinator serving the API, {} and /metrics",
+        routes::OPENAPI_PATH
+    );
+
+    let cancel = CancellationToken::new();
+    let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
+    tasks.spawn(liveness_task(
+        store.clone(),
+        metrics,
+        config.heartbeat_interval,
+        config.offline_after,
+        cancel.clone(),
+    ));
+    {
+        let cancel = cancel.clone();
+        let app = routes::router(state);
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await
+                .map_err(CoordinatorError::Serve)
+        });
+    }
+    let first = tokio::select! {
+        () = shutdown => Ok(()),
+        Some(joined) = tasks.join_next() => {
+            tracing::error!("a coordinator task ended unexpectedly; stopping");
+            joined.unwrap_or(Ok(()))
+        }
+    };
+    cancel.cancel();
+    let stop = async {
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(err)) = joined {
+                tracing::warn!(error = %err, "task ended with an error while stopping");
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
+    store.close().await;
+    first
+}
+
+async fn liveness_task(
+    store: Store,
+    metrics: CoordinatorMetrics,
+    interval: Duration,
+    offline_after: u32,
+    cancel: CancellationToken,
+) -> Result<(), CoordinatorError> {
+    liveness::run(store, metrics, interval, offline_after, cancel).await;
+    Ok(())
+}

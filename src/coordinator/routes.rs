@@ -1,0 +1,387 @@
+//! The HTTP API: routes, handlers and the OpenAPI document describing them
+//! (served at [`OPENAPI_PATH`]). Handlers check access, call the store and
+//! shape answers; they hold no state of their own.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use uuid::Uuid;
+
+use super::api::{
+    ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState,
+    NodeView, RegisterRequest, RegisterResponse,
+};
+use super::auth::{Authenticator, RequestHead};
+use super::error::ApiError;
+use super::markets;
+use super::metrics::CoordinatorMetrics;
+use super::store::{NewNode, Registered, Store};
+use crate::identity::signing;
+
+/// Largest request body accepted; larger ones get 413.
+pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+/// Heartbeats kept per node when not configured.
+pub const DEFAULT_HEARTBEAT_HISTORY: u32 = 1000;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Authenticator,
+    pub metrics: CoordinatorMetrics,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_history: u32,
+}
+
+/// The router, for serving and for tests.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/nodes/register", post(register))
+        .route("/api/nodes/{id}/heartbeat", post(heartbeat))
+        .route("/api/nodes", get(list_nodes))
+        .route("/api/nodes/{id}", get(get_node).delete(delete_node))
+        .route("/api/nodes/{id}/heartbeats", get(list_heartbeats))
+        .route("/api/markets", get(list_markets))
+        .route(OPENAPI_PATH, get(openapi_json))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|uri: Uri| async move {
+            ApiError::not_found(format!("no such endpoint: {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(state)
+}
+
+/// The OpenAPI description of [`router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Garage AI coordinator",
+        description = "Node registration, signed heartbeats, node and market views. \
+Node requests carry x-garage-node, x-garage-timestamp, x-garage-nonce and \
+x-garage-signature: an ed25519 signature over \"garage-request-v1\\nMETHOD\\nPATH\\n\
+SHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\". Errors are {\"error\": {\"code\", \"message\"}}."
+    ),
+    paths(register, heartbeat, list_nodes, get_node, delete_node, list_heartbeats, list_markets),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "node_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                signing::HEADER_SIGNATURE,
+                "ed25519 signature of the canonical request by the node key, with \
+                 x-garage-node, x-garage-timestamp and x-garage-nonce",
+            ))),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The wall clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Parses a JSON body, naming the field that does not fit.
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ApiError::invalid_json(&err))
+}
+
+fn interval_secs(interval: Duration) -> u64 {
+    interval.as_secs().max(1)
+}
+
+/// Register a node: binds `node_id` to `public_key` (signed with that key).
+#[utoipa::path(
+    post,
+    path = "/api/nodes/register",
+    request_body = RegisterRequest,
+    security(("node_signature" = [])),
+    responses(
+        (status = 200, description = "registered or updated", body = RegisterResponse),
+        (status = 400, description = "malformed body or public key", body = ErrorBody),
+        (status = 401, description = "unsigned, malformed, stale, forged or replayed", body = ErrorBody),
+        (status = 403, description = "signed for another node id", body = ErrorBody),
+        (status = 409, description = "the id is registered with another key", body = ErrorBody),
+        (status = 413, description = "body over 1 MiB", body = ErrorBody),
+    )
+)]
+async fn register(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    let head = RequestHead {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    let signed = state.auth.signed_headers(head)?;
+    let body = body?;
+    let request: RegisterRequest = parse_json(&body)?;
+    let key = signing::parse_public_key(&request.public_key).map_err(|problem| {
+        ApiError::bad_request(
+            "invalid_public_key",
+            format!("public_key is {problem}; send the hex of the 32-byte ed25519 public key"),
+        )
+    })?;
+    let now = now_ms();
+    state
+        .auth
+        .registration(head, &signed, &body, request.node_id, &key, now)
+        .await?;
+    let market = markets::market_for(request.benchmark.as_ref(), &request.gpu_info);
+    let node = NewNode {
+        node_id: request.node_id,
+        public_key: request.public_key,
+        market: market.clone(),
+        gpu_info: request.gpu_info,
+        location: request.location,
+        benchmark: request.benchmark,
+    };
+    let outcome = state.store.register(&node, now).await?;
+    let result = match outcome {
+        Registered::Created => "created",
+        Registered::Updated => "updated",
+        Registered::KeyConflict => "key_conflict",
+    };
+    state
+        .metrics
+        .registrations
+        .with_label_values(&[result])
+        .inc();
+    if outcome == Registered::KeyConflict {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "key_conflict",
+            format!(
+                "node {} is registered with another public key; a node id stays bound to its \
+                 first key (fix: restore the node's original key, or have an admin delete the node)",
+                node.node_id
+            ),
+        ));
+    }
+    tracing::info!(node_id = %node.node_id, %market, result, "node registered");
+    Ok(Json(RegisterResponse {
+        node_id: node.node_id,
+        created: outcome == Registered::Created,
+        market,
+        heartbeat_interval_seconds: interval_secs(state.heartbeat_interval),
+    }))
+}
+
+/// A node's heartbeat (signed by that node).
+#[utoipa::path(
+    post,
+    path = "/api/nodes/{id}/heartbeat",
+    params(("id" = Uuid, Path, description = "the node's id")),
+    request_body = HeartbeatRequest,
+    security(("node_signature" = [])),
+    responses(
+        (status = 200, description = "recorded; when the next one is due", body = HeartbeatResponse),
+        (status = 400, description = "malformed body", body = ErrorBody),
+        (status = 401, description = "unsigned, malformed, stale, forged, replayed or unknown node", body = ErrorBody),
+        (status = 403, description = "signed by another node", body = ErrorBody),
+        (status = 413, description = "body over 1 MiB", body = ErrorBody),
+    )
+)]
+async fn heartbeat(
+    State(state): State<AppState>,
+    id: Result<Path<Uuid>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let head = RequestHead {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    let Path(target) = id?;
+    let body = body?;
+    let now = now_ms();
+    let signer = state.auth.node_request(head, &body, now).await?;
+    state.auth.same_node(signer, target)?;
+    let request: HeartbeatRequest = parse_json(&body)?;
+    let before = state
+        .store
+        .record_heartbeat(target, &request, now, u64::from(state.heartbeat_history))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("node {target} is not registered")))?;
+    state.metrics.heartbeats.inc();
+    if before == NodeState::Offline {
+        tracing::info!(node_id = %target, "node is back online");
+    }
+    Ok(Json(HeartbeatResponse {
+        state: NodeState::Online,
+        heartbeat_interval_seconds: interval_secs(state.heartbeat_interval),
+    }))
+}
+
+/// Every registered node.
+#[utoipa::path(get, path = "/api/nodes", responses((status = 200, body = NodeList)))]
+async fn list_nodes(State(state): State<AppState>) -> Result<Json<NodeList>, ApiError> {
+    Ok(Json(NodeList {
+        nodes: state.store.nodes().await?,
+    }))
+}
+
+/// One node.
+#[utoipa::path(
+    get,
+    path = "/api/nodes/{id}",
+    params(("id" = Uuid, Path, description = "the node's id")),
+    responses((status = 200, body = NodeView), (status = 404, body = ErrorBody))
+)]
+async fn get_node(
+    State(state): State<AppState>,
+    id: Result<Path<Uuid>, PathRejection>,
+) -> Result<Json<NodeView>, ApiError> {
+    let Path(id) = id?;
+    state
+        .store
+        .node(id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("node {id} is not registered")))
+}
+
+/// Remove a node and its history (admin), e.g. to let it register a new key.
+#[utoipa::path(
+    delete,
+    path = "/api/nodes/{id}",
+    params(("id" = Uuid, Path, description = "the node's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "removed"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn delete_node(
+    State(state): State<AppState>,
+    id: Result<Path<Uuid>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    state.auth.admin(&headers)?;
+    let Path(id) = id?;
+    if state.store.delete_node(id).await? {
+        tracing::info!(node_id = %id, "node deleted by an admin");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("node {id} is not registered")))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// Heartbeats to return, newest first (1-1000, default 100).
+    limit: Option<u32>,
+}
+
+/// A node's stored heartbeats, newest first (admin).
+#[utoipa::path(
+    get,
+    path = "/api/nodes/{id}/heartbeats",
+    params(("id" = Uuid, Path, description = "the node's id"), HistoryQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, body = HeartbeatList),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+async fn list_heartbeats(
+    State(state): State<AppState>,
+    id: Result<Path<Uuid>, PathRejection>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Json<HeartbeatList>, ApiError> {
+    state.auth.admin(&headers)?;
+    let Path(id) = id?;
+    let Query(query) = query?;
+    if state.store.public_key(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("node {id} is not registered")));
+    }
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(HeartbeatList {
+        heartbeats: state.store.heartbeats(id, limit).await?,
+    }))
+}
+
+/// Markets: nodes grouped by GPU class.
+#[utoipa::path(get, path = "/api/markets", responses((status = 200, body = MarketList)))]
+async fn list_markets(State(state): State<AppState>) -> Result<Json<MarketList>, ApiError> {
+    let nodes = state.store.nodes().await?;
+    Ok(Json(MarketList {
+        markets: markets::markets(&nodes),
+    }))
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    match state.store.count_by_state().await {
+        Ok(counts) => {
+            for node_state in [NodeState::Online, NodeState::Offline] {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| *s == node_state)
+                    .map_or(0, |(_, n)| *n);
+                state
+                    .metrics
+                    .nodes
+                    .with_label_values(&[node_state.as_str()])
+                    .set(count);
+            }
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    }
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        state.metrics.render(),
+    )
+        .into_response()
+}

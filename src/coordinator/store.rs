@@ -1,0 +1,545 @@
+//! The coordinator's storage: one `sqlx` Any pool over SQLite (a file,
+//! created when missing) or PostgreSQL, the embedded migrations run at
+//! start, and one method per question the API asks. SQL here is portable:
+//! `$n` parameters, `ON CONFLICT`, `RETURNING`, BIGINT millisecond times.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::Once;
+
+use futures::future::BoxFuture;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlSafeStr};
+use uuid::Uuid;
+
+use super::api::{GpuInfo, HeartbeatRecord, HeartbeatRequest, Location, NodeState, NodeView};
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {url:?} (fix: use sqlite:///path/to/file.db or postgres://user@host/db)")]
+    UnsupportedUrl { url: String },
+    #[error("cannot create the database directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the database schema")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database query failed: {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("stored row for node {node_id} is corrupt: {problem}")]
+    Corrupt { node_id: String, problem: String },
+}
+
+/// Which server the URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The migrations, embedded in the binary; never edit one that shipped.
+#[derive(Debug)]
+struct Embedded;
+
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "nodes", include_str!("migrations/0001_nodes.sql"))];
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        sqlx::AssertSqlSafe(sql).into_sql_str(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// A registration as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNode {
+    pub node_id: Uuid,
+    pub public_key: String,
+    pub market: String,
+    pub gpu_info: Vec<GpuInfo>,
+    pub location: Location,
+    pub benchmark: Option<serde_json::Value>,
+}
+
+/// What a registration did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registered {
+    Created,
+    Updated,
+    /// The id is bound to another key; nothing changed.
+    KeyConflict,
+}
+
+macro_rules! node_columns {
+    () => {
+        "node_id, state, market, public_key, country, region, latitude, longitude, gpu_info, \
+         benchmark, registered_at, last_seen_at, heartbeat_seq, observed_generation, ready"
+    };
+}
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { what, source }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let (backend, connect_url) = if let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl { url: url.into() });
+            }
+            if path != ":memory:" {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                        path: parent.to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
+            // Create the file when missing unless the URL chose a mode.
+            let connect_url = if url.contains("mode=") {
+                url.to_string()
+            } else if url.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, connect_url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: url.into() });
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .connect(&connect_url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact(url),
+                source,
+            })?;
+        if backend == Backend::Sqlite {
+            // Readers no longer wait for the writer; persistent in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_optional(&pool)
+                .await
+                .map_err(query_err("switch SQLite to WAL"))?;
+        }
+        let migrator = Migrator::new(Embedded).await.map_err(StoreError::Migrate)?;
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for checked-out ones).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The registered public key of `node_id` (hex).
+    pub async fn public_key(&self, node_id: Uuid) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT public_key FROM nodes WHERE node_id = $1")
+            .bind(node_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("read a node's key"))?
+            .map(|row| row.try_get::<String, _>(0))
+            .transpose()
+            .map_err(query_err("read a node's key"))
+    }
+
+    /// Records a registration: creates the node, or updates its facts when
+    /// the key matches the one bound to the id.
+    pub async fn register(&self, node: &NewNode, now_ms: i64) -> Result<Registered, StoreError> {
+        let gpu_info = serde_json::to_string(&node.gpu_info).unwrap_or_else(|_| "[]".into());
+        let benchmark = node.benchmark.as_ref().map(|b| b.to_string());
+        let inserted = sqlx::query(
+            "INSERT INTO nodes (node_id, public_key, market, gpu_info, benchmark, country, region, \
+             latitude, longitude, state, registered_at, updated_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'online', $10, $10, $10) \
+             ON CONFLICT (node_id) DO NOTHING",
+        )
+        .bind(node.node_id.to_string())
+        .bind(node.public_key.clone())
+        .bind(node.market.clone())
+        .bind(gpu_info.clone())
+        .bind(benchmark.clone())
+        .bind(node.location.country.clone())
+        .bind(node.location.region.clone())
+        .bind(node.location.latitude)
+        .bind(node.location.longitude)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("insert a node"))?;
+        if inserted.rows_affected() == 1 {
+            return Ok(Registered::Created);
+        }
+        let updated = sqlx::query(
+            "UPDATE nodes SET market = $3, gpu_info = $4, benchmark = $5, country = $6, \
+             region = $7, latitude = $8, longitude = $9, state = 'online', updated_at = $10, \
+             last_seen_at = $10 WHERE node_id = $1 AND public_key = $2",
+        )
+        .bind(node.node_id.to_string())
+        .bind(node.public_key.clone())
+        .bind(node.market.clone())
+        .bind(gpu_info)
+        .bind(benchmark)
+        .bind(node.location.country.clone())
+        .bind(node.location.region.clone())
+        .bind(node.location.latitude)
+        .bind(node.location.longitude)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("update a node"))?;
+        Ok(if updated.rows_affected() == 1 {
+            Registered::Updated
+        } else {
+            Registered::KeyConflict
+        })
+    }
+
+    /// Remembers a request nonce until `expires_ms`; false when it was
+    /// already seen (a replay).
+    pub async fn remember_nonce(
+        &self,
+        node_id: Uuid,
+        nonce: &str,
+        expires_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO request_nonces (node_id, nonce, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (node_id, nonce) DO NOTHING",
+        )
+        .bind(node_id.to_string())
+        .bind(nonce.to_string())
+        .bind(expires_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("remember a nonce"))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Forgets nonces whose requests would be stale anyway.
+    pub async fn prune_nonces(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("prune nonces"))?;
+        Ok(result.rows_affected())
+    }
+
+    /// Records a heartbeat, marks the node online and keeps its newest
+    /// `retain` heartbeats. Returns the state the node was in before, or
+    /// `None` for an unknown node.
+    pub async fn record_heartbeat(
+        &self,
+        node_id: Uuid,
+        heartbeat: &HeartbeatRequest,
+        now_ms: i64,
+        retain: u64,
+    ) -> Result<Option<NodeState>, StoreError> {
+        let id = node_id.to_string();
+        let before = sqlx::query("SELECT state FROM nodes WHERE node_id = $1")
+            .bind(id.clone())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("read a node's state"))?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
+        let before: String = before
+            .try_get(0)
+            .map_err(query_err("read a node's state"))?;
+        let status = heartbeat.status.to_string();
+        let ready = heartbeat.ready.map(i64::from);
+        let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
+        // The write comes first so SQLite takes its write lock at once
+        // (a read-then-write transaction can fail with SQLITE_BUSY).
+        let row = sqlx::query(
+            "UPDATE nodes SET state = 'online', last_seen_at = $2, \
+             heartbeat_seq = heartbeat_seq + 1, observed_generation = $3, ready = $4, \
+             last_status = $5 WHERE node_id = $1 RETURNING heartbeat_seq",
+        )
+        .bind(id.clone())
+        .bind(now_ms)
+        .bind(heartbeat.observed_generation.clone())
+        .bind(ready)
+        .bind(status.clone())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query_err("update a node's heartbeat"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let seq: i64 = row
+            .try_get(0)
+            .map_err(query_err("read a heartbeat count"))?;
+        sqlx::query(
+            "INSERT INTO heartbeats (node_id, seq, received_at, observed_generation, ready, status) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.clone())
+        .bind(seq)
+        .bind(now_ms)
+        .bind(heartbeat.observed_generation.clone())
+        .bind(ready)
+        .bind(status)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("insert a heartbeat"))?;
+        let oldest_kept = seq - i64::try_from(retain).unwrap_or(i64::MAX) + 1;
+        sqlx::query("DELETE FROM heartbeats WHERE node_id = $1 AND seq < $2")
+            .bind(id)
+            .bind(oldest_kept)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("prune heartbeats"))?;
+        tx.commit().await.map_err(query_err("commit a heartbeat"))?;
+        Ok(NodeState::parse(&before))
+    }
+
+    /// Marks online nodes not seen since `seen_before_ms` offline and returns them.
+    pub async fn mark_offline(&self, seen_before_ms: i64) -> Result<Vec<Uuid>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE nodes SET state = 'offline' WHERE state = 'online' AND last_seen_at < $1 \
+             RETURNING node_id",
+        )
+        .bind(seen_before_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("mark nodes offline"))?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get(0).map_err(query_err("read a node id"))?;
+                parse_id(&text)
+            })
+            .collect()
+    }
+
+    pub async fn nodes(&self) -> Result<Vec<NodeView>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM nodes ORDER BY node_id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list nodes"))?;
+        rows.iter().map(node_view).collect()
+    }
+
+    pub async fn node(&self, node_id: Uuid) -> Result<Option<NodeView>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM nodes WHERE node_id = $1"
+        ))
+        .bind(node_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("read a node"))?;
+        row.as_ref().map(node_view).transpose()
+    }
+
+    /// How many nodes are in each state.
+    pub async fn count_by_state(&self) -> Result<Vec<(NodeState, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) FROM nodes GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("count nodes"))?;
+        let mut counts = Vec::new();
+        for row in &rows {
+            let state: String = row.try_get(0).map_err(query_err("count nodes"))?;
+            let count: i64 = row.try_get(1).map_err(query_err("count nodes"))?;
+            if let Some(state) = NodeState::parse(&state) {
+                counts.push((state, count));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The newest `limit` heartbeats of a node, newest first.
+    pub async fn heartbeats(
+        &self,
+        node_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<HeartbeatRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, received_at, observed_generation, ready, status FROM heartbeats \
+             WHERE node_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(node_id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list heartbeats"))?;
+        rows.iter()
+            .map(|row| heartbeat_record(node_id, row))
+            .collect()
+    }
+
+    /// Removes a node, its heartbeats and nonces; false when it did not exist.
+    pub async fn delete_node(&self, node_id: Uuid) -> Result<bool, StoreError> {
+        let id = node_id.to_string();
+        let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
+        let deleted = sqlx::query("DELETE FROM nodes WHERE node_id = $1")
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("delete a node"))?;
+        for sql in [
+            "DELETE FROM heartbeats WHERE node_id = $1",
+            "DELETE FROM request_nonces WHERE node_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("delete a node's history"))?;
+        }
+        tx.commit().await.map_err(query_err("commit a deletion"))?;
+        Ok(deleted.rows_affected() == 1)
+    }
+}
+
+fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
+    let read = |source| StoreError::Query {
+        what: "read a node row",
+        source,
+    };
+    let id: String = row.try_get("node_id").map_err(read)?;
+    let corrupt = |problem: String| StoreError::Corrupt {
+        node_id: id.clone(),
+        problem,
+    };
+    let state: String = row.try_get("state").map_err(read)?;
+    let gpu_info: String = row.try_get("gpu_info").map_err(read)?;
+    let benchmark: Option<String> = row.try_get("benchmark").map_err(read)?;
+    let registered_at: i64 = row.try_get("registered_at").map_err(read)?;
+    let last_seen_at: i64 = row.try_get("last_seen_at").map_err(read)?;
+    let heartbeats: i64 = row.try_get("heartbeat_seq").map_err(read)?;
+    let ready: Option<i64> = row.try_get("ready").map_err(read)?;
+    Ok(NodeView {
+        node_id: parse_id(&id)?,
+        state: NodeState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
+        market: row.try_get("market").map_err(read)?,
+        public_key: row.try_get("public_key").map_err(read)?,
+        location: Location {
+            country: row.try_get("country").map_err(read)?,
+            region: row.try_get("region").map_err(read)?,
+            latitude: row.try_get("latitude").map_err(read)?,
+            longitude: row.try_get("longitude").map_err(read)?,
+        },
+        gpu_info: serde_json::from_str(&gpu_info)
+            .map_err(|err| corrupt(format!("gpu_info: {err}")))?,
+        benchmark: benchmark
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|err| corrupt(format!("benchmark: {err}")))?,
+        registered_at: rfc3339_ms(registered_at),
+        last_seen_at: rfc3339_ms(last_seen_at),
+        heartbeats: u64::try_from(heartbeats).unwrap_or_default(),
+        observed_generation: row.try_get("observed_generation").map_err(read)?,
+        ready: ready.map(|r| r != 0),
+    })
+}
+
+fn heartbeat_record(node_id: Uuid, row: &AnyRow) -> Result<HeartbeatRecord, StoreError> {
+    let read = |source| StoreError::Query {
+        what: "read a heartbeat row",
+        source,
+    };
+    let seq: i64 = row.try_get("seq").map_err(read)?;
+    let received_at: i64 = row.try_get("received_at").map_err(read)?;
+    let ready: Option<i64> = row.try_get("ready").map_err(read)?;
+    let status: String = row.try_get("status").map_err(read)?;
+    Ok(HeartbeatRecord {
+        seq: u64::try_from(seq).unwrap_or_default(),
+        received_at: rfc3339_ms(received_at),
+        observed_generation: row.try_get("observed_generation").map_err(read)?,
+        ready: ready.map(|r| r != 0),
+        status: serde_json::from_str(&status).map_err(|err| StoreError::Corrupt {
+            node_id: node_id.to_string(),
+            problem: format!("heartbeat {seq} status: {err}"),
+        })?,
+    })
+}
+
+fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|err| StoreError::Corrupt {
+        node_id: text.to_string(),
+        problem: format!("node id: {err}"),
+    })
+}
+
+/// RFC 3339 with milliseconds for a Unix time in milliseconds.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// `url` without its password, for error messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -1,0 +1,180 @@
+//! The store's contract on SQLite (the PostgreSQL side runs through the
+//! API tests): key binding, heartbeat retention, offline marking, nonces.
+
+use super::*;
+
+const T0: i64 = 1_800_000_000_000;
+
+async fn store() -> (tempfile::TempDir, Store) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let url = format!(
+        "sqlite://{}",
+        tmp.path().join("nested/dir/db.sqlite").display()
+    );
+    let store = Store::connect(&url).await.expect("connects and migrates");
+    (tmp, store)
+}
+
+fn node(key: &str) -> NewNode {
+    NewNode {
+        node_id: Uuid::from_u128(7),
+        public_key: key.into(),
+        market: "cpu".into(),
+        gpu_info: Vec::new(),
+        location: Location::default(),
+        benchmark: None,
+    }
+}
+
+fn beat(generation: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        observed_generation: Some(generation.into()),
+        ready: Some(true),
+        gpus: Vec::new(),
+        status: serde_json::json!({"g": generation}),
+    }
+}
+
+#[tokio::test]
+async fn an_id_stays_bound_to_its_first_key() {
+    let (_tmp, store) = store().await;
+    assert_eq!(
+        store.register(&node("k1"), T0).await.expect("ok"),
+        Registered::Created
+    );
+    let mut moved = node("k1");
+    moved.market = "h100".into();
+    assert_eq!(
+        store.register(&moved, T0 + 1).await.expect("ok"),
+        Registered::Updated
+    );
+    assert_eq!(
+        store.register(&node("k2"), T0 + 2).await.expect("ok"),
+        Registered::KeyConflict
+    );
+    let view = store
+        .node(Uuid::from_u128(7))
+        .await
+        .expect("ok")
+        .expect("exists");
+    assert_eq!(
+        (view.public_key.as_str(), view.market.as_str()),
+        ("k1", "h100")
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_are_kept_up_to_the_retention_newest_first() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    assert_eq!(
+        store
+            .record_heartbeat(id, &beat("g0"), T0, 3)
+            .await
+            .expect("ok"),
+        None
+    );
+    store.register(&node("k1"), T0).await.expect("ok");
+    for i in 1..=5 {
+        let before = store
+            .record_heartbeat(id, &beat(&format!("g{i}")), T0 + i, 3)
+            .await
+            .expect("ok");
+        assert_eq!(before, Some(NodeState::Online));
+    }
+    let kept = store.heartbeats(id, 100).await.expect("ok");
+    let seqs: Vec<u64> = kept.iter().map(|h| h.seq).collect();
+    assert_eq!(seqs, [5, 4, 3]);
+    assert_eq!(kept[0].status, serde_json::json!({"g": "g5"}));
+    assert_eq!(store.heartbeats(id, 1).await.expect("ok").len(), 1);
+    assert_eq!(
+        store
+            .node(id)
+            .await
+            .expect("ok")
+            .expect("exists")
+            .heartbeats,
+        5
+    );
+}
+
+#[tokio::test]
+async fn silent_nodes_are_marked_offline_once() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    store.register(&node("k1"), T0).await.expect("ok");
+    assert!(
+        store.mark_offline(T0).await.expect("ok").is_empty(),
+        "seen at T0, not before"
+    );
+    assert_eq!(store.mark_offline(T0 + 1).await.expect("ok"), [id]);
+    assert!(
+        store.mark_offline(T0 + 2).await.expect("ok").is_empty(),
+        "already offline"
+    );
+    assert_eq!(
+        store.count_by_state().await.expect("ok"),
+        [(NodeState::Offline, 1)]
+    );
+    let before = store
+        .record_heartbeat(id, &beat("g"), T0 + 3, 10)
+        .await
+        .expect("ok");
+    assert_eq!(before, Some(NodeState::Offline));
+    assert_eq!(
+        store.node(id).await.expect("ok").expect("exists").state,
+        NodeState::Online
+    );
+}
+
+#[tokio::test]
+async fn a_nonce_is_accepted_once_until_it_expires() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    assert!(store.remember_nonce(id, "n-1", T0).await.expect("ok"));
+    assert!(!store.remember_nonce(id, "n-1", T0).await.expect("ok"));
+    assert!(store
+        .remember_nonce(Uuid::from_u128(8), "n-1", T0)
+        .await
+        .expect("ok"));
+    assert_eq!(store.prune_nonces(T0 + 1).await.expect("ok"), 2);
+    assert!(store
+        .remember_nonce(id, "n-1", T0 + 60_000)
+        .await
+        .expect("ok"));
+}
+
+#[tokio::test]
+async fn deleting_a_node_removes_its_history() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    store.register(&node("k1"), T0).await.expect("ok");
+    store
+        .record_heartbeat(id, &beat("g"), T0, 10)
+        .await
+        .expect("ok");
+    assert!(store.delete_node(id).await.expect("ok"));
+    assert!(!store.delete_node(id).await.expect("ok"));
+    assert!(store.heartbeats(id, 10).await.expect("ok").is_empty());
+    assert_eq!(
+        store.register(&node("k2"), T0).await.expect("ok"),
+        Registered::Created
+    );
+}
+
+#[test]
+fn urls_are_redacted_and_checked() {
+    assert_eq!(redact("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(redact("sqlite:///x.db"), "sqlite:///x.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    for url in ["mysql://h/db", "sqlite://", "file.db"] {
+        let err = rt.block_on(Store::connect(url)).expect_err(url);
+        assert!(
+            matches!(err, StoreError::UnsupportedUrl { .. }),
+            "{url}: {err}"
+        );
+    }
+}

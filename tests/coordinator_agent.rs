@@ -1,0 +1,129 @@
+//! The agent's side of the coordinator: `garage run` with
+//! `spec.coordinator.url` makes its identity next to node.yaml, registers,
+//! heartbeats its status when it changes, keeps converging while the
+//! coordinator is down, and reports again once it is back. Needs the Docker
+//! engine and the test image, like the other agent tests.
+
+mod coordinator_support;
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use coordinator_support::{Coordinator, Db};
+use serde_json::Value;
+use support::{Agent, Component, Node};
+
+/// The node as the coordinator lists it, once it satisfies `ok`.
+async fn wait_for_node(
+    coordinator: &Coordinator,
+    limit: Duration,
+    what: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, list) = coordinator.get("/api/nodes").await;
+        if let Some(node) = list["nodes"].as_array().and_then(|n| n.first()) {
+            if ok(node) {
+                return node.clone();
+            }
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: not within {limit:?}; nodes: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn with_coordinator(yaml: &str, base: &str) -> String {
+    yaml.replacen(
+        "spec:\n",
+        &format!("spec:\n  coordinator:\n    url: {base}\n"),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A long interval: quick reports can only come from status changes.
+    let mut config = Coordinator::config(tmp.path(), &Db::Sqlite);
+    config.heartbeat_interval = Duration::from_secs(30);
+    let coordinator = Coordinator::start_with(config.clone()).await;
+
+    let node = Node::new("coord-agent");
+    node.write_atomic(&with_coordinator(
+        &node.yaml(&[Component::sleeper("a")]),
+        &coordinator.base,
+    ));
+    let mut agent = Agent::start(&node);
+    agent.wait_serving();
+    node.wait_running(&["a"], support::CONVERGE_TIMEOUT);
+
+    let first_generation = agent.status()["observedGeneration"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let listed = wait_for_node(
+        &coordinator,
+        Duration::from_secs(30),
+        "registered and ready",
+        |n| {
+            n["state"] == "online"
+                && n["ready"] == true
+                && n["observed_generation"] == first_generation.as_str()
+        },
+    )
+    .await;
+    let key = node
+        .dir
+        .path()
+        .join(".garage")
+        .join(garage::identity::KEY_FILE);
+    let mode = std::fs::metadata(&key)
+        .expect("node.key next to node.yaml")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let node_id = listed["node_id"].as_str().expect("id").to_string();
+
+    // The coordinator goes away; the node's spec changes meanwhile.
+    let addr = coordinator.addr;
+    coordinator.stop().await;
+    node.write_atomic(&with_coordinator(
+        &node.yaml(&[Component::sleeper("a"), Component::sleeper("b")]),
+        &format!("http://{addr}"),
+    ));
+    // Converging does not wait for the coordinator.
+    node.wait_running(&["a", "b"], support::CONVERGE_TIMEOUT);
+    let second_generation = agent.status()["observedGeneration"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_ne!(first_generation, second_generation);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        agent
+            .log_text()
+            .contains("cannot report to the coordinator"),
+        "{}",
+        agent.log_text()
+    );
+
+    // Back on the same address and database: the same node, the new generation.
+    let coordinator = Coordinator::start_on(addr, config).await;
+    let listed = wait_for_node(
+        &coordinator,
+        Duration::from_secs(30),
+        "reported after the outage",
+        |n| n["observed_generation"] == second_generation.as_str() && n["state"] == "online",
+    )
+    .await;
+    assert_eq!(listed["node_id"], node_id.as_str());
+    let (_, list) = coordinator.get("/api/nodes").await;
+    assert_eq!(list["nodes"].as_array().map(Vec::len), Some(1), "{list}");
+    drop(agent);
+    coordinator.stop().await;
+}

@@ -1,0 +1,200 @@
+//! `garage coordinator` as a user starts it: the built binary with its
+//! default SQLite database and admin-token file in --state-dir, a node
+//! registering and heartbeating through the signed client, SIGTERM, and a
+//! restart that finds the node again.
+
+mod coordinator_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use coordinator_support::TestNode;
+
+struct Running {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Only reached when a test failed before stopping it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn start(state_dir: &Path, log: &Path) -> Running {
+    let port = free_port();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let child = Command::new(env!("CARGO_BIN_EXE_garage"))
+        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(["--heartbeat-interval", "1s"])
+        .env_remove("GARAGE_ADMIN_TOKEN")
+        .env_remove("GARAGE_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start garage coordinator");
+    Running {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+async fn wait_healthy(running: &mut Running, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{}/healthz", running.base)).await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        if let Some(status) = running.child.try_wait().expect("child status") {
+            panic!(
+                "garage coordinator exited with {status}:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        assert!(Instant::now() < deadline, "no /healthz within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn stop(mut running: Running) {
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = running.child.try_wait().expect("child status") {
+            assert!(status.success(), "coordinator exited with {status}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "coordinator did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("coordinator");
+    let log = tmp.path().join("coordinator.log");
+    let mut running = start(&state, &log);
+    wait_healthy(&mut running, &log).await;
+
+    let token_file = state.join("admin-token");
+    let mode = std::fs::metadata(&token_file)
+        .expect("admin-token")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token")
+        .trim()
+        .to_string();
+    assert!(state.join("coordinator.db").exists());
+
+    let base = running.base.clone();
+    let coordinator = coordinator_support::Api::external(&base);
+    let node = TestNode::new(&tmp.path().join("node"), &coordinator);
+    assert!(node.register(Some("NVIDIA GeForce RTX 4090")).await.created);
+    node.heartbeat("gen-1").await;
+    let history = reqwest::Client::new()
+        .get(format!("{base}/api/nodes/{}/heartbeats", node.id()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(history.status().as_u16(), 200);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("garage_coordinator_heartbeats_total 1"),
+        "{metrics}"
+    );
+    promtool_check(&metrics);
+    stop(running);
+
+    let mut running = start(&state, &log);
+    wait_healthy(&mut running, &log).await;
+    let (status, body) = coordinator_support::Api::external(&running.base)
+        .get(&format!("/api/nodes/{}", node.id()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["market"], "rtx-4090");
+    stop(running);
+
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(logged.contains("admin token"), "{logged}");
+    assert!(
+        !logged.contains(&token),
+        "the admin token was logged:\n{logged}"
+    );
+    let key = std::fs::read_to_string(node.dir.join(garage::identity::KEY_FILE)).expect("key");
+    assert!(!logged.contains(key.trim()), "the node key was logged");
+}
+
+/// `promtool check metrics` on `text`; skipped (with a message) where
+/// promtool is not installed (`.ci/run` installs Debian's prometheus).
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("skipping promtool check: promtool is not installed");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("promtool status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("promtool did not finish in 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed: {}{}\n--- /metrics:\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
