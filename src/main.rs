@@ -320,7 +320,7 @@ fn failed(err: &CommandError) -> ExitCode {
 }
 
 async fn benchmark(args: garage::benchmark::BenchmarkArgs) -> ExitCode {
-    let options = match args.options() {
+    let options = match args.options().await {
         Ok(options) => options,
         Err(err) => {
             report(&err);

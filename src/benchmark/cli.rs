@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{select_model, BenchmarkError, BenchmarkOptions};
 use crate::inference::cli::DeviceArg;
+use crate::inference::hub::ModelRef;
 
 /// Flags of `garage benchmark`.
 #[derive(Debug, Clone, clap::Args)]
@@ -16,10 +17,16 @@ pub struct BenchmarkArgs {
     /// Small sizes and few repetitions: seconds, rougher figures.
     #[arg(long)]
     pub quick: bool,
-    /// The model to time (a Hugging Face directory or a .gguf file);
-    /// default: the worker's model in --file, when it is on this host.
+    /// The model to time: a Hugging Face directory or a .gguf file, or a
+    /// hub repository (hf:owner/name[/file.gguf][@revision], fetched as the
+    /// worker does); default: the worker's model in --file, when it is on
+    /// this host.
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Option<ModelRef>,
+    /// Cache for models fetched from the hub (default: $HF_HOME/hub or
+    /// ~/.cache/huggingface/hub).
+    #[arg(long, env = "GARAGE_MODEL_CACHE")]
+    pub model_cache: Option<PathBuf>,
     /// The node spec whose worker model is timed when --model is absent.
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
@@ -30,11 +37,17 @@ pub struct BenchmarkArgs {
 
 impl BenchmarkArgs {
     /// The options these flags ask for; fails when --model does not exist
-    /// or --file is not a valid node spec.
-    pub fn options(&self) -> Result<BenchmarkOptions, BenchmarkError> {
+    /// or cannot be fetched, or --file is not a valid node spec.
+    pub async fn options(&self) -> Result<BenchmarkOptions, BenchmarkError> {
+        let model = select_model(
+            self.model.clone(),
+            self.model_cache.clone(),
+            self.file.as_deref(),
+        )
+        .await?;
         Ok(BenchmarkOptions {
             quick: self.quick,
-            model: select_model(self.model.clone(), self.file.as_deref())?,
+            model,
             device: self.device.into(),
         })
     }
@@ -54,20 +67,28 @@ mod tests {
         benchmark: BenchmarkArgs,
     }
 
-    #[test]
-    fn flags_become_options() {
+    #[tokio::test]
+    async fn flags_become_options() {
         let cli = Cli::try_parse_from(["benchmark", "--json", "--quick", "--device", "cpu"])
             .expect("parses");
         assert!(cli.benchmark.json);
-        let options = cli.benchmark.options().expect("options");
+        let options = cli.benchmark.options().await.expect("options");
         assert!(options.quick);
         assert_eq!(options.device, DeviceChoice::Cpu);
         assert!(matches!(options.model, ModelSelection::None { .. }));
         let cli = Cli::try_parse_from(["benchmark"]).expect("parses");
         assert_eq!(
-            cli.benchmark.options().expect("options").device,
+            cli.benchmark.options().await.expect("options").device,
             DeviceChoice::Auto
         );
+        let cli = Cli::try_parse_from([
+            "benchmark",
+            "--model",
+            "hf:HuggingFaceTB/SmolLM2-135M-Instruct",
+        ])
+        .expect("parses");
+        assert!(matches!(cli.benchmark.model, Some(ModelRef::Hub(_))));
+        assert!(Cli::try_parse_from(["benchmark", "--model", "hf:no-owner"]).is_err());
         assert!(Cli::try_parse_from(["benchmark", "--device", "tpu"]).is_err());
     }
 }

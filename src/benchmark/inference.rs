@@ -35,11 +35,14 @@ pub enum InferenceProbeError {
     Logits(String),
 }
 
-/// Prompt and completion lengths.
+/// Prompt and completion lengths, and how long decoding may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InferenceLimits {
     pub prompt_tokens: usize,
     pub decode_tokens: usize,
+    /// Decoding stops early past this (a large model on a small CPU); the
+    /// report counts the tokens actually decoded.
+    pub decode_budget: Duration,
 }
 
 impl InferenceLimits {
@@ -47,6 +50,7 @@ impl InferenceLimits {
         InferenceLimits {
             prompt_tokens: 128,
             decode_tokens: 32,
+            decode_budget: Duration::from_secs(30),
         }
     }
 
@@ -54,8 +58,17 @@ impl InferenceLimits {
         InferenceLimits {
             prompt_tokens: 16,
             decode_tokens: 8,
+            decode_budget: Duration::from_secs(10),
         }
     }
+}
+
+/// What one generation took.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    first_token: Duration,
+    decoded: usize,
+    decoding: Duration,
 }
 
 /// One model's speed on the benchmark's backend, after a warm-up pass.
@@ -80,18 +93,20 @@ fn prompt(ids: &[u32], len: usize) -> Vec<u32> {
     ids.iter().copied().cycle().take(len).collect()
 }
 
-/// Runs `prompt` then `decode` greedy steps on a fresh cache; returns the
-/// time to the first token and the time of the decode steps.
+/// Runs `prompt` then up to `decode` greedy steps (fewer once `budget` is
+/// spent) on a fresh cache.
 fn generate<B: Backend>(
     model: &Llama<B>,
     prompt: &[u32],
     decode: usize,
-) -> Result<(Duration, Duration), InferenceProbeError> {
+    budget: Duration,
+) -> Result<Timing, InferenceProbeError> {
     let mut cache = model.new_cache();
     let mut input = prompt.to_vec();
     let started = Instant::now();
     let mut first = None;
-    for _ in 0..=decode {
+    let mut decoded = 0;
+    loop {
         let logits = model.forward(&mut [SeqStep {
             tokens: &input,
             cache: &mut cache,
@@ -101,10 +116,16 @@ fn generate<B: Backend>(
             .to_vec()
             .map_err(|e| InferenceProbeError::Logits(format!("{e:?}")))?;
         input = vec![argmax(&row)];
-        first.get_or_insert_with(Instant::now);
+        let first_at = *first.get_or_insert_with(Instant::now);
+        if decoded == decode || (decoded > 0 && first_at.elapsed() >= budget) {
+            return Ok(Timing {
+                first_token: first_at - started,
+                decoded,
+                decoding: first_at.elapsed(),
+            });
+        }
+        decoded += 1;
     }
-    let first = first.unwrap_or(started);
-    Ok((first - started, first.elapsed()))
 }
 
 /// Loads the model at `path` onto `device` and measures it.
@@ -125,18 +146,19 @@ pub fn measure<B: Backend>(
     let decode = limits.decode_tokens.clamp(1, room / 2);
     let ids = prompt(&text_ids, limits.prompt_tokens.clamp(1, room - decode));
     // Warm-up: first calls allocate, and on CUDA compile kernels.
-    generate(&model, &ids, 2.min(decode))?;
-    let (ttft, decoding) = generate(&model, &ids, decode)?;
-    let ttft_s = ttft.as_secs_f64().max(f64::EPSILON);
+    generate(&model, &ids, 2.min(decode), limits.decode_budget)?;
+    let timing = generate(&model, &ids, decode, limits.decode_budget)?;
+    let ttft_s = timing.first_token.as_secs_f64().max(f64::EPSILON);
     Ok(InferenceRun {
         model: cp.name,
         path: path.to_owned(),
         load_seconds,
         prompt_tokens: ids.len(),
-        decode_tokens: decode,
+        decode_tokens: timing.decoded,
         time_to_first_token_ms: ttft_s * 1e3,
         prefill_tokens_per_s: ids.len() as f64 / ttft_s,
-        decode_tokens_per_s: decode as f64 / decoding.as_secs_f64().max(f64::EPSILON),
+        decode_tokens_per_s: timing.decoded as f64
+            / timing.decoding.as_secs_f64().max(f64::EPSILON),
     })
 }
 

@@ -22,6 +22,7 @@ use self::inference::{InferenceLimits, InferenceProbeError};
 pub use self::report::{BenchmarkReport, ComputeReport, GpuFacts, InferenceReport, SCHEMA_VERSION};
 use crate::gpu::{class, telemetry};
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
+use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
 use crate::spec::{self, SpecError, WorkerModel};
 
 /// Why the benchmark could not finish.
@@ -33,6 +34,12 @@ pub enum BenchmarkError {
     Spec(Box<SpecError>),
     #[error("{path}: no such model (expected a directory or a .gguf file)")]
     ModelNotFound { path: PathBuf },
+    #[error("fetching {model}")]
+    Fetch {
+        model: String,
+        #[source]
+        source: Box<HubError>,
+    },
     #[error("measuring compute")]
     Probe(#[from] ProbeError),
     #[error("measuring inference with {path}")]
@@ -62,19 +69,30 @@ pub struct BenchmarkOptions {
     pub device: DeviceChoice,
 }
 
-/// Picks the model: `--model` when given (it must exist), else the worker's
-/// model in the node spec at `node_file` when that is a path on this host,
+/// Picks the model: `--model` when given (a path that must exist, or a
+/// hub repository, fetched into `model_cache` like the worker does), else
+/// the worker's model in the node spec at `node_file` when it is on this
+/// host (a path that exists, or a hub model already in this host's cache),
 /// else none.
-pub fn select_model(
-    model: Option<PathBuf>,
+pub async fn select_model(
+    model: Option<ModelRef>,
+    model_cache: Option<PathBuf>,
     node_file: Option<&Path>,
 ) -> Result<ModelSelection, BenchmarkError> {
-    if let Some(path) = model {
-        return if path.exists() {
-            Ok(ModelSelection::Path(path))
-        } else {
-            Err(BenchmarkError::ModelNotFound { path })
-        };
+    let hub_options = HubOptions::from_env(model_cache);
+    match model {
+        Some(ModelRef::Local(path)) if path.exists() => return Ok(ModelSelection::Path(path)),
+        Some(ModelRef::Local(path)) => return Err(BenchmarkError::ModelNotFound { path }),
+        Some(model) => {
+            return hub::resolve(&model, &hub_options)
+                .await
+                .map(ModelSelection::Path)
+                .map_err(|source| BenchmarkError::Fetch {
+                    model: model.to_string(),
+                    source: Box::new(source),
+                })
+        }
+        None => {}
     }
     let Some(file) = node_file else {
         return Ok(ModelSelection::None {
@@ -94,9 +112,23 @@ pub fn select_model(
                 path.display()
             )
         }
-        Some(WorkerModel::HuggingFace { repo, revision }) => format!(
-            "the worker's model is Hugging Face {repo}@{revision}, not a local path: pass --model PATH"
-        ),
+        Some(WorkerModel::Hub { model, volume }) => {
+            // Only what is already here: a benchmark does not download the
+            // worker's model unless asked to with --model.
+            let cached = HubOptions {
+                offline: true,
+                ..hub_options
+            };
+            let reference = ModelRef::Hub(model.clone());
+            if let Ok(path) = hub::resolve(&reference, &cached).await {
+                return Ok(ModelSelection::Path(path));
+            }
+            format!(
+                "the worker's model {model} is fetched into volume {volume} and is not in this \
+                 host's cache {}: pass --model PATH, or --model {model} to fetch it",
+                cached.cache_dir.display()
+            )
+        }
     };
     Ok(ModelSelection::None { reason })
 }
@@ -192,43 +224,47 @@ mod tests {
         file
     }
 
-    #[test]
-    fn an_explicit_model_must_exist() {
+    #[tokio::test]
+    async fn an_explicit_model_must_exist() {
         let dir = tempfile::tempdir().expect("tempdir");
         let model = dir.path().join("m.gguf");
+        let select = || select_model(Some(ModelRef::Local(model.clone())), None, None);
         assert!(matches!(
-            select_model(Some(model.clone()), None),
+            select().await,
             Err(BenchmarkError::ModelNotFound { .. })
         ));
         std::fs::write(&model, b"").expect("write");
         assert_eq!(
-            select_model(Some(model.clone()), None).expect("selects"),
-            ModelSelection::Path(model)
+            select().await.expect("selects"),
+            ModelSelection::Path(model.clone())
         );
     }
 
-    #[test]
-    fn the_worker_model_is_used_when_it_is_on_this_host() {
+    #[tokio::test]
+    async fn the_worker_model_is_used_when_it_is_on_this_host() {
         let dir = tempfile::tempdir().expect("tempdir");
         let model = dir.path().join("m.gguf");
         std::fs::write(&model, b"").expect("write");
         let file = node_file(dir.path(), &format!("path: {}", model.display()));
         assert_eq!(
-            select_model(None, Some(&file)).expect("selects"),
+            select_model(None, None, Some(&file))
+                .await
+                .expect("selects"),
             ModelSelection::Path(model)
         );
     }
 
-    #[test]
-    fn no_model_is_a_reason_not_an_error() {
+    #[tokio::test]
+    async fn no_model_is_a_reason_not_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
+        let cache = Some(dir.path().join("hub-cache"));
         let reason = |selection| match selection {
             ModelSelection::None { reason } => reason,
             other => panic!("expected no model, got {other:?}"),
         };
-        assert!(reason(select_model(None, None).expect("ok")).contains("--model"));
+        assert!(reason(select_model(None, None, None).await.expect("ok")).contains("--model"));
         let file = node_file(dir.path(), "path: /models/absent.gguf");
-        let why = reason(select_model(None, Some(&file)).expect("ok"));
+        let why = reason(select_model(None, None, Some(&file)).await.expect("ok"));
         assert!(
             why.contains("/models/absent.gguf") && why.contains("garage-models"),
             "{why}"
@@ -237,9 +273,10 @@ mod tests {
             dir.path(),
             "huggingFace:\n        repo: HuggingFaceTB/SmolLM2-135M-Instruct",
         );
-        let why = reason(select_model(None, Some(&file)).expect("ok"));
+        let why = reason(select_model(None, cache, Some(&file)).await.expect("ok"));
         assert!(
-            why.contains("HuggingFaceTB/SmolLM2-135M-Instruct@main"),
+            why.contains("hf:HuggingFaceTB/SmolLM2-135M-Instruct@main")
+                && why.contains("hub-cache"),
             "{why}"
         );
     }

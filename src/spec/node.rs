@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use crate::inference::hub::HubModel;
 use crate::reconcile::ReconcileSettings;
 use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 
@@ -33,8 +34,8 @@ pub enum WorkerModel {
     /// An absolute path inside the worker container, where `volume` is
     /// mounted at `/models`.
     Path { path: String, volume: String },
-    /// A Hugging Face repository the worker fetches.
-    HuggingFace { repo: String, revision: String },
+    /// A Hugging Face repository the worker fetches into `volume`.
+    Hub { model: HubModel, volume: String },
 }
 
 /// Where the node's podman job host is, for the job runner.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::inference::hub::HubModel;
 use crate::reconcile::{BackoffSettings, ReconcileSettings};
 use crate::runtime::labels;
 
@@ -133,9 +134,13 @@ fn worker_model(doc: &NodeDocument) -> Option<WorkerModel> {
             path: path.clone(),
             volume: worker.model_volume.clone(),
         }),
-        (None, Some(hf)) => Some(WorkerModel::HuggingFace {
-            repo: hf.repo.clone(),
-            revision: hf.revision.clone(),
+        (None, Some(hf)) => Some(WorkerModel::Hub {
+            model: HubModel {
+                repo: hf.repo.clone(),
+                revision: hf.revision.clone(),
+                file: hf.file.clone(),
+            },
+            volume: worker.model_volume.clone(),
         }),
         (None, None) => None,
     }
