@@ -78,7 +78,7 @@ impl Plan {
             p99_limit_ms: env_or("GARAGE_LOAD_P99_MS", 50.0),
             healthz_rates: rates(
                 "GARAGE_LOAD_HEALTHZ_RATES",
-                "1000,2000,3333,5000,7500,10000",
+                "1000,2000,3333,5000,7500,10000,15000,20000",
             ),
         }
     }
@@ -534,7 +534,9 @@ fn print_table(title: &str, steps: &[Step], plan: &Plan, postgres: bool) {
     }
 }
 
-/// Runs rates in order until the first that fails; returns every step run.
+/// Runs rates in order and returns every step run. It stops after two
+/// failing steps in a row, or after one that saturates (errors, or p99 over
+/// a second), since higher rates only queue longer.
 async fn search(
     http: &reqwest::Client,
     server: &Server,
@@ -548,9 +550,13 @@ async fn search(
     for &rate in rates {
         let step = run_step(http, server, nodes, body, target, rate, plan).await;
         eprintln!("{target:?} {rate}/s: {step:?}");
-        let passed = step.passes(plan.p99_limit_ms);
+        let saturated = step.errors > 0 || step.p99_ms > 1000.0;
+        let failed_twice = !step.passes(plan.p99_limit_ms)
+            && steps
+                .last()
+                .is_some_and(|s: &Step| !s.passes(plan.p99_limit_ms));
         steps.push(step);
-        if !passed {
+        if saturated || failed_twice {
             break;
         }
         // Let the liveness sweep and the database settle between steps.

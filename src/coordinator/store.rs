@@ -102,6 +102,9 @@ macro_rules! node_columns {
          benchmark, registered_at, last_seen_at, heartbeat_seq, observed_generation, ready"
     };
 }
+/// Set on every SQLite connection (see [`Store::connect`]).
+const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
+
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -160,6 +163,19 @@ impl Store {
         let mut options = AnyPoolOptions::new().max_connections(max_connections);
         if in_memory {
             options = options.idle_timeout(None).max_lifetime(None);
+        }
+        if backend == Backend::Sqlite {
+            // Per connection: in WAL mode NORMAL syncs at checkpoints instead
+            // of at every commit. A commit survives a crash of the process
+            // (history and nonces stay across restarts); only a power loss can
+            // lose the last few. FULL's fsync per heartbeat (two commits each)
+            // put p99 over 50 ms at 250 heartbeats/s (issue 5, BENCHMARKS.md).
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query(SQLITE_SYNCHRONOUS).execute(conn).await?;
+                    Ok(())
+                })
+            });
         }
         let pool = options
             .connect(&connect_url)

@@ -1,5 +1,6 @@
 //! The store's contract on SQLite (the PostgreSQL side runs through the
-//! API tests): key binding, heartbeat retention, offline marking, nonces.
+//! API tests): key binding, heartbeat retention, offline marking, nonces,
+//! SQLite durability settings.
 
 use super::*;
 
@@ -195,4 +196,49 @@ fn urls_are_redacted_and_checked() {
             "{url}: {err}"
         );
     }
+}
+
+#[tokio::test]
+async fn sqlite_commits_in_wal_with_normal_sync_and_survive_a_reopen() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
+    let store = Store::connect(&url).await.expect("connects");
+    // Every pooled connection, not only the first, runs the pragma.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = store.pool.acquire().await.expect("a connection");
+        let row = sqlx::query("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        assert_eq!(row.try_get::<i64, _>(0).expect("a number"), 1, "NORMAL");
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        assert_eq!(row.try_get::<String, _>(0).expect("text"), "wal");
+        held.push(conn);
+    }
+    drop(held);
+    let id = Uuid::from_u128(7);
+    store.register(&node("k1"), T0).await.expect("ok");
+    store
+        .record_heartbeat(id, &beat("g1"), T0, 10)
+        .await
+        .expect("ok");
+    assert!(store
+        .remember_nonce(id, "n-1", T0 + 60_000)
+        .await
+        .expect("ok"));
+    store.close().await;
+
+    let store = Store::connect(&url).await.expect("reopens");
+    assert_eq!(store.heartbeats(id, 10).await.expect("ok").len(), 1);
+    assert!(
+        !store
+            .remember_nonce(id, "n-1", T0 + 60_000)
+            .await
+            .expect("ok"),
+        "a nonce outlives a restart"
+    );
 }
