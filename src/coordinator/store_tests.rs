@@ -242,3 +242,36 @@ async fn sqlite_commits_in_wal_with_normal_sync_and_survive_a_reopen() {
         "a nonce outlives a restart"
     );
 }
+
+#[tokio::test]
+async fn concurrent_heartbeats_on_sqlite_all_commit_in_turn() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    store.register(&node("k1"), T0).await.expect("ok");
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            assert!(store
+                .remember_nonce(id, &format!("n-{i}"), T0 + 60_000)
+                .await
+                .expect("nonce"));
+            store
+                .record_heartbeat(id, &beat(&format!("g{i}")), T0 + i, 1000)
+                .await
+                .expect("heartbeat")
+        });
+    }
+    let all = tokio::time::timeout(std::time::Duration::from_secs(30), tasks.join_all())
+        .await
+        .expect("64 writers finish within 30 s");
+    assert!(all.iter().all(|before| before.is_some()));
+    let seqs: Vec<u64> = store
+        .heartbeats(id, 1000)
+        .await
+        .expect("ok")
+        .iter()
+        .map(|h| h.seq)
+        .collect();
+    assert_eq!(seqs, (1..=64).rev().collect::<Vec<u64>>());
+}
