@@ -146,6 +146,7 @@ pub async fn run(
                         registration,
                         gpus.clone(),
                         status.clone(),
+                        metrics.clone(),
                     ))
                 }
                 Err(err) => {
