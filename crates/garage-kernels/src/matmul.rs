@@ -95,6 +95,37 @@ impl pulp::WithSimd for Avx2Task<'_> {
     }
 }
 
+/// Each `cols`-long row of `x` in 8-bit blocks.
+fn quantize_rows(x: &[f32], cols: usize) -> Vec<Vec<Q8Act>> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return pulp::Simd::vectorize(simd, QuantizeRows { x, cols });
+    }
+    x.chunks_exact(cols).map(quantize).collect()
+}
+
+/// [`quantize_rows`] for `V3::vectorize` (see [`Avx2Task`]).
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug)]
+struct QuantizeRows<'a> {
+    x: &'a [f32],
+    cols: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::WithSimd for QuantizeRows<'_> {
+    type Output = Vec<Vec<Q8Act>>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> Self::Output {
+        let mut rows = Vec::with_capacity(self.x.len() / self.cols);
+        for row in self.x.chunks_exact(self.cols) {
+            rows.push(quantize(row));
+        }
+        rows
+    }
+}
+
 impl QuantMatrix {
     /// `x` is `[n, cols]` row-major; returns `x · Wᵀ`, `[n, rows]`, with
     /// `x` rounded to 8 bits per block (llama.cpp's arithmetic).
@@ -105,7 +136,7 @@ impl QuantMatrix {
     fn matmul_with(&self, x: &[f32], run: impl Fn(Task<'_>) + Sync) -> Vec<f32> {
         assert_eq!(x.len() % self.cols, 0, "x is not [n, {}]", self.cols);
         let n = x.len() / self.cols;
-        let acts: Vec<Vec<Q8Act>> = x.chunks_exact(self.cols).map(quantize).collect();
+        let acts = quantize_rows(x, self.cols);
         let per_row = self.cols / BLOCK;
         let chunk = chunk_rows(self.rows);
         // `[rows, n]`, so that each task owns one slice.

@@ -42,6 +42,8 @@ pub struct Llama<B: Backend> {
     lm_head: Linear<B>,
     rope: Rope<B>,
     device: B::Device,
+    /// Whether the backend runs on the host (rayon's pool runs the step).
+    on_host: bool,
 }
 
 /// New tokens for one sequence and the cache they extend.
@@ -138,6 +140,7 @@ impl<B: Backend> Llama<B> {
             lm_head: linear(vec![lm_head_host]),
             rope: Rope::new(config, device),
             device: device.clone(),
+            on_host: runs_on_host::<B>(),
         })
     }
 
@@ -165,6 +168,17 @@ impl<B: Backend> Llama<B> {
     /// `[sequences, vocab]`. Callers keep every cache within
     /// `max_position_embeddings` and every step non-empty.
     pub fn forward(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
+        if self.on_host {
+            // On a rayon worker, each of the ~120 parallel matmuls of a step
+            // is split and joined in the pool; from outside it, each would
+            // hand the work over and put this thread to sleep and back.
+            rayon::scope(|_| self.forward_layers(steps))
+        } else {
+            self.forward_layers(steps)
+        }
+    }
+
+    fn forward_layers(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let mut ids = Vec::new();
