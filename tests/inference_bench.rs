@@ -82,11 +82,36 @@ fn measure<B: Backend>(label: &str, model: &Llama<B>, prompt: &[u32], batch: usi
     );
 }
 
+fn smollm2_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The figure benches/inference_vs_llama_cpp.sh compares with llama.cpp:
+/// SmolLM2 Q4_1, one sequence, quantised kernels on flex.
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn smollm2_single_stream_decode() {
+    let gguf = smollm2_path();
+    assert!(gguf.is_file(), "{} is missing", gguf.display());
+    let mut cp = checkpoint::load(&gguf).expect("load");
+    let prompt = cp
+        .tokenizer
+        .encode("Once upon a time, there was a")
+        .expect("encode");
+    let model = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &Default::default())
+        .expect("build");
+    measure(
+        "SmolLM2-135M Q4_1, quantised kernels, on flex",
+        &model,
+        &prompt,
+        1,
+    );
+}
+
 #[test]
 #[ignore = "benchmark; run explicitly"]
 fn cpu_backends_decode_speed() {
-    let gguf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf = smollm2_path();
     if gguf.is_file() {
         // The prompt benches/llama_cpp_reference.py times llama.cpp on.
         let prompt = checkpoint::load(&gguf)
