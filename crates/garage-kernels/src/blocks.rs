@@ -1,6 +1,7 @@
 //! Weight matrices in GGML block formats, repacked once at load into what
-//! the kernels read: f32 scales instead of f16, Q4_0 folded into Q4_1's
-//! `d * q + m` form (`m = -8 d`). Rows are output features.
+//! the kernels read: GGUF's bytes per block (f16 scales, since decode reads
+//! every weight once per token and is bound by memory bandwidth), with Q4_0
+//! folded into Q4_1's `d * q + m` form (`m = -8 d`). Rows are output features.
 
 use half::f16;
 
@@ -43,20 +44,49 @@ pub enum BlockError {
     Mismatch { first: usize, other: usize },
 }
 
-/// 32 four-bit values `d * q + m`; low nibbles are elements 0..16, high
-/// nibbles 16..32 (GGML's order).
+/// f16 bits to f32, without F16C: the exponent and mantissa moved into
+/// place and rebased by a multiplication by 2^112 (which also handles zero
+/// and subnormals; scales are never infinite or NaN).
+#[inline(always)]
+pub(crate) fn f16_to_f32(bits: u16) -> f32 {
+    let bits = u32::from(bits);
+    let magnitude = f32::from_bits((bits & 0x7FFF) << 13) * f32::from_bits(0x7780_0000);
+    f32::from_bits(magnitude.to_bits() | ((bits & 0x8000) << 16))
+}
+
+/// 32 four-bit values `d * q + m` (`d`, `m` as f16 bits); low nibbles are
+/// elements 0..16, high nibbles 16..32 (GGML's order).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Q4Block {
-    pub d: f32,
-    pub m: f32,
+    pub d: u16,
+    pub m: u16,
     pub qs: [u8; 16],
 }
 
-/// 32 eight-bit values `d * q`.
+impl Q4Block {
+    #[inline(always)]
+    pub fn d(&self) -> f32 {
+        f16_to_f32(self.d)
+    }
+
+    #[inline(always)]
+    pub fn m(&self) -> f32 {
+        f16_to_f32(self.m)
+    }
+}
+
+/// 32 eight-bit values `d * q` (`d` as f16 bits).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Q8Block {
-    pub d: f32,
+    pub d: u16,
     pub qs: [i8; 32],
+}
+
+impl Q8Block {
+    #[inline(always)]
+    pub fn d(&self) -> f32 {
+        f16_to_f32(self.d)
+    }
 }
 
 /// The blocks of a matrix, row after row.
@@ -74,8 +104,8 @@ pub struct QuantMatrix {
     pub(crate) blocks: Blocks,
 }
 
-fn half_at(b: &[u8], i: usize) -> f32 {
-    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+fn half_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
 }
 
 impl QuantMatrix {
@@ -106,9 +136,10 @@ impl QuantMatrix {
                 chunks
                     .map(|b| {
                         let d = half_at(b, 0);
+                        // -8 d is exact in f16 for any weight scale (< 8188).
                         Q4Block {
                             d,
-                            m: -8.0 * d,
+                            m: f16::from_f32(-8.0 * f16::from_bits(d).to_f32()).to_bits(),
                             qs: b[2..18].try_into().expect("16 bytes"),
                         }
                     })
@@ -157,13 +188,15 @@ impl QuantMatrix {
         match &self.blocks {
             Blocks::Q4(blocks) => {
                 for b in blocks {
-                    out.extend(b.qs.iter().map(|q| f32::from(q & 0x0F) * b.d + b.m));
-                    out.extend(b.qs.iter().map(|q| f32::from(q >> 4) * b.d + b.m));
+                    let (d, m) = (b.d(), b.m());
+                    out.extend(b.qs.iter().map(|q| f32::from(q & 0x0F) * d + m));
+                    out.extend(b.qs.iter().map(|q| f32::from(q >> 4) * d + m));
                 }
             }
             Blocks::Q8(blocks) => {
                 for b in blocks {
-                    out.extend(b.qs.iter().map(|&q| f32::from(q) * b.d));
+                    let d = b.d();
+                    out.extend(b.qs.iter().map(|&q| f32::from(q) * d));
                 }
             }
         }
@@ -223,6 +256,20 @@ mod tests {
 
     fn f16_bytes(v: f32) -> [u8; 2] {
         f16::from_f32(v).to_le_bytes()
+    }
+
+    #[test]
+    fn f16_conversion_matches_half() {
+        for bits in 0..=u16::MAX {
+            let want = f16::from_bits(bits);
+            if want.is_finite() {
+                assert_eq!(
+                    f16_to_f32(bits).to_bits(),
+                    want.to_f32().to_bits(),
+                    "{bits:#x}"
+                );
+            }
+        }
     }
 
     #[test]

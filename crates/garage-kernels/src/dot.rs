@@ -45,7 +45,7 @@ impl RowDot for Q4Scalar {
     fn dot(self, w: &[Q4Block], a: &[Q8Act]) -> f32 {
         w.iter()
             .zip(a)
-            .map(|(b, ab)| b.d * ab.d * q4_block_sum(b, ab) as f32 + b.m * ab.s)
+            .map(|(b, ab)| b.d() * ab.d * q4_block_sum(b, ab) as f32 + b.m() * ab.s)
             .sum()
     }
 }
@@ -57,7 +57,7 @@ impl RowDot for Q8Scalar {
     fn dot(self, w: &[Q8Block], a: &[Q8Act]) -> f32 {
         w.iter()
             .zip(a)
-            .map(|(b, ab)| b.d * ab.d * q8_block_sum(b, ab) as f32)
+            .map(|(b, ab)| b.d() * ab.d * q8_block_sum(b, ab) as f32)
             .sum()
     }
 }

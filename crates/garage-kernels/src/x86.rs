@@ -61,7 +61,7 @@ impl Avx2Block for Q4Block {
     #[inline(always)]
     fn products(&self, simd: V3, a: &Q8Act) -> (__m256, f32) {
         let y: __m256i = pulp::cast(a.qs);
-        (dot_u8_i8(simd, nibbles(simd, self.qs), y), self.d * a.d)
+        (dot_u8_i8(simd, nibbles(simd, self.qs), y), self.d() * a.d)
     }
 }
 
@@ -73,7 +73,7 @@ impl Avx2Block for Q8Block {
         // |x| · (y · sign x): the unsigned × signed form maddubs takes.
         let ax = simd.avx2._mm256_sign_epi8(x, x);
         let sy = simd.avx2._mm256_sign_epi8(y, x);
-        (dot_u8_i8(simd, ax, sy), self.d * a.d)
+        (dot_u8_i8(simd, ax, sy), self.d() * a.d)
     }
 }
 
@@ -106,7 +106,7 @@ impl RowDot for Q4Avx2 {
 
     #[inline(always)]
     fn dot(self, w: &[Q4Block], a: &[Q8Act]) -> f32 {
-        let mins: f32 = w.iter().zip(a).map(|(b, ab)| b.m * ab.s).sum();
+        let mins: f32 = w.iter().zip(a).map(|(b, ab)| b.m() * ab.s).sum();
         accumulate(self.0, w, a) + mins
     }
 }

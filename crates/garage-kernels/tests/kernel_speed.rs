@@ -32,6 +32,42 @@ fn matrix(format: BlockFormat, rows: usize, cols: usize) -> QuantMatrix {
     QuantMatrix::from_ggml(format, rows, cols, &raw).expect("matrix")
 }
 
+/// A whole decode step's matmuls on 30 distinct layers' matrices (111 MB,
+/// as in the model: nothing stays in cache between tokens).
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn smollm2_decode_step() {
+    let layer = [
+        (BlockFormat::Q4_1, 960, 576),
+        (BlockFormat::Q4_1, 576, 576),
+        (BlockFormat::Q4_1, 3072, 576),
+        (BlockFormat::Q4_1, 576, 1536),
+    ];
+    let mut mats: Vec<QuantMatrix> = (0..30)
+        .flat_map(|_| layer.iter().map(|&(f, r, c)| matrix(f, r, c)))
+        .collect();
+    mats.push(matrix(BlockFormat::Q8_0, 49152, 576));
+    let bytes: usize = mats.iter().map(QuantMatrix::byte_len).sum();
+    let xs: Vec<Vec<f32>> = mats
+        .iter()
+        .map(|m| (0..m.cols()).map(|i| (i % 17) as f32 / 8.0 - 1.0).collect())
+        .collect();
+    let steps = 30;
+    let start = Instant::now();
+    for _ in 0..steps {
+        for (m, x) in mats.iter().zip(&xs) {
+            std::hint::black_box(m.matmul(x));
+        }
+    }
+    let per = start.elapsed().as_secs_f64() / steps as f64;
+    println!(
+        "decode step, {:.0} MB of weights: {:.2} ms, {:.1} GB/s",
+        bytes as f64 * 1e-6,
+        per * 1e3,
+        bytes as f64 / per * 1e-9
+    );
+}
+
 #[test]
 #[ignore = "benchmark; run explicitly"]
 fn smollm2_shapes() {
