@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod reconcile;
 pub mod runtime;
 pub mod spec;
+pub mod supervisor;
 pub mod watch;

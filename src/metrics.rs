@@ -24,11 +24,16 @@ pub struct AgentMetrics {
     pub last_success: Gauge,
     pub event_reconnects: IntCounter,
     pub spec_reloads: IntCounterVec,
+    pub coordinator_reports: IntCounterVec,
+    pub coordinator_last_report: Gauge,
 }
 
 /// Result label values.
 pub const RESULT_SUCCESS: &str = "success";
 pub const RESULT_ERROR: &str = "error";
+/// Request label values of `garage_coordinator_reports_total`.
+pub const REPORT_REGISTER: &str = "register";
+pub const REPORT_HEARTBEAT: &str = "heartbeat";
 
 const KINDS: [ComponentKind; 3] = [
     ComponentKind::Podman,
@@ -103,6 +108,19 @@ impl AgentMetrics {
                 &["result"],
             )
             .expect("valid metric"),
+            coordinator_reports: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_reports_total",
+                    "Requests to the coordinator, by request (register, heartbeat) and result.",
+                ),
+                &["request", "result"],
+            )
+            .expect("valid metric"),
+            coordinator_last_report: Gauge::new(
+                "garage_coordinator_last_report_timestamp_seconds",
+                "Unix time of the last request the coordinator accepted (0: none yet).",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -131,6 +149,8 @@ impl AgentMetrics {
             Box::new(self.last_success.clone()),
             Box::new(self.event_reconnects.clone()),
             Box::new(self.spec_reloads.clone()),
+            Box::new(self.coordinator_reports.clone()),
+            Box::new(self.coordinator_last_report.clone()),
             Box::new(build_info),
             // Sampled from NVML at scrape time; `garage_gpus 0` without one.
             Box::new(crate::gpu::telemetry::GpuCollector::new()),
@@ -148,6 +168,10 @@ impl AgentMetrics {
         for result in [RESULT_SUCCESS, RESULT_ERROR] {
             self.reconciles.with_label_values(&[result]);
             self.spec_reloads.with_label_values(&[result]);
+            for request in [REPORT_REGISTER, REPORT_HEARTBEAT] {
+                self.coordinator_reports
+                    .with_label_values(&[request, result]);
+            }
         }
         for cause in crate::reconcile::Cause::METRIC_LABELS {
             self.drift_corrections.with_label_values(&[cause]);

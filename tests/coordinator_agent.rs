@@ -124,11 +124,127 @@ async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
     assert_eq!(listed["node_id"], node_id.as_str());
     let (_, list) = coordinator.get("/api/nodes").await;
     assert_eq!(list["nodes"].as_array().map(Vec::len), Some(1), "{list}");
+    let metrics = agent.metrics();
+    let reports = |request: &str, result: &str| {
+        support::metric(
+            &metrics,
+            "garage_coordinator_reports_total",
+            &[("request", request), ("result", result)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(reports("register", "success") >= 1.0, "{metrics}");
+    assert!(reports("heartbeat", "success") >= 1.0, "{metrics}");
+    assert!(
+        reports("heartbeat", "error") >= 1.0,
+        "the outage: {metrics}"
+    );
     let secret = std::fs::read_to_string(&key).expect("key");
     assert!(
         !agent.log_text().contains(secret.trim()),
         "the node key was logged"
     );
     drop(agent);
+    coordinator.stop().await;
+}
+
+/// Acceptance: three agents, each with its own state directory, register and
+/// heartbeat; one killed goes offline within three intervals; started again
+/// it is online under the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_agents_heartbeat_and_a_killed_one_goes_offline_and_comes_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let interval = Duration::from_secs(1);
+    let mut config = Coordinator::config(tmp.path(), &Db::Sqlite);
+    config.heartbeat_interval = interval;
+    config.offline_after = 2;
+    let coordinator = Coordinator::start_with(config).await;
+
+    let nodes: Vec<Node> = ["trio-a", "trio-b", "trio-c"]
+        .into_iter()
+        .map(Node::new)
+        .collect();
+    let mut agents: Vec<Agent> = nodes
+        .iter()
+        .map(|node| {
+            node.write_atomic(&with_coordinator(
+                &node.yaml(&[Component::sleeper("s")]),
+                &coordinator.base,
+            ));
+            Agent::start(node)
+        })
+        .collect();
+    let online = |list: &Value| -> Vec<String> {
+        list["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["state"] == "online")
+            .filter_map(|n| n["node_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let start = Instant::now();
+    let ids = loop {
+        let (_, list) = coordinator.get("/api/nodes").await;
+        let ids = online(&list);
+        if ids.len() == 3 {
+            break ids;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "three online: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let id_of = |node: &Node| {
+        std::fs::read_to_string(
+            node.dir
+                .path()
+                .join(".garage")
+                .join(garage::identity::ID_FILE),
+        )
+        .expect("node-id")
+        .trim()
+        .to_string()
+    };
+    let victim = id_of(&nodes[1]);
+    assert!(ids.contains(&victim), "{ids:?} lacks {victim}");
+
+    agents[1].kill9();
+    let killed = Instant::now();
+    loop {
+        let (_, node) = coordinator.get(&format!("/api/nodes/{victim}")).await;
+        if node["state"] == "offline" {
+            break;
+        }
+        assert!(
+            killed.elapsed() < interval * 3,
+            "still {} after three intervals",
+            node["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let offline_after = killed.elapsed();
+    let (_, list) = coordinator.get("/api/nodes").await;
+    assert_eq!(online(&list).len(), 2, "the others stay online: {list}");
+
+    agents[1] = Agent::start(&nodes[1]);
+    let restarted = Instant::now();
+    loop {
+        let (_, node) = coordinator.get(&format!("/api/nodes/{victim}")).await;
+        if node["state"] == "online" {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(30),
+            "not online again: {node}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(id_of(&nodes[1]), victim, "the same identity");
+    let (_, list) = coordinator.get("/api/nodes").await;
+    assert_eq!(list["nodes"].as_array().map(Vec::len), Some(3), "{list}");
+    eprintln!("offline {offline_after:?} after SIGKILL (interval {interval:?}, offline after 2)");
+    drop(agents);
     coordinator.stop().await;
 }

@@ -1,11 +1,13 @@
 //! Decode speed of the model on the CPU backends (flex vs ndarray), on the
-//! SmolLM2 GGUF when present and on random models of given shapes. Ignored
-//! by default; run with
+//! SmolLM2 GGUF when present (quantised kernels, and the dense f32 path for
+//! comparison) and on random models of given shapes. Ignored by default; run
+//! with
 //! `cargo test --test inference_bench -- --ignored --nocapture --test-threads 1`.
 
 use std::path::Path;
 use std::time::Instant;
 
+use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use garage::inference::checkpoint;
 use garage::inference::config::LlamaConfig;
@@ -50,16 +52,7 @@ fn random_weights(c: &LlamaConfig) -> WeightMap {
 
 /// Prints time to first token and decode tokens/s (after the first token)
 /// for `batch` copies of `prompt`, greedy, 128 tokens each.
-fn measure<B: Backend>(
-    label: &str,
-    config: &LlamaConfig,
-    weights: &mut WeightMap,
-    prompt: &[u32],
-    batch: usize,
-) where
-    B::Device: Default,
-{
-    let model = Llama::<B>::from_weights(config, weights, &Default::default()).expect("build");
+fn measure<B: Backend>(label: &str, model: &Llama<B>, prompt: &[u32], batch: usize) {
     let decode = 128;
     let mut caches: Vec<_> = (0..batch).map(|_| model.new_cache()).collect();
     let start = Instant::now();
@@ -89,11 +82,36 @@ fn measure<B: Backend>(
     );
 }
 
+fn smollm2_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+}
+
+/// The figure benches/inference_vs_llama_cpp.sh compares with llama.cpp:
+/// SmolLM2 Q4_1, one sequence, quantised kernels on flex.
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn smollm2_single_stream_decode() {
+    let gguf = smollm2_path();
+    assert!(gguf.is_file(), "{} is missing", gguf.display());
+    let mut cp = checkpoint::load(&gguf).expect("load");
+    let prompt = cp
+        .tokenizer
+        .encode("Once upon a time, there was a")
+        .expect("encode");
+    let model = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &Default::default())
+        .expect("build");
+    measure(
+        "SmolLM2-135M Q4_1, quantised kernels, on flex",
+        &model,
+        &prompt,
+        1,
+    );
+}
+
 #[test]
 #[ignore = "benchmark; run explicitly"]
 fn cpu_backends_decode_speed() {
-    let gguf =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let gguf = smollm2_path();
     if gguf.is_file() {
         // The prompt benches/llama_cpp_reference.py times llama.cpp on.
         let prompt = checkpoint::load(&gguf)
@@ -101,18 +119,31 @@ fn cpu_backends_decode_speed() {
             .tokenizer
             .encode("Once upon a time, there was a")
             .expect("encode");
-        for backend in ["flex", "ndarray"] {
-            let mut cp = checkpoint::load(&gguf).expect("load");
-            let (c, w) = (&cp.config, &mut cp.weights);
-            let label = format!("SmolLM2-135M Q4_1→f32 on {backend}");
-            match backend {
-                "flex" => measure::<burn::backend::Flex>(&label, c, w, &prompt, 1),
-                _ => measure::<burn::backend::NdArray>(&label, c, w, &prompt, 1),
-            }
-        }
+        let dev = Default::default();
         let mut cp = checkpoint::load(&gguf).expect("load");
-        let (c, w) = (&cp.config, &mut cp.weights);
-        measure::<burn::backend::Flex>("SmolLM2-135M on flex", c, w, &prompt, 8);
+        let flex = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &dev).expect("build");
+        let label = "SmolLM2-135M Q4_1, quantised kernels, on flex";
+        measure(label, &flex, &prompt, 1);
+        measure(label, &flex, &prompt, 8);
+        drop(flex);
+        let mut cp = checkpoint::load(&gguf).expect("load");
+        let ndarray = Llama::<burn::backend::NdArray>::from_weights(
+            &cp.config,
+            &mut cp.weights,
+            &Default::default(),
+        )
+        .expect("build");
+        measure(
+            "SmolLM2-135M Q4_1, quantised kernels, on ndarray",
+            &ndarray,
+            &prompt,
+            1,
+        );
+        drop(ndarray);
+        let mut cp = checkpoint::load(&gguf).expect("load");
+        let dense =
+            Llama::<Flex>::from_weights_dense(&cp.config, &mut cp.weights, &dev).expect("build");
+        measure("SmolLM2-135M Q4_1→f32, dense, on flex", &dense, &prompt, 1);
     }
     let tinyllama = LlamaConfig {
         hidden_size: 2048,
@@ -133,8 +164,9 @@ fn cpu_backends_decode_speed() {
     };
     let mut w = random_weights(&tinyllama);
     let prompt: Vec<u32> = (0..8).map(|i| i * 7 + 3).collect();
-    let label = "TinyLlama-1.1B-shaped f32 on flex";
-    measure::<burn::backend::Flex>(label, &tinyllama, &mut w, &prompt, 1);
+    let model =
+        Llama::<Flex>::from_weights(&tinyllama, &mut w, &Default::default()).expect("build");
+    measure("TinyLlama-1.1B-shaped f32 on flex", &model, &prompt, 1);
 }
 
 /// Where a SmolLM2-shaped decode step spends its time on flex: the weight

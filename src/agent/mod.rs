@@ -25,6 +25,7 @@ use crate::reconcile::Controller;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::RuntimeError;
 use crate::spec::{self, SpecError};
+use crate::supervisor::supervise;
 use crate::watch::{SpecWatch, WatchError};
 
 use spec_source::SpecSource;
@@ -146,6 +147,7 @@ pub async fn run(
                         registration,
                         gpus.clone(),
                         status.clone(),
+                        metrics.clone(),
                     ))
                 }
                 Err(err) => {
@@ -200,39 +202,7 @@ pub async fn run(
                 .map_err(AgentError::Serve)
         });
     }
-    supervise(tasks, cancel).await
-}
-
-/// Waits for `cancel` or the first task to end, then stops the rest.
-async fn supervise(
-    mut tasks: JoinSet<Result<(), AgentError>>,
-    cancel: CancellationToken,
-) -> Result<(), AgentError> {
-    let first = tokio::select! {
-        () = cancel.cancelled() => Ok(()),
-        Some(joined) = tasks.join_next() => {
-            if !cancel.is_cancelled() {
-                tracing::error!("an agent task ended unexpectedly; stopping the agent");
-            }
-            joined.unwrap_or(Ok(()))
-        }
-    };
-    cancel.cancel();
-    // The controller and server stop on `cancel`; the rest are plain loops.
-    let stop = async {
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(err)) = joined {
-                tracing::warn!(error = %err, "task ended with an error while stopping");
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(10), stop)
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-    }
-    first
+    supervise(tasks, cancel.clone().cancelled_owned(), &cancel, "agent").await
 }
 
 /// Runs a plain loop until it ends or `cancel` fires.

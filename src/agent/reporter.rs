@@ -12,6 +12,9 @@ use tokio::time::Instant;
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
 use crate::coordinator::{ClientError, CoordinatorClient};
 use crate::gpu::GpuInventory;
+use crate::metrics::{
+    AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
+};
 use crate::reconcile::status::{ConditionStatus, ConditionType};
 use crate::reconcile::NodeStatus;
 use crate::spec::NodeSpec;
@@ -81,12 +84,18 @@ pub async fn run(
     registration: RegisterRequest,
     gpus: GpuInventory,
     mut status: watch::Receiver<NodeStatus>,
+    metrics: AgentMetrics,
 ) {
     let node_id = client.identity().node_id();
     let mut registered = false;
     let mut failures = 0u32;
     loop {
         let was_registered = registered;
+        let request = if registered {
+            REPORT_HEARTBEAT
+        } else {
+            REPORT_REGISTER
+        };
         let result = if registered {
             let request = heartbeat(&status.borrow_and_update(), &gpus);
             client
@@ -100,8 +109,18 @@ pub async fn run(
                 answer.heartbeat_interval_seconds
             })
         };
+        let outcome = if result.is_ok() {
+            RESULT_SUCCESS
+        } else {
+            RESULT_ERROR
+        };
+        metrics
+            .coordinator_reports
+            .with_label_values(&[request, outcome])
+            .inc();
         match result {
             Ok(seconds) => {
+                metrics.coordinator_last_report.set(unix_now());
                 if failures > 0 {
                     tracing::info!(%node_id, "the coordinator answers again");
                 }
@@ -124,6 +143,13 @@ pub async fn run(
             }
         }
     }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Waits for the interval to pass, or for a status change (but at least

@@ -20,7 +20,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a call to the coordinator failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("coordinator URL {url:?} is not an http:// URL (fix: set spec.coordinator.url to http://host:port)")]
+    #[error("coordinator URL {url:?} is not an http:// or https:// URL (fix: set spec.coordinator.url to http://host:port or https://host)")]
     BadUrl { url: String },
     #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),
@@ -77,7 +77,7 @@ impl CoordinatorClient {
     /// `base_url` is the coordinator's root, e.g. `http://127.0.0.1:7070`.
     pub fn new(base_url: &str, identity: Arc<NodeIdentity>) -> Result<Self, ClientError> {
         let base = base_url.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
+        if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(ClientError::BadUrl {
                 url: base_url.into(),
             });
@@ -180,5 +180,27 @@ impl CoordinatorClient {
             path: path.into(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_and_https_coordinators_other_schemes_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let identity = Arc::new(NodeIdentity::load_or_create(dir.path()).expect("identity"));
+        for url in [
+            "http://127.0.0.1:7070",
+            "https://coordinator.garage.example/",
+        ] {
+            let client = CoordinatorClient::new(url, identity.clone()).expect(url);
+            assert!(!client.base.ends_with('/'), "{}", client.base);
+        }
+        let e = CoordinatorClient::new("ftp://x", identity)
+            .expect_err("ftp")
+            .to_string();
+        assert!(e.contains("not an http:// or https:// URL"), "{e}");
     }
 }

@@ -28,6 +28,7 @@ pub use cli::CoordinatorArgs;
 pub use client::{ClientError, CoordinatorClient};
 
 use crate::identity::IdentityError;
+use crate::supervisor::supervise;
 use auth::Authenticator;
 use metrics::CoordinatorMetrics;
 use routes::AppState;
@@ -176,27 +177,7 @@ pub async fn serve_with_listener(
                 .map_err(CoordinatorError::Serve)
         });
     }
-    let first = tokio::select! {
-        () = shutdown => Ok(()),
-        Some(joined) = tasks.join_next() => {
-            tracing::error!("a coordinator task ended unexpectedly; stopping");
-            joined.unwrap_or(Ok(()))
-        }
-    };
-    cancel.cancel();
-    let stop = async {
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(err)) = joined {
-                tracing::warn!(error = %err, "task ended with an error while stopping");
-            }
-        }
-    };
-    if tokio::time::timeout(Duration::from_secs(10), stop)
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-    }
+    let first = supervise(tasks, shutdown, &cancel, "coordinator").await;
     store.close().await;
     first
 }

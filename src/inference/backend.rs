@@ -13,6 +13,14 @@ use serde::{Deserialize, Serialize};
 /// The CPU backend.
 pub type Cpu = burn::backend::Flex;
 
+/// Whether `B` keeps its tensors in host memory (the CPU backends), where
+/// the model's linear layers run the quantised host kernels.
+pub fn runs_on_host<B: burn::tensor::backend::Backend>() -> bool {
+    use std::any::TypeId;
+    let id = TypeId::of::<B>();
+    id == TypeId::of::<burn::backend::Flex>() || id == TypeId::of::<burn::backend::NdArray>()
+}
+
 /// The CUDA backend (cargo feature `cuda`).
 #[cfg(feature = "cuda")]
 pub type Cuda = burn::backend::Cuda;

@@ -1,9 +1,12 @@
 //! Host-side weights: every loader (safetensors, GGUF) produces a
-//! [`WeightMap`] of f32 tensors that remembers which file each came from, so
-//! a shape mismatch or a missing tensor names both the file and the tensor.
+//! [`WeightMap`] of f32 tensors or, for GGUF's quantised tensors, the blocks
+//! themselves; it remembers which file each came from, so a shape mismatch
+//! or a missing tensor names both the file and the tensor.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use garage_kernels::QuantMatrix;
 
 /// Why a model's weights could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +46,36 @@ impl HostTensor {
     }
 }
 
+/// A weight as loaded: dense f32, or a `[rows, cols]` matrix in GGML blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostWeight {
+    Dense(HostTensor),
+    Quant(QuantMatrix),
+}
+
+impl HostWeight {
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            HostWeight::Dense(t) => t.shape.clone(),
+            HostWeight::Quant(m) => vec![m.rows(), m.cols()],
+        }
+    }
+
+    /// The weight as f32 (quantised blocks dequantised).
+    pub fn into_dense(self) -> HostTensor {
+        match self {
+            HostWeight::Dense(t) => t,
+            HostWeight::Quant(m) => HostTensor {
+                shape: vec![m.rows(), m.cols()],
+                data: m.dequantize(),
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
-    tensor: HostTensor,
+    weight: HostWeight,
     file: PathBuf,
 }
 
@@ -66,50 +96,68 @@ impl WeightMap {
     }
 
     pub fn insert(&mut self, name: String, tensor: HostTensor, file: &Path) {
+        self.insert_weight(name, HostWeight::Dense(tensor), file);
+    }
+
+    pub fn insert_weight(&mut self, name: String, weight: HostWeight, file: &Path) {
         self.entries.insert(
             name,
             Entry {
-                tensor,
+                weight,
                 file: file.to_path_buf(),
             },
         );
     }
 
-    /// Removes and returns `name`, checking its shape against `expected`.
-    pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<HostTensor, WeightError> {
-        let entry = self
-            .entries
-            .remove(name)
-            .ok_or_else(|| WeightError::Missing {
-                tensor: name.to_string(),
-                origin: self.origin.clone(),
-            })?;
-        if entry.tensor.shape != expected {
-            return Err(WeightError::Shape {
-                file: entry.file,
-                tensor: name.to_string(),
-                found: entry.tensor.shape,
-                expected: expected.to_vec(),
-            });
-        }
-        Ok(entry.tensor)
-    }
-
-    /// Returns `name` without removing it (for tied embeddings).
-    pub fn get(&self, name: &str, expected: &[usize]) -> Result<HostTensor, WeightError> {
-        let entry = self.entries.get(name).ok_or_else(|| WeightError::Missing {
-            tensor: name.to_string(),
-            origin: self.origin.clone(),
-        })?;
-        if entry.tensor.shape != expected {
+    fn checked(&self, name: &str, entry: &Entry, expected: &[usize]) -> Result<(), WeightError> {
+        let found = entry.weight.shape();
+        if found != expected {
             return Err(WeightError::Shape {
                 file: entry.file.clone(),
                 tensor: name.to_string(),
-                found: entry.tensor.shape.clone(),
+                found,
                 expected: expected.to_vec(),
             });
         }
-        Ok(entry.tensor.clone())
+        Ok(())
+    }
+
+    fn missing(&self, name: &str) -> WeightError {
+        WeightError::Missing {
+            tensor: name.to_string(),
+            origin: self.origin.clone(),
+        }
+    }
+
+    /// Removes and returns `name` as loaded, checking its shape against `expected`.
+    pub fn take_weight(
+        &mut self,
+        name: &str,
+        expected: &[usize],
+    ) -> Result<HostWeight, WeightError> {
+        let entry = self
+            .entries
+            .remove(name)
+            .ok_or_else(|| self.missing(name))?;
+        self.checked(name, &entry, expected)?;
+        Ok(entry.weight)
+    }
+
+    /// Returns `name` as loaded without removing it (for tied embeddings).
+    pub fn get_weight(&self, name: &str, expected: &[usize]) -> Result<HostWeight, WeightError> {
+        let entry = self.entries.get(name).ok_or_else(|| self.missing(name))?;
+        self.checked(name, entry, expected)?;
+        Ok(entry.weight.clone())
+    }
+
+    /// Removes and returns `name` as f32, checking its shape against `expected`.
+    pub fn take(&mut self, name: &str, expected: &[usize]) -> Result<HostTensor, WeightError> {
+        self.take_weight(name, expected).map(HostWeight::into_dense)
+    }
+
+    /// Returns `name` as f32 without removing it.
+    pub fn get(&self, name: &str, expected: &[usize]) -> Result<HostTensor, WeightError> {
+        self.get_weight(name, expected).map(HostWeight::into_dense)
     }
 }
 

@@ -1,6 +1,7 @@
 //! GGUF model files (what llama.cpp and Ollama use): Llama hyper-parameters,
-//! tensors (F32/F16/BF16/Q4_0/Q4_1/Q8_0, dequantised to f32 and renamed to
-//! the Hugging Face names the model expects), tokenizer and chat template.
+//! tensors (F32/F16/BF16 as f32; Q4_0/Q4_1/Q8_0 matrices kept in their
+//! blocks for the quantised kernels; renamed to the Hugging Face names the
+//! model expects), tokenizer and chat template.
 
 mod quant;
 mod reader;
@@ -14,7 +15,9 @@ use crate::inference::chat_template::{ChatTemplate, TemplateError};
 use crate::inference::checkpoint::Checkpoint;
 use crate::inference::config::{ConfigError, LlamaConfig};
 use crate::inference::tokenizer::{TextTokenizer, TokenizerError};
-use crate::inference::weights::{HostTensor, WeightMap};
+use garage_kernels::{BlockError, QuantMatrix};
+
+use crate::inference::weights::{HostTensor, HostWeight, WeightMap};
 
 /// Why a GGUF file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,13 @@ pub enum GgufError {
         path: PathBuf,
         #[source]
         source: TokenizerError,
+    },
+    #[error("{path}: tensor {tensor}")]
+    Blocks {
+        path: PathBuf,
+        tensor: String,
+        #[source]
+        source: BlockError,
     },
     #[error("{path}: chat template")]
     Template {
@@ -89,30 +99,44 @@ fn hf_name(name: &str) -> Option<String> {
 }
 
 /// llama.cpp's converter interleaves the two rotary halves of each Q/K head
-/// (its RoPE rotates adjacent pairs); undo that to the Hugging Face layout.
-/// A tensor of another shape is returned as is, for the shape check to report.
-fn unpermute_rows(t: HostTensor, heads: usize) -> HostTensor {
-    let [rows, cols] = t.shape[..] else {
-        return t;
-    };
-    if heads == 0 || rows % (2 * heads) != 0 {
-        return t;
+/// (its RoPE rotates adjacent pairs); the source row of each row in the
+/// Hugging Face layout. `None` (leave as is) for a shape that does not split
+/// into heads, for the shape check to report.
+fn unpermuted_order(rows: usize, heads: usize) -> Option<Vec<usize>> {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
+        return None;
     }
     let head_dim = rows / heads;
     let half = head_dim / 2;
-    let mut data = vec![0.0; t.data.len()];
+    let mut order = vec![0; rows];
     for h in 0..heads {
         for i in 0..half {
             for j in 0..2 {
-                let src = (h * head_dim + i * 2 + j) * cols;
-                let dst = (h * head_dim + j * half + i) * cols;
-                data[dst..dst + cols].copy_from_slice(&t.data[src..src + cols]);
+                order[h * head_dim + j * half + i] = h * head_dim + i * 2 + j;
             }
         }
     }
-    HostTensor {
-        shape: t.shape,
-        data,
+    Some(order)
+}
+
+fn unpermute_rows(w: HostWeight, heads: usize) -> HostWeight {
+    let shape = w.shape();
+    let [rows, cols] = shape[..] else {
+        return w;
+    };
+    let Some(order) = unpermuted_order(rows, heads) else {
+        return w;
+    };
+    match w {
+        HostWeight::Quant(m) => HostWeight::Quant(m.select_rows(&order)),
+        HostWeight::Dense(t) => HostWeight::Dense(HostTensor {
+            shape: t.shape.clone(),
+            data: order
+                .iter()
+                .flat_map(|&r| &t.data[r * cols..(r + 1) * cols])
+                .copied()
+                .collect(),
+        }),
     }
 }
 
@@ -162,15 +186,29 @@ pub fn load_file(path: &Path) -> Result<Checkpoint, GgufError> {
         let Some(name) = hf_name(&info.name) else {
             continue;
         };
-        let data = info.kind.dequantize(&bytes[info.start..info.end]);
+        let raw = &bytes[info.start..info.end];
         let shape: Vec<usize> = info.dims.iter().rev().copied().collect();
-        let mut tensor = HostTensor { shape, data };
+        let mut weight = match (info.kind.block_format(), &shape[..]) {
+            (Some(format), &[rows, cols]) => {
+                HostWeight::Quant(QuantMatrix::from_ggml(format, rows, cols, raw).map_err(
+                    |source| GgufError::Blocks {
+                        path: path.to_path_buf(),
+                        tensor: info.name.clone(),
+                        source,
+                    },
+                )?)
+            }
+            _ => HostWeight::Dense(HostTensor {
+                shape,
+                data: info.kind.dequantize(raw),
+            }),
+        };
         if info.name.ends_with("attn_q.weight") {
-            tensor = unpermute_rows(tensor, config.num_heads);
+            weight = unpermute_rows(weight, config.num_heads);
         } else if info.name.ends_with("attn_k.weight") {
-            tensor = unpermute_rows(tensor, config.num_kv_heads);
+            weight = unpermute_rows(weight, config.num_kv_heads);
         }
-        weights.insert(name, tensor, path);
+        weights.insert_weight(name, weight, path);
     }
 
     let token_text = |key: &str| {

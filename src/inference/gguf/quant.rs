@@ -1,6 +1,8 @@
 //! GGML tensor element types and their dequantisation to f32 (F32, F16,
-//! BF16, Q4_0, Q4_1, Q8_0 blocks of 32 values, as llama.cpp lays them out).
+//! BF16, Q4_0, Q4_1, Q8_0 blocks of 32 values, as llama.cpp lays them out);
+//! the block types also map to the quantised kernels' formats.
 
+use garage_kernels::BlockFormat;
 use half::{bf16, f16};
 
 /// Element types the loader understands.
@@ -27,6 +29,16 @@ impl GgmlType {
             30 => GgmlType::Bf16,
             _ => return None,
         })
+    }
+
+    /// The block format the quantised kernels multiply directly, if any.
+    pub fn block_format(self) -> Option<BlockFormat> {
+        match self {
+            GgmlType::Q4_0 => Some(BlockFormat::Q4_0),
+            GgmlType::Q4_1 => Some(BlockFormat::Q4_1),
+            GgmlType::Q8_0 => Some(BlockFormat::Q8_0),
+            GgmlType::F32 | GgmlType::F16 | GgmlType::Bf16 => None,
+        }
     }
 
     /// Bytes holding `count` elements; `None` when `count` does not fill whole blocks.

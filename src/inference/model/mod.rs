@@ -5,6 +5,7 @@
 //! and MLPs run on all tokens at once, attention per sequence.
 
 mod cache;
+mod linear;
 mod rope;
 
 use burn::tensor::activation::{silu, softmax};
@@ -12,20 +13,22 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 pub use self::cache::KvCache;
+use self::linear::Linear;
 use self::rope::Rope;
+use crate::inference::backend::runs_on_host;
 use crate::inference::config::LlamaConfig;
 use crate::inference::weights::{HostTensor, WeightError, WeightMap};
 
 #[derive(Debug)]
 struct Layer<B: Backend> {
     attn_norm: Tensor<B, 2>,
-    /// `[hidden, q + k + v]`: the three projections fused, transposed.
-    wqkv: Tensor<B, 2>,
-    wo: Tensor<B, 2>,
+    /// `hidden → q + k + v`: the three projections fused.
+    wqkv: Linear<B>,
+    wo: Linear<B>,
     mlp_norm: Tensor<B, 2>,
-    /// `[hidden, 2 * intermediate]`: gate and up fused, transposed.
-    w_gate_up: Tensor<B, 2>,
-    w_down: Tensor<B, 2>,
+    /// `hidden → 2 * intermediate`: gate and up fused.
+    w_gate_up: Linear<B>,
+    w_down: Linear<B>,
 }
 
 /// A Llama-architecture model on backend `B`.
@@ -35,10 +38,12 @@ pub struct Llama<B: Backend> {
     embed: Tensor<B, 2>,
     layers: Vec<Layer<B>>,
     norm: Tensor<B, 2>,
-    /// `[hidden, vocab]`.
-    lm_head: Tensor<B, 2>,
+    /// `hidden → vocab`.
+    lm_head: Linear<B>,
     rope: Rope<B>,
     device: B::Device,
+    /// Whether the backend runs on the host (rayon's pool runs the step).
+    on_host: bool,
 }
 
 /// New tokens for one sequence and the cache they extend.
@@ -58,28 +63,33 @@ fn norm_weight<B: Backend>(t: HostTensor, device: &B::Device) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(t.data, [1, n]), device)
 }
 
-/// Concatenates `[out_i, in]` weights along `out` and transposes to `[in, sum out]`.
-fn fuse_transposed(parts: Vec<HostTensor>) -> HostTensor {
-    let cols = parts[0].shape[1];
-    let rows: usize = parts.iter().map(|p| p.shape[0]).sum();
-    let mut data = Vec::with_capacity(rows * cols);
-    for p in parts {
-        data.extend(p.data);
-    }
-    HostTensor {
-        shape: vec![rows, cols],
-        data,
-    }
-    .transposed()
-}
-
 impl<B: Backend> Llama<B> {
     /// Builds the model from Hugging Face–named weights, checking every shape
-    /// against `config`.
+    /// against `config`. On a CPU backend, GGUF's quantised matrices stay in
+    /// their blocks and multiply through the quantised kernels.
     pub fn from_weights(
         config: &LlamaConfig,
         weights: &mut WeightMap,
         device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        Self::build(config, weights, device, runs_on_host::<B>())
+    }
+
+    /// Like [`Self::from_weights`], with every linear layer on burn's dense
+    /// f32 matmul (quantised weights dequantised): exact f32 arithmetic.
+    pub fn from_weights_dense(
+        config: &LlamaConfig,
+        weights: &mut WeightMap,
+        device: &B::Device,
+    ) -> Result<Self, WeightError> {
+        Self::build(config, weights, device, false)
+    }
+
+    fn build(
+        config: &LlamaConfig,
+        weights: &mut WeightMap,
+        device: &B::Device,
+        quantised: bool,
     ) -> Result<Self, WeightError> {
         let c = config;
         let (h, q, kv, i) = (
@@ -88,35 +98,37 @@ impl<B: Backend> Llama<B> {
             c.num_kv_heads * c.head_dim,
             c.intermediate_size,
         );
-        let embed_host = weights.get("model.embed_tokens.weight", &[c.vocab_size, h])?;
+        let embed = weights.take_weight("model.embed_tokens.weight", &[c.vocab_size, h])?;
         let lm_head_host = if c.tie_word_embeddings {
-            embed_host.clone()
+            embed.clone()
         } else {
-            weights.take("lm_head.weight", &[c.vocab_size, h])?
+            weights.take_weight("lm_head.weight", &[c.vocab_size, h])?
         };
+        let embed_host = embed.into_dense();
+        let linear = |parts| Linear::fused(parts, quantised, device);
         let mut layers = Vec::with_capacity(c.num_layers);
         for l in 0..c.num_layers {
             let p = format!("model.layers.{l}.");
-            let mut take = |name: &str, shape: &[usize]| weights.take(&format!("{p}{name}"), shape);
-            let wqkv = fuse_transposed(vec![
+            let mut take =
+                |name: &str, shape: &[usize]| weights.take_weight(&format!("{p}{name}"), shape);
+            let wqkv = linear(vec![
                 take("self_attn.q_proj.weight", &[q, h])?,
                 take("self_attn.k_proj.weight", &[kv, h])?,
                 take("self_attn.v_proj.weight", &[kv, h])?,
             ]);
-            let w_gate_up = fuse_transposed(vec![
+            let w_gate_up = linear(vec![
                 take("mlp.gate_proj.weight", &[i, h])?,
                 take("mlp.up_proj.weight", &[i, h])?,
             ]);
+            let attn_norm = take("input_layernorm.weight", &[h])?.into_dense();
+            let mlp_norm = take("post_attention_layernorm.weight", &[h])?.into_dense();
             layers.push(Layer {
-                attn_norm: norm_weight(take("input_layernorm.weight", &[h])?, device),
-                wqkv: upload(wqkv, device),
-                wo: upload(
-                    take("self_attn.o_proj.weight", &[h, q])?.transposed(),
-                    device,
-                ),
-                mlp_norm: norm_weight(take("post_attention_layernorm.weight", &[h])?, device),
-                w_gate_up: upload(w_gate_up, device),
-                w_down: upload(take("mlp.down_proj.weight", &[h, i])?.transposed(), device),
+                attn_norm: norm_weight(attn_norm, device),
+                wqkv,
+                wo: linear(vec![take("self_attn.o_proj.weight", &[h, q])?]),
+                mlp_norm: norm_weight(mlp_norm, device),
+                w_gate_up,
+                w_down: linear(vec![take("mlp.down_proj.weight", &[h, i])?]),
             });
         }
         let norm = norm_weight(weights.take("model.norm.weight", &[h])?, device);
@@ -125,9 +137,10 @@ impl<B: Backend> Llama<B> {
             embed: upload(embed_host, device),
             layers,
             norm,
-            lm_head: upload(lm_head_host.transposed(), device),
+            lm_head: linear(vec![lm_head_host]),
             rope: Rope::new(config, device),
             device: device.clone(),
+            on_host: runs_on_host::<B>(),
         })
     }
 
@@ -155,6 +168,17 @@ impl<B: Backend> Llama<B> {
     /// `[sequences, vocab]`. Callers keep every cache within
     /// `max_position_embeddings` and every step non-empty.
     pub fn forward(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
+        if self.on_host {
+            // On a rayon worker, each of the ~120 parallel matmuls of a step
+            // is split and joined in the pool; from outside it, each would
+            // hand the work over and put this thread to sleep and back.
+            rayon::scope(|_| self.forward_layers(steps))
+        } else {
+            self.forward_layers(steps)
+        }
+    }
+
+    fn forward_layers(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let mut ids = Vec::new();
@@ -175,7 +199,7 @@ impl<B: Backend> Llama<B> {
 
         for (l, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(x.clone(), &layer.attn_norm);
-            let qkv = h.matmul(layer.wqkv.clone());
+            let qkv = layer.wqkv.forward(h);
             // Q and K heads are rotated together in one pass.
             let qk = qkv
                 .clone()
@@ -205,14 +229,14 @@ impl<B: Backend> Llama<B> {
             } else {
                 Tensor::cat(outs, 0)
             };
-            x = x + attn.matmul(layer.wo.clone());
+            x = x + layer.wo.forward(attn);
 
             let h = self.rms_norm(x.clone(), &layer.mlp_norm);
-            let gu = h.matmul(layer.w_gate_up.clone());
+            let gu = layer.w_gate_up.forward(h);
             let inter = c.intermediate_size;
             let gate = gu.clone().narrow(1, 0, inter);
             let up = gu.narrow(1, inter, inter);
-            x = x + (silu(gate) * up).matmul(layer.w_down.clone());
+            x = x + layer.w_down.forward(silu(gate) * up);
         }
         for step in steps.iter_mut() {
             step.cache.advance(step.tokens.len());
@@ -220,7 +244,7 @@ impl<B: Backend> Llama<B> {
         let rows = last_rows.len();
         let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last_rows, [rows]), &self.device);
         let x = self.rms_norm(x.select(0, last), &self.norm);
-        x.matmul(self.lm_head.clone())
+        self.lm_head.forward(x)
     }
 
     /// Causal attention of `q` `[heads, t, hd]` over `keys`/`values`
