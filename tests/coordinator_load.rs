@@ -149,8 +149,8 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// Signs `body` for `node` and POSTs it: the signing `CoordinatorClient`
-/// does, over a client shared by all simulated nodes. True on a 2xx.
+/// Signs `body` for `node` and POSTs it as `CoordinatorClient` does, but
+/// over one client shared by all simulated nodes. True on a 2xx.
 async fn signed_post(
     http: &reqwest::Client,
     base: &str,
