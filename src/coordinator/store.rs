@@ -117,6 +117,30 @@ pub struct Store {
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds `$1`–`$10` shared by the register statements, in their order: id,
+/// key, market, GPUs, benchmark, country, region, latitude, longitude, time.
+fn bind_node<'q>(
+    query: AnyQuery<'q>,
+    node: &NewNode,
+    gpu_info: &str,
+    benchmark: Option<&str>,
+    now_ms: i64,
+) -> AnyQuery<'q> {
+    query
+        .bind(node.node_id.to_string())
+        .bind(node.public_key.clone())
+        .bind(node.market.clone())
+        .bind(gpu_info.to_owned())
+        .bind(benchmark.map(str::to_owned))
+        .bind(node.location.country.clone())
+        .bind(node.location.region.clone())
+        .bind(node.location.latitude)
+        .bind(node.location.longitude)
+        .bind(now_ms)
+}
+
 fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { what, source }
 }
@@ -240,46 +264,28 @@ impl Store {
         let gpu_info = serde_json::to_string(&node.gpu_info).unwrap_or_else(|_| "[]".into());
         let benchmark = node.benchmark.as_ref().map(|b| b.to_string());
         let _turn = self.write_turn().await;
-        let inserted = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO nodes (node_id, public_key, market, gpu_info, benchmark, country, region, \
              latitude, longitude, state, registered_at, updated_at, last_seen_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'online', $10, $10, $10) \
              ON CONFLICT (node_id) DO NOTHING",
-        )
-        .bind(node.node_id.to_string())
-        .bind(node.public_key.clone())
-        .bind(node.market.clone())
-        .bind(gpu_info.clone())
-        .bind(benchmark.clone())
-        .bind(node.location.country.clone())
-        .bind(node.location.region.clone())
-        .bind(node.location.latitude)
-        .bind(node.location.longitude)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("insert a node"))?;
+        );
+        let inserted = bind_node(insert, node, &gpu_info, benchmark.as_deref(), now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("insert a node"))?;
         if inserted.rows_affected() == 1 {
             return Ok(Registered::Created);
         }
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE nodes SET market = $3, gpu_info = $4, benchmark = $5, country = $6, \
              region = $7, latitude = $8, longitude = $9, state = 'online', updated_at = $10, \
              last_seen_at = $10 WHERE node_id = $1 AND public_key = $2",
-        )
-        .bind(node.node_id.to_string())
-        .bind(node.public_key.clone())
-        .bind(node.market.clone())
-        .bind(gpu_info)
-        .bind(benchmark)
-        .bind(node.location.country.clone())
-        .bind(node.location.region.clone())
-        .bind(node.location.latitude)
-        .bind(node.location.longitude)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await
-        .map_err(query_err("update a node"))?;
+        );
+        let updated = bind_node(update, node, &gpu_info, benchmark.as_deref(), now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("update a node"))?;
         Ok(if updated.rows_affected() == 1 {
             Registered::Updated
         } else {
