@@ -4,6 +4,7 @@
 //! ports and state directory, and is removed (containers, volumes, agent,
 //! local coordinator) when the test ends, also when it fails.
 
+mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -16,7 +17,6 @@ use support::{
     run_id, show,
 };
 
-const SMOLLM2: &str = ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Image builds, the model copy, the benchmark and the worker's load.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -101,19 +101,7 @@ impl Drop for StartedNode {
 }
 
 fn prerequisites() -> bool {
-    if !podman_prerequisites() {
-        return false;
-    }
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join(SMOLLM2);
-    if model.exists() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("GARAGE_REQUIRE_SMOLLM2").is_none(),
-        "GARAGE_REQUIRE_SMOLLM2 is set but {SMOLLM2} is missing (scripts/fetch-default-model.sh)"
-    );
-    eprintln!("skipping: {SMOLLM2} is missing (scripts/fetch-default-model.sh)");
-    false
+    podman_prerequisites() && common::smollm2_gguf().is_some()
 }
 
 #[test]
