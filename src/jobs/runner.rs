@@ -121,6 +121,9 @@ pub fn check(job: &Job, options: &RunOptions) -> Result<(), RunError> {
 
 /// How long cleanup may take after a run.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(30);
+/// Remove-and-list passes of a run's cleanup, and the pause between them.
+const CLEANUP_PASSES: usize = 5;
+const CLEANUP_RETRY: Duration = Duration::from_millis(300);
 /// How long logs may trail the container's exit.
 const LOG_GRACE: Duration = Duration::from_secs(2);
 
@@ -254,15 +257,30 @@ impl<E: JobEngine> Runner<E> {
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            match self.engine.list_labelled(&self.options.node).await {
-                Ok(items) => {
-                    let ours = items.into_iter().filter(|i| i.run == run_id).collect();
-                    self.remove_all(ours).await
+            // Until a fresh list shows nothing of this run: under load podman
+            // can refuse a removal (a container still being torn down holds
+            // its network) or list a container late, so one pass may leave
+            // litter behind.
+            let mut errors = Vec::new();
+            for pass in 0..CLEANUP_PASSES {
+                if pass > 0 {
+                    tokio::time::sleep(CLEANUP_RETRY).await;
                 }
-                Err(err) => vec![format!(
-                    "{err}; what run {run_id} created is removed by the next run's sweep"
-                )],
+                let ours: Vec<Labelled> = match self.engine.list_labelled(&self.options.node).await
+                {
+                    Ok(items) => items.into_iter().filter(|i| i.run == run_id).collect(),
+                    Err(err) => {
+                        return vec![format!(
+                            "{err}; what run {run_id} created is removed by the next run's sweep"
+                        )]
+                    }
+                };
+                if ours.is_empty() {
+                    return Vec::new();
+                }
+                errors = self.remove_all(ours).await;
             }
+            errors
         };
         tokio::time::timeout(CLEANUP_LIMIT, work)
             .await

@@ -35,6 +35,9 @@ struct State {
     behaviour: HashMap<String, Behaviour>,
     killed: Vec<String>,
     created: Vec<(String, JobContainer)>,
+    /// Removals of networks to refuse (as podman does while a container
+    /// that uses one is still being torn down).
+    refuse_network_removals: usize,
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +160,15 @@ impl JobEngine for Fake {
         Ok(self.state().items.clone())
     }
     async fn remove(&self, item: &Labelled) -> Result<(), EngineError> {
-        self.state().items.retain(|i| i != item);
+        let mut state = self.state();
+        if item.kind == ResourceKind::Network && state.refuse_network_removals > 0 {
+            state.refuse_network_removals -= 1;
+            return Err(EngineError::Step {
+                step: "remove network",
+                message: "network is being used by a container".into(),
+            });
+        }
+        state.items.retain(|i| i != item);
         Ok(())
     }
     async fn diagnose(&self) -> Option<String> {
@@ -338,4 +349,23 @@ async fn slots_limit_concurrent_runs() {
     assert!(super::slots::try_slot(&node("t7"), 2)
         .expect("bind")
         .is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn cleanup_retries_what_the_engine_refused_to_remove() {
+    let fake = Arc::new(Fake::default());
+    fake.state().host_images.push("box:1".into());
+    fake.state().refuse_network_removals = 2;
+    let report = runner(&fake, &node("t-retry"))
+        .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
+        .await
+        .expect("ran");
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert!(
+        report.cleanup_errors.is_empty(),
+        "{:?}",
+        report.cleanup_errors
+    );
+    assert!(fake.state().items.is_empty(), "{:?}", fake.state().items);
+    assert_eq!(fake.state().refuse_network_removals, 0);
 }
