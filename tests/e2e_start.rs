@@ -22,28 +22,32 @@ const START_TIMEOUT: Duration = Duration::from_secs(300);
 
 struct StartedNode {
     name: String,
-    state: tempfile::TempDir,
+    /// Holds the state directory, which start.sh makes (mode 0700).
+    root: tempfile::TempDir,
     args: Vec<String>,
 }
 
 impl StartedNode {
     fn new() -> StartedNode {
         let name = format!("s{}", run_id());
-        let state = tempfile::tempdir().expect("state dir");
+        let root = tempfile::tempdir().expect("temporary dir");
         let args = vec![
             "--yes".to_string(),
             "--name".into(),
             name.clone(),
             "--state-dir".into(),
-            state.path().display().to_string(),
+            root.path().join("state").display().to_string(),
             "--worker-port".into(),
             free_port().to_string(),
             "--metrics-listen".into(),
             format!("127.0.0.1:{}", free_port()),
             "--coordinator-listen".into(),
             format!("127.0.0.1:{}", free_port()),
+            // The country comes from the time zone (TZ below), the rest from flags.
+            "--coordinates".into(),
+            "59.33,18.07".into(),
         ];
-        StartedNode { name, state, args }
+        StartedNode { name, root, args }
     }
 
     fn start_sh(&self, extra: &[&str]) -> Output {
@@ -53,15 +57,20 @@ impl StartedNode {
         cmd.arg(repo.join("start.sh"))
             .args(&self.args)
             .args(extra)
-            .env("GARAGE_BIN", garage_bin());
+            .env("GARAGE_BIN", garage_bin())
+            .env("TZ", "Europe/Stockholm");
         if venv_python.exists() {
             cmd.env("PYTHON", venv_python);
         }
         output_with_timeout(&mut cmd, START_TIMEOUT)
     }
 
+    fn state(&self) -> PathBuf {
+        self.root.path().join("state")
+    }
+
     fn spec(&self) -> PathBuf {
-        self.state.path().join("node.yaml")
+        self.state().join("node.yaml")
     }
 
     fn container_ids(&self) -> Vec<String> {
@@ -124,7 +133,13 @@ fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing
         text.contains("✓ worker answers") && text.contains("Paris"),
         "{text}"
     );
-    let key = node.state.path().join("node.key");
+    assert!(
+        text.contains("country SE, from the time zone Europe/Stockholm")
+            && text.contains("country: SE latitude: 59.33 longitude: 18.07"),
+        "{text}"
+    );
+    assert!(text.contains("✓ tools: curl, python3, pip"), "{text}");
+    let key = node.state().join("node.key");
     let mode = std::fs::metadata(&key).expect("node.key").permissions();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
@@ -140,6 +155,11 @@ fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing
     let listed = &nodes["nodes"][0];
     assert_eq!(listed["state"], "online", "{body}");
     assert_eq!(listed["benchmark"]["schema_version"], 1, "{body}");
+    assert_eq!(
+        listed["location"],
+        serde_json::json!({"country": "SE", "latitude": 59.33, "longitude": 18.07}),
+        "{body}"
+    );
     assert!(
         listed["benchmark"]["compute"]["matmul_f32"]["gflop_per_s"]
             .as_f64()
@@ -173,5 +193,5 @@ fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing
 }
 
 fn read_log(node: &StartedNode, name: &str) -> String {
-    std::fs::read_to_string(node.state.path().join("logs").join(name)).unwrap_or_default()
+    std::fs::read_to_string(node.state().join("logs").join(name)).unwrap_or_default()
 }
