@@ -86,9 +86,16 @@ const JOB_OPS: &str =
 
 #[test]
 fn job_validate_refuses_deep_nesting_and_alias_bombs() {
-    let deep = format!("{JOB_HEAD}meta:\n  name: {}x\n{JOB_OPS}", "[".repeat(200));
+    let deep = format!(
+        "{JOB_HEAD}meta:\n  name: {}x{}\n{JOB_OPS}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
     let stderr = refused(&["job", "validate"], "job.yaml", &deep);
-    assert!(stderr.contains("job.yaml:4:"), "{stderr}");
+    assert!(
+        stderr.contains("job.yaml:4:") && stderr.contains("nest deeper than 64 levels"),
+        "{stderr}"
+    );
 
     let mut bomb = format!("{JOB_HEAD}{JOB_OPS}x0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..=9 {
