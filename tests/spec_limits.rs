@@ -127,7 +127,9 @@ fn job_validate_refuses_an_env_value_the_kernel_would_refuse() {
     );
     let stderr = refused(&["job", "validate"], "job.yaml", &text);
     assert!(
-        stderr.contains("job.yaml:9:14: ops[0].args.env.BIG: `BIG=…` is 204804 bytes, over the kernel's limit"),
+        stderr.contains(
+            "job.yaml:9:14: ops[0].args.env.BIG: `BIG=…` is 204804 bytes, over the kernel's limit"
+        ),
         "{stderr}"
     );
 }

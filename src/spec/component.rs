@@ -88,16 +88,7 @@ pub(super) fn templates(
         gpu_setting: "mode",
     };
     let mut out = Vec::new();
-    let mut ports = HostPorts::default();
-    let metrics = PortBinding {
-        host_ip: Some(metrics_listen.ip().to_string()),
-        host_port: metrics_listen.port(),
-        container_port: metrics_listen.port(),
-        protocol: Protocol::Tcp,
-    };
-    let metrics_owner = "spec.metrics.listen (the agent's metrics endpoint)";
-    // Cannot clash: the table is empty.
-    ports.bind(&metrics, metrics_owner.to_owned()).ok();
+    let mut ports = HostPorts::with_agent_metrics(metrics_listen);
     if let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) {
         out.push(node_template(
             "podman",

@@ -5,7 +5,7 @@
 //! binding is checked in constant time, so a spec of many ports stays linear.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::runtime::{PortBinding, Protocol};
 
@@ -94,6 +94,16 @@ pub(super) struct HostPorts {
 }
 
 impl HostPorts {
+    /// A table holding only the agent's own metrics endpoint (TCP).
+    pub fn with_agent_metrics(listen: SocketAddr) -> HostPorts {
+        let mut held: HashMap<(u16, bool), Holders> = HashMap::new();
+        held.entry((listen.port(), false)).or_default().hold(
+            Scope::of(Some(&listen.ip().to_string())),
+            "spec.metrics.listen (the agent's metrics endpoint)".to_owned(),
+        );
+        HostPorts { held }
+    }
+
     /// Takes `binding` for `who` (a field path, or a path with a note), or
     /// says why it clashes with an earlier binding.
     pub fn bind(&mut self, binding: &PortBinding, who: String) -> Result<(), String> {
