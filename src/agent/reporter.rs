@@ -15,6 +15,7 @@ use crate::gpu::GpuInventory;
 use crate::metrics::{
     AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
 };
+use crate::reconcile::backoff::later;
 use crate::reconcile::status::{ConditionStatus, ConditionType};
 use crate::reconcile::NodeStatus;
 use crate::spec::NodeSpec;
@@ -155,8 +156,8 @@ fn unix_now() -> f64 {
 /// Waits for the interval to pass, or for a status change (but at least
 /// [`MIN_GAP`]); false when the status channel closed.
 async fn wait_for_change_or(status: &mut watch::Receiver<NodeStatus>, interval: Duration) -> bool {
-    let due = Instant::now() + interval;
-    let earliest = Instant::now() + MIN_GAP.min(interval);
+    let due = later(Instant::now(), interval);
+    let earliest = later(Instant::now(), MIN_GAP.min(interval));
     tokio::select! {
         () = tokio::time::sleep_until(due) => true,
         changed = status.changed() => {

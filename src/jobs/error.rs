@@ -22,6 +22,13 @@ pub enum JobFileError {
         message: String,
         fix: String,
     },
+    /// Past a bound of `crate::spec::limits` (size, depth, aliases).
+    #[error("{site} {message} (fix: {fix})")]
+    Limit {
+        site: Site,
+        message: String,
+        fix: String,
+    },
     #[error("{site} unknown field `{field}`, expected {expected} (fix: check the spelling; manifests/job.schema.json lists every field)")]
     UnknownField {
         site: Site,
@@ -50,6 +57,7 @@ impl JobFileError {
         match self {
             JobFileError::Read { .. } => None,
             JobFileError::Syntax { site, .. }
+            | JobFileError::Limit { site, .. }
             | JobFileError::UnknownField { site, .. }
             | JobFileError::MissingField { site, .. }
             | JobFileError::WrongType { site, .. }

@@ -37,19 +37,25 @@ pub use types::JobDocument;
 
 /// Reads and validates the job file at `path` (YAML or JSON).
 pub fn load(path: &Path) -> Result<Job, JobFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JobFileError::Read {
-        file: path.to_owned(),
-        source,
-    })?;
+    let text = crate::spec::read_text(path).map_err(|err| yaml_error(err, path))?;
     parse(&text, path)
 }
 
 /// Parses and validates `text`; `file` names the job and places errors.
 pub fn parse(text: &str, file: &Path) -> Result<Job, JobFileError> {
-    let (value, at) = crate::spec::locate::load(text, file).map_err(|err| match err {
-        crate::spec::SpecError::Syntax { site, message, fix } => {
-            JobFileError::Syntax { site, message, fix }
-        }
+    let (value, at) = crate::spec::locate::load(text, file).map_err(|err| yaml_error(err, file))?;
+    let doc: JobDocument =
+        serde_path_to_error::deserialize(value).map_err(|err| deserialize_error(&err, &at))?;
+    validate::validate(&doc, &at, file)
+}
+
+/// Job files share the spec's YAML layer; its errors keep their place.
+fn yaml_error(err: crate::spec::SpecError, file: &Path) -> JobFileError {
+    use crate::spec::SpecError;
+    match err {
+        SpecError::Read { file, source } => JobFileError::Read { file, source },
+        SpecError::Syntax { site, message, fix } => JobFileError::Syntax { site, message, fix },
+        SpecError::Limit { site, message, fix } => JobFileError::Limit { site, message, fix },
         other => JobFileError::Syntax {
             site: other.site().cloned().unwrap_or_else(|| crate::spec::Site {
                 file: file.to_owned(),
@@ -60,10 +66,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Job, JobFileError> {
             message: other.to_string(),
             fix: "check the file".into(),
         },
-    })?;
-    let doc: JobDocument =
-        serde_path_to_error::deserialize(value).map_err(|err| deserialize_error(&err, &at))?;
-    validate::validate(&doc, &at, file)
+    }
 }
 
 /// The JSON Schema (draft 2020-12) of job files, generated from the types.

@@ -1,13 +1,13 @@
 //! Checks a parsed job document and turns it into a [`Job`]; every error
 //! points at the line and column of the offending field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use regex::Regex;
 
 use crate::spec::locate::Locations;
-use crate::spec::{names, quantity};
+use crate::spec::{limits, names, quantity};
 
 use super::error::JobFileError;
 use super::job::{Extractor, Job, Limits, RunOp, VolumeMount};
@@ -88,13 +88,14 @@ pub(super) fn validate(
             "write a duration like 30s, 10m or 1h30m",
         )
     })?;
-    if timeout.is_zero() {
-        return Err(c.invalid(
+    let range = limits::JOB_TIMEOUT;
+    range.check(&doc.timeout, timeout).map_err(|why| {
+        c.invalid(
             "timeout",
-            "the timeout must be longer than 0",
-            "write e.g. 10m",
-        ));
-    }
+            why,
+            &format!("write a duration {}", range.describe()),
+        )
+    })?;
     if doc.ops.is_empty() {
         return Err(c.invalid(
             "ops",
@@ -112,9 +113,10 @@ pub(super) fn validate(
         None => None,
     };
     let mut ops = Vec::with_capacity(doc.ops.len());
+    let mut ids: HashMap<&str, usize> = HashMap::with_capacity(doc.ops.len());
     for (i, op) in doc.ops.iter().enumerate() {
         let path = format!("ops[{i}]");
-        if let Some(first) = doc.ops[..i].iter().position(|o| o.id == op.id) {
+        if let Some(first) = ids.insert(&op.id, i) {
             return Err(c.invalid(
                 &format!("{path}.id"),
                 format!("the id `{}` is already used by ops[{first}]", op.id),
@@ -171,6 +173,13 @@ fn run_op(c: &Checker<'_>, path: &str, op: &Op) -> Result<(RunOp, Option<u64>), 
         names::env_key(key)
             .map_err(|m| c.invalid_key(&format!("{a}.env.{key}"), m, "rename the variable"))?;
     }
+    names::env_sizes(&args.env).map_err(|(key, why)| {
+        c.invalid(
+            &format!("{a}.env.{key}"),
+            why,
+            "pass large data in a volume instead of the environment",
+        )
+    })?;
     if let Some(dir) = &args.work_dir {
         c.check(
             &format!("{a}.work_dir"),
@@ -199,7 +208,8 @@ fn run_op(c: &Checker<'_>, path: &str, op: &Op) -> Result<(RunOp, Option<u64>), 
         }
         None => None,
     };
-    let mut volumes: Vec<VolumeMount> = Vec::new();
+    let mut volumes: Vec<VolumeMount> = Vec::with_capacity(args.volumes.len());
+    let mut dests: HashSet<&str> = HashSet::with_capacity(args.volumes.len());
     for (j, volume) in args.volumes.iter().enumerate() {
         let v = format!("{a}.volumes[{j}]");
         c.check(
@@ -212,7 +222,7 @@ fn run_op(c: &Checker<'_>, path: &str, op: &Op) -> Result<(RunOp, Option<u64>), 
             names::absolute_path(&volume.dest),
             "write an absolute path, e.g. /data",
         )?;
-        if volumes.iter().any(|m| m.dest == volume.dest) {
+        if !dests.insert(&volume.dest) {
             return Err(c.invalid(
                 &format!("{v}.dest"),
                 format!("`{}` is mounted twice", volume.dest),
@@ -225,8 +235,9 @@ fn run_op(c: &Checker<'_>, path: &str, op: &Op) -> Result<(RunOp, Option<u64>), 
             read_only: volume.read_only,
         });
     }
+    let mut exposed = HashSet::with_capacity(args.expose.0.len());
     for (j, port) in args.expose.0.iter().enumerate() {
-        if args.expose.0[..j].contains(port) {
+        if !exposed.insert(port) {
             return Err(c.invalid(
                 &format!("{a}.expose[{j}]"),
                 format!("port {port} is listed twice"),

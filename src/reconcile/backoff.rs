@@ -9,6 +9,14 @@ use tokio::time::Instant;
 
 use super::settings::BackoffSettings;
 
+/// `now + delay`, capped at a year from now: a delay that would overflow the
+/// clock (a setting that slipped past validation, a server's hint) waits
+/// long instead of panicking ("overflow when adding duration to instant").
+pub fn later(now: Instant, delay: Duration) -> Instant {
+    const CAP: Duration = Duration::from_secs(365 * 24 * 3600);
+    now.checked_add(delay.min(CAP)).unwrap_or(now)
+}
+
 /// Restart bookkeeping of one component.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -54,7 +62,7 @@ impl Backoff {
             }
         };
         self.failures = self.failures.saturating_add(1);
-        self.not_before = Some(now + delay);
+        self.not_before = Some(later(now, delay));
         delay
     }
 
@@ -101,6 +109,25 @@ mod tests {
             .map(|_| backoff.record_failure(Instant::now()).as_secs())
             .collect();
         assert_eq!(delays, vec![0, 10, 20, 40, 80, 160, 300, 300]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_overflowing_delay_waits_a_year_instead_of_panicking() {
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let now = Instant::now();
+        assert_eq!(later(now, Duration::MAX), now + year);
+        assert_eq!(
+            later(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        let mut backoff = Backoff::new(BackoffSettings {
+            initial: Duration::from_secs(u64::MAX),
+            max: Duration::MAX,
+            reset_after: Duration::MAX,
+        });
+        backoff.record_failure(now);
+        assert_eq!(backoff.record_failure(now), Duration::from_secs(u64::MAX));
+        assert_eq!(backoff.current_delay(now), year);
     }
 
     #[tokio::test(start_paused = true)]

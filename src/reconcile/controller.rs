@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{self, AgentMetrics};
 use crate::runtime::{ContainerRuntime, DesiredState, ObservedContainer, RuntimeError};
 
-use super::backoff::Backoff;
+use super::backoff::{later, Backoff};
 use super::plan::{plan, Action, Plan, Step};
 use super::settings::ReconcileSettings;
 use super::status::{ConditionStatus, ConditionType, NodeStatus};
@@ -371,7 +371,9 @@ impl<R: ContainerRuntime> Controller<R> {
             let wake = match self.pass().await {
                 Ok(outcome) => outcome
                     .next_wakeup
-                    .map_or(Instant::now() + resync, |w| w.min(Instant::now() + resync)),
+                    .map_or(later(Instant::now(), resync), |w| {
+                        w.min(later(Instant::now(), resync))
+                    }),
                 Err(err) => {
                     tracing::warn!(error = %err, "reconcile pass failed; retrying");
                     Instant::now() + ENGINE_RETRY

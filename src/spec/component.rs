@@ -1,6 +1,8 @@
 //! The podman, worker and `containers` sections → component templates
 //! (complete container specs that wait only for the host's GPUs).
 
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::inference::hub::ModelRef;
@@ -10,11 +12,13 @@ use crate::runtime::{
 
 use super::container::{Capabilities, Container};
 use super::error::SpecError;
+use super::limits::{self, MAX_CONTAINERS};
 use super::names;
 use super::node::{GpuWant, Template};
 use super::parts::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
 };
+use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
 use super::validate::Checker;
 
@@ -63,6 +67,7 @@ pub(super) fn templates(
     c: &Checker<'_>,
     doc: &NodeDocument,
     node_gpu: GpuWant,
+    metrics_listen: SocketAddr,
 ) -> Result<Vec<Template>, SpecError> {
     let labels = &doc.metadata.labels;
     let gpu_path = if matches!(node_gpu, GpuWant::Indices(_)) {
@@ -83,7 +88,7 @@ pub(super) fn templates(
         gpu_setting: "mode",
     };
     let mut out = Vec::new();
-    let mut bound: Vec<(String, PortBinding)> = Vec::new();
+    let mut ports = HostPorts::with_agent_metrics(metrics_listen);
     if let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) {
         out.push(node_template(
             "podman",
@@ -93,15 +98,26 @@ pub(super) fn templates(
     }
     if let Some(worker) = doc.spec.worker.as_ref().filter(|w| w.enabled) {
         let container = worker_container(c, worker)?;
-        bound.extend(
-            container
-                .ports
-                .iter()
-                .map(|p| ("spec.worker.port".to_owned(), p.clone())),
-        );
+        for port in &container.ports {
+            ports
+                .bind(port, "spec.worker.port".to_owned())
+                .map_err(|why| c.invalid("spec.worker.port", why, "choose another port"))?;
+        }
         out.push(node_template("worker", ComponentKind::Worker, container));
     }
-    for (i, extra) in doc.spec.containers.iter().enumerate() {
+    let containers = &doc.spec.containers;
+    if containers.len() > MAX_CONTAINERS {
+        return Err(c.invalid(
+            &format!("spec.containers[{MAX_CONTAINERS}]"),
+            format!(
+                "{} containers, more than the limit of {MAX_CONTAINERS}",
+                containers.len()
+            ),
+            "run fewer containers on one node, or split them over several nodes",
+        ));
+    }
+    let mut names: HashMap<&str, usize> = HashMap::with_capacity(containers.len());
+    for (i, extra) in containers.iter().enumerate() {
         let path = format!("spec.containers[{i}]");
         let name_path = format!("{path}.name");
         c.check(
@@ -119,10 +135,7 @@ pub(super) fn templates(
                 "choose another name",
             ));
         }
-        if let Some(first) = doc.spec.containers[..i]
-            .iter()
-            .position(|o| o.name == extra.name)
-        {
+        if let Some(first) = names.insert(&extra.name, i) {
             return Err(c.invalid(
                 &name_path,
                 format!(
@@ -135,14 +148,9 @@ pub(super) fn templates(
         let container = extra_container(c, &path, extra)?;
         for (j, port) in container.ports.iter().enumerate() {
             let port_path = format!("{path}.ports[{j}].hostPort");
-            if let Some((other, _)) = bound.iter().find(|(_, b)| clash(b, port)) {
-                return Err(c.invalid(
-                    &port_path,
-                    format!("host port {} is already bound by {other}", port.host_port),
-                    "choose another hostPort",
-                ));
-            }
-            bound.push((port_path, port.clone()));
+            ports
+                .bind(port, port_path.clone())
+                .map_err(|why| c.invalid(&port_path, why, "choose another hostPort"))?;
         }
         out.push(Template {
             name: extra.name.clone(),
@@ -158,12 +166,6 @@ pub(super) fn templates(
         });
     }
     Ok(out)
-}
-
-fn clash(a: &PortBinding, b: &PortBinding) -> bool {
-    a.host_port == b.host_port
-        && a.protocol == b.protocol
-        && (a.host_ip.is_none() || b.host_ip.is_none() || a.host_ip == b.host_ip)
 }
 
 fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, SpecError> {
@@ -319,10 +321,11 @@ fn extra_container(
         .enumerate()
         .map(|(j, port)| port_binding(c, &format!("{path}.ports[{j}]"), port))
         .collect::<Result<_, _>>()?;
-    let mut mounts: Vec<Mount> = Vec::new();
-    for (j, mount) in spec.mounts.iter().enumerate() {
-        let mount = volume_mount(c, &format!("{path}.mounts[{j}]"), mount)?;
-        if mounts.iter().any(|m| m.target == mount.target) {
+    let mut mounts: Vec<Mount> = Vec::with_capacity(spec.mounts.len());
+    let mut targets: HashSet<&str> = HashSet::with_capacity(spec.mounts.len());
+    for (j, written) in spec.mounts.iter().enumerate() {
+        let mount = volume_mount(c, &format!("{path}.mounts[{j}]"), written)?;
+        if !targets.insert(&written.mount_path) {
             return Err(c.invalid(
                 &format!("{path}.mounts[{j}].mountPath"),
                 format!("`{}` is mounted twice", mount.target),
@@ -341,21 +344,17 @@ fn extra_container(
                     "write a command, e.g. [wget, -q, http://127.0.0.1/]",
                 ));
             }
-            let interval = c.duration(&format!("{hc}.interval"), &check.interval)?;
-            let timeout = c.duration(&format!("{hc}.timeout"), &check.timeout)?;
-            if interval.is_zero() || timeout.is_zero() {
-                return Err(c.invalid(
-                    &hc,
-                    "`interval` and `timeout` must be longer than 0",
-                    "write e.g. 10s",
-                ));
-            }
+            let period = limits::HEALTH_PERIOD;
             Some(HealthCheck {
                 test: check.command.clone(),
-                interval,
-                timeout,
+                interval: c.duration(&format!("{hc}.interval"), &check.interval, period)?,
+                timeout: c.duration(&format!("{hc}.timeout"), &check.timeout, period)?,
                 retries: check.retries,
-                start_period: c.duration(&format!("{hc}.startPeriod"), &check.start_period)?,
+                start_period: c.duration(
+                    &format!("{hc}.startPeriod"),
+                    &check.start_period,
+                    limits::HEALTH_START_PERIOD,
+                )?,
             })
         }
         None => None,

@@ -45,6 +45,14 @@ pub enum SpecError {
         message: String,
         fix: String,
     },
+    /// The file is past one of the bounds of `limits` (size, nesting depth,
+    /// alias expansion, number of containers).
+    #[error("{site} {message} (fix: {fix})")]
+    Limit {
+        site: Site,
+        message: String,
+        fix: String,
+    },
     /// A key that the spec does not know (most often a typo).
     #[error("{site} unknown field `{field}`, expected {expected} (fix: check the spelling; manifests/node.schema.json lists every field)")]
     UnknownField {
@@ -85,6 +93,7 @@ impl SpecError {
         match self {
             SpecError::Read { .. } => None,
             SpecError::Syntax { site, .. }
+            | SpecError::Limit { site, .. }
             | SpecError::UnknownField { site, .. }
             | SpecError::MissingField { site, .. }
             | SpecError::WrongType { site, .. }

@@ -2,25 +2,30 @@
 //! column and field path in every error, validation into [`NodeSpec`], and
 //! lowering onto a host as the reconciler's desired state.
 //!
-//! The text is parsed once into a YAML tree with positions (`locate`); serde
-//! reads the typed document from it, `serde_path_to_error` names the field
-//! that failed, and the tree maps that name back to a line and column.
+//! The text is parsed once into a YAML tree with positions (`yaml`, within
+//! the bounds of `limits`); serde reads the typed document from it,
+//! `serde_path_to_error` names the field that failed, and `locate` maps that
+//! name back to a line and column.
 
 mod component;
 pub mod container;
 mod error;
+pub mod limits;
 pub(crate) mod locate;
 mod lower;
 pub(crate) mod names;
 mod node;
 mod parts;
+mod ports;
 pub(crate) mod quantity;
 pub mod types;
 mod validate;
+mod yaml;
 
 #[cfg(test)]
 mod tests;
 
+use std::io::Read;
 use std::path::Path;
 
 use schemars::generate::SchemaSettings;
@@ -31,11 +36,26 @@ pub use types::NodeDocument;
 
 /// Reads and validates the node spec at `path`.
 pub fn load(path: &Path) -> Result<NodeSpec, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+    parse(&read_text(path)?, path)
+}
+
+/// Reads a spec or job file as UTF-8, at most [`limits::MAX_FILE_BYTES`]:
+/// a larger file is refused after reading one byte more than the limit.
+pub fn read_text(path: &Path) -> Result<String, SpecError> {
+    let read_error = |source| SpecError::Read {
         file: path.to_owned(),
         source,
-    })?;
-    parse(&text, path)
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(limits::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() > limits::MAX_FILE_BYTES {
+        return Err(yaml::file_too_large(path));
+    }
+    String::from_utf8(bytes)
+        .map_err(|err| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
 /// Parses and validates `text`; `file` is only used in error messages.

@@ -2,6 +2,10 @@
 //! references, volume names, environment keys, capabilities, devices. Each
 //! check returns why a name is wrong, as text for the error message.
 
+use std::collections::BTreeMap;
+
+use super::limits::{MAX_ENV_STRING_BYTES, MAX_ENV_TOTAL_BYTES};
+
 /// RFC 1123 label: 1-63 of `[a-z0-9-]`, starting and ending alphanumeric.
 pub fn dns_label(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
@@ -82,6 +86,37 @@ pub fn env_key(key: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// Sizes of an environment as execve takes it: each `KEY=VALUE` string
+/// within MAX_ARG_STRLEN and without NUL, and the whole within a sane
+/// total; on failure the key to blame and why.
+pub fn env_sizes(env: &BTreeMap<String, String>) -> Result<(), (String, String)> {
+    let mut total = 0usize;
+    for (key, value) in env {
+        if value.contains('\0') {
+            return Err((key.clone(), "the value holds a NUL byte".into()));
+        }
+        let string = key.len() + 1 + value.len();
+        if string > MAX_ENV_STRING_BYTES {
+            return Err((
+                key.clone(),
+                format!(
+                    "`{key}=…` is {string} bytes, over the kernel's limit of {MAX_ENV_STRING_BYTES} bytes for one environment string (128 KiB with its NUL)"
+                ),
+            ));
+        }
+        total += string + 1;
+        if total > MAX_ENV_TOTAL_BYTES {
+            return Err((
+                key.clone(),
+                format!(
+                    "the environment up to `{key}` is {total} bytes, over the limit of {MAX_ENV_TOTAL_BYTES} bytes (1 MiB) for one container"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Capability name as Docker takes it: `ALL` or upper-case letters and `_`,
@@ -259,5 +294,22 @@ mod tests {
             Ok(("/dev/fuse".into(), "/dev/fuse".into(), "rwm".into()))
         );
         assert!(device("/dev/a:/dev/b:rx").is_err());
+    }
+
+    #[test]
+    fn environment_sizes() {
+        let env = |value: String| BTreeMap::from([("K".to_owned(), value)]);
+        // `K=` plus the value is exactly MAX_ARG_STRLEN less its NUL.
+        assert!(env_sizes(&env("v".repeat(MAX_ENV_STRING_BYTES - 2))).is_ok());
+        let (key, why) = env_sizes(&env("v".repeat(MAX_ENV_STRING_BYTES - 1))).unwrap_err();
+        assert_eq!(key, "K");
+        assert!(why.contains("131072"), "{why}");
+        assert!(env_sizes(&env("a\0b".into())).is_err());
+        let many: BTreeMap<String, String> = (0..9)
+            .map(|i| (format!("K{i}"), "v".repeat(120 << 10)))
+            .collect();
+        let (key, why) = env_sizes(&many).unwrap_err();
+        assert_eq!(key, "K8");
+        assert!(why.contains("1 MiB"), "{why}");
     }
 }

@@ -1,7 +1,7 @@
 //! Checks a parsed document and turns it into a [`NodeSpec`]; every error
 //! points at the line and column of the offending field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::runtime::labels;
 
 use super::component;
 use super::error::SpecError;
+use super::limits::{self, DurationRange};
 use super::locate::Locations;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
@@ -53,13 +54,22 @@ impl Checker<'_> {
         result.map_err(|message| self.invalid(path, message, fix))
     }
 
-    pub fn duration(&self, path: &str, text: &str) -> Result<Duration, SpecError> {
-        quantity::parse_duration(text).map_err(|why| {
+    /// A duration written at `path`, within `range`.
+    pub fn duration(
+        &self,
+        path: &str,
+        text: &str,
+        range: DurationRange,
+    ) -> Result<Duration, SpecError> {
+        let value = quantity::parse_duration(text).map_err(|why| {
             self.invalid(
                 path,
                 format!("invalid duration `{text}`: {why}"),
                 "write a duration like 500ms, 10s, 5m or 1h30m",
             )
+        })?;
+        range.check(text, value).map_err(|why| {
+            self.invalid(path, why, &format!("write a duration {}", range.describe()))
         })
     }
 
@@ -69,7 +79,13 @@ impl Checker<'_> {
                 self.invalid_key(&format!("{path}.{key}"), m, "rename the variable")
             })?;
         }
-        Ok(())
+        names::env_sizes(env).map_err(|(key, why)| {
+            self.invalid(
+                &format!("{path}.{key}"),
+                why,
+                "pass large data in a file (a mount) instead of the environment",
+            )
+        })
     }
 }
 
@@ -82,7 +98,19 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         names::dns_label(name),
         "use lowercase letters, digits and `-`",
     )?;
-    for key in doc.metadata.labels.keys() {
+    let labels = &doc.metadata.labels;
+    if labels.len() > limits::MAX_LABELS {
+        return Err(c.invalid(
+            "metadata.labels",
+            format!(
+                "{} labels, more than the limit of {}",
+                labels.len(),
+                limits::MAX_LABELS
+            ),
+            "keep the labels that select or describe the node",
+        ));
+    }
+    for (key, value) in labels {
         names::label_key(key).map_err(|message| {
             c.invalid_key(
                 &format!("metadata.labels.{key}"),
@@ -90,6 +118,17 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
                 "use a key like `fleet` or `example.com/fleet`",
             )
         })?;
+        if value.len() > limits::MAX_LABEL_VALUE_BYTES {
+            return Err(c.invalid(
+                &format!("metadata.labels.{key}"),
+                format!(
+                    "the value is {} bytes, more than the limit of {}",
+                    value.len(),
+                    limits::MAX_LABEL_VALUE_BYTES
+                ),
+                "keep label values short; put data in a container's env or a mount",
+            ));
+        }
     }
     let spec = &doc.spec;
     let coordinator_url = match &spec.coordinator {
@@ -109,7 +148,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         )
     })?;
     let reconcile = reconcile_settings(&c, &spec.reconcile)?;
-    let components = component::templates(&c, doc, node_gpu)?;
+    let components = component::templates(&c, doc, node_gpu, metrics_listen)?;
     Ok(NodeSpec {
         name: name.clone(),
         generation: generation(doc),
@@ -270,8 +309,9 @@ pub(super) fn unique_indices(
     path: &str,
     indices: &[u32],
 ) -> Result<(), SpecError> {
+    let mut seen = HashSet::with_capacity(indices.len());
     for (i, index) in indices.iter().enumerate() {
-        if indices[..i].contains(index) {
+        if !seen.insert(index) {
             return Err(c.invalid(
                 &format!("{path}[{i}]"),
                 format!("GPU index {index} is listed twice"),
@@ -283,18 +323,27 @@ pub(super) fn unique_indices(
 }
 
 fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSettings, SpecError> {
-    let resync = c.duration("spec.reconcile.resyncPeriod", &r.resync_period)?;
-    if resync.is_zero() {
-        return Err(c.invalid(
-            "spec.reconcile.resyncPeriod",
-            "the resync period must be longer than 0",
-            "write e.g. 30s",
-        ));
-    }
+    let resync = c.duration(
+        "spec.reconcile.resyncPeriod",
+        &r.resync_period,
+        limits::RESYNC_PERIOD,
+    )?;
     let backoff = BackoffSettings {
-        initial: c.duration("spec.reconcile.backoff.initial", &r.backoff.initial)?,
-        max: c.duration("spec.reconcile.backoff.max", &r.backoff.max)?,
-        reset_after: c.duration("spec.reconcile.backoff.resetAfter", &r.backoff.reset_after)?,
+        initial: c.duration(
+            "spec.reconcile.backoff.initial",
+            &r.backoff.initial,
+            limits::BACKOFF_INITIAL,
+        )?,
+        max: c.duration(
+            "spec.reconcile.backoff.max",
+            &r.backoff.max,
+            limits::BACKOFF_MAX,
+        )?,
+        reset_after: c.duration(
+            "spec.reconcile.backoff.resetAfter",
+            &r.backoff.reset_after,
+            limits::BACKOFF_RESET_AFTER,
+        )?,
     };
     if backoff.initial.is_zero() || backoff.initial > backoff.max {
         return Err(c.invalid(

@@ -214,3 +214,98 @@ fn bad_label_key_points_at_the_key() {
         "node.yaml:11:5: metadata.labels.garage.ai/owner: label key `garage.ai/owner` uses the reserved prefix `garage.ai/` (fix: use a key like `fleet` or `example.com/fleet`)"
     );
 }
+
+#[test]
+fn resync_period_past_the_maximum() {
+    // Validated before, then `garage run` panicked adding it to an Instant.
+    let text = EXAMPLE.replace("resyncPeriod: 30s", "resyncPeriod: 18446744073709551615s");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:28:19: spec.reconcile.resyncPeriod: `18446744073709551615s` (584942417355y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
+    );
+}
+
+#[test]
+fn backoff_past_the_maximum() {
+    let text = EXAMPLE.replace("max: 5m", "max: 100000h");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:31:12: spec.reconcile.backoff.max: `100000h` (11y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
+    );
+}
+
+#[test]
+fn health_check_interval_out_of_range() {
+    let text = EXAMPLE.replace("interval: 10s", "interval: 0ms");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:65:19: spec.containers[0].healthCheck.interval: `0ms` is shorter than the minimum 1ms (fix: write a duration from 1ms to 24h)"
+    );
+    let text = EXAMPLE.replace("timeout: 3s", "timeout: 25h");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:66:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
+    );
+}
+
+#[test]
+fn wildcard_and_loopback_on_the_same_host_port() {
+    let text = with_spec(
+        "  containers:\n    - name: a\n      image: busybox\n      ports:\n        - containerPort: 80\n          hostPort: 8080\n          hostIP: 0.0.0.0\n    - name: b\n      image: busybox\n      ports:\n        - containerPort: 80\n          hostPort: 8080\n          hostIP: 127.0.0.1\n",
+    );
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:17:21: spec.containers[1].ports[0].hostPort: host port 8080 is already bound by spec.containers[0].ports[0].hostPort on 0.0.0.0 (overlaps 127.0.0.1) (fix: choose another hostPort)"
+    );
+}
+
+#[test]
+fn same_host_port_on_other_protocol_or_address_is_fine() {
+    let text = with_spec(
+        "  containers:\n    - name: a\n      image: busybox\n      ports:\n        - containerPort: 53\n          hostIP: 127.0.0.1\n        - containerPort: 53\n          protocol: UDP\n        - containerPort: 53\n          hostIP: 127.0.0.2\n",
+    );
+    super::parse_text(&text).expect("no overlap");
+}
+
+#[test]
+fn host_port_of_the_agents_metrics_endpoint() {
+    let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 9464");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:60:21: spec.containers[0].ports[0].hostPort: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another hostPort)"
+    );
+}
+
+#[test]
+fn worker_port_of_the_agents_metrics_endpoint() {
+    let text = EXAMPLE.replace("port: 8000", "port: 9464");
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:48:11: spec.worker.port: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another port)"
+    );
+}
+
+#[test]
+fn env_value_over_the_kernels_string_limit() {
+    // 10 MB was accepted and crash-looped with "argument list too long".
+    let big = "x".repeat(128 << 10);
+    let text = EXAMPLE.replace("RUST_LOG: info", &format!("RUST_LOG: {big}"));
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:50:17: spec.worker.env.RUST_LOG: `RUST_LOG=…` is 131081 bytes, over the kernel's limit of 131071 bytes for one environment string (128 KiB with its NUL) (fix: pass large data in a file (a mount) instead of the environment)"
+    );
+}
+
+#[test]
+fn env_over_the_total_limit() {
+    // Aliases make a small file hold a large environment.
+    let value = "x".repeat(100 << 10);
+    let env: String = (1..11).map(|i| format!("        V{i:02}: *v\n")).collect();
+    let text = with_spec(&format!(
+        "  containers:\n    - name: a\n      image: busybox\n      env:\n        V00: &v {value}\n{env}"
+    ));
+    assert_eq!(
+        error_of(&text),
+        "node.yaml:20:14: spec.containers[0].env.V10: the environment up to `V10` is 1126455 bytes, over the limit of 1048576 bytes (1 MiB) for one container (fix: pass large data in a file (a mount) instead of the environment)"
+    );
+}

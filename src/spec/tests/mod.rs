@@ -1,6 +1,7 @@
 //! Tests of the spec module: golden error messages, defaults, lowering.
 
 mod errors;
+mod limits;
 mod lowering;
 
 use std::path::Path;
