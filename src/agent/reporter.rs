@@ -225,8 +225,8 @@ mod tests {
         let addr = listener.local_addr().expect("stub address");
         tokio::spawn(async move { axum::serve(listener, app).await });
         let identity = NodeIdentity::load_or_create(identity_dir).expect("identity");
-        let client = CoordinatorClient::new(&format!("http://{addr}"), Arc::new(identity))
-            .expect("client");
+        let client =
+            CoordinatorClient::new(&format!("http://{addr}"), Arc::new(identity)).expect("client");
         (client, calls)
     }
 
@@ -255,7 +255,10 @@ mod tests {
         // Retries of a transient failure come after 0.5-1 s and 1-2 s.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a 409 was retried");
-        assert!(!reporter.is_finished(), "the reporter must not end the agent");
+        assert!(
+            !reporter.is_finished(),
+            "the reporter must not end the agent"
+        );
         reporter.abort();
     }
 
@@ -273,7 +276,11 @@ mod tests {
         let reporter = start_reporter(client);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(!reporter.is_finished(), "the reporter ended (panicked?)");
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "register, then one heartbeat");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "register, then one heartbeat"
+        );
         reporter.abort();
         assert_eq!(interval_from_hint(u64::MAX), INTERVAL_MAX);
         assert_eq!(interval_from_hint(0), INTERVAL_MIN);
