@@ -21,7 +21,9 @@ use crate::runtime::{
 use super::backoff::Backoff;
 use super::plan::{plan, Action, Cause, Plan, Step};
 use super::settings::ReconcileSettings;
-use super::status::{ConditionStatus, ConditionType, NodeStatus};
+use super::status::{
+    ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID, REASON_SPEC_MISSING,
+};
 use super::{apply, report};
 
 /// What the controller converges to: one validated revision of the spec.
@@ -41,6 +43,8 @@ pub enum Input {
     Target(Box<Target>),
     /// The spec file is invalid; keep the last good target.
     SpecInvalid(String),
+    /// The spec file cannot be found; keep the last good target.
+    SpecMissing(String),
 }
 
 #[derive(Debug)]
@@ -156,10 +160,19 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     pub fn set_spec_invalid(&mut self, message: &str) {
+        self.spec_not_valid(REASON_SPEC_INVALID, message);
+    }
+
+    /// node.yaml is gone (deleted, or its folder is being replaced).
+    pub fn set_spec_missing(&mut self, message: &str) {
+        self.spec_not_valid(REASON_SPEC_MISSING, message);
+    }
+
+    fn spec_not_valid(&mut self, reason: &str, message: &str) {
         self.metrics.spec_valid.set(0);
         self.update_status(|s| {
             let message = format!("{message} (still converging to the last valid spec)");
-            s.set_condition(ConditionType::SpecValid, false, "InvalidSpec", message);
+            s.set_condition(ConditionType::SpecValid, false, reason, message);
         });
     }
 
@@ -456,6 +469,7 @@ impl<R: ContainerRuntime> Controller<R> {
             Input::Reconcile => {}
             Input::Target(target) => self.set_target(*target),
             Input::SpecInvalid(message) => self.set_spec_invalid(&message),
+            Input::SpecMissing(message) => self.set_spec_missing(&message),
         }
     }
 

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::Termination;
 
+/// SpecValid=False reasons: the file does not parse or validate, or it
+/// cannot be found (the agent keeps converging to the last valid spec).
+pub const REASON_SPEC_INVALID: &str = "InvalidSpec";
+pub const REASON_SPEC_MISSING: &str = "SpecMissing";
+
 /// Condition types, a fixed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConditionType {

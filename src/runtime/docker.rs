@@ -68,6 +68,23 @@ impl DockerRuntime {
         Ok(runtime)
     }
 
+    /// The engine's own id (`docker info`'s ID), which names it whatever
+    /// address it is reached by; the address itself when the engine has none.
+    pub async fn engine_id(&self) -> Result<String, RuntimeError> {
+        let docker = self.docker().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|err| RuntimeError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: err.to_string(),
+            })?;
+        Ok(info
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| self.endpoint.clone()))
+    }
+
     /// The client, with its API version negotiated once the engine answers.
     async fn docker(&self) -> Result<Docker, RuntimeError> {
         let client = self.lock().clone();
