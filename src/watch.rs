@@ -132,7 +132,7 @@ impl Live {
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let relevant = match &event {
                     Ok(event) => {
-                        if event.paths.iter().any(|p| *p == watched) {
+                        if event.paths.contains(&watched) {
                             // The directory itself went away: this watch is dead.
                             notify_broken.notify_one();
                         }
