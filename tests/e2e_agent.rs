@@ -407,3 +407,86 @@ fn sigterm_exits_0_and_leaves_containers_running() {
     );
     assert!(after.values().all(|c| c.running()));
 }
+
+/// Issue 9, D18: a second agent for the same node (a copied node.yaml with
+/// another metrics port and state folder) refuses to start, naming the
+/// first agent's pid and spec; the first one's containers are untouched.
+#[test]
+fn a_second_agent_for_the_same_node_refuses_to_start() {
+    let node = Node::new("twin");
+    node.write(&[Component::sleeper("a")]);
+    let mut first = Agent::start(&node);
+    first.wait_serving();
+    let before = node.wait_running(&["a"], CONVERGE_TIMEOUT);
+
+    let twin = tempfile::tempdir().expect("tempdir");
+    let twin_spec = twin.path().join("node.yaml");
+    let text = std::fs::read_to_string(&node.path).expect("read node.yaml");
+    let other_port = format!("127.0.0.1:{}", free_port());
+    let copied = text.replace(&node.metrics.to_string(), &other_port);
+    assert_ne!(copied, text, "the metrics address was not in node.yaml");
+    std::fs::write(&twin_spec, copied).expect("write the copy");
+    let out = output_with_timeout(
+        Command::new(garage_bin()).args(["run", "-f", twin_spec.to_str().unwrap()]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        !out.status.success(),
+        "the second agent ran: {}",
+        show(&out)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&format!("pid {}", first.pid())),
+        "the error does not name the first agent's pid: {}",
+        show(&out)
+    );
+    assert!(
+        said.contains(&node.path.display().to_string()),
+        "the error does not name the first agent's spec: {}",
+        show(&out)
+    );
+
+    std::thread::sleep(Duration::from_secs(2));
+    let after = node.owned();
+    assert_eq!(describe(&after), describe(&before), "containers changed");
+    assert_eq!(
+        after["a"].started_at, before["a"].started_at,
+        "a was restarted"
+    );
+    assert!(first.exited().is_none(), "the first agent stopped");
+}
+
+/// Issue 9, D20: a crash-looping container's exit reason or last output
+/// lines are in `/status`.
+#[test]
+fn a_crash_looping_container_shows_its_last_output_in_the_status() {
+    let node = Node::new("last-words");
+    node.write(&[Component::with_command(
+        "crash",
+        &["sh", "-c", "echo cannot open model.gguf >&2; exit 3"],
+    )]);
+    let mut agent = Agent::start(&node);
+    agent.wait_serving();
+    let s = wait_until(
+        "the crash's last output in /status",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || {
+            let s = agent.try_status()?;
+            let tail = component(&s, "crash")?["lastTermination"]["logTail"].clone();
+            tail.as_array()?
+                .iter()
+                .any(|l| l.as_str() == Some("cannot open model.gguf"))
+                .then_some(s)
+        },
+    );
+    let c = component(&s, "crash").unwrap();
+    assert_eq!(c["lastExitCode"].as_i64(), Some(3), "{c}");
+    let out = garage(&["status", "--url", &agent.url]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("| cannot open model.gguf"),
+        "garage status does not show the last output: {}",
+        show(&out)
+    );
+}

@@ -3,7 +3,10 @@
 
 mod support;
 
+use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -166,4 +169,141 @@ fn truncate_and_write_save_is_picked_up() {
 #[test]
 fn symlink_swap_is_picked_up() {
     edit_b_with("save-symlink", |n, t| n.write_symlink_swap(t));
+}
+
+/// Issue 9, D15: the spec's folder deleted, then made again with a changed
+/// spec: the agent converges to it within a few seconds. While node.yaml is
+/// missing the workloads run on and `/readyz` stays ready (D21).
+#[test]
+fn a_deleted_and_recreated_spec_folder_is_followed() {
+    let node = Node::new("dir-recreate").in_subdir("conf");
+    node.write(&[
+        Component::sleeper("a"),
+        Component::sleeper("b").env("REV", "1"),
+    ]);
+    let mut agent = Agent::start(&node);
+    agent.wait_serving();
+    let before = node.wait_running(&["a", "b"], CONVERGE_TIMEOUT);
+    wait_until("Ready=True", PICKUP, POLL, || {
+        (condition_status(&agent.try_status()?, "Ready") == "True").then_some(())
+    });
+
+    std::fs::remove_dir_all(node.spec_dir()).expect("delete the spec folder");
+    wait_until(
+        "SpecValid=False with reason SpecMissing",
+        PICKUP,
+        POLL,
+        || {
+            let s = agent.try_status()?;
+            (condition(&s, "SpecValid")?["reason"] == "SpecMissing").then_some(())
+        },
+    );
+    let (code, body) = http_get(&agent.url, "/readyz").expect("GET /readyz");
+    assert_eq!(code, 200, "/readyz while node.yaml is missing: {body}");
+    assert_eq!(
+        describe(&node.owned()),
+        describe(&before),
+        "containers changed"
+    );
+
+    std::fs::create_dir(node.spec_dir()).expect("make the spec folder again");
+    let written = Instant::now();
+    node.write(&[
+        Component::sleeper("a"),
+        Component::sleeper("b").env("REV", "2"),
+    ]);
+    let (new_b, took) = wait_replaced(&node.name, "b", &before["b"].id, written, PICKUP);
+    assert!(
+        took <= Duration::from_secs(5),
+        "the spec in the recreated folder took {took:?} to apply"
+    );
+    let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &new_b]);
+    assert!(
+        env.contains("REV=2"),
+        "changed spec not applied to b: {env}"
+    );
+    wait_until("SpecValid=True again", PICKUP, POLL, || {
+        (condition_status(&agent.try_status()?, "SpecValid") == "True").then_some(())
+    });
+}
+
+/// Saves 20 edits of b in 2 s with `save`; returns the ids b had (its
+/// container before and after) and every SpecValid=False seen meanwhile.
+fn burst_of_saves(
+    node: &Node,
+    agent: &Agent,
+    save: impl Fn(&Node, &str),
+) -> (BTreeSet<String>, Vec<Option<serde_json::Value>>) {
+    let before = node.wait_running(&["a", "b"], CONVERGE_TIMEOUT);
+    let b_ids = Mutex::new(BTreeSet::from([before["b"].id.clone()]));
+    let invalid = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if let Some(b) = node.owned().get("b") {
+                    b_ids.lock().unwrap().insert(b.id.clone());
+                }
+                if let Some(s) = agent.try_status() {
+                    if condition_status(&s, "SpecValid") == "False" {
+                        invalid
+                            .lock()
+                            .unwrap()
+                            .push(condition(&s, "SpecValid").cloned());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        });
+        let saves = 20;
+        for rev in 0..saves {
+            let started = Instant::now();
+            let text = node.yaml(&[
+                Component::sleeper("a"),
+                Component::sleeper("b").env("REV", &format!("burst-{rev}")),
+            ]);
+            save(node, &text);
+            std::thread::sleep(Duration::from_millis(100).saturating_sub(started.elapsed()));
+        }
+        let last = format!("REV=burst-{}", saves - 1);
+        wait_until("b running the last save", PICKUP, POLL, || {
+            let b = node.owned().get("b").filter(|b| b.running())?.id.clone();
+            let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &b]);
+            env.contains(&last).then_some(())
+        });
+        // Room for a wrong second recreate before judging.
+        std::thread::sleep(Duration::from_secs(2));
+        done.store(true, Ordering::SeqCst);
+    });
+    assert_eq!(node.owned()["a"].id, before["a"].id, "a was recreated");
+    (b_ids.into_inner().unwrap(), invalid.into_inner().unwrap())
+}
+
+/// Issue 9, D16: 20 editor saves (rename) in 2 s recreate b at most once.
+#[test]
+fn a_burst_of_saves_recreates_at_most_once() {
+    let (node, agent, _) = start("save-burst");
+    let (ids, _) = burst_of_saves(&node, &agent, |n, t| n.write_atomic(t));
+    assert!(
+        ids.len() <= 2,
+        "b was recreated {} times for one burst of saves: {ids:?}",
+        ids.len() - 1
+    );
+}
+
+/// Issue 9, D16: 20 truncate-and-write saves in 2 s never make SpecValid
+/// False (a half-written file is not read), and recreate b at most once.
+#[test]
+fn a_burst_of_in_place_saves_never_reads_a_partial_file() {
+    let (node, agent, _) = start("save-burst-inplace");
+    let (ids, invalid) = burst_of_saves(&node, &agent, |n, t| n.write_in_place(t));
+    assert!(
+        invalid.is_empty(),
+        "SpecValid=False during the saves: {invalid:?}"
+    );
+    assert!(
+        ids.len() <= 2,
+        "b was recreated {} times for one burst of saves: {ids:?}",
+        ids.len() - 1
+    );
 }

@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod http;
+pub mod lock;
 pub mod reporter;
 pub mod spec_source;
 
@@ -28,10 +29,16 @@ use crate::spec::{self, SpecError};
 use crate::supervisor::supervise;
 use crate::watch::{SpecWatch, WatchError};
 
+use lock::{LockError, NodeLock, LOCK_ROOT};
 use spec_source::SpecSource;
 
-/// Quiet time after the last write to node.yaml before it is read.
-pub const SPEC_DEBOUNCE: Duration = Duration::from_millis(100);
+/// Quiet time after the last write to node.yaml before it is read: long
+/// enough that a burst of saves is one revision (issue 9, D16: 20 saves in
+/// 2 s recreated a container 5 times).
+pub const SPEC_DEBOUNCE: Duration = Duration::from_millis(500);
+/// Retry delay while the engine does not answer at start (the node lock
+/// is keyed by the engine's id).
+const ENGINE_WAIT: Duration = Duration::from_secs(1);
 
 /// Why the agent could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +69,8 @@ pub enum AgentError {
     Serve(#[source] std::io::Error),
     #[error("cannot load the node identity for spec.coordinator")]
     Identity(#[source] IdentityError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// The spec `garage run` starts from when no node.yaml exists yet.
@@ -117,6 +126,11 @@ pub async fn run(
     let node = spec.name().to_string();
     let metrics = AgentMetrics::new();
     let runtime = Arc::new(DockerRuntime::connect().await?);
+    let Some(engine_id) = engine_id(&runtime, &cancel).await else {
+        return Ok(());
+    };
+    let lock = NodeLock::acquire(Path::new(LOCK_ROOT), &engine_id, &node, path)?;
+    tracing::info!(lock = %lock.path().display(), "holding the node lock");
     let mut controller = Controller::new(Arc::clone(&runtime), &node, metrics.clone());
     controller.set_target(target);
     let status = controller.status();
@@ -202,7 +216,29 @@ pub async fn run(
                 .map_err(AgentError::Serve)
         });
     }
-    supervise(tasks, cancel.clone().cancelled_owned(), &cancel, "agent").await
+    let result = supervise(tasks, cancel.clone().cancelled_owned(), &cancel, "agent").await;
+    drop(lock);
+    result
+}
+
+/// The engine's id, waiting for the engine to answer; `None` when
+/// cancelled first.
+async fn engine_id(runtime: &DockerRuntime, cancel: &CancellationToken) -> Option<String> {
+    let mut logged = false;
+    loop {
+        match runtime.engine_id().await {
+            Ok(id) => return Some(id),
+            Err(err) if !logged => {
+                tracing::warn!(error = %err, "waiting for the engine to answer before taking the node lock");
+                logged = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return None,
+            () = tokio::time::sleep(ENGINE_WAIT) => {}
+        }
+    }
 }
 
 /// Runs a plain loop until it ends or `cancel` fires.

@@ -1,8 +1,9 @@
 //! Reporting to the coordinator (`spec.coordinator.url`): registers the node
 //! with its identity, then sends its status as a signed heartbeat when the
 //! status changes and on the interval the coordinator asks for. A
-//! coordinator that is down or refusing is retried with exponential backoff
-//! and jitter; reporting never waits on, or holds up, converging.
+//! coordinator that is down or failing is retried with exponential backoff
+//! and jitter; a permanent refusal (e.g. 409 `key_conflict`) stops reporting
+//! until the agent restarts. Reporting never waits on, or holds up, converging.
 
 use std::time::Duration;
 
@@ -25,6 +26,16 @@ pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
 pub const RETRY_MAX: Duration = Duration::from_secs(60);
 /// Status changes closer together than this share one heartbeat.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
+/// The range a coordinator's `heartbeat_interval_seconds` hint is clamped to
+/// (issue 9, C12: a hint of 2^64-1 overflowed the clock and panicked agents).
+pub const INTERVAL_MIN: Duration = Duration::from_secs(1);
+pub const INTERVAL_MAX: Duration = Duration::from_secs(3600);
+
+/// The heartbeat interval for the coordinator's hint, within
+/// [`INTERVAL_MIN`]..=[`INTERVAL_MAX`].
+pub fn interval_from_hint(seconds: u64) -> Duration {
+    Duration::from_secs(seconds).clamp(INTERVAL_MIN, INTERVAL_MAX)
+}
 
 /// Delay before retry number `failures` (1 for the first): exponential, capped,
 /// scaled by `jitter` in [0, 1) to between half and all of it, so that nodes
@@ -126,7 +137,7 @@ pub async fn run(
                     tracing::info!(%node_id, "the coordinator answers again");
                 }
                 failures = 0;
-                let interval = Duration::from_secs(seconds.max(1));
+                let interval = interval_from_hint(seconds);
                 // Right after registering, the first heartbeat goes at once.
                 if was_registered && !wait_for_change_or(&mut status, interval).await {
                     return;
@@ -137,6 +148,12 @@ pub async fn run(
                 if err.code() == Some("unknown_node") {
                     // The coordinator lost or deleted the node: register again.
                     registered = false;
+                } else if !err.is_transient() {
+                    // Asking again cannot succeed (issue 9, D21: a 409 was
+                    // retried forever); converging goes on without reports.
+                    tracing::error!(%node_id, error = %err, "the coordinator refused this node; not reporting until the agent restarts (fix what the coordinator names, e.g. restore the node's key in its state directory, then restart the agent)");
+                    while status.changed().await.is_ok() {}
+                    return;
                 }
                 let delay = retry_delay(failures, rand::random::<f64>());
                 log_failure(&err, failures, delay);
@@ -181,7 +198,95 @@ fn log_failure(err: &ClientError, failures: u32, retry_in: Duration) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use axum::http::StatusCode;
+
     use super::*;
+    use crate::identity::NodeIdentity;
+
+    /// A coordinator that answers every request with `code` and `body`;
+    /// returns a client for it and the count of requests it got.
+    async fn stub_coordinator(
+        code: StatusCode,
+        body: serde_json::Value,
+        identity_dir: &std::path::Path,
+    ) -> (CoordinatorClient, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let app = axum::Router::new().fallback(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            async move { (code, axum::Json(body)) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the stub");
+        let addr = listener.local_addr().expect("stub address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let identity = NodeIdentity::load_or_create(identity_dir).expect("identity");
+        let client =
+            CoordinatorClient::new(&format!("http://{addr}"), Arc::new(identity)).expect("client");
+        (client, calls)
+    }
+
+    fn start_reporter(client: CoordinatorClient) -> tokio::task::JoinHandle<()> {
+        let registration = client.registration(Vec::new(), Location::default(), None);
+        let (status_tx, status) = watch::channel(NodeStatus::new("n1"));
+        tokio::spawn(async move {
+            run(
+                client,
+                registration,
+                GpuInventory::none("test"),
+                status,
+                AgentMetrics::new(),
+            )
+            .await;
+            drop(status_tx);
+        })
+    }
+
+    #[tokio::test]
+    async fn a_permanent_refusal_is_not_retried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let body = serde_json::json!({"error": {"code": "key_conflict", "message": "registered with another key"}});
+        let (client, calls) = stub_coordinator(StatusCode::CONFLICT, body, dir.path()).await;
+        let reporter = start_reporter(client);
+        // Retries of a transient failure come after 0.5-1 s and 1-2 s.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a 409 was retried");
+        assert!(
+            !reporter.is_finished(),
+            "the reporter must not end the agent"
+        );
+        reporter.abort();
+    }
+
+    #[tokio::test]
+    async fn a_huge_interval_hint_is_clamped_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let body = serde_json::json!({
+            "node_id": uuid::Uuid::new_v4(),
+            "created": true,
+            "market": "cpu",
+            "state": "online",
+            "heartbeat_interval_seconds": u64::MAX,
+        });
+        let (client, calls) = stub_coordinator(StatusCode::OK, body, dir.path()).await;
+        let reporter = start_reporter(client);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(!reporter.is_finished(), "the reporter ended (panicked?)");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "register, then one heartbeat"
+        );
+        reporter.abort();
+        assert_eq!(interval_from_hint(u64::MAX), INTERVAL_MAX);
+        assert_eq!(interval_from_hint(0), INTERVAL_MIN);
+        assert_eq!(interval_from_hint(30), Duration::from_secs(30));
+    }
 
     #[test]
     fn retries_back_off_exponentially_with_jitter_and_a_cap() {

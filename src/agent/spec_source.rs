@@ -1,11 +1,15 @@
 //! node.yaml → controller inputs. On every watch tick the file is read
-//! whole; unchanged text is ignored, a valid new revision becomes a
-//! [`Target`], anything else becomes `SpecInvalid` and the controller keeps
-//! converging to the last good spec (never pruning on a bad one).
+//! whole; unchanged text (or the same failure again) is ignored, a valid new
+//! revision becomes a [`Target`], a missing file `SpecMissing`, anything else
+//! `SpecInvalid`, and the controller keeps converging to the last good spec
+//! (never pruning on a bad one). An empty file is a save still being
+//! written, until it stays empty for [`UNFINISHED_GRACE`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::gpu::GpuInventory;
 use crate::metrics::{self, AgentMetrics};
@@ -21,13 +25,35 @@ pub fn target_from(spec: &NodeSpec, gpus: &GpuInventory) -> Result<Target, SpecE
     })
 }
 
+/// How long an empty node.yaml counts as a save in progress (issue 9, D16:
+/// a truncate-and-write save was read empty and reported invalid).
+pub const UNFINISHED_GRACE: Duration = Duration::from_secs(1);
+
+/// What one read of the file found.
+#[derive(Debug)]
+pub enum Read {
+    /// Something the controller must hear about.
+    Changed(Input),
+    /// The same text, or the same failure, as last time.
+    Unchanged,
+    /// The file is empty: most likely a save between truncate and write.
+    Unfinished,
+}
+
+/// The last thing read, to tell changes from repeats.
+#[derive(Debug, PartialEq, Eq)]
+enum Last {
+    Text(String),
+    Failed(String),
+}
+
 /// Reads the spec file when told to, and says what changed.
 #[derive(Debug)]
 pub struct SpecSource {
     path: PathBuf,
     node: String,
     gpus: GpuInventory,
-    last_text: Option<String>,
+    last: Last,
     metrics: AgentMetrics,
 }
 
@@ -44,33 +70,42 @@ impl SpecSource {
             path,
             node: node.into(),
             gpus,
-            last_text: Some(initial_text),
+            last: Last::Text(initial_text),
             metrics,
         }
     }
 
-    /// Reads the file; `None` when its text did not change.
-    pub fn read(&mut self) -> Option<Input> {
+    /// Reads the file. `settled` says the writer had time to finish, so an
+    /// empty file is taken as it is.
+    pub fn read(&mut self, settled: bool) -> Read {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
             Err(err) => {
-                // Mid-swap or deleted: report, keep the last good spec, and
-                // re-read whatever appears next.
-                self.last_text = None;
+                // Mid-swap or deleted: report once, keep the last good spec,
+                // and re-read whatever appears next.
+                let message = format!("cannot read {}: {err}", self.path.display());
+                if self.last == Last::Failed(message.clone()) {
+                    return Read::Unchanged;
+                }
+                self.last = Last::Failed(message.clone());
                 self.metrics
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
-                return Some(Input::SpecInvalid(format!(
-                    "cannot read {}: {err}",
-                    self.path.display()
-                )));
+                return Read::Changed(if err.kind() == std::io::ErrorKind::NotFound {
+                    Input::SpecMissing(message)
+                } else {
+                    Input::SpecInvalid(message)
+                });
             }
         };
-        if self.last_text.as_deref() == Some(text.as_str()) {
-            return None;
+        if text.trim().is_empty() && !settled {
+            return Read::Unfinished;
         }
-        self.last_text = Some(text.clone());
+        if self.last == Last::Text(text.clone()) {
+            return Read::Unchanged;
+        }
+        self.last = Last::Text(text.clone());
         let result = spec::parse(&text, &self.path).map_err(|e| e.to_string()).and_then(|spec| {
             if spec.name() != self.node {
                 return Err(format!(
@@ -89,7 +124,7 @@ impl SpecSource {
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_SUCCESS])
                     .inc();
-                Some(Input::Target(Box::new(target)))
+                Read::Changed(Input::Target(Box::new(target)))
             }
             Err(err) => {
                 tracing::warn!(error = %err, "node.yaml is invalid; keeping the last good spec");
@@ -97,19 +132,102 @@ impl SpecSource {
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
-                Some(Input::SpecInvalid(err.to_string()))
+                Read::Changed(Input::SpecInvalid(err))
             }
         }
     }
 
-    /// Reads on every tick until either channel closes.
+    /// Reads on every tick, and once more [`UNFINISHED_GRACE`] after an
+    /// empty read, until either channel closes.
     pub async fn run(mut self, mut ticks: mpsc::Receiver<()>, inputs: mpsc::Sender<Input>) {
-        while ticks.recv().await.is_some() {
-            if let Some(input) = self.read() {
-                if inputs.send(input).await.is_err() {
-                    return;
+        let mut recheck: Option<Instant> = None;
+        loop {
+            let settled = tokio::select! {
+                tick = ticks.recv() => match tick {
+                    Some(()) => false,
+                    None => return,
+                },
+                () = tokio::time::sleep_until(recheck.unwrap_or_else(Instant::now)), if recheck.is_some() => true,
+            };
+            recheck = None;
+            match self.read(settled) {
+                Read::Changed(input) => {
+                    if inputs.send(input).await.is_err() {
+                        return;
+                    }
                 }
+                Read::Unchanged => {}
+                Read::Unfinished => recheck = Some(Instant::now() + UNFINISHED_GRACE),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::DEFAULT_SPEC;
+
+    fn source(path: &std::path::Path) -> SpecSource {
+        let spec = spec::parse(DEFAULT_SPEC, path).expect("the default spec is valid");
+        SpecSource::new(
+            path.to_path_buf(),
+            spec.name(),
+            GpuInventory::none("test"),
+            DEFAULT_SPEC.to_string(),
+            AgentMetrics::new(),
+        )
+    }
+
+    /// The next input within `within`, if any.
+    async fn next(inputs: &mut mpsc::Receiver<Input>, within: Duration) -> Option<Input> {
+        tokio::time::timeout(within, inputs.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_empty_read_waits_for_the_write_and_a_lasting_one_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("node.yaml");
+        std::fs::write(&path, DEFAULT_SPEC).expect("write");
+        let (ticks_tx, ticks) = mpsc::channel(8);
+        let (inputs_tx, mut inputs) = mpsc::channel(8);
+        tokio::spawn(source(&path).run(ticks, inputs_tx));
+
+        // Truncated, then written: the empty moment is not an input.
+        std::fs::write(&path, "").expect("truncate");
+        ticks_tx.send(()).await.expect("tick");
+        assert!(next(&mut inputs, Duration::from_millis(200))
+            .await
+            .is_none());
+        std::fs::write(&path, format!("{DEFAULT_SPEC}\n# edited\n")).expect("write");
+        ticks_tx.send(()).await.expect("tick");
+        let input = next(&mut inputs, Duration::from_millis(200)).await;
+        assert!(matches!(input, Some(Input::Target(_))), "{input:?}");
+        assert!(
+            next(&mut inputs, UNFINISHED_GRACE * 2).await.is_none(),
+            "the finished save was read once"
+        );
+
+        // Empty and staying empty: reported after the grace.
+        std::fs::write(&path, "").expect("truncate");
+        ticks_tx.send(()).await.expect("tick");
+        let input = next(&mut inputs, UNFINISHED_GRACE * 2).await;
+        assert!(matches!(input, Some(Input::SpecInvalid(_))), "{input:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_file_is_reported_once_as_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("node.yaml");
+        let mut source = source(&path);
+        let first = source.read(false);
+        assert!(
+            matches!(first, Read::Changed(Input::SpecMissing(ref m)) if m.contains("node.yaml")),
+            "{first:?}"
+        );
+        assert!(matches!(source.read(false), Read::Unchanged));
     }
 }

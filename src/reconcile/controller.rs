@@ -13,12 +13,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{self, AgentMetrics};
-use crate::runtime::{ContainerRuntime, DesiredState, ObservedContainer, RuntimeError};
+use crate::runtime::labels;
+use crate::runtime::{
+    ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError, Termination,
+};
 
 use super::backoff::{later, Backoff};
-use super::plan::{plan, Action, Plan, Step};
+use super::plan::{plan, Action, Cause, Plan, Step};
 use super::settings::ReconcileSettings;
-use super::status::{ConditionStatus, ConditionType, NodeStatus};
+use super::status::{
+    ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID, REASON_SPEC_MISSING,
+};
 use super::{apply, report};
 
 /// What the controller converges to: one validated revision of the spec.
@@ -38,6 +43,8 @@ pub enum Input {
     Target(Box<Target>),
     /// The spec file is invalid; keep the last good target.
     SpecInvalid(String),
+    /// The spec file cannot be found; keep the last good target.
+    SpecMissing(String),
 }
 
 #[derive(Debug)]
@@ -48,6 +55,12 @@ pub(super) struct Record {
     pub(super) restarts: u64,
     pub(super) last_exit_code: Option<i64>,
     pub(super) last_error: Option<String>,
+    /// A container of the component was seen or made by this agent, so a
+    /// missing one is drift rather than a first create.
+    pub(super) seen: bool,
+    /// Why the component's container last stopped, and which run of which
+    /// container that was (id, start time), so each stop is read once.
+    pub(super) termination: Option<(String, Option<String>, Termination)>,
 }
 
 #[derive(Debug)]
@@ -77,6 +90,9 @@ pub struct Controller<R: ContainerRuntime> {
     records: HashMap<String, Record>,
     in_flight: JoinSet<StepDone>,
     busy: HashSet<String>,
+    /// The component of each in-flight step task, so a panicked task frees
+    /// only its own component (issue 9, D21).
+    tasks: HashMap<tokio::task::Id, String>,
     status: watch::Sender<NodeStatus>,
     metrics: AgentMetrics,
     failed_since_last_pass: bool,
@@ -97,6 +113,7 @@ impl<R: ContainerRuntime> Controller<R> {
             records: HashMap::new(),
             in_flight: JoinSet::new(),
             busy: HashSet::new(),
+            tasks: HashMap::new(),
             status,
             metrics,
             failed_since_last_pass: false,
@@ -109,8 +126,20 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     pub fn set_target(&mut self, target: Target) {
-        for record in self.records.values_mut() {
+        let old = self.target.as_ref().map(|old| config_hashes(&old.desired));
+        let new = config_hashes(&target.desired);
+        for (name, record) in &mut self.records {
             record.backoff.set_settings(target.settings.backoff);
+            // A new generation of a component starts with a clean slate: a
+            // fixed spec must not wait out the old one's crash backoff
+            // (issue 9, D17).
+            if old
+                .as_ref()
+                .is_some_and(|old| old.get(name.as_str()) != new.get(name.as_str()))
+            {
+                record.backoff.reset();
+                record.crash_pending = false;
+            }
         }
         let generation = target.generation.clone();
         self.metrics.spec_valid.set(1);
@@ -118,7 +147,7 @@ impl<R: ContainerRuntime> Controller<R> {
             .observed_generation
             .set(metrics::generation_number(&generation));
         self.target = Some(Arc::new(target));
-        self.status.send_modify(|s| {
+        self.update_status(|s| {
             s.observed_generation = Some(generation.clone());
             s.last_attempted_generation = Some(generation);
             s.set_condition(
@@ -131,10 +160,19 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     pub fn set_spec_invalid(&mut self, message: &str) {
+        self.spec_not_valid(REASON_SPEC_INVALID, message);
+    }
+
+    /// node.yaml is gone (deleted, or its folder is being replaced).
+    pub fn set_spec_missing(&mut self, message: &str) {
+        self.spec_not_valid(REASON_SPEC_MISSING, message);
+    }
+
+    fn spec_not_valid(&mut self, reason: &str, message: &str) {
         self.metrics.spec_valid.set(0);
-        self.status.send_modify(|s| {
+        self.update_status(|s| {
             let message = format!("{message} (still converging to the last valid spec)");
-            s.set_condition(ConditionType::SpecValid, false, "InvalidSpec", message);
+            s.set_condition(ConditionType::SpecValid, false, reason, message);
         });
     }
 
@@ -159,7 +197,7 @@ impl<R: ContainerRuntime> Controller<R> {
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
                 let message = err.to_string();
-                self.status.send_modify(|s| {
+                self.update_status(|s| {
                     s.set_condition(ConditionType::Degraded, true, "EngineUnavailable", message);
                     s.set_condition(
                         ConditionType::Ready,
@@ -173,6 +211,7 @@ impl<R: ContainerRuntime> Controller<R> {
         };
         let plan = plan(&target.desired, &observed);
         timer.observe_duration();
+        self.observe_records(&target, &observed).await;
         let now = Instant::now();
         let mut next_wakeup: Option<Instant> = None;
         let mut dispatched = 0;
@@ -193,6 +232,11 @@ impl<R: ContainerRuntime> Controller<R> {
             metrics::RESULT_SUCCESS
         };
         self.metrics.reconciles.with_label_values(&[result]).inc();
+        // Records of components gone from the spec go too (issue 9, D21).
+        let wanted = component_names(&target.desired);
+        let busy = &self.busy;
+        self.records
+            .retain(|name, _| busy.contains(name) || wanted.contains(name.as_str()));
         let converged = plan.is_empty() && self.busy.is_empty();
         self.publish(&target, &observed, &plan, converged, now);
         Ok(PassOutcome {
@@ -230,6 +274,44 @@ impl<R: ContainerRuntime> Controller<R> {
         record.backoff.ready_at(now)
     }
 
+    /// Marks the components that have a container, and reads why a stopped
+    /// container stopped (once per run of it) for the status.
+    async fn observe_records(&mut self, target: &Target, observed: &[ObservedContainer]) {
+        let wanted = component_names(&target.desired);
+        for container in observed {
+            let Some(component) = container.component() else {
+                continue;
+            };
+            if !wanted.contains(component) {
+                continue;
+            }
+            let record = self.record(target, component);
+            record.seen = true;
+            let stopped = matches!(
+                container.state,
+                ContainerState::Exited | ContainerState::Dead
+            );
+            let known = record.termination.as_ref().is_some_and(|(id, started, _)| {
+                *id == container.id && *started == container.started_at
+            });
+            if !stopped || known {
+                continue;
+            }
+            match self.runtime.termination(&container.id).await {
+                Ok(termination) => {
+                    self.record(target, component).termination = Some((
+                        container.id.clone(),
+                        container.started_at.clone(),
+                        termination,
+                    ));
+                }
+                Err(err) => {
+                    tracing::debug!(component, error = %err, "cannot read why the container stopped")
+                }
+            }
+        }
+    }
+
     fn record(&mut self, target: &Target, component: &str) -> &mut Record {
         self.records
             .entry(component.to_string())
@@ -239,6 +321,8 @@ impl<R: ContainerRuntime> Controller<R> {
                 restarts: 0,
                 last_exit_code: None,
                 last_error: None,
+                seen: false,
+                termination: None,
             })
     }
 
@@ -254,10 +338,11 @@ impl<R: ContainerRuntime> Controller<R> {
         }
         tracing::info!(component = %step.component, action = step.action.as_str(), cause = %step.cause, "executing step");
         self.busy.insert(step.component.clone());
+        let component = step.component.clone();
         let runtime = Arc::clone(&self.runtime);
         let node = self.node.clone();
         let target = Arc::clone(target);
-        self.in_flight.spawn(async move {
+        let task = self.in_flight.spawn(async move {
             let desired = target
                 .desired
                 .components
@@ -266,22 +351,27 @@ impl<R: ContainerRuntime> Controller<R> {
             let result = apply::execute(runtime.as_ref(), &node, desired, &step).await;
             StepDone { step, result }
         });
+        self.tasks.insert(task.id(), component);
     }
 
     fn step_finished(&mut self, done: StepDone) {
         let StepDone { step, result } = done;
         self.busy.remove(&step.component);
-        self.metrics
-            .drift_corrections
-            .with_label_values(&[step.cause.metric_label()])
-            .inc();
         let now = Instant::now();
         let Some(target) = self.target.clone() else {
             return;
         };
+        let drift = self.metrics.drift_corrections.clone();
         let record = self.record(&target, &step.component);
         match result {
             Ok(()) => {
+                // Drift is a change behind the agent's back: neither the
+                // first create of a component nor a failed step (issue 9, D21).
+                let first_create = step.cause == Cause::Missing && !record.seen;
+                record.seen = true;
+                if !first_create {
+                    drift.with_label_values(&[step.cause.metric_label()]).inc();
+                }
                 record.last_error = None;
                 if step.action != Action::Remove {
                     record.backoff.record_start(now);
@@ -304,7 +394,7 @@ impl<R: ContainerRuntime> Controller<R> {
 
     /// Waits for the next in-flight step and records it; false when none.
     pub async fn finish_one(&mut self) -> bool {
-        match self.in_flight.join_next().await {
+        match self.in_flight.join_next_with_id().await {
             Some(joined) => {
                 self.joined(joined);
                 true
@@ -314,12 +404,24 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     /// Records a step task that ended, however it ended.
-    fn joined(&mut self, joined: Result<StepDone, tokio::task::JoinError>) {
+    fn joined(&mut self, joined: Result<(tokio::task::Id, StepDone), tokio::task::JoinError>) {
         match joined {
-            Ok(done) => self.step_finished(done),
+            Ok((task, done)) => {
+                self.tasks.remove(&task);
+                self.step_finished(done);
+            }
             Err(join_error) => {
-                tracing::error!(error = %join_error, "a reconcile step panicked or was cancelled");
-                self.busy.clear();
+                let Some(component) = self.tasks.remove(&join_error.id()) else {
+                    return;
+                };
+                tracing::error!(%component, error = %join_error, "a reconcile step panicked or was cancelled");
+                self.busy.remove(&component);
+                self.failed_since_last_pass = true;
+                if let Some(target) = self.target.clone() {
+                    let record = self.record(&target, &component);
+                    record.last_error = Some(format!("the agent's step failed: {join_error}"));
+                    record.backoff.record_failure(Instant::now());
+                }
             }
         }
     }
@@ -346,8 +448,19 @@ impl<R: ContainerRuntime> Controller<R> {
             converged,
         );
         let pending = plan.steps.len() + self.busy.len();
-        self.status.send_modify(|status| {
+        self.update_status(|status| {
             report::update_conditions(status, target, components, pending, converged);
+        });
+    }
+
+    /// Publishes a status change only when something changed, so watchers
+    /// (the reporter's heartbeats) wake on changes, not on every pass
+    /// (issue 9, D21).
+    fn update_status(&self, change: impl FnOnce(&mut NodeStatus)) {
+        self.status.send_if_modified(|status| {
+            let before = status.clone();
+            change(status);
+            *status != before
         });
     }
 
@@ -356,6 +469,7 @@ impl<R: ContainerRuntime> Controller<R> {
             Input::Reconcile => {}
             Input::Target(target) => self.set_target(*target),
             Input::SpecInvalid(message) => self.set_spec_invalid(&message),
+            Input::SpecMissing(message) => self.set_spec_missing(&message),
         }
     }
 
@@ -381,7 +495,7 @@ impl<R: ContainerRuntime> Controller<R> {
             };
             tokio::select! {
                 () = cancel.cancelled() => break,
-                Some(joined) = self.in_flight.join_next(), if !self.in_flight.is_empty() => self.joined(joined),
+                Some(joined) = self.in_flight.join_next_with_id(), if !self.in_flight.is_empty() => self.joined(joined),
                 input = inputs.recv() => match input {
                     Some(input) => {
                         self.handle(input);
@@ -399,4 +513,17 @@ impl<R: ContainerRuntime> Controller<R> {
             tokio::time::timeout(SHUTDOWN_GRACE, async { while self.finish_one().await {} }).await;
         self.in_flight.abort_all();
     }
+}
+
+/// The config hash of every component in `desired`, by name.
+fn config_hashes(desired: &DesiredState) -> HashMap<&str, String> {
+    desired
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), labels::config_hash(c)))
+        .collect()
+}
+
+fn component_names(desired: &DesiredState) -> HashSet<&str> {
+    desired.components.iter().map(|c| c.name.as_str()).collect()
 }

@@ -9,6 +9,7 @@ use crate::metrics::AgentMetrics;
 use crate::runtime::fake::FakeRuntime;
 use crate::runtime::{
     ComponentKind, ContainerSpec, ContainerState, DesiredComponent, DesiredState, RestartPolicy,
+    Termination,
 };
 
 use super::settings::{BackoffSettings, ReconcileSettings};
@@ -44,6 +45,36 @@ fn target(components: Vec<DesiredComponent>) -> Target {
             },
         },
     }
+}
+
+/// The id of the container of `component` (named `garage-n1-<component>`).
+fn id_of(fake: &FakeRuntime, component: &str) -> String {
+    let name = format!("garage-n1-{component}");
+    fake.snapshot()
+        .into_iter()
+        .find(|(_, (n, _))| *n == name)
+        .map(|(id, _)| id)
+        .unwrap_or_else(|| panic!("no container for {component}"))
+}
+
+/// Crashes `component` and lets the controller restart it (waiting out
+/// any backoff); returns the wait the restart had.
+async fn crash_and_restart(
+    controller: &mut Controller<FakeRuntime>,
+    fake: &FakeRuntime,
+    component: &str,
+) -> Duration {
+    fake.exit(&id_of(fake, component), 3);
+    let outcome = controller.pass().await.unwrap();
+    let mut waited = Duration::ZERO;
+    if outcome.dispatched == 0 {
+        let at = outcome.next_wakeup.unwrap();
+        waited = at - tokio::time::Instant::now();
+        tokio::time::sleep_until(at).await;
+        controller.pass().await.unwrap();
+    }
+    while controller.finish_one().await {}
+    waited
 }
 
 async fn converge(controller: &mut Controller<FakeRuntime>) {
@@ -180,4 +211,138 @@ async fn containers_without_our_labels_are_never_touched() {
     .unwrap();
     assert!(fake.snapshot().contains_key(&foreign));
     assert!(!fake.calls().iter().any(|c| c.contains(&foreign)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_step_frees_only_its_own_component() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE, "slow:1"]));
+    fake.slow_pull("slow:1", Duration::from_secs(60));
+    fake.panic_on_pull("boom:1");
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    controller.set_target(target(vec![
+        component("slow", "slow:1"),
+        component("boom", "boom:1"),
+    ]));
+    let status = controller.status();
+    assert_eq!(controller.pass().await.unwrap().dispatched, 2);
+    // The panic ends first; the slow pull is still in flight.
+    assert!(controller.finish_one().await);
+    controller.pass().await.unwrap();
+    let slow_pulls = fake.calls().iter().filter(|c| *c == "pull slow:1").count();
+    assert_eq!(slow_pulls, 1, "the slow step was started twice");
+    let boom = status
+        .borrow()
+        .components
+        .iter()
+        .find(|c| c.name == "boom")
+        .cloned()
+        .unwrap();
+    assert!(
+        boom.last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("panic"),
+        "{boom:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_status_is_published_only_when_it_changes() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    controller.set_target(target(vec![component("a", IMAGE)]));
+    let mut status = controller.status();
+    converge(&mut controller).await;
+    status.mark_unchanged();
+    controller.pass().await.unwrap();
+    assert!(
+        !status.has_changed().unwrap(),
+        "a pass that changed nothing woke the status watchers"
+    );
+    fake.exit(&id_of(&fake, "a"), 1);
+    controller.pass().await.unwrap();
+    assert!(status.has_changed().unwrap(), "a crash is a change");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_component_removed_from_the_spec_loses_its_restart_record() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    let both = target(vec![component("a", IMAGE), component("b", IMAGE)]);
+    controller.set_target(both.clone());
+    let status = controller.status();
+    converge(&mut controller).await;
+    crash_and_restart(&mut controller, &fake, "b").await;
+    controller.set_target(target(vec![component("a", IMAGE)]));
+    converge(&mut controller).await;
+    controller.set_target(both);
+    converge(&mut controller).await;
+    let b = status.borrow().components[1].clone();
+    assert_eq!(b.name, "b");
+    assert_eq!(b.restarts, 0, "b came back with the old record: {b:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn drift_counts_neither_first_creates_nor_failed_steps() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let metrics = AgentMetrics::new();
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", metrics.clone());
+    controller.set_target(target(vec![component("a", IMAGE)]));
+    converge(&mut controller).await;
+    let drift = |cause: &str| metrics.drift_corrections.with_label_values(&[cause]).get();
+    assert_eq!(drift("missing"), 0, "the first create is not drift");
+    fake.delete(&id_of(&fake, "a"));
+    converge(&mut controller).await;
+    assert_eq!(drift("missing"), 1, "a removed container is drift");
+
+    controller.set_target(target(vec![
+        component("a", IMAGE),
+        component("bad", "missing:1"),
+    ]));
+    controller.pass().await.unwrap();
+    while controller.finish_one().await {}
+    assert_eq!(drift("missing"), 1, "a failed step corrected nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_generation_of_a_component_resets_its_crash_backoff() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    controller.set_target(target(vec![component("crash", IMAGE)]));
+    converge(&mut controller).await;
+    for _ in 0..4 {
+        crash_and_restart(&mut controller, &fake, "crash").await;
+    }
+    // The next crash waits 80 s; a fixed spec must not.
+    fake.exit(&id_of(&fake, "crash"), 3);
+    let waiting = controller.pass().await.unwrap();
+    assert_eq!(waiting.dispatched, 0, "{waiting:?}");
+    let mut fixed = component("crash", IMAGE);
+    fixed.container.command = vec!["sleep".into(), "3600".into()];
+    let mut fixed_target = target(vec![fixed]);
+    fixed_target.generation = "fedcba987654".into();
+    controller.set_target(fixed_target);
+    let outcome = controller.pass().await.unwrap();
+    assert_eq!(outcome.dispatched, 1, "{outcome:?}");
+    assert_eq!(outcome.next_wakeup, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_container_shows_why_and_its_last_output() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    controller.set_target(target(vec![component("crash", IMAGE)]));
+    let status = controller.status();
+    converge(&mut controller).await;
+    let words = Termination {
+        reason: Some("exec: argument list too long".into()),
+        log_tail: vec!["starting".into(), "fatal: no model".into()],
+    };
+    fake.exit_with(&id_of(&fake, "crash"), 2, words.clone());
+    controller.pass().await.unwrap();
+    let shown = status.borrow().components[0].clone();
+    assert_eq!(shown.last_termination.as_ref(), Some(&words), "{shown:?}");
+    let text = status.borrow().render();
+    assert!(text.contains("argument list too long"), "{text}");
+    assert!(text.contains("  | fatal: no model"), "{text}");
 }

@@ -44,6 +44,9 @@ pub(super) fn component_statuses(
                 last_error: record.and_then(|r| r.last_error.clone()),
                 backoff_seconds: waiting.map(|at| (at - now).as_secs_f64()),
                 next_retry: waiting.map(|at| rfc3339(SystemTime::now() + (at - now))),
+                last_termination: record
+                    .and_then(|r| r.termination.as_ref())
+                    .map(|(_, _, termination)| termination.clone()),
             }
         })
         .collect()
@@ -106,7 +109,10 @@ pub(super) fn update_conditions(
             let why = c.last_error.clone().or_else(|| {
                 c.backoff_seconds.map(|s| {
                     let code = c.last_exit_code.map_or("unknown".into(), |e| e.to_string());
-                    format!("restart backoff {s:.0}s after exit code {code}")
+                    let why = c
+                        .termination_summary()
+                        .map_or(String::new(), |t| format!(" ({t})"));
+                    format!("restart backoff {s:.0}s after exit code {code}{why}")
                 })
             })?;
             Some(format!("{}: {why}", c.name))

@@ -6,6 +6,13 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::Termination;
+
+/// SpecValid=False reasons: the file does not parse or validate, or it
+/// cannot be found (the agent keeps converging to the last valid spec).
+pub const REASON_SPEC_INVALID: &str = "InvalidSpec";
+pub const REASON_SPEC_MISSING: &str = "SpecMissing";
+
 /// Condition types, a fixed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConditionType {
@@ -65,6 +72,26 @@ pub struct ComponentStatus {
     pub backoff_seconds: Option<f64>,
     /// RFC 3339 time of the next attempt, when the component is waiting.
     pub next_retry: Option<String>,
+    /// Why its container last stopped by itself: the engine's reason and
+    /// the last lines it wrote.
+    #[serde(default)]
+    pub last_termination: Option<Termination>,
+}
+
+impl ComponentStatus {
+    /// One line on why the container last stopped, when anything is known.
+    pub fn termination_summary(&self) -> Option<String> {
+        let termination = self.last_termination.as_ref()?;
+        let last_line = termination
+            .log_tail
+            .last()
+            .map(|l| format!("last output: {l}"));
+        match (&termination.reason, last_line) {
+            (Some(reason), Some(line)) => Some(format!("{reason}; {line}")),
+            (Some(reason), None) => Some(reason.clone()),
+            (None, line) => line,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -180,6 +207,20 @@ impl NodeStatus {
                 c.next_retry.as_deref().unwrap_or("-"),
                 c.last_error.as_deref().unwrap_or("")
             ));
+        }
+        for c in &self.components {
+            let Some(termination) = &c.last_termination else {
+                continue;
+            };
+            let code = c.last_exit_code.map_or("-".into(), |e| e.to_string());
+            out.push_str(&format!("\nLAST STOP OF {} (exit code {code})", c.name));
+            if let Some(reason) = &termination.reason {
+                out.push_str(&format!(": {reason}"));
+            }
+            out.push('\n');
+            for line in &termination.log_tail {
+                out.push_str(&format!("  | {line}\n"));
+            }
         }
         out
     }

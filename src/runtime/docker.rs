@@ -13,7 +13,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
-    RemoveContainerOptions,
+    LogsOptionsBuilder, RemoveContainerOptions,
 };
 use bollard::Docker;
 use futures::stream::BoxStream;
@@ -21,7 +21,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{
     labels, ContainerRuntime, ContainerSpec, ContainerState, GpuRequest, Health, MountSource,
-    ObservedContainer, RuntimeError, RuntimeEvent,
+    ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX, LOG_TAIL_LINES,
 };
 
 /// A connection to one Docker-API engine (Docker or podman).
@@ -66,6 +66,23 @@ impl DockerRuntime {
             tracing::warn!(error = %err, "container engine not reachable yet; will keep trying");
         }
         Ok(runtime)
+    }
+
+    /// The engine's own id (`docker info`'s ID), which names it whatever
+    /// address it is reached by; the address itself when the engine has none.
+    pub async fn engine_id(&self) -> Result<String, RuntimeError> {
+        let docker = self.docker().await?;
+        let info = docker
+            .info()
+            .await
+            .map_err(|err| RuntimeError::Unreachable {
+                endpoint: self.endpoint.clone(),
+                message: err.to_string(),
+            })?;
+        Ok(info
+            .id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| self.endpoint.clone()))
     }
 
     /// The client, with its API version negotiated once the engine answers.
@@ -295,6 +312,37 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn termination(&self, id: &str) -> Result<Termination, RuntimeError> {
+        let docker = self.docker().await?;
+        let failed = |message| RuntimeError::Inspect {
+            id: id.into(),
+            message,
+        };
+        let state = match docker.inspect_container(id, None).await {
+            Ok(inspect) => inspect.state.unwrap_or_default(),
+            Err(err) => return Err(failed(self.server_message(err)?)),
+        };
+        let reason = match (state.oom_killed, state.error) {
+            (Some(true), _) => Some("killed: out of memory".to_string()),
+            (_, Some(error)) if !error.is_empty() => Some(error),
+            _ => None,
+        };
+        let options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .tail(&LOG_TAIL_LINES.to_string())
+            .build();
+        let chunks: Vec<_> = match docker.logs(id, Some(options)).try_collect().await {
+            Ok(chunks) => chunks,
+            Err(err) => return Err(failed(self.server_message(err)?)),
+        };
+        let text: String = chunks.iter().map(ToString::to_string).collect();
+        Ok(Termination {
+            reason,
+            log_tail: log_tail(&text),
+        })
+    }
+
     fn events(&self, node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>> {
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
@@ -323,6 +371,26 @@ impl ContainerRuntime for DockerRuntime {
             })
             .boxed()
     }
+}
+
+/// The last [`LOG_TAIL_LINES`] non-empty lines of `text`, each cut to
+/// [`LOG_LINE_MAX`] bytes at a character boundary.
+fn log_tail(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..]
+        .iter()
+        .map(|line| {
+            let mut end = line.len().min(LOG_LINE_MAX);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line[..end].to_string()
+        })
+        .collect()
 }
 
 const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";

@@ -11,7 +11,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::{
     labels, ContainerRuntime, ContainerSpec, ContainerState, Health, ObservedContainer,
-    RuntimeError, RuntimeEvent,
+    RuntimeError, RuntimeEvent, Termination,
 };
 
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ struct FakeContainer {
     labels: BTreeMap<String, String>,
     state: ContainerState,
     exit_code: Option<i64>,
+    /// Bumped on every start, standing in for the engine's start time.
+    starts: u64,
+    termination: Termination,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +32,10 @@ struct Inner {
     images: BTreeSet<String>,
     /// Every mutating call, in order, for assertions.
     calls: Vec<String>,
+    /// Pulls of these images panic (a bug in a step).
+    panicking_images: BTreeSet<String>,
+    /// Pulls of these images take this long (a slow registry).
+    slow_images: BTreeMap<String, std::time::Duration>,
 }
 
 /// A fake engine. Cloning shares the same state.
@@ -88,16 +95,34 @@ impl FakeRuntime {
             labels,
             state: ContainerState::Running,
             exit_code: None,
+            starts: 1,
+            termination: Termination::default(),
         };
         inner.containers.insert(id.clone(), container);
         id
     }
 
+    /// Pulling `image` panics, as a bug in a step would.
+    pub fn panic_on_pull(&self, image: &str) {
+        self.lock().panicking_images.insert(image.into());
+    }
+
+    /// Pulling `image` takes `delay` (on tokio's clock).
+    pub fn slow_pull(&self, image: &str, delay: std::time::Duration) {
+        self.lock().slow_images.insert(image.into(), delay);
+    }
+
     /// The container exits on its own with `code` (a crash, or `docker stop`).
     pub fn exit(&self, id: &str, code: i64) {
+        self.exit_with(id, code, Termination::default());
+    }
+
+    /// Like [`FakeRuntime::exit`], leaving `termination` as its last words.
+    pub fn exit_with(&self, id: &str, code: i64, termination: Termination) {
         if let Some(c) = self.lock().containers.get_mut(id) {
             c.state = ContainerState::Exited;
             c.exit_code = Some(code);
+            c.termination = termination;
         }
         self.emit(id, "die");
     }
@@ -133,14 +158,25 @@ impl ContainerRuntime for FakeRuntime {
                 state: c.state,
                 health: Health::None,
                 exit_code: c.exit_code,
-                started_at: None,
+                started_at: Some(c.starts.to_string()),
             })
             .collect())
     }
 
     async fn ensure_image(&self, image: &str) -> Result<(), RuntimeError> {
-        let mut inner = self.lock();
-        inner.calls.push(format!("pull {image}"));
+        let delay = {
+            let mut inner = self.lock();
+            inner.calls.push(format!("pull {image}"));
+            assert!(
+                !inner.panicking_images.contains(image),
+                "the fake was told to panic pulling {image}"
+            );
+            inner.slow_images.get(image).copied()
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let inner = self.lock();
         if inner.images.contains(image) {
             Ok(())
         } else {
@@ -178,6 +214,8 @@ impl ContainerRuntime for FakeRuntime {
             labels: labels.clone(),
             state: ContainerState::Created,
             exit_code: None,
+            starts: 0,
+            termination: Termination::default(),
         };
         inner.containers.insert(id.clone(), container);
         drop(inner);
@@ -192,6 +230,7 @@ impl ContainerRuntime for FakeRuntime {
             Some(c) => {
                 c.state = ContainerState::Running;
                 c.exit_code = None;
+                c.starts += 1;
             }
             None => {
                 return Err(RuntimeError::Start {
@@ -212,6 +251,16 @@ impl ContainerRuntime for FakeRuntime {
         drop(inner);
         self.emit(id, "destroy");
         Ok(())
+    }
+
+    async fn termination(&self, id: &str) -> Result<Termination, RuntimeError> {
+        match self.lock().containers.get(id) {
+            Some(c) => Ok(c.termination.clone()),
+            None => Err(RuntimeError::Inspect {
+                id: id.into(),
+                message: "no such container".into(),
+            }),
+        }
     }
 
     fn events(&self, _node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>> {

@@ -107,6 +107,22 @@ impl ObservedContainer {
     }
 }
 
+/// Why a container stopped, as the engine remembers it: shown in the
+/// status of a component that crashes (issue 9, D20).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Termination {
+    /// The engine's own words (`State.Error`, "killed: out of memory").
+    pub reason: Option<String>,
+    /// The last lines the container wrote (stdout and stderr), oldest first.
+    pub log_tail: Vec<String>,
+}
+
+/// How many log lines a [`Termination`] keeps.
+pub const LOG_TAIL_LINES: usize = 5;
+/// Longest log line a [`Termination`] keeps, in bytes.
+pub const LOG_LINE_MAX: usize = 300;
+
 /// Something happened to an owned container; carries no state on purpose:
 /// the reconciler re-lists (level-triggered).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +148,8 @@ pub enum RuntimeError {
     List { message: String },
     #[error("the engine's event stream failed: {message}")]
     Events { message: String },
+    #[error("reading why container {id} stopped failed: {message}")]
+    Inspect { id: String, message: String },
 }
 
 /// All the reconciler may ask of a container engine. Every call is
@@ -158,6 +176,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
 
     /// Force-removes a container and its anonymous volumes; a missing one is fine.
     fn remove(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Why the stopped container `id` stopped: the engine's reason and the
+    /// last [`LOG_TAIL_LINES`] lines of its output.
+    fn termination(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Termination, RuntimeError>> + Send;
 
     /// Events about the owned containers of `node`, until the stream breaks.
     fn events(&self, node: &str) -> BoxStream<'static, Result<RuntimeEvent, RuntimeError>>;

@@ -106,6 +106,23 @@ impl Node {
         self
     }
 
+    /// Keeps `node.yaml` in a folder `sub` of the node's folder (the agent's
+    /// logs stay outside it), for tests that delete the spec's folder.
+    pub fn in_subdir(mut self, sub: &str) -> Node {
+        let dir = self.dir.path().join(sub);
+        fs::create_dir_all(&dir).expect("create the spec folder");
+        self.path = dir.join("node.yaml");
+        self
+    }
+
+    /// The folder `node.yaml` is in.
+    pub fn spec_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .expect("node.yaml has a folder")
+            .to_path_buf()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.metrics)
     }
@@ -158,7 +175,7 @@ impl Node {
     /// rename it over `node.yaml`.
     pub fn write_atomic(&self, text: &str) {
         let n = self.revision.fetch_add(1, Ordering::SeqCst);
-        let tmp = self.dir.path().join(format!(".node.yaml.{n}.tmp"));
+        let tmp = self.spec_dir().join(format!(".node.yaml.{n}.tmp"));
         fs::write(&tmp, text).expect("write temporary spec");
         fs::rename(&tmp, &self.path).expect("rename spec into place");
     }
@@ -187,10 +204,10 @@ impl Node {
     /// `node.yaml`, so `node.yaml` always resolves to a complete file.
     pub fn write_symlink_swap(&self, text: &str) {
         let n = self.revision.fetch_add(1, Ordering::SeqCst);
-        let rev = self.dir.path().join(format!("rev-{n}"));
+        let rev = self.spec_dir().join(format!("rev-{n}"));
         fs::create_dir_all(&rev).expect("create revision folder");
         fs::write(rev.join("node.yaml"), text).expect("write revision");
-        let link = self.dir.path().join(format!(".node.yaml.{n}.link"));
+        let link = self.spec_dir().join(format!(".node.yaml.{n}.link"));
         std::os::unix::fs::symlink(format!("rev-{n}/node.yaml"), &link).expect("symlink");
         fs::rename(&link, &self.path).expect("rename symlink over spec");
     }
