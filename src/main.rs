@@ -456,13 +456,8 @@ async fn job_command(command: JobCommand) -> ExitCode {
                 }
             };
             let cancel = CancellationToken::new();
-            let run = garage::jobs::command::run_file(
-                &file,
-                &node_file,
-                &state_dir,
-                &observer,
-                &cancel,
-            );
+            let run =
+                garage::jobs::command::run_file(&file, &node_file, &state_dir, &observer, &cancel);
             tokio::pin!(run);
             let result = tokio::select! {
                 result = &mut run => result,

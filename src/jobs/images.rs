@@ -94,3 +94,38 @@ fn suggested_pattern(image: &str) -> String {
         None => image.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::HostImages;
+
+    fn patterns(list: &[&str]) -> HostImages {
+        HostImages::parse(&list.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+            .expect("valid patterns")
+    }
+
+    #[test]
+    fn star_stays_in_one_segment_and_double_star_spans_them() {
+        let host = patterns(&["garage-test/*", "myorg/**"]);
+        assert!(host.allows("garage-test/busybox:1"));
+        assert!(!host.allows("garage-test/deep/busybox:1"));
+        assert!(host.allows("myorg/team/model:1.2"));
+        assert!(!host.allows("busybox:1"));
+        assert!(!HostImages::default().allows("garage-test/busybox:1"));
+    }
+
+    #[test]
+    fn a_bad_pattern_in_the_node_spec_is_located() {
+        let text = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n\nspec:\n  podman:\n    jobs:\n      hostImages: [\"ok/*\", \"bad[\"]\n";
+        let err = crate::spec::parse(text, Path::new("node.yaml")).expect_err("refused");
+        let message = err.to_string();
+        assert!(
+            message.starts_with("node.yaml:8:")
+                && message.contains("spec.podman.jobs.hostImages[1]")
+                && message.contains("pattern 1 `bad[` is not a valid image pattern"),
+            "{message}"
+        );
+    }
+}

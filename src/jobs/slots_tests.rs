@@ -55,7 +55,7 @@ fn a_killed_holder_frees_its_slot() {
     holder.kill().expect("SIGKILL the holder");
     holder.wait().expect("reap the holder");
     let slot = locks.try_slot(1).expect("lock");
-    assert_eq!(slot.map(|s| s.name).as_deref(), Some("slot-0"));
+    assert_eq!(slot.as_ref().map(|s| s.name.as_str()), Some("slot-0"));
 }
 
 #[test]
@@ -84,7 +84,7 @@ fn another_user_cannot_squat_a_slot() {
         String::from_utf8_lossy(&squatter.stderr)
     );
     let slot = locks.try_slot(1).expect("lock");
-    assert_eq!(slot.map(|s| s.name).as_deref(), Some("slot-0"));
+    assert_eq!(slot.as_ref().map(|s| s.name.as_str()), Some("slot-0"));
 }
 
 #[test]
@@ -97,9 +97,13 @@ fn a_lock_directory_others_may_enter_is_refused_not_re_moded() {
         .expect("mkdir");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let err = JobLocks::open(state.path(), "n4").expect_err("refused");
-    assert!(matches!(err, SlotError::Unsafe { mode: 0o755, .. }), "{err:?}");
     assert!(
-        err.to_string().contains(&format!("chmod 0700 {}", dir.display())),
+        matches!(err, SlotError::Unsafe { mode: 0o755, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("chmod 0700 {}", dir.display())),
         "{err}"
     );
     let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
