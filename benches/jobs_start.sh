@@ -25,7 +25,7 @@ kind: Node
 metadata: {name: $node}
 spec:
   gpu: {mode: none}
-  podman: {socketVolume: $node-sock, cacheVolume: $node-cache}
+  podman: {socketVolume: $node-sock, cacheVolume: $node-cache, jobs: {hostImages: ["garage-test/*"]}}
 YAML
 cat > "$dir/job.yaml" <<YAML
 version: "0.1"

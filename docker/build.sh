@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds Garage AI's images: garage/podman:0.1 (the Podman-in-Docker job
 # host) and garage/worker:0.1 (the `garage` binary). Idempotent: an image
-# that exists is skipped unless FORCE=1; the worker image is rebuilt when the
-# garage binary differs from the one it holds.
+# that exists is skipped unless FORCE=1; the podman image is rebuilt when
+# docker/podman/ changed, the worker image when the garage binary differs
+# from the one it holds.
 #
 # When debian:bookworm-slim is missing and cannot be pulled (no registry
 # reachable), it is made offline from Debian's packages with debootstrap and
@@ -71,13 +72,22 @@ ensure_base() {
 
 build_podman() {
   step "image $podman_tag"
-  if have_image "$podman_tag" && [ "$force" != 1 ]; then ok "present (FORCE=1 rebuilds)"; return; fi
+  # Labelled with the digest of docker/podman/: an image built from other
+  # files (an older wrapper or containers.conf) is rebuilt.
+  local digest
+  digest="$(cd "$here/podman" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+  if have_image "$podman_tag" && [ "$force" != 1 ] \
+     && [ "$(docker image inspect -f '{{index .Config.Labels "ai.garage.context-sha256"}}' "$podman_tag")" = "$digest" ]; then
+    ok "present, same docker/podman files (FORCE=1 rebuilds)"
+    return
+  fi
   ensure_base
   local nvidia="${WITH_NVIDIA_TOOLKIT:-0}"
   if [ "$nvidia" != 1 ]; then
     echo "    NVIDIA Container Toolkit: left out (offline build; WITH_NVIDIA_TOOLKIT=1 adds it on a GPU host with internet)"
   fi
-  docker build --build-arg "BASE_IMAGE=$base" --build-arg "WITH_NVIDIA_TOOLKIT=$nvidia" -t "$podman_tag" "$here/podman"
+  docker build --build-arg "BASE_IMAGE=$base" --build-arg "WITH_NVIDIA_TOOLKIT=$nvidia" \
+    --label "ai.garage.context-sha256=$digest" -t "$podman_tag" "$here/podman"
   ok "built $podman_tag"
 }
 

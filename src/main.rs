@@ -404,6 +404,10 @@ enum JobCommand {
         /// The node spec naming the podman host.
         #[arg(long = "node-file", default_value = "node.yaml")]
         node_file: PathBuf,
+        /// The node's state directory, holding its job-slot locks (default
+        /// `.garage` next to the node file, as `garage run` uses).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
     /// Check a job file; exit 0 when valid, 1 with the error's file:line:column when not.
     Validate { file: PathBuf },
@@ -438,7 +442,13 @@ async fn job_command(command: JobCommand) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        JobCommand::Run { file, node_file } => {
+        JobCommand::Run {
+            file,
+            node_file,
+            state_dir,
+        } => {
+            let state_dir =
+                state_dir.unwrap_or_else(|| garage::agent::default_state_dir(&node_file));
             let observer = |event: RunEvent<'_>| match event {
                 RunEvent::Progress(text) => eprintln!("==> {text}"),
                 RunEvent::Log { chunk, .. } => {
@@ -446,7 +456,8 @@ async fn job_command(command: JobCommand) -> ExitCode {
                 }
             };
             let cancel = CancellationToken::new();
-            let run = garage::jobs::command::run_file(&file, &node_file, &observer, &cancel);
+            let run =
+                garage::jobs::command::run_file(&file, &node_file, &state_dir, &observer, &cancel);
             tokio::pin!(run);
             let result = tokio::select! {
                 result = &mut run => result,

@@ -111,6 +111,130 @@ fn job_runs_inside_podman_returns_results_and_is_cleaned_up() {
     assert_eq!(op["files"][0]["path"], "r.txt");
     assert_eq!(op["files"][0]["content"], "result\n");
     assert!(["loadedFromHost", "present"].contains(&op["imageSource"].as_str().unwrap_or("")));
+    assert_eq!(report["limits"], expected_limits(), "{stderr}");
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
+
+/// What every job report says about limits on this host: podman-wrapper.sh
+/// enables podman's cgroups only on a writable cgroup v2 tree.
+fn expected_limits() -> &'static str {
+    if host_has_cgroup_v2() {
+        "enforced: cgroup v2; podman applies each job's memory, CPU and pids limits"
+    } else {
+        "not enforced: cgroup v1 read-only on this host (podman runs jobs without cgroups of its own; only the podman container's limits apply)"
+    }
+}
+
+fn host_has_cgroup_v2() -> bool {
+    text(
+        &std::process::Command::new("stat")
+            .args(["-fc", "%T", "/sys/fs/cgroup"])
+            .output()
+            .expect("stat runs"),
+    ) == "cgroup2fs"
+}
+
+#[test]
+fn pids_limit_is_set_on_the_job_container_and_enforced_where_the_host_can() {
+    if !podman_prerequisites() {
+        return;
+    }
+    let node = PodmanNode::new("pids");
+    node.apply();
+    // 40 background sleeps: more than the 16 processes the op may have. It
+    // stays 3 s more so its container can be inspected before cleanup.
+    let job = node.write_job(
+        "pids.yaml",
+        &format!(
+            "{JOB_HEAD}timeout: 60s\nops:\n  - type: container/run\n    id: forks\n    args:\n      image: {IMAGE}\n      cmd: \"i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; echo forked=$i; sleep 3\"\n      resources: {{pids: 16, memory: 64Mi}}\n"
+        ),
+    );
+    let child = node
+        .job_command(&job)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start garage job run");
+    let mut container = String::new();
+    wait_for("the job container exists", Duration::from_secs(30), || {
+        container = node.podman(&[
+            "ps",
+            "-a",
+            "--filter",
+            "label=ai.garage.job-op=forks",
+            "--format",
+            "{{.Names}}",
+        ]);
+        !container.is_empty()
+    });
+    let limits = node.podman(&[
+        "inspect",
+        &container,
+        "--format",
+        "{{.HostConfig.PidsLimit}} {{.HostConfig.Memory}}",
+    ]);
+    let out = child.wait_with_output().expect("job finishes");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        limits, "16 67108864",
+        "limits on the create request: {stderr}"
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["limits"], expected_limits());
+    let logs = report["ops"][0]["logs"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    if host_has_cgroup_v2() {
+        assert!(
+            logs.contains("can't fork") || !logs.contains("forked=40"),
+            "the pids limit stopped the forks: {logs}"
+        );
+    } else {
+        assert!(
+            logs.contains("forked=40"),
+            "nothing enforces it here: {logs}"
+        );
+    }
+    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+}
+
+/// Removes a host-engine image tag this test made.
+struct HostTag(String);
+
+impl Drop for HostTag {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", &self.0]);
+    }
+}
+
+#[test]
+fn host_image_outside_host_images_is_refused_and_not_copied() {
+    if !podman_prerequisites() {
+        return;
+    }
+    let node = PodmanNode::new("admit");
+    // On the host engine, but not in the node's hostImages (it lists IMAGE).
+    let unlisted = format!("garage-test/unlisted-{}:1", support::run_id());
+    assert!(docker(&["tag", IMAGE, &unlisted]).status.success());
+    let _tag = HostTag(unlisted.clone());
+    node.apply();
+    let job = node.write_job(
+        "unlisted.yaml",
+        &format!(
+            "{JOB_HEAD}timeout: 60s\nops:\n  - type: container/run\n    id: one\n    args: {{image: {unlisted}}}\n"
+        ),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(!ok);
+    assert_eq!(report["status"], "failed", "{stderr}");
+    let reason = report["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "{unlisted}: not copied from the host engine: it matches no pattern of spec.podman.jobs.hostImages (fix: add a pattern such as `garage-test/*` there"
+        )),
+        "{reason}"
+    );
+    assert_eq!(node.podman(&["images", "-q"]), "", "nothing was copied");
     assert_eq!(node.job_leftovers(), Vec::<String>::new());
 }
 

@@ -14,6 +14,7 @@ use super::engine::EngineError;
 use super::error::JobFileError;
 use super::report::JobReport;
 use super::runner::{check, RunError, RunEvent, RunOptions, Runner};
+use super::slots::{JobLocks, SlotError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobCommandError {
@@ -34,13 +35,17 @@ pub enum JobCommandError {
         source: EngineError,
     },
     #[error(transparent)]
+    Locks(#[from] SlotError),
+    #[error(transparent)]
     Run(#[from] RunError),
 }
 
-/// Runs the job file `job_file` on the node described by `node_file`.
+/// Runs the job file `job_file` on the node described by `node_file`, with
+/// the node's job locks in `state_dir`.
 pub async fn run_file(
     job_file: &Path,
     node_file: &Path,
+    state_dir: &Path,
     observer: &(dyn Fn(RunEvent<'_>) + Send + Sync),
     cancel: &CancellationToken,
 ) -> Result<JobReport, JobCommandError> {
@@ -54,7 +59,10 @@ pub async fn run_file(
     let gpus = tokio::task::spawn_blocking(GpuInventory::detect)
         .await
         .unwrap_or_default();
-    let options = RunOptions::new(node.name(), podman.max_concurrent_jobs, gpus);
+    let locks = JobLocks::open(state_dir, node.name())?;
+    let mut options = RunOptions::new(node.name(), podman.max_concurrent_jobs, gpus, locks);
+    options.host_images = podman.host_images.clone();
+    options.pids_limit = podman.pids_limit;
     // Refuse before connecting anywhere.
     check(&job, &options)?;
     let engine =

@@ -8,6 +8,7 @@ use std::future::Future;
 use futures::stream::BoxStream;
 
 use super::job::Limits;
+use super::limits::Enforcement;
 
 /// Everything the engine needs to create one job container.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -130,4 +131,6 @@ pub trait JobEngine: Send + Sync + 'static {
     /// Why the engine went away, in words (e.g. the podman container's
     /// state on the host), when something can be said.
     fn diagnose(&self) -> impl Future<Output = Option<String>> + Send;
+    /// Whether the limits set on job containers are enforced on this host.
+    fn limits(&self) -> impl Future<Output = Enforcement> + Send;
 }

@@ -79,6 +79,8 @@ pub struct Limits {
     pub memory_bytes: Option<u64>,
     pub nano_cpus: Option<u64>,
     pub shm_size_bytes: Option<u64>,
+    /// `resources.pids`; the node's default applies when unset.
+    pub pids: Option<u32>,
 }
 
 /// A named value pulled out of the logs.

@@ -10,7 +10,9 @@
 pub mod command;
 pub mod engine;
 pub mod error;
+pub mod images;
 pub mod job;
+pub mod limits;
 pub mod logs;
 pub mod output;
 pub mod report;
@@ -21,6 +23,8 @@ mod validate;
 
 #[cfg(test)]
 mod runner_tests;
+#[cfg(test)]
+mod slots_tests;
 #[cfg(test)]
 mod tests;
 

@@ -43,6 +43,9 @@ pub struct JobReport {
     /// RFC 3339.
     pub started_at: String,
     pub duration_seconds: f64,
+    /// Whether the ops' memory, CPU and pids limits were enforced:
+    /// `enforced: …` or `not enforced: …` with the reason.
+    pub limits: String,
     pub ops: Vec<OpReport>,
     /// What could not be removed afterwards (the next run's sweep retries).
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -1,11 +1,12 @@
 //! Runs one job through a [`JobEngine`]: refuse what this node cannot run
 //! before anything starts, wait for a job slot, sweep what crashed runs
-//! left behind, bring the images in, run the ops in order on a network of
-//! their own under one deadline, capture logs and results, and remove
-//! everything the run created, whatever happened.
+//! left behind, bring the images in (as `images` admits them), run the ops
+//! in order on a network of their own under one deadline and the node's
+//! limits, capture logs and results, and remove everything the run created,
+//! whatever happened.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -20,11 +21,13 @@ use crate::runtime::labels;
 use super::engine::{
     EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, ResourceKind,
 };
+use super::images::{self, HostImages};
 use super::job::{Job, RunOp};
+use super::limits::DEFAULT_PIDS_LIMIT;
 use super::logs::{LogCapture, DEFAULT_LOG_CAP};
 use super::output::{self, DEFAULT_OUTPUT_CAP};
 use super::report::{JobReport, JobStatus, OpReport};
-use super::slots;
+use super::slots::{JobLocks, SlotError};
 
 /// How the node runs jobs.
 #[derive(Debug, Clone)]
@@ -33,6 +36,12 @@ pub struct RunOptions {
     /// Jobs that may run at once on the node (`spec.podman.jobs.maxConcurrent`).
     pub max_concurrent: u32,
     pub gpus: GpuInventory,
+    /// Slot and run locks, in the node's state directory.
+    pub locks: JobLocks,
+    /// Images jobs may copy from the host engine (`spec.podman.jobs.hostImages`).
+    pub host_images: HostImages,
+    /// Pids limit of ops that set none (`spec.podman.jobs.pidsLimit`).
+    pub pids_limit: u32,
     /// Log bytes kept per op.
     pub log_cap: usize,
     /// Output-directory bytes read per op.
@@ -40,11 +49,15 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    pub fn new(node: &str, max_concurrent: u32, gpus: GpuInventory) -> Self {
+    /// Copies no image from the host engine and uses the default pids limit.
+    pub fn new(node: &str, max_concurrent: u32, gpus: GpuInventory, locks: JobLocks) -> Self {
         RunOptions {
             node: node.to_owned(),
             max_concurrent: max_concurrent.max(1),
             gpus,
+            locks,
+            host_images: HostImages::default(),
+            pids_limit: DEFAULT_PIDS_LIMIT,
             log_cap: DEFAULT_LOG_CAP,
             output_cap: DEFAULT_OUTPUT_CAP,
         }
@@ -74,8 +87,8 @@ pub enum RunError {
     },
     #[error("no free job slot within the job's timeout ({max} job(s) may run at once; raise spec.podman.jobs.maxConcurrent or try later)")]
     NoSlot { max: u32 },
-    #[error("cannot take the job run's lock")]
-    Lock(#[source] std::io::Error),
+    #[error(transparent)]
+    Lock(#[from] SlotError),
     #[error("cancelled while waiting for a job slot")]
     Cancelled,
 }
@@ -132,13 +145,19 @@ const LOG_GRACE: Duration = Duration::from_secs(2);
 pub struct Runner<E: JobEngine> {
     engine: Arc<E>,
     options: RunOptions,
+    /// Set once "limits are not enforced" was logged.
+    told_unenforced: AtomicBool,
 }
 
 type Observer<'o> = &'o (dyn Fn(RunEvent<'_>) + Send + Sync);
 
 impl<E: JobEngine> Runner<E> {
     pub fn new(engine: Arc<E>, options: RunOptions) -> Self {
-        Runner { engine, options }
+        Runner {
+            engine,
+            options,
+            told_unenforced: AtomicBool::new(false),
+        }
     }
 
     /// See [`check`].
@@ -160,21 +179,30 @@ impl<E: JobEngine> Runner<E> {
                 source,
             });
         }
+        let limits = self.engine.limits().await;
+        if !limits.is_enforced() && !self.told_unenforced.swap(true, Ordering::Relaxed) {
+            tracing::warn!(limits = %limits.describe(), node = %self.options.node, "job resource limits are not enforced on this host");
+        }
+        observer(RunEvent::Progress(format!(
+            "resource limits {}",
+            limits.describe()
+        )));
         let started = Instant::now();
         let started_at = crate::reconcile::status::rfc3339(SystemTime::now());
         let deadline = started + job.timeout;
         let node = &self.options.node;
+        let locks = &self.options.locks;
         let max = self.options.max_concurrent;
         let slot = tokio::select! {
-            slot = slots::wait_for_slot(node, max, deadline, || {
+            slot = locks.wait_for_slot(max, deadline, || {
                 observer(RunEvent::Progress(format!(
                     "waiting for a free job slot ({max} job(s) may run at once)"
                 )));
-            }) => slot.map_err(RunError::Lock)?.ok_or(RunError::NoSlot { max })?,
+            }) => slot?.ok_or(RunError::NoSlot { max })?,
             () = cancel.cancelled() => return Err(RunError::Cancelled),
         };
         let run_id = new_run_id();
-        let _run_lock = slots::hold_run(node, &run_id).map_err(RunError::Lock)?;
+        let _run_lock = locks.hold_run(&run_id)?;
         let mut notes = Vec::new();
         for error in self.sweep(Some(&run_id)).await {
             notes.push(format!("sweep of earlier runs: {error}"));
@@ -194,16 +222,8 @@ impl<E: JobEngine> Runner<E> {
             notes,
         };
         let (status, reason) = run.execute().await;
-        let Run { ops, mut notes, .. } = run;
+        let Run { ops, notes, .. } = run;
         let cleanup_errors = self.cleanup_run(&run_id).await;
-        if job.ops.iter().any(|op| op.limits != Default::default()) {
-            notes.push(
-                "memory and CPU limits are passed to podman; they are enforced only where podman \
-                 manages cgroups (not with `cgroups = \"disabled\"`, as on hosts with a read-only \
-                 cgroup v1 tree); shm_size always applies"
-                    .into(),
-            );
-        }
         drop(slot);
         Ok(JobReport {
             job: job.name.clone(),
@@ -213,6 +233,7 @@ impl<E: JobEngine> Runner<E> {
             reason,
             started_at,
             duration_seconds: started.elapsed().as_secs_f64(),
+            limits: limits.describe(),
             ops,
             cleanup_errors,
             notes,
@@ -224,6 +245,7 @@ impl<E: JobEngine> Runner<E> {
     /// errors; an unreachable engine is one error, retried next time.
     pub async fn sweep(&self, keep: Option<&str>) -> Vec<String> {
         let node = &self.options.node;
+        let locks = &self.options.locks;
         let items = match self.engine.list_labelled(node).await {
             Ok(items) => items,
             Err(err) => return vec![err.to_string()],
@@ -235,7 +257,7 @@ impl<E: JobEngine> Runner<E> {
             .filter(|item| {
                 !*alive
                     .entry(item.run.clone())
-                    .or_insert_with(|| slots::run_alive(node, &item.run))
+                    .or_insert_with(|| locks.run_alive(&item.run))
             })
             .collect();
         if !stale.is_empty() {
@@ -376,7 +398,13 @@ impl<E: JobEngine> Run<'_, E> {
         let mut sources = BTreeMap::new();
         for image in self.job.images() {
             (self.observer)(RunEvent::Progress(format!("image {image}")));
-            match self.bounded(self.ensure_image(&image)).await {
+            let step = images::ensure_image(
+                self.engine(),
+                &self.runner.options.host_images,
+                &image,
+                |text| (self.observer)(RunEvent::Progress(text)),
+            );
+            match self.bounded(step).await {
                 Ok(source) => {
                     sources.insert(image, source);
                 }
@@ -420,30 +448,6 @@ impl<E: JobEngine> Run<'_, E> {
         (JobStatus::Succeeded, None)
     }
 
-    /// Present; else copied from the host's Docker engine when it has the
-    /// image (no network needed, and the operator's copy wins); else pulled.
-    async fn ensure_image(&self, image: &str) -> Result<ImageSource, EngineError> {
-        if self.engine().has_image(image).await? {
-            return Ok(ImageSource::Present);
-        }
-        let load_error = match self.engine().load_image_from_host(image).await {
-            Ok(()) => return Ok(ImageSource::LoadedFromHost),
-            Err(err) => err,
-        };
-        (self.observer)(RunEvent::Progress(format!(
-            "not copied from the host engine ({load_error}); pulling {image}"
-        )));
-        match self.engine().pull_image(image).await {
-            Ok(()) => Ok(ImageSource::Pulled),
-            Err(pull_error) => Err(EngineError::Step {
-                step: "bringing the image into podman",
-                message: format!(
-                    "{image}: copy from the host engine: {load_error}; pull: {pull_error}"
-                ),
-            }),
-        }
-    }
-
     fn container_spec(&self, op: &RunOp, network: &str) -> JobContainer {
         JobContainer {
             image: op.image.clone(),
@@ -465,7 +469,10 @@ impl<E: JobEngine> Run<'_, E> {
                 })
                 .collect(),
             expose: op.expose.clone(),
-            limits: op.limits,
+            limits: super::job::Limits {
+                pids: op.limits.pids.or(Some(self.runner.options.pids_limit)),
+                ..op.limits
+            },
             gpu: op.gpu,
         }
     }

@@ -1,5 +1,6 @@
 //! The runner against an in-memory engine, with paused time: deadlines,
-//! exit codes, a vanishing engine, image sources, cleanup and the sweep.
+//! exit codes, a vanishing engine, image admission, limits, cleanup and the
+//! sweep.
 //! The same paths run against real podman in tests/e2e_jobs.rs.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,16 +9,20 @@ use std::sync::{Arc, Mutex};
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 use crate::gpu::GpuInventory;
 use crate::runtime::labels;
 
 use super::engine::{
-    EngineError, JobContainer, JobEngine, Labelled, LogChunk, LogStream, ResourceKind,
+    EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, LogStream, ResourceKind,
 };
+use super::images::HostImages;
+use super::limits::Enforcement;
 use super::report::JobStatus;
 use super::runner::{RunError, RunOptions, Runner};
+use super::slots::JobLocks;
 
 /// What a fake container does once started, chosen by the op id in its name.
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ enum Behaviour {
 struct State {
     images: Vec<String>,
     host_images: Vec<String>,
+    /// Images copied from the host engine, in order.
+    loaded: Vec<String>,
     items: Vec<Labelled>,
     behaviour: HashMap<String, Behaviour>,
     killed: Vec<String>,
@@ -92,6 +99,7 @@ impl JobEngine for Fake {
         let mut state = self.state();
         if state.host_images.iter().any(|i| i == image) {
             state.images.push(image.to_owned());
+            state.loaded.push(image.to_owned());
             Ok(())
         } else {
             Err(EngineError::Step {
@@ -174,22 +182,26 @@ impl JobEngine for Fake {
     async fn diagnose(&self) -> Option<String> {
         Some("the podman container stopped: exited, exit code 137".into())
     }
+    async fn limits(&self) -> Enforcement {
+        Enforcement::NotEnforced("cgroup v1 read-only on this host".into())
+    }
 }
 
-/// Node names are unique per process: slot and run locks are host-wide.
-fn node(tag: &str) -> String {
-    format!("ut{}-{tag}", std::process::id())
+/// A node's state directory (its job locks), removed when the test ends.
+fn state() -> TempDir {
+    tempfile::tempdir().expect("state dir")
 }
 
 fn job(text: &str) -> super::Job {
     super::parse(text, Path::new("job.yaml")).expect("valid job")
 }
 
-fn runner(fake: &Arc<Fake>, node: &str) -> Runner<Fake> {
-    Runner::new(
-        Arc::clone(fake),
-        RunOptions::new(node, 4, GpuInventory::none("test host")),
-    )
+/// A runner of `node` that may copy `box:*` images from the host engine.
+fn runner(fake: &Arc<Fake>, state: &TempDir, node: &str) -> Runner<Fake> {
+    let locks = JobLocks::open(state.path(), node).expect("job locks");
+    let mut options = RunOptions::new(node, 4, GpuInventory::none("test host"), locks);
+    options.host_images = HostImages::parse(&["box:*".into()]).expect("patterns");
+    Runner::new(Arc::clone(fake), options)
 }
 
 const TWO_OPS: &str = "version: \"0.1\"\ntype: container\ntimeout: 5s\nops:\n  - type: container/run\n    id: first\n    args:\n      image: box:1\n      volumes: [{name: data, dest: /data}]\n    results: {n: 'n=([0-9]+)'}\n  - type: container/run\n    id: second\n    args: {image: box:1}\n";
@@ -197,11 +209,12 @@ const TWO_OPS: &str = "version: \"0.1\"\ntype: container\ntimeout: 5s\nops:\n  -
 #[tokio::test(start_paused = true)]
 async fn ops_run_in_order_and_everything_is_removed() {
     let fake = Arc::new(Fake::default());
+    let state = state();
     fake.state().host_images.push("box:1".into());
     fake.state()
         .behaviour
         .insert("first".into(), Behaviour::Exit(0, "n=7\n"));
-    let report = runner(&fake, &node("t1"))
+    let report = runner(&fake, &state, "t1")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");
@@ -230,11 +243,12 @@ async fn ops_run_in_order_and_everything_is_removed() {
 #[tokio::test(start_paused = true)]
 async fn deadline_kills_and_reports_timed_out() {
     let fake = Arc::new(Fake::default());
+    let state = state();
     fake.state().images.push("box:1".into());
     fake.state()
         .behaviour
         .insert("first".into(), Behaviour::Hang("working\n"));
-    let report = runner(&fake, &node("t2"))
+    let report = runner(&fake, &state, "t2")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");
@@ -252,11 +266,12 @@ async fn deadline_kills_and_reports_timed_out() {
 #[tokio::test(start_paused = true)]
 async fn exit_code_and_engine_loss_fail_the_job() {
     let fake = Arc::new(Fake::default());
+    let state = state();
     fake.state().images.push("box:1".into());
     fake.state()
         .behaviour
         .insert("first".into(), Behaviour::Exit(3, "bad\n"));
-    let report = runner(&fake, &node("t3"))
+    let report = runner(&fake, &state, "t3")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");
@@ -270,7 +285,7 @@ async fn exit_code_and_engine_loss_fail_the_job() {
     fake.state()
         .behaviour
         .insert("first".into(), Behaviour::EngineDies);
-    let report = runner(&fake, &node("t3"))
+    let report = runner(&fake, &state, "t3")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");
@@ -285,7 +300,8 @@ async fn exit_code_and_engine_loss_fail_the_job() {
 #[tokio::test(start_paused = true)]
 async fn missing_image_everywhere_says_both_reasons() {
     let fake = Arc::new(Fake::default());
-    let report = runner(&fake, &node("t4"))
+    let state = state();
+    let report = runner(&fake, &state, "t4")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");
@@ -301,16 +317,16 @@ async fn missing_image_everywhere_says_both_reasons() {
 #[tokio::test(start_paused = true)]
 async fn gpu_work_is_refused_before_the_engine_is_touched() {
     let fake = Arc::new(Fake::default());
+    let state = state();
     let gpu_job = job("version: \"0.1\"\ntype: container\nops:\n  - type: container/run\n    id: cuda\n    args: {image: box:1, gpu: true}\n");
-    let err = runner(&fake, &node("t5"))
+    let err = runner(&fake, &state, "t5")
         .run(&gpu_job, &|_| {}, &CancellationToken::new())
         .await
         .expect_err("refused");
     assert!(matches!(err, RunError::Refused { .. }));
     assert_eq!(
         err.to_string(),
-        format!("job refused before anything started: op `cuda` asks for a GPU (`gpu: true`) but node {} has none (test host)",
-        node("t5"))
+        "job refused before anything started: op `cuda` asks for a GPU (`gpu: true`) but node t5 has none (test host)"
     );
     assert!(fake.state().created.is_empty());
 }
@@ -318,45 +334,120 @@ async fn gpu_work_is_refused_before_the_engine_is_touched() {
 #[tokio::test(start_paused = true)]
 async fn sweep_removes_dead_runs_but_not_live_ones() {
     let fake = Arc::new(Fake::default());
-    let live = super::slots::hold_run(&node("t6"), "liverun").expect("hold");
+    let state = state();
+    let locks = JobLocks::open(state.path(), "t6").expect("locks");
+    let live = locks.hold_run("liverun").expect("hold");
+    // A run whose process died leaves its lock file unlocked.
+    std::fs::write(locks.dir().join("t6.run-deadrun.lock"), "").expect("stale lock file");
     for run in ["deadrun", "liverun"] {
-        let labels = labels::job_labels(&node("t6"), "j", run, None);
+        let labels = labels::job_labels("t6", "j", run, None);
         fake.add(ResourceKind::Container, &format!("c-{run}"), &labels);
         fake.add(ResourceKind::Network, &format!("n-{run}"), &labels);
     }
-    let errors = runner(&fake, &node("t6")).sweep(None).await;
+    let errors = runner(&fake, &state, "t6").sweep(None).await;
     assert!(errors.is_empty());
     let left: Vec<String> = fake.state().items.iter().map(|i| i.id.clone()).collect();
     assert_eq!(left, vec!["c-liverun".to_string(), "n-liverun".to_string()]);
+    assert!(!locks.dir().join("t6.run-deadrun.lock").exists());
     drop(live);
-    runner(&fake, &node("t6")).sweep(None).await;
+    runner(&fake, &state, "t6").sweep(None).await;
     assert!(fake.state().items.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
 async fn slots_limit_concurrent_runs() {
-    let first = super::slots::try_slot(&node("t7"), 2)
-        .expect("bind")
-        .expect("slot 0");
-    let second = super::slots::try_slot(&node("t7"), 2)
-        .expect("bind")
-        .expect("slot 1");
-    assert!(super::slots::try_slot(&node("t7"), 2)
-        .expect("bind")
-        .is_none());
+    let state = state();
+    let locks = JobLocks::open(state.path(), "t7").expect("locks");
+    let first = locks.try_slot(2).expect("lock").expect("slot 0");
+    let second = locks.try_slot(2).expect("lock").expect("slot 1");
+    assert!(locks.try_slot(2).expect("lock").is_none());
     assert_ne!(first.name, second.name);
+    // Another node's slots in the same state directory are its own.
+    let other = JobLocks::open(state.path(), "t7b").expect("locks");
+    assert!(other.try_slot(2).expect("lock").is_some());
     drop(first);
-    assert!(super::slots::try_slot(&node("t7"), 2)
-        .expect("bind")
-        .is_some());
+    assert!(locks.try_slot(2).expect("lock").is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn host_image_outside_host_images_is_not_copied_and_says_the_fix() {
+    let fake = Arc::new(Fake::default());
+    let state = state();
+    fake.state()
+        .host_images
+        .push("garage-test/busybox:1".into());
+    let text = "version: \"0.1\"\ntype: container\nops:\n  - type: container/run\n    id: one\n    args: {image: garage-test/busybox:1}\n";
+    let report = runner(&fake, &state, "t8")
+        .run(&job(text), &|_| {}, &CancellationToken::new())
+        .await
+        .expect("ran");
+    assert_eq!(report.status, JobStatus::Failed);
+    let reason = report.reason.unwrap_or_default();
+    assert!(
+        reason.contains(
+            "garage-test/busybox:1: not copied from the host engine: it matches no pattern of \
+             spec.podman.jobs.hostImages (fix: add a pattern such as `garage-test/*` there to run \
+             images the host engine holds, or use an image podman can pull); pull: pulling \
+             failed: no registry for garage-test/busybox:1"
+        ),
+        "{reason}"
+    );
+    assert!(fake.state().loaded.is_empty(), "copied from the host");
+    assert!(fake.state().created.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn host_images_pattern_admits_the_copy() {
+    let fake = Arc::new(Fake::default());
+    let state = state();
+    fake.state().host_images.push("box:1".into());
+    let report = runner(&fake, &state, "t9")
+        .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
+        .await
+        .expect("ran");
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert_eq!(fake.state().loaded, vec!["box:1".to_string()]);
+    assert_eq!(
+        report.ops[1].image_source,
+        Some(ImageSource::LoadedFromHost)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_container_gets_a_pids_limit_and_the_report_says_limits_are_not_enforced() {
+    let fake = Arc::new(Fake::default());
+    let state = state();
+    fake.state().images.push("box:1".into());
+    let text = "version: \"0.1\"\ntype: container\nops:\n  - type: container/run\n    id: capped\n    args: {image: box:1, resources: {memory: 64Mi, cpus: 500m}}\n  - type: container/run\n    id: own\n    args: {image: box:1, resources: {pids: 32}}\n";
+    let report = runner(&fake, &state, "t10")
+        .run(&job(text), &|_| {}, &CancellationToken::new())
+        .await
+        .expect("ran");
+    assert_eq!(report.status, JobStatus::Succeeded);
+    assert_eq!(
+        report.limits,
+        "not enforced: cgroup v1 read-only on this host"
+    );
+    let json = serde_json::to_value(&report).expect("JSON");
+    assert_eq!(
+        json["limits"],
+        "not enforced: cgroup v1 read-only on this host"
+    );
+    let state = fake.state();
+    let limits: Vec<_> = state.created.iter().map(|(_, spec)| spec.limits).collect();
+    assert_eq!(limits[0].pids, Some(super::limits::DEFAULT_PIDS_LIMIT));
+    assert_eq!(limits[0].memory_bytes, Some(64 << 20));
+    assert_eq!(limits[0].nano_cpus, Some(500_000_000));
+    assert_eq!(limits[1].pids, Some(32));
 }
 
 #[tokio::test(start_paused = true)]
 async fn cleanup_retries_what_the_engine_refused_to_remove() {
     let fake = Arc::new(Fake::default());
+    let state = state();
     fake.state().host_images.push("box:1".into());
     fake.state().refuse_network_removals = 2;
-    let report = runner(&fake, &node("t-retry"))
+    let report = runner(&fake, &state, "t-retry")
         .run(&job(TWO_OPS), &|_| {}, &CancellationToken::new())
         .await
         .expect("ran");

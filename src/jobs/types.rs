@@ -163,7 +163,9 @@ pub struct JobVolume {
     pub read_only: bool,
 }
 
-/// Limits for one op; absent means the podman host's own limits.
+/// Limits for one op; absent memory and CPU mean the podman host's own
+/// limits. Enforced where the podman host manages cgroups (the job report's
+/// `limits` says whether it does).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobResources {
@@ -176,6 +178,11 @@ pub struct JobResources {
     /// Size of `/dev/shm` (default 64Mi, podman's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm_size: Option<Quantity>,
+    /// Most processes and threads the container may have at once (default
+    /// the node's `spec.podman.jobs.pidsLimit`, 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 4194304))]
+    pub pids: Option<u32>,
 }
 
 /// A regular expression, or one with the log streams it reads.

@@ -273,6 +273,9 @@ fn argv(command: &Command) -> Vec<String> {
     }
 }
 
+/// The kernel's largest `pid_max` (2^22).
+const MAX_PIDS: u32 = 4_194_304;
+
 fn limits(c: &Checker<'_>, path: &str, r: &JobResources) -> Result<Limits, JobFileError> {
     let memory_bytes = match &r.memory {
         Some(q) => Some(c.bytes(&format!("{path}.memory"), &q.0)?),
@@ -292,10 +295,18 @@ fn limits(c: &Checker<'_>, path: &str, r: &JobResources) -> Result<Limits, JobFi
         })?),
         None => None,
     };
+    if let Some(pids) = r.pids.filter(|&p| p > MAX_PIDS) {
+        return Err(c.invalid(
+            &format!("{path}.pids"),
+            format!("`pids` must be at most {MAX_PIDS} (the kernel's largest pid_max), got {pids}"),
+            "write a smaller limit, e.g. 1024",
+        ));
+    }
     for (field, value) in [
         ("memory", memory_bytes),
         ("shm_size", shm_size_bytes),
         ("cpus", nano_cpus),
+        ("pids", r.pids.map(u64::from)),
     ] {
         if value == Some(0) {
             return Err(c.invalid(
@@ -309,6 +320,7 @@ fn limits(c: &Checker<'_>, path: &str, r: &JobResources) -> Result<Limits, JobFi
         memory_bytes,
         nano_cpus,
         shm_size_bytes,
+        pids: r.pids,
     })
 }
 

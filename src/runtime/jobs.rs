@@ -2,7 +2,8 @@
 //! socket in the podman component's socket volume, plus the host's Docker
 //! engine for finding that volume, copying images in (`docker save` →
 //! podman's `/images/load`) and saying what happened when podman vanishes.
-//! Job containers never touch the host engine.
+//! Job containers never touch the host engine. Whether podman enforces
+//! limits is the verdict the podman image writes next to its socket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -26,12 +27,18 @@ use futures::{StreamExt, TryStreamExt};
 use crate::jobs::engine::{
     EngineError, JobContainer, JobEngine, Labelled, LogChunk, LogStream, ResourceKind,
 };
+use crate::jobs::limits::Enforcement;
 use crate::spec::PodmanHost;
 
 use super::labels;
 
 /// Seconds a single API call to podman may take (image loads included).
 const API_TIMEOUT_SECS: u64 = 600;
+
+/// The file next to the socket where docker/podman/podman-wrapper.sh writes,
+/// at every start, whether podman manages cgroups (`enforced: …` or
+/// `not enforced: …`).
+const LIMITS_FILE: &str = "limits";
 
 /// Jobs through the podman socket of one node.
 #[derive(Debug, Clone)]
@@ -437,6 +444,22 @@ impl JobEngine for PodmanJobEngine {
             self.podman_container
         ))
     }
+
+    async fn limits(&self) -> Enforcement {
+        verdict(&self.socket.with_file_name(LIMITS_FILE)).await
+    }
+}
+
+/// The limits verdict in `file`; a missing one means not enforced.
+async fn verdict(file: &std::path::Path) -> Enforcement {
+    match tokio::fs::read_to_string(file).await {
+        Ok(verdict) => Enforcement::parse(&verdict),
+        Err(err) => Enforcement::NotEnforced(format!(
+            "the podman host recorded no limits verdict in {} ({err}; fix: rebuild the podman \
+             image with `docker/build.sh podman` and restart the podman component)",
+            file.display()
+        )),
+    }
 }
 
 /// What the host engine says about the podman container.
@@ -520,6 +543,7 @@ fn create_body(spec: &JobContainer) -> ContainerCreateBody {
         memory: to_i64(spec.limits.memory_bytes),
         nano_cpus: to_i64(spec.limits.nano_cpus),
         shm_size: to_i64(spec.limits.shm_size_bytes),
+        pids_limit: spec.limits.pids.map(i64::from),
         devices,
         network_mode: Some(spec.network.clone()),
         ..Default::default()
@@ -543,3 +567,7 @@ fn create_body(spec: &JobContainer) -> ContainerCreateBody {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use crate::inference::hub::HubModel;
+use crate::jobs::images::HostImages;
 use crate::reconcile::ReconcileSettings;
 use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 
@@ -49,6 +50,10 @@ pub struct PodmanHost {
     pub socket_file: String,
     /// `spec.podman.jobs.maxConcurrent`, at least 1.
     pub max_concurrent_jobs: u32,
+    /// `spec.podman.jobs.hostImages`.
+    pub host_images: HostImages,
+    /// `spec.podman.jobs.pidsLimit`, at least 1.
+    pub pids_limit: u32,
 }
 
 impl NodeSpec {

@@ -304,18 +304,34 @@ pub struct PodmanJobs {
     #[serde(default = "default_max_concurrent")]
     #[schemars(range(min = 1))]
     pub max_concurrent: u32,
+    /// Images jobs may copy from the host's Docker engine, as patterns
+    /// matched against the reference the job writes (`garage-test/*`,
+    /// `myorg/model:1.2`; `*` stays within a `/` segment, `**` spans them).
+    /// Any other image is pulled (default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_images: Vec<String>,
+    /// Most processes and threads one job container may have, unless the
+    /// job's `resources.pids` says otherwise (default 1024).
+    #[serde(default = "default_pids_limit")]
+    #[schemars(range(min = 1, max = 4194304))]
+    pub pids_limit: u32,
 }
 
 impl Default for PodmanJobs {
     fn default() -> Self {
         PodmanJobs {
             max_concurrent: default_max_concurrent(),
+            host_images: Vec::new(),
+            pids_limit: default_pids_limit(),
         }
     }
 }
 
 fn default_max_concurrent() -> u32 {
     1
+}
+fn default_pids_limit() -> u32 {
+    crate::jobs::limits::DEFAULT_PIDS_LIMIT
 }
 
 fn yes() -> bool {

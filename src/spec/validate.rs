@@ -8,6 +8,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::inference::hub::HubModel;
+use crate::jobs::images::HostImages;
 use crate::reconcile::{BackoffSettings, ReconcileSettings};
 use crate::runtime::labels;
 
@@ -196,11 +197,30 @@ fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>
             "write 1 or more",
         ));
     }
+    if !(1..=4_194_304).contains(&podman.jobs.pids_limit) {
+        return Err(c.invalid(
+            "spec.podman.jobs.pidsLimit",
+            format!(
+                "the pids limit must be 1 to 4194304 (the kernel's largest pid_max), got {}",
+                podman.jobs.pids_limit
+            ),
+            "write e.g. 1024",
+        ));
+    }
+    let host_images = HostImages::parse(&podman.jobs.host_images).map_err(|err| {
+        c.invalid(
+            &format!("spec.podman.jobs.hostImages[{}]", err.index),
+            err.to_string(),
+            "write an image reference with `*`, `?` or `[...]` wildcards, e.g. `garage-test/*`",
+        )
+    })?;
     Ok(Some(PodmanHost {
         container: labels::container_name(&doc.metadata.name, "podman"),
         socket_volume: podman.socket_volume.clone(),
         socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
         max_concurrent_jobs: podman.jobs.max_concurrent,
+        host_images,
+        pids_limit: podman.jobs.pids_limit,
     }))
 }
 

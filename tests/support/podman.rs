@@ -68,7 +68,7 @@ impl PodmanNode {
         std::fs::write(
             &spec,
             format!(
-                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    {label}: \"{run}\"\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n",
+                "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: {name}\n  labels:\n    {label}: \"{run}\"\nspec:\n  gpu:\n    mode: none\n  metrics:\n    listen: 127.0.0.1:{port}\n  reconcile:\n    backoff:\n      initial: 1s\n      max: 5s\n  podman:\n    socketVolume: {name}-sock\n    cacheVolume: {name}-cache\n    jobs:\n      maxConcurrent: 2\n      hostImages: [\"{IMAGE}\"]\n",
                 label = super::RUN_LABEL,
                 run = super::run_id()
             ),

@@ -33,7 +33,7 @@ fn unknown_field_in_example() {
         "      imagee: garage-test/busybox:1",
     );
     assert_eq!(error_of(&text),
-        "node.yaml:56:7: spec.containers[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `entrypoint`, `command`, `env`, `ports`, `mounts`, `gpu`, `privileged`, `capabilities`, `securityOpt`, `devices`, `healthCheck`, `restartPolicy`, `resources` (fix: check the spelling; manifests/node.schema.json lists every field)"
+        "node.yaml:58:7: spec.containers[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `entrypoint`, `command`, `env`, `ports`, `mounts`, `gpu`, `privileged`, `capabilities`, `securityOpt`, `devices`, `healthCheck`, `restartPolicy`, `resources` (fix: check the spelling; manifests/node.schema.json lists every field)"
     );
 }
 
@@ -86,7 +86,7 @@ fn reserved_name() {
 fn bad_quantity() {
     let text = EXAMPLE.replace("memory: 4Gi", "memory: 16Gx");
     assert_eq!(error_of(&text),
-        "node.yaml:52:15: spec.worker.resources.memory: invalid quantity `16Gx`: unknown unit `Gx` (fix: write e.g. 512Mi, 16Gi, 1G, 500M or plain bytes)"
+        "node.yaml:54:15: spec.worker.resources.memory: invalid quantity `16Gx`: unknown unit `Gx` (fix: write e.g. 512Mi, 16Gi, 1G, 500M or plain bytes)"
     );
 }
 
@@ -199,7 +199,7 @@ fn host_port_clash_with_worker() {
     let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 8000");
     assert_eq!(
         error_of(&text),
-        "node.yaml:60:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
+        "node.yaml:62:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
     );
 }
 
