@@ -26,6 +26,8 @@ async fn served_document_is_the_committed_one() {
         ("/api/nodes/{id}", &["get", "delete"]),
         ("/api/nodes/{id}/heartbeats", &["get"]),
         ("/api/markets", &["get"]),
+        ("/api/join-tokens", &["get", "post"]),
+        ("/api/join-tokens/{id}", &["delete"]),
     ] {
         for method in methods {
             assert!(

@@ -110,6 +110,7 @@ impl CoordinatorClient {
             gpu_info,
             location,
             benchmark,
+            join_token: None,
         }
     }
 
