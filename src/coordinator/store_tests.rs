@@ -5,6 +5,7 @@
 
 use super::*;
 
+use crate::coordinator::api::HeartbeatRequest;
 use crate::coordinator::join_tokens::{JoinToken, StoredToken};
 
 const T0: i64 = 1_800_000_000_000;
@@ -205,7 +206,7 @@ async fn history_is_bounded_by_bytes_too_keeping_the_newest() {
     let size = u64::try_from(sized(1).status.to_string().len()).expect("fits");
     let retain = Retention {
         count: 1000,
-        bytes: 3 * size,
+        bytes: 3 * size + 10,
     };
     for i in 1..=10 {
         store

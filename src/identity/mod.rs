@@ -299,8 +299,10 @@ mod tests {
     #[test]
     fn debug_output_never_holds_the_secret() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let identity = NodeIdentity::load_or_create(tmp.path()).expect("made");
-        let secret = std::fs::read_to_string(tmp.path().join(KEY_FILE)).expect("key");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        let identity = NodeIdentity::load_or_create(&dir).expect("made");
+        let secret = std::fs::read_to_string(dir.join(KEY_FILE)).expect("key");
         let debug = format!("{identity:?}");
         assert!(!debug.contains(secret.trim()), "{debug}");
         assert!(debug.contains(&identity.node_id().to_string()));
@@ -309,10 +311,12 @@ mod tests {
     #[test]
     fn a_key_readable_by_others_is_refused() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        let key = tmp.path().join(KEY_FILE);
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        let key = dir.join(KEY_FILE);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(
             matches!(err, IdentityError::Permissions { mode: 0o640, .. }),
             "{err}"
@@ -375,18 +379,22 @@ mod tests {
     #[test]
     fn half_an_identity_is_an_error() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        std::fs::remove_file(tmp.path().join(KEY_FILE)).expect("rm");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        std::fs::remove_file(dir.join(KEY_FILE)).expect("rm");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(matches!(err, IdentityError::Incomplete { .. }), "{err}");
     }
 
     #[test]
     fn a_corrupt_key_is_an_error() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        std::fs::write(tmp.path().join(KEY_FILE), "zz\n").expect("write");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        std::fs::write(dir.join(KEY_FILE), "zz\n").expect("write");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(matches!(err, IdentityError::BadKey { .. }), "{err}");
     }
 }
