@@ -60,7 +60,9 @@ async fn start(tmp: &std::path::Path, db: &Db, mode: RegistrationMode) -> Coordi
     Coordinator::start_with(config).await
 }
 
-fn refusal_code(result: Result<impl std::fmt::Debug, garage::coordinator::ClientError>) -> (String, String) {
+fn refusal_code<T: std::fmt::Debug>(
+    result: Result<T, garage::coordinator::ClientError>,
+) -> (String, String) {
     match result {
         Ok(answer) => panic!("admitted: {answer:?}"),
         Err(garage::coordinator::ClientError::Refused { status, code, message, .. }) => {
