@@ -66,9 +66,7 @@ impl JoinTokenInput {
             ),
             None => self.value,
         };
-        Ok(text
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty()))
+        Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
     }
 }
 

@@ -35,7 +35,11 @@ macro_rules! on_both_databases {
     };
 }
 
-on_both_databases!(tokens_sqlite, tokens_postgres, join_tokens_admit_new_nodes_only);
+on_both_databases!(
+    tokens_sqlite,
+    tokens_postgres,
+    join_tokens_admit_new_nodes_only
+);
 on_both_databases!(
     tombstone_sqlite,
     tombstone_postgres,
@@ -46,7 +50,11 @@ on_both_databases!(
     open_postgres,
     open_registration_is_limited_per_address
 );
-on_both_databases!(sizes_sqlite, sizes_postgres, oversize_fields_are_refused_by_name);
+on_both_databases!(
+    sizes_sqlite,
+    sizes_postgres,
+    oversize_fields_are_refused_by_name
+);
 on_both_databases!(pages_sqlite, pages_postgres, every_list_walks_in_pages);
 on_both_databases!(
     throttle_sqlite,
@@ -65,9 +73,12 @@ fn refusal_code<T: std::fmt::Debug>(
 ) -> (String, String) {
     match result {
         Ok(answer) => panic!("admitted: {answer:?}"),
-        Err(garage::coordinator::ClientError::Refused { status, code, message, .. }) => {
-            (format!("{status} {code}"), message)
-        }
+        Err(garage::coordinator::ClientError::Refused {
+            status,
+            code,
+            message,
+            ..
+        }) => (format!("{status} {code}"), message),
         Err(other) => panic!("not a refusal: {other}"),
     }
 }
@@ -80,7 +91,8 @@ async fn join_tokens_admit_new_nodes_only(tmp: &std::path::Path, db: Db) {
     let (code, message) = refusal_code(a.register_with(None).await);
     assert_eq!(code, "401 join_token_required");
     assert!(
-        message.contains("garage coordinator token create") && message.contains("--join-token-file"),
+        message.contains("garage coordinator token create")
+            && message.contains("--join-token-file"),
         "{message}"
     );
     let (code, _) = refusal_code(a.register_with(Some("gjt_nope")).await);
@@ -88,7 +100,12 @@ async fn join_tokens_admit_new_nodes_only(tmp: &std::path::Path, db: Db) {
 
     let once = coordinator.join_token(json!({})).await;
     assert!(once.starts_with("gjt_"), "{once}");
-    assert!(a.register_with(Some(&once)).await.expect("admitted").created);
+    assert!(
+        a.register_with(Some(&once))
+            .await
+            .expect("admitted")
+            .created
+    );
     // Re-registering the bound key (what the agent does at every start) needs no token.
     assert!(!a.register_with(None).await.expect("re-registers").created);
     a.heartbeat("g1").await;
@@ -97,7 +114,9 @@ async fn join_tokens_admit_new_nodes_only(tmp: &std::path::Path, db: Db) {
     assert_eq!(code, "401 join_token_used_up");
     assert!(message.contains("1 registration"), "{message}");
 
-    let for_a = coordinator.join_token(json!({"node_id": a.id(), "uses": 5})).await;
+    let for_a = coordinator
+        .join_token(json!({"node_id": a.id(), "uses": 5}))
+        .await;
     let (code, message) = refusal_code(b.register_with(Some(&for_a)).await);
     assert_eq!(code, "403 join_token_wrong_node");
     assert!(message.contains(&a.id().to_string()), "{message}");
@@ -113,7 +132,11 @@ async fn join_tokens_admit_new_nodes_only(tmp: &std::path::Path, db: Db) {
         .and_then(|rest| rest.split('.').next())
         .expect("id");
     let (status, _) = coordinator
-        .admin_send(Method::DELETE, &format!("/api/join-tokens/{revoked_id}"), None)
+        .admin_send(
+            Method::DELETE,
+            &format!("/api/join-tokens/{revoked_id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (code, _) = refusal_code(b.register_with(Some(&revoked)).await);
@@ -135,7 +158,11 @@ async fn join_tokens_admit_new_nodes_only(tmp: &std::path::Path, db: Db) {
         .iter()
         .map(|t| t["state"].as_str().expect("state"))
         .collect();
-    assert_eq!(states, BTreeSet::from(["active", "expired", "used_up"]), "{list}");
+    assert_eq!(
+        states,
+        BTreeSet::from(["active", "expired", "used_up"]),
+        "{list}"
+    );
     let text = list.to_string();
     for secret in [&once, &for_a, &brief] {
         let secret = secret.split('.').nth(1).expect("secret");
@@ -185,7 +212,13 @@ async fn a_deleted_id_comes_back_only_with_a_token_for_it(tmp: &std::path::Path,
     let own = coordinator.join_token(json!({"node_id": node.id()})).await;
     assert!(node.register_with(Some(&own)).await.expect("back").created);
     node.heartbeat("back").await;
-    assert!(!node.register_with(None).await.expect("no longer deleted").created);
+    assert!(
+        !node
+            .register_with(None)
+            .await
+            .expect("no longer deleted")
+            .created
+    );
     coordinator.stop().await;
 }
 
@@ -207,7 +240,12 @@ async fn open_registration_is_limited_per_address(tmp: &std::path::Path, db: Db)
         .map(|i| TestNode::new(&tmp.join(format!("n{i}")), &coordinator))
         .collect();
     for node in &nodes[..OPEN_REGISTRATIONS_PER_WINDOW] {
-        assert!(node.register_with(None).await.expect("within the limit").created);
+        assert!(
+            node.register_with(None)
+                .await
+                .expect("within the limit")
+                .created
+        );
     }
     let last = &nodes[OPEN_REGISTRATIONS_PER_WINDOW];
     let body = serde_json::to_vec(&last.registration(None)).expect("json");
@@ -234,16 +272,27 @@ async fn open_registration_is_limited_per_address(tmp: &std::path::Path, db: Db)
     // Known nodes re-register freely; a join token skips the limit.
     assert!(!nodes[0].register_with(None).await.expect("known").created);
     let token = coordinator.join_token(json!({})).await;
-    assert!(last.register_with(Some(&token)).await.expect("by token").created);
+    assert!(
+        last.register_with(Some(&token))
+            .await
+            .expect("by token")
+            .created
+    );
     coordinator.stop().await;
 }
+
+/// Makes one field of a registration too large.
+type Grow<'a> = Box<dyn Fn(&mut RegisterRequest) + 'a>;
 
 async fn oversize_fields_are_refused_by_name(tmp: &std::path::Path, db: Db) {
     let coordinator = start(tmp, &db, RegistrationMode::Open).await;
     let node = TestNode::new(&tmp.join("node"), &coordinator);
     let pad = "x".repeat(64 * 1024);
-    let cases: [(&str, Box<dyn Fn(&mut RegisterRequest)>); 3] = [
-        ("benchmark", Box::new(|r| r.benchmark = Some(json!({"pad": pad.clone()})))),
+    let cases: [(&str, Grow<'_>); 3] = [
+        (
+            "benchmark",
+            Box::new(|r| r.benchmark = Some(json!({"pad": pad.clone()}))),
+        ),
         (
             "gpu_info",
             Box::new(|r| {
@@ -254,7 +303,10 @@ async fn oversize_fields_are_refused_by_name(tmp: &std::path::Path, db: Db) {
                 }]
             }),
         ),
-        ("location", Box::new(|r| r.location.region = Some(pad.clone()))),
+        (
+            "location",
+            Box::new(|r| r.location.region = Some(pad.clone())),
+        ),
     ];
     for (field, grow) in &cases {
         let mut request = node.registration(None);
@@ -262,7 +314,10 @@ async fn oversize_fields_are_refused_by_name(tmp: &std::path::Path, db: Db) {
         let err = node.client.register(&request).await.expect_err(field);
         let (code, message) = refusal_code::<()>(Err(err));
         assert_eq!(code, "413 field_too_large", "{field}");
-        assert!(message.contains(&format!("`{field}`")), "{field}: {message}");
+        assert!(
+            message.contains(&format!("`{field}`")),
+            "{field}: {message}"
+        );
     }
     node.register(None).await;
     let huge = garage::coordinator::api::HeartbeatRequest {
@@ -304,7 +359,11 @@ async fn walk(api: &Api, path: &str, field: &str, limit: u32, admin: bool) -> Ve
 
 async fn every_list_walks_in_pages(tmp: &std::path::Path, db: Db) {
     let coordinator = start(tmp, &db, RegistrationMode::Open).await;
-    let gpus = [None, Some("NVIDIA H100 80GB HBM3"), Some("NVIDIA GeForce RTX 4090")];
+    let gpus = [
+        None,
+        Some("NVIDIA H100 80GB HBM3"),
+        Some("NVIDIA GeForce RTX 4090"),
+    ];
     let mut ids = Vec::new();
     for i in 0..7 {
         let node = TestNode::new(&tmp.join(format!("n{i}")), &coordinator);
@@ -329,11 +388,20 @@ async fn every_list_walks_in_pages(tmp: &std::path::Path, db: Db) {
     let markets: Vec<(String, u64)> = walk(&coordinator, "/api/markets", "markets", 1, false)
         .await
         .iter()
-        .map(|m| (m["market"].as_str().expect("name").to_string(), m["total"].as_u64().expect("n")))
+        .map(|m| {
+            (
+                m["market"].as_str().expect("name").to_string(),
+                m["total"].as_u64().expect("n"),
+            )
+        })
         .collect();
     assert_eq!(
         markets,
-        [("cpu".to_string(), 3), ("h100".to_string(), 2), ("rtx-4090".to_string(), 2)]
+        [
+            ("cpu".to_string(), 3),
+            ("h100".to_string(), 2),
+            ("rtx-4090".to_string(), 2)
+        ]
     );
     let first = &tmp.join("n0");
     let node = TestNode::new(first, &coordinator);
@@ -353,7 +421,10 @@ async fn every_list_walks_in_pages(tmp: &std::path::Path, db: Db) {
         coordinator.join_token(json!({})).await;
     }
     let tokens = walk(&coordinator, "/api/join-tokens", "tokens", 2, true).await;
-    let token_ids: BTreeSet<&str> = tokens.iter().map(|t| t["id"].as_str().expect("id")).collect();
+    let token_ids: BTreeSet<&str> = tokens
+        .iter()
+        .map(|t| t["id"].as_str().expect("id"))
+        .collect();
     assert_eq!((tokens.len(), token_ids.len()), (3, 3), "no duplicates");
 
     for bad in ["/api/nodes?limit=0", "/api/nodes?limit=501"] {
@@ -374,7 +445,12 @@ async fn failed_admin_attempts_are_throttled(tmp: &std::path::Path, db: Db) {
     let http = reqwest::Client::new();
     let url = format!("{}/api/join-tokens", coordinator.base);
     for _ in 0..garage::coordinator::admin::FAILURES_ALLOWED {
-        let response = http.get(&url).bearer_auth("wrong").send().await.expect("GET");
+        let response = http
+            .get(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .expect("GET");
         assert_eq!(response.status().as_u16(), 401);
     }
     let response = http
@@ -383,7 +459,11 @@ async fn failed_admin_attempts_are_throttled(tmp: &std::path::Path, db: Db) {
         .send()
         .await
         .expect("GET");
-    assert_eq!(response.status().as_u16(), 429, "locked out, even with the token");
+    assert_eq!(
+        response.status().as_u16(),
+        429,
+        "locked out, even with the token"
+    );
     assert!(response.headers().get("retry-after").is_some());
     let answer: Value = response.json().await.expect("json");
     assert_error(429, &answer, 429, "admin_throttled");

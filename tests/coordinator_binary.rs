@@ -125,7 +125,11 @@ async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
     let coordinator = coordinator_support::Api::external(&base);
     let node = TestNode::new(&tmp.path().join("node"), &coordinator);
     let mut request = node.registration(Some("NVIDIA GeForce RTX 4090"));
-    let refused = node.client.register(&request).await.expect_err("token mode");
+    let refused = node
+        .client
+        .register(&request)
+        .await
+        .expect_err("token mode");
     assert_eq!(refused.code(), Some("join_token_required"), "{refused}");
     let made = garage(&[
         "coordinator",
@@ -140,14 +144,24 @@ async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
         "--node-id",
         &node.id().to_string(),
     ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let join_token = String::from_utf8(made.stdout).expect("utf-8");
     let join_token = join_token.trim();
     assert!(join_token.starts_with("gjt_"), "{join_token}");
     let note = String::from_utf8_lossy(&made.stderr);
     assert!(note.contains("shown only now"), "{note}");
     request.join_token = Some(join_token.to_string());
-    assert!(node.client.register(&request).await.expect("admitted").created);
+    assert!(
+        node.client
+            .register(&request)
+            .await
+            .expect("admitted")
+            .created
+    );
     let listed = garage(&[
         "coordinator",
         "token",
@@ -158,7 +172,10 @@ async fn the_binary_serves_registers_and_keeps_nodes_across_a_restart() {
         token_file.to_str().expect("utf-8"),
     ]);
     let listed = String::from_utf8(listed.stdout).expect("utf-8");
-    assert!(listed.contains("used_up") && listed.contains(&node.id().to_string()), "{listed}");
+    assert!(
+        listed.contains("used_up") && listed.contains(&node.id().to_string()),
+        "{listed}"
+    );
     let secret = join_token.split('.').nth(1).expect("secret");
     assert!(!listed.contains(secret), "a secret was listed: {listed}");
     node.heartbeat("gen-1").await;
@@ -264,12 +281,20 @@ fn unsafe_admin_tokens_and_absurd_intervals_are_refused_at_start() {
     std::fs::write(&short, "0123456789\n").expect("write");
     std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let err = refused_start(
-        &["--state-dir", state, "--admin-token-file", short.to_str().expect("utf-8")],
+        &[
+            "--state-dir",
+            state,
+            "--admin-token-file",
+            short.to_str().expect("utf-8"),
+        ],
         &[],
     );
     assert!(err.contains("at least 32"), "{err}");
     for interval in ["500000000000y", "0s", "2h"] {
-        let err = refused_start(&["--state-dir", state, "--heartbeat-interval", interval], &[]);
+        let err = refused_start(
+            &["--state-dir", state, "--heartbeat-interval", interval],
+            &[],
+        );
         assert!(err.contains("1s to 1h"), "{interval}: {err}");
     }
 }
@@ -287,7 +312,10 @@ fn a_state_dir_others_can_reach_is_refused_and_left_alone() {
     );
     let mode = std::fs::metadata(&state).expect("dir").permissions().mode() & 0o777;
     assert_eq!(mode, 0o755, "the directory was changed");
-    assert!(std::fs::read_dir(&state).expect("dir").next().is_none(), "files were written");
+    assert!(
+        std::fs::read_dir(&state).expect("dir").next().is_none(),
+        "files were written"
+    );
 }
 
 /// `promtool check metrics` on `text`; skipped (with a message) where

@@ -32,7 +32,9 @@ pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Why the admin token could not be set up at start.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminTokenError {
-    #[error("both {ADMIN_TOKEN_ENV} and --admin-token-file are set (fix: give the admin token one way)")]
+    #[error(
+        "both {ADMIN_TOKEN_ENV} and --admin-token-file are set (fix: give the admin token one way)"
+    )]
     Ambiguous,
     #[error("the admin token from {from} is {len} bytes long; it must be at least {MIN_ADMIN_TOKEN_BYTES} (fix: make one with `openssl rand -hex 32`, or give none and the coordinator makes one in --state-dir)")]
     TooShort { from: String, len: usize },
@@ -90,9 +92,11 @@ pub enum AdminError {
 impl From<AdminError> for ApiError {
     fn from(err: AdminError) -> Self {
         match err {
-            AdminError::BadToken => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_admin_token", err.to_string())
-            }
+            AdminError::BadToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_admin_token",
+                err.to_string(),
+            ),
             AdminError::Throttled { retry_after_secs } => {
                 let mut api = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -217,7 +221,10 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            metrics.auth_rejections.with_label_values(&["admin_token"]).get(),
+            metrics
+                .auth_rejections
+                .with_label_values(&["admin_token"])
+                .get(),
             u64::try_from(FAILURES_ALLOWED).expect("small")
         );
         assert_eq!(metrics.admin_throttled.get(), 1);
@@ -235,10 +242,19 @@ mod tests {
         let file = tmp.path().join("token");
         identity::write_private_file(&file, b"short\n").expect("write");
         let err = load_token(tmp.path(), None, Some(&file)).expect_err("short");
-        assert!(err.to_string().contains(&file.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&file.display().to_string()),
+            "{err}"
+        );
         identity::write_private_file(&file, format!("{TOKEN}\n").as_bytes()).expect("write");
-        assert_eq!(load_token(tmp.path(), None, Some(&file)).expect("ok"), TOKEN);
-        assert_eq!(load_token(tmp.path(), Some(TOKEN), None).expect("ok"), TOKEN);
+        assert_eq!(
+            load_token(tmp.path(), None, Some(&file)).expect("ok"),
+            TOKEN
+        );
+        assert_eq!(
+            load_token(tmp.path(), Some(TOKEN), None).expect("ok"),
+            TOKEN
+        );
         assert!(matches!(
             load_token(tmp.path(), Some(TOKEN), Some(&file)),
             Err(AdminTokenError::Ambiguous)

@@ -45,7 +45,11 @@ pub enum AdmissionError {
     #[error("join token {id} has been used for all of its {uses} registration(s) (fix: ask the admin for a new one, or one with more --uses)")]
     UsedUpToken { id: String, uses: u32 },
     #[error("join token {id} was issued for node {bound}, not for node {node_id} (fix: use the token made for this node, or ask for one with --node-id {node_id})")]
-    TokenForOtherNode { id: String, bound: Uuid, node_id: Uuid },
+    TokenForOtherNode {
+        id: String,
+        bound: Uuid,
+        node_id: Uuid,
+    },
     #[error("node {node_id} was deleted by an admin; it registers again only with a join token issued for this id (fix: the admin runs `garage coordinator token create --node-id {node_id}`)")]
     DeletedNode { node_id: Uuid },
     #[error("this address registered {OPEN_REGISTRATIONS_PER_WINDOW} new nodes in the last {} minutes, the limit of open registration; retry in {retry_after_secs} s, or register with a join token", OPEN_WINDOW.as_secs() / 60)]
@@ -188,7 +192,10 @@ mod tests {
             must_be_bound: deleted,
         };
         for mode in [RegistrationMode::Token, RegistrationMode::Open] {
-            assert_eq!(ticket(mode, id, false, Some(token.clone())), Ok(with(false)));
+            assert_eq!(
+                ticket(mode, id, false, Some(token.clone())),
+                Ok(with(false))
+            );
             assert_eq!(ticket(mode, id, true, Some(token.clone())), Ok(with(true)));
             assert_eq!(
                 ticket(mode, id, true, None),
@@ -199,7 +206,10 @@ mod tests {
             ticket(RegistrationMode::Token, id, false, None),
             Err(AdmissionError::TokenRequired { node_id: id })
         );
-        assert_eq!(ticket(RegistrationMode::Open, id, false, None), Ok(Ticket::Open));
+        assert_eq!(
+            ticket(RegistrationMode::Open, id, false, None),
+            Ok(Ticket::Open)
+        );
     }
 
     #[test]

@@ -343,7 +343,8 @@ mod tests {
 
         // Unknown node.
         let tmp = tempfile::tempdir().expect("tempdir");
-        let stranger = NodeIdentity::load_or_create(&tmp.path().join("stranger")).expect("stranger");
+        let stranger =
+            NodeIdentity::load_or_create(&tmp.path().join("stranger")).expect("stranger");
         let signed = stranger.sign_request("POST", path, b"{}", now, &signing::new_nonce());
         let err = check(&f, &signed, path, b"{}").await.expect_err("unknown");
         assert_eq!(

@@ -87,7 +87,10 @@ impl CoordinatorArgs {
     /// The config, with `admin_token` the value of `GARAGE_ADMIN_TOKEN`.
     pub fn into_config(self, admin_token: Option<String>) -> CoordinatorConfig {
         let database_url = self.database.unwrap_or_else(|| {
-            format!("sqlite://{}", self.state_dir.join("coordinator.db").display())
+            format!(
+                "sqlite://{}",
+                self.state_dir.join("coordinator.db").display()
+            )
         });
         CoordinatorConfig {
             listen: self.listen,
@@ -170,8 +173,8 @@ mod tests {
     #[test]
     fn absurd_heartbeat_intervals_are_refused() {
         for bad in ["0s", "500ms", "1500ms", "2h", "500000000000y", "soon"] {
-            let err = Cli::try_parse_from(["coordinator", "--heartbeat-interval", bad])
-                .expect_err(bad);
+            let err =
+                Cli::try_parse_from(["coordinator", "--heartbeat-interval", bad]).expect_err(bad);
             assert!(err.to_string().contains("heartbeat"), "{bad}: {err}");
         }
         for good in ["1s", "30s", "1h"] {
@@ -180,8 +183,6 @@ mod tests {
                 "{good}"
             );
         }
-        assert!(
-            Cli::try_parse_from(["coordinator", "--heartbeat-history-bytes", "1000"]).is_err()
-        );
+        assert!(Cli::try_parse_from(["coordinator", "--heartbeat-history-bytes", "1000"]).is_err());
     }
 }

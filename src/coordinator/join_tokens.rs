@@ -66,7 +66,9 @@ impl JoinToken {
             .trim()
             .strip_prefix(PREFIX)
             .and_then(|rest| rest.split_once('.'))
-            .filter(|(id, secret)| is_lower_hex(id, ID_BYTES) && is_lower_hex(secret, SECRET_BYTES));
+            .filter(|(id, secret)| {
+                is_lower_hex(id, ID_BYTES) && is_lower_hex(secret, SECRET_BYTES)
+            });
         match parsed {
             Some((id, secret)) => Ok(JoinToken {
                 id: id.to_string(),
@@ -191,9 +193,18 @@ mod tests {
         let token = JoinToken::generate();
         let text = token.to_string();
         assert!(text.starts_with(PREFIX), "{text}");
-        assert_eq!(JoinToken::parse(&format!(" {text}\n")).expect("parses"), token);
+        assert_eq!(
+            JoinToken::parse(&format!(" {text}\n")).expect("parses"),
+            token
+        );
         assert!(!format!("{token:?}").contains(&token.secret));
-        for bad in ["", "gjt_", "gjt_abc.def", &text.replace("gjt_", "xyz_"), &text.to_uppercase()] {
+        for bad in [
+            "",
+            "gjt_",
+            "gjt_abc.def",
+            &text.replace("gjt_", "xyz_"),
+            &text.to_uppercase(),
+        ] {
             assert!(
                 matches!(JoinToken::parse(bad), Err(AdmissionError::MalformedToken)),
                 "{bad}"

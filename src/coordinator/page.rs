@@ -141,11 +141,19 @@ mod tests {
             .page(ListKind::Nodes)
             .expect("ok");
         assert_eq!(page.after.as_deref(), Some("abc"));
-        for other in [ListKind::Markets, ListKind::Heartbeats, ListKind::JoinTokens] {
-            let err = query(None, Some(&token)).page(other).expect_err("other list");
+        for other in [
+            ListKind::Markets,
+            ListKind::Heartbeats,
+            ListKind::JoinTokens,
+        ] {
+            let err = query(None, Some(&token))
+                .page(other)
+                .expect_err("other list");
             assert_eq!(err.code, "invalid_continue");
         }
-        let err = query(None, Some("zz")).page(ListKind::Nodes).expect_err("junk");
+        let err = query(None, Some("zz"))
+            .page(ListKind::Nodes)
+            .expect_err("junk");
         assert_eq!(err.code, "invalid_continue");
     }
 

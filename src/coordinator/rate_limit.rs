@@ -151,8 +151,16 @@ mod tests {
             Err(Duration::from_secs(40)),
             "full until the first event leaves the window"
         );
-        assert_eq!(limit.try_acquire(ip("192.0.2.2"), t0), Ok(()), "another address");
-        assert_eq!(limit.try_acquire(a, t0 + minute), Ok(()), "the first one left");
+        assert_eq!(
+            limit.try_acquire(ip("192.0.2.2"), t0),
+            Ok(()),
+            "another address"
+        );
+        assert_eq!(
+            limit.try_acquire(a, t0 + minute),
+            Ok(()),
+            "the first one left"
+        );
         assert!(limit.try_acquire(a, t0 + minute).is_err());
     }
 

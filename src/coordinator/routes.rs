@@ -18,12 +18,12 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use uuid::Uuid;
 
+use super::admin::AdminGuard;
+use super::admission::Admission;
 use super::api::{
     ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState,
     NodeView, RegisterRequest, RegisterResponse,
 };
-use super::admin::AdminGuard;
-use super::admission::Admission;
 use super::auth::{Authenticator, RequestHead};
 use super::error::ApiError;
 use super::limits::check_field;
@@ -487,9 +487,7 @@ async fn list_markets(
         .store
         .markets_page(page.after.as_deref(), page.limit)
         .await?;
-    let continue_token = page::finish(&mut markets, &page, ListKind::Markets, |m| {
-        m.market.clone()
-    });
+    let continue_token = page::finish(&mut markets, &page, ListKind::Markets, |m| m.market.clone());
     Ok(Json(MarketList {
         markets,
         continue_token,

@@ -62,8 +62,16 @@ struct Embedded;
 
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "nodes", include_str!("migrations/0001_nodes.sql")),
-    (2, "admission", include_str!("migrations/0002_admission.sql")),
-    (3, "history bytes", include_str!("migrations/0003_history_bytes.sql")),
+    (
+        2,
+        "admission",
+        include_str!("migrations/0002_admission.sql"),
+    ),
+    (
+        3,
+        "history bytes",
+        include_str!("migrations/0003_history_bytes.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

@@ -182,8 +182,15 @@ async fn deleting_a_node_removes_its_history() {
             .expect("ok"),
         "a request from before the deletion stays a replay"
     );
-    assert!(store.heartbeats_page(id, None, 10).await.expect("ok").is_empty());
-    assert!(store.is_tombstoned(id).await.expect("ok"), "a tombstone stays");
+    assert!(store
+        .heartbeats_page(id, None, 10)
+        .await
+        .expect("ok")
+        .is_empty());
+    assert!(
+        store.is_tombstoned(id).await.expect("ok"),
+        "a tombstone stays"
+    );
     assert_eq!(
         store.register(&node("k2"), T0).await.expect("ok"),
         Registered::Created
@@ -222,7 +229,10 @@ async fn history_is_bounded_by_bytes_too_keeping_the_newest() {
         .map(|h| h.seq)
         .collect();
     assert_eq!(seqs, [10, 9, 8], "three statuses fit in the budget");
-    let tiny = Retention { count: 1000, bytes: 1 };
+    let tiny = Retention {
+        count: 1000,
+        bytes: 1,
+    };
     store
         .record_heartbeat(id, &sized(11), T0 + 11, tiny)
         .await
@@ -246,12 +256,28 @@ async fn a_join_token_is_used_up_once_and_not_after_expiry() {
         expires_at_ms: T0 + 1000,
     };
     store.insert_join_token(&stored).await.expect("ok");
-    assert_eq!(store.join_token(&token.id).await.expect("ok"), Some(stored.clone()));
-    assert!(!store.use_join_token(&token.id, T0 + 1000).await.expect("ok"), "expired");
+    assert_eq!(
+        store.join_token(&token.id).await.expect("ok"),
+        Some(stored.clone())
+    );
+    assert!(
+        !store
+            .use_join_token(&token.id, T0 + 1000)
+            .await
+            .expect("ok"),
+        "expired"
+    );
     assert!(store.use_join_token(&token.id, T0).await.expect("ok"));
     assert!(store.use_join_token(&token.id, T0).await.expect("ok"));
-    assert!(!store.use_join_token(&token.id, T0).await.expect("ok"), "used up");
-    let left = store.join_token(&token.id).await.expect("ok").expect("kept");
+    assert!(
+        !store.use_join_token(&token.id, T0).await.expect("ok"),
+        "used up"
+    );
+    let left = store
+        .join_token(&token.id)
+        .await
+        .expect("ok")
+        .expect("kept");
     assert_eq!(left.uses_left, 0);
     assert!(store.delete_join_token(&token.id).await.expect("ok"));
     assert!(!store.delete_join_token(&token.id).await.expect("ok"));
@@ -297,10 +323,7 @@ async fn pages_walk_every_node_once_and_filter_by_market() {
 async fn an_in_memory_database_works_for_experiments() {
     let store = Store::connect("sqlite::memory:").await.expect("connects");
     store.register(&node("k1"), T0).await.expect("ok");
-    assert_eq!(
-        store.nodes_page(None, None, 10).await.expect("ok").len(),
-        1
-    );
+    assert_eq!(store.nodes_page(None, None, 10).await.expect("ok").len(), 1);
 }
 
 #[test]
@@ -355,7 +378,10 @@ async fn sqlite_commits_in_wal_with_normal_sync_and_survive_a_reopen() {
     store.close().await;
 
     let store = Store::connect(&url).await.expect("reopens");
-    assert_eq!(store.heartbeats_page(id, None, 10).await.expect("ok").len(), 1);
+    assert_eq!(
+        store.heartbeats_page(id, None, 10).await.expect("ok").len(),
+        1
+    );
     assert!(
         !store
             .remember_nonce(id, "n-1", T0 + 60_000)

@@ -83,7 +83,9 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
 /// Why a token command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenCliError {
-    #[error("cannot read the admin token (fix: pass --admin-token-file FILE or set {ADMIN_TOKEN_ENV})")]
+    #[error(
+        "cannot read the admin token (fix: pass --admin-token-file FILE or set {ADMIN_TOKEN_ENV})"
+    )]
     AdminToken(#[source] IdentityError),
     #[error(transparent)]
     Api(#[from] AdminClientError),
@@ -100,7 +102,9 @@ pub struct Output {
 impl AdminArgs {
     fn client(&self) -> Result<AdminClient, TokenCliError> {
         let token = match (&self.admin_token_file, std::env::var(ADMIN_TOKEN_ENV).ok()) {
-            (Some(file), _) => identity::read_private_file(file).map_err(TokenCliError::AdminToken)?,
+            (Some(file), _) => {
+                identity::read_private_file(file).map_err(TokenCliError::AdminToken)?
+            }
             (None, Some(token)) => token,
             (None, None) => {
                 let default = PathBuf::from("coordinator-state").join(ADMIN_TOKEN_FILE);
@@ -148,7 +152,9 @@ pub async fn run(command: CoordinatorCommand) -> Result<Output, TokenCliError> {
             loop {
                 let page = client.join_tokens(next.as_deref()).await?;
                 for t in &page.tokens {
-                    let node = t.node_id.map_or_else(|| "-".to_string(), |id| id.to_string());
+                    let node = t
+                        .node_id
+                        .map_or_else(|| "-".to_string(), |id| id.to_string());
                     let uses = format!("{}/{}", t.uses_left, t.uses_total);
                     let _ = writeln!(
                         out,

@@ -47,9 +47,7 @@ fn new_token(
     request: &CreateJoinTokenRequest,
     now_ms: i64,
 ) -> Result<(JoinToken, StoredToken), ApiError> {
-    let ttl = request
-        .ttl_seconds
-        .map_or(DEFAULT_TTL, Duration::from_secs);
+    let ttl = request.ttl_seconds.map_or(DEFAULT_TTL, Duration::from_secs);
     if ttl.is_zero() || ttl > MAX_TTL {
         return Err(ApiError::bad_request(
             "invalid_ttl",
@@ -146,9 +144,7 @@ pub async fn list_join_tokens(
         .store
         .join_tokens_page(page.after.as_deref(), page.limit)
         .await?;
-    let continue_token = page::finish(&mut stored, &page, ListKind::JoinTokens, |t| {
-        t.id.clone()
-    });
+    let continue_token = page::finish(&mut stored, &page, ListKind::JoinTokens, |t| t.id.clone());
     let now = now_ms();
     Ok(Json(JoinTokenList {
         tokens: stored.iter().map(|t| view(t, now)).collect(),

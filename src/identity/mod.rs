@@ -46,7 +46,11 @@ pub enum IdentityError {
     #[error("the state directory {path} has mode {mode:04o}: group or others can reach it; refusing to keep secrets there, and not changing a directory this program did not make (fix: chmod 700 {path}, or choose another directory)")]
     DirPermissions { path: PathBuf, mode: u32 },
     #[error("the state directory {path} is owned by uid {owner}, not by this user (uid {user}); refusing to keep secrets there (fix: choose a directory of your own, or as root: chown {user} {path})")]
-    DirOwner { path: PathBuf, owner: u32, user: u32 },
+    DirOwner {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
     #[error("the state directory {path} exists but is not a directory (fix: move it away, or choose another directory)")]
     NotADir { path: PathBuf },
     #[error("{path} is not a node key: {problem} (fix: restore it from a backup, or move it and node-id away to make a new identity, which must register again)")]

@@ -67,9 +67,7 @@ impl Store {
         let seq: i64 = row
             .try_get(0)
             .map_err(query_err("read a heartbeat count"))?;
-        let history_bytes: i64 = row
-            .try_get(1)
-            .map_err(query_err("read a history size"))?;
+        let history_bytes: i64 = row.try_get(1).map_err(query_err("read a history size"))?;
         sqlx::query(
             "INSERT INTO heartbeats (node_id, seq, received_at, observed_generation, ready, \
              status, status_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
