@@ -261,3 +261,32 @@ pub async fn fetch_status(base_url: &str) -> Result<NodeStatus, CommandError> {
         .await
         .map_err(|e| error(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_token_file_wins_over_the_value_and_is_trimmed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("join-token");
+        std::fs::write(&file, "gjt_from_file\n").expect("write");
+        let both = JoinTokenInput {
+            file: Some(file.clone()),
+            value: Some("gjt_from_env".into()),
+        };
+        assert_eq!(both.read().expect("read").as_deref(), Some("gjt_from_file"));
+        let value = JoinTokenInput {
+            file: None,
+            value: Some(" gjt_from_env ".into()),
+        };
+        assert_eq!(value.read().expect("read").as_deref(), Some("gjt_from_env"));
+        assert_eq!(JoinTokenInput::default().read().expect("none"), None);
+        let missing = JoinTokenInput {
+            file: Some(tmp.path().join("nope")),
+            value: None,
+        };
+        let err = missing.read().expect_err("missing");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
+}

@@ -57,6 +57,11 @@ on_both_databases!(
 );
 on_both_databases!(pages_sqlite, pages_postgres, every_list_walks_in_pages);
 on_both_databases!(
+    history_sqlite,
+    history_postgres,
+    heartbeat_history_is_bounded_by_bytes
+);
+on_both_databases!(
     throttle_sqlite,
     throttle_postgres,
     failed_admin_attempts_are_throttled
@@ -437,6 +442,33 @@ async fn every_list_walks_in_pages(tmp: &std::path::Path, db: Db) {
         .get(&format!("/api/nodes?continue={foreign}"))
         .await;
     assert_error(status, &answer, 400, "invalid_continue");
+    coordinator.stop().await;
+}
+
+async fn heartbeat_history_is_bounded_by_bytes(tmp: &std::path::Path, db: Db) {
+    let mut config = Coordinator::config(&tmp.join("coordinator"), &db);
+    config.heartbeat_history_bytes = 64 * 1024;
+    let coordinator = Coordinator::start_with(config).await;
+    let node = TestNode::new(&tmp.join("node"), &coordinator);
+    node.register(None).await;
+    for i in 0..4 {
+        let beat = garage::coordinator::api::HeartbeatRequest {
+            status: json!({"pad": "x".repeat(30_000), "i": i}),
+            ..Default::default()
+        };
+        node.client.heartbeat(&beat).await.expect("accepted");
+    }
+    let (status, history) = coordinator
+        .admin_get(&format!("/api/nodes/{}/heartbeats", node.id()))
+        .await;
+    assert_eq!(status, 200);
+    let seqs: Vec<u64> = history["heartbeats"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, [4, 3], "two 30 kB statuses fit in 64 KiB");
     coordinator.stop().await;
 }
 
