@@ -41,6 +41,33 @@ pub enum CommandError {
     Benchmark(#[from] SavedReportError),
     #[error("registering with the coordinator")]
     Register(#[source] ClientError),
+    #[error("cannot read the join token file {path} (fix: pass the file the admin's `garage coordinator token create` output was saved to)")]
+    JoinTokenFile {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where `register` finds a join token: the file wins over the value
+/// (`--join-token` or `GARAGE_JOIN_TOKEN`).
+#[derive(Debug, Default)]
+pub struct JoinTokenInput {
+    pub file: Option<std::path::PathBuf>,
+    pub value: Option<String>,
+}
+
+impl JoinTokenInput {
+    fn read(self) -> Result<Option<String>, CommandError> {
+        let text = match self.file {
+            Some(path) => Some(
+                std::fs::read_to_string(&path)
+                    .map_err(|source| CommandError::JoinTokenFile { path, source })?,
+            ),
+            None => self.value,
+        };
+        Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+    }
 }
 
 /// The node id kept in `state_dir`, made (with its key) when missing.
@@ -61,12 +88,14 @@ pub struct Registered {
 
 /// Registers the node of the spec at `path` with `spec.coordinator.url`,
 /// once: its identity from `state_dir`, its GPUs and location, and the
-/// benchmark report in `benchmark` (else the one saved in `state_dir`).
-/// Registering again updates the node's facts.
+/// benchmark report in `benchmark` (else the one saved in `state_dir`), and
+/// the join token a new node needs. Registering again updates the node's
+/// facts and needs no token.
 pub async fn register(
     path: &Path,
     state_dir: &Path,
     benchmark: Option<&Path>,
+    join_token: JoinTokenInput,
 ) -> Result<Registered, CommandError> {
     let spec = spec::load(path)?;
     let url = spec
@@ -75,6 +104,7 @@ pub async fn register(
             path: path.to_path_buf(),
         })?
         .to_string();
+    let join_token = join_token.read()?;
     let identity = Arc::new(NodeIdentity::load_or_create(state_dir)?);
     let report = match benchmark {
         Some(file) => Some(saved::read(file)?),
@@ -85,7 +115,8 @@ pub async fn register(
         .await
         .unwrap_or_default();
     let client = CoordinatorClient::new(&url, identity).map_err(CommandError::Register)?;
-    let request = reporter::registration(&client, &spec, &gpus, report);
+    let mut request = reporter::registration(&client, &spec, &gpus, report);
+    request.join_token = join_token;
     let answer = client
         .register(&request)
         .await
@@ -229,4 +260,33 @@ pub async fn fetch_status(base_url: &str) -> Result<NodeStatus, CommandError> {
         .json::<NodeStatus>()
         .await
         .map_err(|e| error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_token_file_wins_over_the_value_and_is_trimmed() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("join-token");
+        std::fs::write(&file, "gjt_from_file\n").expect("write");
+        let both = JoinTokenInput {
+            file: Some(file.clone()),
+            value: Some("gjt_from_env".into()),
+        };
+        assert_eq!(both.read().expect("read").as_deref(), Some("gjt_from_file"));
+        let value = JoinTokenInput {
+            file: None,
+            value: Some(" gjt_from_env ".into()),
+        };
+        assert_eq!(value.read().expect("read").as_deref(), Some("gjt_from_env"));
+        assert_eq!(JoinTokenInput::default().read().expect("none"), None);
+        let missing = JoinTokenInput {
+            file: Some(tmp.path().join("nope")),
+            value: None,
+        };
+        let err = missing.read().expect_err("missing");
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
 }

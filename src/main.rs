@@ -97,6 +97,14 @@ enum Command {
         /// in the state directory, when there is one).
         #[arg(long)]
         benchmark: Option<PathBuf>,
+        /// A file holding the join token the coordinator's admin gave you
+        /// (needed only for the node's first registration).
+        #[arg(long)]
+        join_token_file: Option<PathBuf>,
+        /// The join token itself; prefer GARAGE_JOIN_TOKEN or --join-token-file,
+        /// which other users cannot see in the process list.
+        #[arg(long, env = "GARAGE_JOIN_TOKEN", hide_env_values = true)]
+        join_token: Option<String>,
     },
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
@@ -116,10 +124,13 @@ enum Command {
         command: JobCommand,
     },
     /// Run the coordinator: node registration, signed heartbeats, nodes and
-    /// markets over HTTP (OpenAPI at /api/openapi.json).
+    /// markets over HTTP (OpenAPI at /api/openapi.json); or, with `token`,
+    /// manage the join tokens of a running one.
     Coordinator {
         #[command(flatten)]
         args: garage::coordinator::CoordinatorArgs,
+        #[command(subcommand)]
+        command: Option<garage::coordinator::token_cli::CoordinatorCommand>,
     },
 }
 
@@ -268,9 +279,15 @@ async fn dispatch(command: Command) -> ExitCode {
             file,
             state_dir,
             benchmark,
+            join_token_file,
+            join_token,
         } => {
             let state_dir = state_dir.unwrap_or_else(|| garage::agent::default_state_dir(&file));
-            match commands::register(&file, &state_dir, benchmark.as_deref()).await {
+            let join_token = commands::JoinTokenInput {
+                file: join_token_file,
+                value: join_token,
+            };
+            match commands::register(&file, &state_dir, benchmark.as_deref(), join_token).await {
                 Ok(r) => {
                     println!(
                         "node {} {} at {} in market {}{}",
@@ -291,7 +308,24 @@ async fn dispatch(command: Command) -> ExitCode {
         }
         Command::Job { command } => job_command(command).await,
         Command::Benchmark { args } => benchmark(args).await,
-        Command::Coordinator { args } => {
+        Command::Coordinator {
+            command: Some(command),
+            ..
+        } => match garage::coordinator::token_cli::run(command).await {
+            Ok(output) => {
+                eprint!("{}", output.stderr);
+                print!("{}", output.stdout);
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                report(&err);
+                ExitCode::FAILURE
+            }
+        },
+        Command::Coordinator {
+            args,
+            command: None,
+        } => {
             let config = garage::coordinator::CoordinatorConfig::from(args);
             match garage::coordinator::serve(config, wait_for_stop_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,

@@ -49,7 +49,7 @@ fn with_coordinator(yaml: &str, base: &str) -> String {
 async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
     let tmp = tempfile::tempdir().expect("tempdir");
     // A long interval: quick reports can only come from status changes.
-    let mut config = Coordinator::config(tmp.path(), &Db::Sqlite);
+    let mut config = Coordinator::config(&tmp.path().join("coordinator"), &Db::Sqlite);
     config.heartbeat_interval = Duration::from_secs(30);
     let coordinator = Coordinator::start_with(config.clone()).await;
 
@@ -155,7 +155,7 @@ async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
 async fn three_agents_heartbeat_and_a_killed_one_goes_offline_and_comes_back() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let interval = Duration::from_secs(1);
-    let mut config = Coordinator::config(tmp.path(), &Db::Sqlite);
+    let mut config = Coordinator::config(&tmp.path().join("coordinator"), &Db::Sqlite);
     config.heartbeat_interval = interval;
     config.offline_after = 2;
     let coordinator = Coordinator::start_with(config).await;

@@ -339,7 +339,8 @@ async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db:
     let (_, one) = coordinator.get(&format!("/api/nodes/{}", node.id())).await;
     assert_eq!(one["public_key"], node.client.identity().public_key_hex());
 
-    // An admin deletes the node; then the new key may register.
+    // An admin deletes the node; then the new key may register, with a
+    // join token issued for this id (the id is tombstoned, issue 9 B7).
     let client = reqwest::Client::new();
     let url = format!("{}/api/nodes/{}", coordinator.base, node.id());
     let denied = client.delete(&url).send().await.expect("delete");
@@ -351,6 +352,11 @@ async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db:
         .await
         .expect("delete");
     assert_eq!(deleted.status().as_u16(), 204);
+    let token = coordinator
+        .join_token(serde_json::json!({"node_id": node.id()}))
+        .await;
+    let mut request = request;
+    request.join_token = Some(token);
     assert!(
         twin.client
             .register(&request)

@@ -21,6 +21,8 @@ use garage::identity::{signing, NodeIdentity};
 use load_support::{gpu, heartbeat_body, CpuSample};
 use tokio::task::JoinSet;
 
+/// The admin token of the load test's coordinator (32 bytes or more).
+const LOAD_ADMIN_TOKEN: &str = "load-admin-token-0123456789abcdef";
 /// Heartbeat interval the answer is expressed in (the coordinator's default).
 const INTERVAL_SECS: u64 = 30;
 /// Requests in flight beyond this count as errors (the generator's own limit).
@@ -110,7 +112,8 @@ impl Server {
             .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--state-dir")
             .arg(state_dir.join("coordinator"))
-            .args(["--database", database, "--admin-token", "load-admin-token"])
+            .args(["--database", database])
+            .env("GARAGE_ADMIN_TOKEN", LOAD_ADMIN_TOKEN)
             .args(["--heartbeat-interval", &format!("{INTERVAL_SECS}s")])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
@@ -324,6 +327,19 @@ async fn register_all(
     base: &str,
     nodes: &[Arc<NodeIdentity>],
 ) -> (Duration, usize) {
+    // One join token admits them all (the coordinator runs in token mode).
+    let made: serde_json::Value = http
+        .post(format!("{base}/api/join-tokens"))
+        .bearer_auth(LOAD_ADMIN_TOKEN)
+        .json(&serde_json::json!({"uses": nodes.len()}))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .expect("a join token")
+        .json()
+        .await
+        .expect("its JSON");
+    let join_token: Arc<str> = made["token"].as_str().expect("token").into();
     let started = Instant::now();
     let mut next = 0usize;
     let mut failures = 0usize;
@@ -333,6 +349,7 @@ async fn register_all(
             let node = Arc::clone(&nodes[next]);
             let http = http.clone();
             let base = base.to_string();
+            let join_token = Arc::clone(&join_token);
             next += 1;
             tasks.spawn(async move {
                 let request = RegisterRequest {
@@ -346,6 +363,7 @@ async fn register_all(
                         longitude: Some(4.90),
                     },
                     benchmark: None,
+                    join_token: Some(join_token.to_string()),
                 };
                 let body = serde_json::to_vec(&request).expect("serialises");
                 signed_post(&http, &base, &node, "/api/nodes/register", body).await

@@ -14,7 +14,7 @@ use coordinator_support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_document_is_the_committed_one() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let coordinator = Coordinator::start(tmp.path(), &Db::Sqlite).await;
+    let coordinator = Coordinator::start(&tmp.path().join("coordinator"), &Db::Sqlite).await;
     let (status, served) = coordinator.get("/api/openapi.json").await;
     assert_eq!(status, 200);
     coordinator.stop().await;
@@ -26,6 +26,8 @@ async fn served_document_is_the_committed_one() {
         ("/api/nodes/{id}", &["get", "delete"]),
         ("/api/nodes/{id}/heartbeats", &["get"]),
         ("/api/markets", &["get"]),
+        ("/api/join-tokens", &["get", "post"]),
+        ("/api/join-tokens/{id}", &["delete"]),
     ] {
         for method in methods {
             assert!(

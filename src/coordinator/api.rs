@@ -27,6 +27,11 @@ pub struct RegisterRequest {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub benchmark: Option<serde_json::Value>,
+    /// A join token (`gjt_<id>.<secret>`), needed only when the id is not
+    /// registered yet (or was deleted) and the coordinator runs in `token`
+    /// mode. Re-registrations with the bound key need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_token: Option<String>,
 }
 
 /// One GPU of a node.
@@ -150,10 +155,13 @@ pub struct NodeView {
     pub ready: Option<bool>,
 }
 
-/// `GET /api/nodes`.
+/// `GET /api/nodes`: one page, by node id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeList {
     pub nodes: Vec<NodeView>,
+    /// Pass as `?continue=` for the next page; absent on the last page.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
 }
 
 /// One stored heartbeat.
@@ -171,26 +179,81 @@ pub struct HeartbeatRecord {
     pub status: serde_json::Value,
 }
 
-/// `GET /api/nodes/{id}/heartbeats`: newest first.
+/// `GET /api/nodes/{id}/heartbeats`: one page, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HeartbeatList {
     pub heartbeats: Vec<HeartbeatRecord>,
+    /// Pass as `?continue=` for older heartbeats; absent on the last page.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
 }
 
-/// Nodes of one GPU class.
+/// Nodes of one GPU class; its nodes are `GET /api/nodes?market=NAME`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MarketView {
     /// Normalised GPU class, e.g. "rtx-4090", "h100", "cpu".
     pub market: String,
     pub online: u64,
     pub total: u64,
-    pub nodes: Vec<Uuid>,
 }
 
-/// `GET /api/markets`.
+/// `GET /api/markets`: one page, by market name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MarketList {
     pub markets: Vec<MarketView>,
+    /// Pass as `?continue=` for the next page; absent on the last page.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+}
+
+/// `POST /api/join-tokens` (admin): a token for new nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJoinTokenRequest {
+    /// Lifetime in seconds: 1 to 31536000 (365 days), default 86400 (24 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    /// Registrations it admits: 1 to 100000, default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uses: Option<u32>,
+    /// The only node id it admits; the way back for a deleted id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<Uuid>,
+}
+
+/// A join token as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JoinTokenView {
+    /// The public part of the token (`gjt_<id>.…`).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<Uuid>,
+    pub uses_total: u32,
+    pub uses_left: u32,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// "active", "expired" or "used_up".
+    pub state: String,
+}
+
+/// Answer to `POST /api/join-tokens`: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JoinTokenCreated {
+    /// The whole token, `gjt_<id>.<secret>`; the coordinator keeps only a hash.
+    pub token: String,
+    #[serde(flatten)]
+    pub view: JoinTokenView,
+}
+
+/// `GET /api/join-tokens` (admin): one page, by token id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct JoinTokenList {
+    pub tokens: Vec<JoinTokenView>,
+    /// Pass as `?continue=` for the next page; absent on the last page.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
 }
 
 /// Every error the API answers: `{"error": {"code", "message"}}`.

@@ -1,24 +1,16 @@
 //! Who may call what. Node requests are signed with the node's registered
 //! key (`identity::signing`); here they are checked against the store
 //! (unknown node, replayed nonce) and against the path (a node acts only
-//! for itself). Admin endpoints take a bearer token. Every refusal is
+//! for itself). Admin endpoints are checked in `admin`. Every refusal is
 //! counted by reason in `garage_coordinator_auth_rejections_total`.
 
-use std::path::Path;
-
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::metrics::CoordinatorMetrics;
 use super::store::{Store, StoreError};
 use crate::identity::signing::{self, SignatureError, SignedHeaders, MAX_CLOCK_SKEW_SECS};
-use crate::identity::{self, IdentityError};
-
-/// File in the coordinator's state directory holding the admin token when
-/// none is configured.
-pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +23,6 @@ pub enum AuthError {
     Replayed,
     #[error("node {signer} signed a request for node {target}; a node may only act for itself")]
     CrossNode { signer: Uuid, target: Uuid },
-    #[error("admin endpoints need the header `Authorization: Bearer <admin token>` with the coordinator's admin token")]
-    AdminToken,
     #[error("checking the request needed the database")]
     Store(#[from] StoreError),
 }
@@ -48,7 +38,6 @@ impl AuthError {
             AuthError::UnknownNode(_) => "unknown_node",
             AuthError::Replayed => "replayed",
             AuthError::CrossNode { .. } => "cross_node",
-            AuthError::AdminToken => "admin_token",
             AuthError::Store(_) => return None,
         })
     }
@@ -63,7 +52,6 @@ impl AuthError {
             AuthError::UnknownNode(_) => "unknown_node",
             AuthError::Replayed => "replayed_request",
             AuthError::CrossNode { .. } => "node_mismatch",
-            AuthError::AdminToken => "invalid_admin_token",
             AuthError::Store(_) => "storage_failed",
         }
     }
@@ -82,11 +70,9 @@ impl AuthError {
 pub struct Authenticator {
     store: Store,
     metrics: CoordinatorMetrics,
-    admin_token_sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for Authenticator {
-    // By hand: the admin token's digest stays out of logs too.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator").finish_non_exhaustive()
     }
@@ -109,12 +95,8 @@ impl RequestHead<'_> {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, metrics: CoordinatorMetrics, admin_token: &str) -> Self {
-        Authenticator {
-            store,
-            metrics,
-            admin_token_sha256: Sha256::digest(admin_token.as_bytes()).into(),
-        }
+    pub fn new(store: Store, metrics: CoordinatorMetrics) -> Self {
+        Authenticator { store, metrics }
     }
 
     /// Counts a refusal and hands it back.
@@ -212,40 +194,6 @@ impl Authenticator {
             Err(self.refuse(AuthError::CrossNode { signer, target }))
         }
     }
-
-    /// Checks `Authorization: Bearer <admin token>`.
-    pub fn admin(&self, headers: &HeaderMap) -> Result<(), AuthError> {
-        // The scheme name is case-insensitive (RFC 9110, section 11.1).
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token);
-        // Digests are compared so the comparison's timing says nothing about the token.
-        let given: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.trim().as_bytes()).into());
-        if given == Some(self.admin_token_sha256) {
-            Ok(())
-        } else {
-            Err(self.refuse(AuthError::AdminToken))
-        }
-    }
-}
-
-/// The admin token: `configured` when set, else the one in `state_dir`
-/// (made at first start, mode 0600). The token itself is never logged.
-pub fn admin_token(state_dir: &Path, configured: Option<&str>) -> Result<String, IdentityError> {
-    if let Some(token) = configured.map(str::trim).filter(|t| !t.is_empty()) {
-        return Ok(token.to_string());
-    }
-    let path = state_dir.join(ADMIN_TOKEN_FILE);
-    if path.exists() {
-        return Ok(identity::read_private_file(&path)?.trim().to_string());
-    }
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    identity::write_private_file(&path, format!("{token}\n").as_bytes())?;
-    tracing::info!(path = %path.display(), "wrote a new admin token (mode 0600)");
-    Ok(token)
 }
 
 #[cfg(test)]
@@ -283,7 +231,7 @@ mod tests {
             store.register(&new, NOW_MS).await.expect("registered");
         }
         let metrics = CoordinatorMetrics::new();
-        let auth = Authenticator::new(store, metrics.clone(), "s3cret");
+        let auth = Authenticator::new(store, metrics.clone());
         Fixture {
             _tmp: tmp,
             auth,
@@ -395,7 +343,8 @@ mod tests {
 
         // Unknown node.
         let tmp = tempfile::tempdir().expect("tempdir");
-        let stranger = NodeIdentity::load_or_create(tmp.path()).expect("stranger");
+        let stranger =
+            NodeIdentity::load_or_create(&tmp.path().join("stranger")).expect("stranger");
         let signed = stranger.sign_request("POST", path, b"{}", now, &signing::new_nonce());
         let err = check(&f, &signed, path, b"{}").await.expect_err("unknown");
         assert_eq!(
@@ -424,41 +373,5 @@ mod tests {
             (StatusCode::FORBIDDEN, 1)
         );
         assert!(f.auth.same_node(f.node.node_id(), f.node.node_id()).is_ok());
-    }
-
-    #[tokio::test]
-    async fn the_admin_token_is_checked_and_counted() {
-        let f = fixture().await;
-        let mut headers = HeaderMap::new();
-        assert!(f.auth.admin(&headers).is_err());
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer wrong"),
-        );
-        assert!(f.auth.admin(&headers).is_err());
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer s3cret"),
-        );
-        assert!(f.auth.admin(&headers).is_ok());
-        assert_eq!(count(&f.metrics, "admin_token"), 2);
-    }
-
-    #[test]
-    fn the_admin_token_file_is_made_once_and_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let first = admin_token(tmp.path(), None).expect("made");
-        assert_eq!(first.len(), 64);
-        let mode = std::fs::metadata(tmp.path().join(ADMIN_TOKEN_FILE))
-            .expect("file")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(admin_token(tmp.path(), None).expect("read"), first);
-        assert_eq!(
-            admin_token(tmp.path(), Some(" given ")).expect("given"),
-            "given"
-        );
     }
 }

@@ -1,14 +1,35 @@
 //! Command-line flags of `garage coordinator`, for `main.rs` to flatten into
-//! its subcommand; parsing only, the server itself is [`super::serve`].
+//! its subcommand; parsing only, the server itself is [`super::serve`]. The
+//! admin token is never a flag value (`/proc/*/cmdline` shows those): it
+//! comes from `GARAGE_ADMIN_TOKEN` or `--admin-token-file`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::admin::ADMIN_TOKEN_ENV;
+use super::admission::RegistrationMode;
+use super::limits::{DEFAULT_HEARTBEAT_HISTORY_BYTES, MIN_HEARTBEAT_HISTORY_BYTES};
 use super::CoordinatorConfig;
 
+/// The range `--heartbeat-interval` takes (README "Limits").
+pub const HEARTBEAT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+
+/// Parses `--heartbeat-interval`: whole seconds within
+/// [`HEARTBEAT_INTERVAL_RANGE`] (an agent waits this long between reports).
+pub fn parse_heartbeat_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if !HEARTBEAT_INTERVAL_RANGE.contains(&interval) || interval.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text} is outside the heartbeat interval's range: whole seconds from 1s to 1h"
+        ));
+    }
+    Ok(interval)
+}
+
 /// Flags of `garage coordinator`. `Debug` shows them as the config they
-/// become, with the admin token and any database password hidden.
+/// become, with any database password hidden.
 #[derive(Clone, clap::Args)]
 pub struct CoordinatorArgs {
     /// Address the API listens on.
@@ -22,19 +43,27 @@ pub struct CoordinatorArgs {
     /// postgres://user:password@host/db. Default: coordinator.db in --state-dir.
     #[arg(long, env = "GARAGE_DATABASE_URL")]
     pub database: Option<String>,
-    /// Directory for the coordinator's own files (SQLite database, admin token).
+    /// Directory for the coordinator's own files (SQLite database, admin
+    /// token); made with mode 0700 when missing, refused when group or others
+    /// can reach it or another user owns it.
     #[arg(
         long,
         env = "GARAGE_COORDINATOR_STATE_DIR",
         default_value = "coordinator-state"
     )]
     pub state_dir: PathBuf,
-    /// Bearer token for admin endpoints; default: the admin-token file in
+    /// File holding the admin bearer token (32 bytes or more, mode 0600).
+    /// Without it and without GARAGE_ADMIN_TOKEN: the admin-token file in
     /// --state-dir, made at first start.
-    #[arg(long, env = "GARAGE_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-    /// Interval nodes are told to send heartbeats at, in whole seconds (at least 1s).
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// How new node ids are admitted: `token` (a join token from `garage
+    /// coordinator token create`) or `open` (anyone; 10 new nodes per source
+    /// address in 10 minutes).
+    #[arg(long, value_enum, default_value_t = RegistrationMode::Token)]
+    pub registration: RegistrationMode,
+    /// Interval nodes are told to send heartbeats at: whole seconds, 1s to 1h.
+    #[arg(long, default_value = "30s", value_parser = parse_heartbeat_interval)]
     pub heartbeat_interval: Duration,
     /// Missed intervals after which a node is marked offline.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -42,28 +71,49 @@ pub struct CoordinatorArgs {
     /// Heartbeats kept per node (older ones are deleted).
     #[arg(long, default_value_t = super::routes::DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
     pub heartbeat_history: u32,
+    /// Bytes of heartbeat status kept per node, at least 65536 (older
+    /// heartbeats are deleted).
+    #[arg(long, default_value_t = DEFAULT_HEARTBEAT_HISTORY_BYTES, value_parser = clap::value_parser!(u64).range(MIN_HEARTBEAT_HISTORY_BYTES..))]
+    pub heartbeat_history_bytes: u64,
 }
 
 impl std::fmt::Debug for CoordinatorArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        CoordinatorConfig::from(self.clone()).fmt(f)
+        self.clone().into_config(None).fmt(f)
+    }
+}
+
+impl CoordinatorArgs {
+    /// The config, with `admin_token` the value of `GARAGE_ADMIN_TOKEN`.
+    pub fn into_config(self, admin_token: Option<String>) -> CoordinatorConfig {
+        let database_url = self.database.unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.state_dir.join("coordinator.db").display()
+            )
+        });
+        CoordinatorConfig {
+            listen: self.listen,
+            database_url,
+            state_dir: self.state_dir,
+            admin_token,
+            admin_token_file: self.admin_token_file,
+            registration: self.registration,
+            heartbeat_interval: self.heartbeat_interval,
+            offline_after: self.offline_after,
+            heartbeat_history: self.heartbeat_history,
+            heartbeat_history_bytes: self.heartbeat_history_bytes,
+        }
     }
 }
 
 impl From<CoordinatorArgs> for CoordinatorConfig {
-    fn from(a: CoordinatorArgs) -> Self {
-        let database_url = a.database.unwrap_or_else(|| {
-            format!("sqlite://{}", a.state_dir.join("coordinator.db").display())
-        });
-        CoordinatorConfig {
-            listen: a.listen,
-            database_url,
-            state_dir: a.state_dir,
-            admin_token: a.admin_token,
-            heartbeat_interval: a.heartbeat_interval.max(Duration::from_secs(1)),
-            offline_after: a.offline_after,
-            heartbeat_history: a.heartbeat_history,
-        }
+    /// Reads `GARAGE_ADMIN_TOKEN` from the environment.
+    fn from(args: CoordinatorArgs) -> Self {
+        let token = std::env::var(ADMIN_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        args.into_config(token)
     }
 }
 
@@ -91,23 +141,48 @@ mod tests {
             "1s",
         ])
         .expect("parses");
-        let config = CoordinatorConfig::from(cli.coordinator);
+        let config = cli.coordinator.into_config(None);
         assert_eq!(config.database_url, "sqlite:///tmp/c/coordinator.db");
         assert_eq!(config.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(config.offline_after, 3);
+        assert_eq!(config.registration, RegistrationMode::Token, "the default");
         assert!(Cli::try_parse_from(["coordinator", "--offline-after", "0"]).is_err());
-        let secret = Cli::try_parse_from([
-            "coordinator",
-            "--admin-token",
-            "tok3n",
-            "--database",
-            "postgres://u:pa55@h/db",
-        ])
-        .expect("parses");
-        let shown = format!("{secret:?}");
+        let open = Cli::try_parse_from(["coordinator", "--registration", "open"]).expect("parses");
+        assert_eq!(open.coordinator.registration, RegistrationMode::Open);
+        let secret = Cli::try_parse_from(["coordinator", "--database", "postgres://u:pa55@h/db"])
+            .expect("parses");
+        let shown = format!("{:?}", secret.coordinator.into_config(Some("tok3n".into())));
         assert!(
             !shown.contains("tok3n") && !shown.contains("pa55"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn the_admin_token_is_no_command_line_value() {
+        let err = Cli::try_parse_from(["coordinator", "--admin-token", "a"]).expect_err("refused");
+        assert!(err.to_string().contains("--admin-token"), "{err}");
+        let cli = Cli::try_parse_from(["coordinator", "--admin-token-file", "/run/t"])
+            .expect("a file is fine");
+        assert_eq!(
+            cli.coordinator.admin_token_file,
+            Some(PathBuf::from("/run/t"))
+        );
+    }
+
+    #[test]
+    fn absurd_heartbeat_intervals_are_refused() {
+        for bad in ["0s", "500ms", "1500ms", "2h", "500000000000y", "soon"] {
+            let err =
+                Cli::try_parse_from(["coordinator", "--heartbeat-interval", bad]).expect_err(bad);
+            assert!(err.to_string().contains("heartbeat"), "{bad}: {err}");
+        }
+        for good in ["1s", "30s", "1h"] {
+            assert!(
+                Cli::try_parse_from(["coordinator", "--heartbeat-interval", good]).is_ok(),
+                "{good}"
+            );
+        }
+        assert!(Cli::try_parse_from(["coordinator", "--heartbeat-history-bytes", "1000"]).is_err());
     }
 }

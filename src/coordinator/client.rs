@@ -110,6 +110,7 @@ impl CoordinatorClient {
             gpu_info,
             location,
             benchmark,
+            join_token: None,
         }
     }
 
@@ -190,7 +191,8 @@ mod tests {
     #[test]
     fn http_and_https_coordinators_other_schemes_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let identity = Arc::new(NodeIdentity::load_or_create(dir.path()).expect("identity"));
+        let identity =
+            Arc::new(NodeIdentity::load_or_create(&dir.path().join("node")).expect("identity"));
         for url in [
             "http://127.0.0.1:7070",
             "https://coordinator.garage.example/",

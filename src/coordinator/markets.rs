@@ -2,9 +2,7 @@
 //! GeForce RTX 4090" → `rtx-4090`, "NVIDIA H100 80GB HBM3" → `h100`); a node
 //! without a GPU is in the `cpu` market.
 
-use std::collections::BTreeMap;
-
-use super::api::{GpuInfo, MarketView, NodeState, NodeView};
+use super::api::GpuInfo;
 use crate::gpu::class::{gpu_class, host_class};
 
 /// The market for a node: the class its benchmark report gives (`class`,
@@ -19,33 +17,6 @@ pub fn market_for(benchmark: Option<&serde_json::Value>, gpus: &[GpuInfo]) -> St
         Some(class) => gpu_class(class),
         None => host_class(gpus.iter().map(|g| g.name.as_str())),
     }
-}
-
-/// Groups nodes by market, markets sorted by name, nodes by id.
-pub fn markets(nodes: &[NodeView]) -> Vec<MarketView> {
-    let mut by_market: BTreeMap<&str, MarketView> = BTreeMap::new();
-    for node in nodes {
-        let market = by_market
-            .entry(node.market.as_str())
-            .or_insert_with(|| MarketView {
-                market: node.market.clone(),
-                online: 0,
-                total: 0,
-                nodes: Vec::new(),
-            });
-        market.total += 1;
-        if node.state == NodeState::Online {
-            market.online += 1;
-        }
-        market.nodes.push(node.node_id);
-    }
-    by_market
-        .into_values()
-        .map(|mut market| {
-            market.nodes.sort();
-            market
-        })
-        .collect()
 }
 
 #[cfg(test)]

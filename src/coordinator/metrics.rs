@@ -16,7 +16,13 @@ pub const REJECTION_REASONS: [&str; 8] = [
 ];
 
 /// `result` label values of `garage_coordinator_registrations_total`.
-pub const REGISTRATION_RESULTS: [&str; 3] = ["created", "updated", "key_conflict"];
+pub const REGISTRATION_RESULTS: [&str; 5] = [
+    "created",
+    "updated",
+    "key_conflict",
+    "not_admitted",
+    "rate_limited",
+];
 
 /// Every metric the coordinator exports.
 #[derive(Debug, Clone)]
@@ -25,6 +31,7 @@ pub struct CoordinatorMetrics {
     pub auth_rejections: IntCounterVec,
     pub registrations: IntCounterVec,
     pub heartbeats: IntCounter,
+    pub admin_throttled: IntCounter,
     pub marked_offline: IntCounter,
     pub nodes: IntGaugeVec,
 }
@@ -61,6 +68,11 @@ impl CoordinatorMetrics {
                 "Heartbeats accepted.",
             )
             .expect("valid metric"),
+            admin_throttled: IntCounter::new(
+                "garage_coordinator_admin_throttled_total",
+                "Admin requests refused with 429 after too many failed attempts from their address.",
+            )
+            .expect("valid metric"),
             marked_offline: IntCounter::new(
                 "garage_coordinator_nodes_marked_offline_total",
                 "Times a node was marked offline after missing its heartbeats.",
@@ -77,6 +89,7 @@ impl CoordinatorMetrics {
             Box::new(metrics.auth_rejections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.registrations.clone()),
             Box::new(metrics.heartbeats.clone()),
+            Box::new(metrics.admin_throttled.clone()),
             Box::new(metrics.marked_offline.clone()),
             Box::new(metrics.nodes.clone()),
         ] {

@@ -3,20 +3,28 @@
 //! HTTP API described by OpenAPI. Storage is SQLite (default) or PostgreSQL.
 //! It owns no node: it only records what nodes report.
 
+pub mod admin;
+pub mod admin_client;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod join_tokens;
+pub mod limits;
 pub mod liveness;
 pub mod markets;
 pub mod metrics;
+pub mod page;
+pub mod rate_limit;
 pub mod routes;
 pub mod store;
+pub mod token_cli;
+pub mod token_routes;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,8 +35,10 @@ use tokio_util::sync::CancellationToken;
 pub use cli::CoordinatorArgs;
 pub use client::{ClientError, CoordinatorClient};
 
-use crate::identity::IdentityError;
+use crate::identity::{self, IdentityError};
 use crate::supervisor::supervise;
+use admin::{AdminGuard, AdminTokenError};
+use admission::{Admission, RegistrationMode};
 use auth::Authenticator;
 use metrics::CoordinatorMetrics;
 use routes::AppState;
@@ -42,13 +52,20 @@ pub struct CoordinatorConfig {
     pub database_url: String,
     /// The coordinator's own files (admin token; the default SQLite file).
     pub state_dir: PathBuf,
-    /// Admin bearer token; `None` uses the token file in `state_dir`.
+    /// Admin bearer token (from `GARAGE_ADMIN_TOKEN`); with neither this nor
+    /// `admin_token_file`, the token file in `state_dir` is used.
     pub admin_token: Option<String>,
+    /// A file holding the admin token.
+    pub admin_token_file: Option<PathBuf>,
+    /// How new node ids are admitted.
+    pub registration: RegistrationMode,
     pub heartbeat_interval: Duration,
     /// Missed intervals before a node is marked offline.
     pub offline_after: u32,
     /// Heartbeats kept per node.
     pub heartbeat_history: u32,
+    /// Bytes of heartbeat status kept per node.
+    pub heartbeat_history_bytes: u64,
 }
 
 impl std::fmt::Debug for CoordinatorConfig {
@@ -59,9 +76,12 @@ impl std::fmt::Debug for CoordinatorConfig {
             .field("database_url", &store::redact(&self.database_url))
             .field("state_dir", &self.state_dir)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("admin_token_file", &self.admin_token_file)
+            .field("registration", &self.registration)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("offline_after", &self.offline_after)
             .field("heartbeat_history", &self.heartbeat_history)
+            .field("heartbeat_history_bytes", &self.heartbeat_history_bytes)
             .finish()
     }
 }
@@ -74,9 +94,12 @@ impl CoordinatorConfig {
             database_url,
             state_dir,
             admin_token: None,
+            admin_token_file: None,
+            registration: RegistrationMode::Token,
             heartbeat_interval: Duration::from_secs(30),
             offline_after: 3,
             heartbeat_history: routes::DEFAULT_HEARTBEAT_HISTORY,
+            heartbeat_history_bytes: limits::DEFAULT_HEARTBEAT_HISTORY_BYTES,
         }
     }
 }
@@ -84,14 +107,10 @@ impl CoordinatorConfig {
 /// Why the coordinator could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
-    #[error("cannot create the coordinator's state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot use the coordinator's state directory (--state-dir)")]
+    StateDir(#[source] IdentityError),
     #[error("cannot set up the admin token")]
-    AdminToken(#[source] IdentityError),
+    AdminToken(#[source] AdminTokenError),
     #[error("cannot open the coordinator database")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr} (is another coordinator running? change --listen)")]
@@ -126,27 +145,24 @@ pub async fn serve_with_listener(
     config: CoordinatorConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), CoordinatorError> {
-    let state_dir_err = |source| CoordinatorError::StateDir {
-        path: config.state_dir.clone(),
-        source,
-    };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&config.state_dir)
-        .map_err(state_dir_err)?;
-    std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(state_dir_err)?;
-    let admin_token = auth::admin_token(&config.state_dir, config.admin_token.as_deref())
-        .map_err(CoordinatorError::AdminToken)?;
+    identity::ensure_private_dir(&config.state_dir).map_err(CoordinatorError::StateDir)?;
+    let admin_token = admin::load_token(
+        &config.state_dir,
+        config.admin_token.as_deref(),
+        config.admin_token_file.as_deref(),
+    )
+    .map_err(CoordinatorError::AdminToken)?;
     let store = Store::connect(&config.database_url).await?;
     let metrics = CoordinatorMetrics::new();
     let state = AppState {
-        auth: Authenticator::new(store.clone(), metrics.clone(), &admin_token),
+        auth: Authenticator::new(store.clone(), metrics.clone()),
+        admin: AdminGuard::new(&admin_token, metrics.clone()),
+        admission: Admission::new(config.registration),
         store: store.clone(),
         metrics: metrics.clone(),
         heartbeat_interval: config.heartbeat_interval,
         heartbeat_history: config.heartbeat_history,
+        heartbeat_history_bytes: config.heartbeat_history_bytes,
     };
     let addr = listener.local_addr().map_err(CoordinatorError::Serve)?;
     tracing::info!(
@@ -154,6 +170,7 @@ pub async fn serve_with_listener(
         database = %store::redact(&config.database_url),
         heartbeat_interval = ?config.heartbeat_interval,
         offline_after = config.offline_after,
+        registration = ?config.registration,
         "coordinator serving the API, {} and /metrics",
         routes::OPENAPI_PATH
     );
@@ -169,7 +186,8 @@ pub async fn serve_with_listener(
     ));
     {
         let cancel = cancel.clone();
-        let app = routes::router(state);
+        // Connect info: the per-address limits of admission and admin access.
+        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
         tasks.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { cancel.cancelled().await })

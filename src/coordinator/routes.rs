@@ -1,6 +1,7 @@
 //! The HTTP API: routes, handlers and the OpenAPI document describing them
-//! (served at [`OPENAPI_PATH`]). Handlers check access, call the store and
-//! shape answers; they hold no state of their own.
+//! (served at [`OPENAPI_PATH`]; the join-token routes are in
+//! `token_routes`). Handlers check access, call the store and shape
+//! answers; they hold no state of their own.
 
 use std::time::Duration;
 
@@ -17,15 +18,21 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use uuid::Uuid;
 
+use super::admin::AdminGuard;
+use super::admission::Admission;
 use super::api::{
     ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState,
     NodeView, RegisterRequest, RegisterResponse,
 };
 use super::auth::{Authenticator, RequestHead};
 use super::error::ApiError;
+use super::limits::check_field;
 use super::markets;
 use super::metrics::CoordinatorMetrics;
-use super::store::{NewNode, Registered, Store};
+use super::page::{self, ListKind, PageQuery};
+use super::rate_limit::ClientAddr;
+use super::store::{NewNode, Registered, Retention, Store};
+use super::token_routes;
 use crate::identity::signing;
 
 /// Largest request body accepted; larger ones get 413.
@@ -40,9 +47,12 @@ pub const DEFAULT_HEARTBEAT_HISTORY: u32 = 1000;
 pub struct AppState {
     pub store: Store,
     pub auth: Authenticator,
+    pub admin: AdminGuard,
+    pub admission: Admission,
     pub metrics: CoordinatorMetrics,
     pub heartbeat_interval: Duration,
     pub heartbeat_history: u32,
+    pub heartbeat_history_bytes: u64,
 }
 
 /// The router, for serving and for tests.
@@ -54,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/nodes/{id}", get(get_node).delete(delete_node))
         .route("/api/nodes/{id}/heartbeats", get(list_heartbeats))
         .route("/api/markets", get(list_markets))
+        .merge(token_routes::router())
         .route(OPENAPI_PATH, get(openapi_json))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -83,9 +94,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         description = "Node registration, signed heartbeats, node and market views. \
 Node requests carry x-garage-node, x-garage-timestamp, x-garage-nonce and \
 x-garage-signature: an ed25519 signature over \"garage-request-v1\\nMETHOD\\nPATH\\n\
-SHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\". Errors are {\"error\": {\"code\", \"message\"}}."
+SHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\". Errors are {\"error\": {\"code\", \"message\"}}. \
+A new node id needs a join token (`join_token`) unless the coordinator runs with \
+--registration open. Lists take `limit` (1-500, default 100) and `continue` (the previous \
+page's `continue`)."
     ),
-    paths(register, heartbeat, list_nodes, get_node, delete_node, list_heartbeats, list_markets),
+    paths(
+        register,
+        heartbeat,
+        list_nodes,
+        get_node,
+        delete_node,
+        list_heartbeats,
+        list_markets,
+        token_routes::create_join_token,
+        token_routes::list_join_tokens,
+        token_routes::revoke_join_token
+    ),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -118,7 +143,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Parses a JSON body, naming the field that does not fit.
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ApiError::invalid_json(&err))
 }
@@ -128,6 +153,8 @@ fn interval_secs(interval: Duration) -> u64 {
 }
 
 /// Register a node: binds `node_id` to `public_key` (signed with that key).
+/// A new id needs a join token (in `token` mode, or after a deletion);
+/// re-registering with the bound key needs none.
 #[utoipa::path(
     post,
     path = "/api/nodes/register",
@@ -136,14 +163,16 @@ fn interval_secs(interval: Duration) -> u64 {
     responses(
         (status = 200, description = "registered or updated", body = RegisterResponse),
         (status = 400, description = "malformed body or public key", body = ErrorBody),
-        (status = 401, description = "unsigned, malformed, stale, forged or replayed", body = ErrorBody),
-        (status = 403, description = "signed for another node id", body = ErrorBody),
+        (status = 401, description = "unsigned, malformed, stale, forged or replayed; a join token missing, unknown, expired or used up", body = ErrorBody),
+        (status = 403, description = "signed for another node id; a join token issued for another id; a deleted id without a token issued for it", body = ErrorBody),
         (status = 409, description = "the id is registered with another key", body = ErrorBody),
-        (status = 413, description = "body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "body over 1 MiB, or benchmark, gpu_info or location over 64 KiB", body = ErrorBody),
+        (status = 429, description = "open registration: too many new nodes from this address (Retry-After)", body = ErrorBody),
     )
 )]
 async fn register(
     State(state): State<AppState>,
+    client: ClientAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -157,6 +186,9 @@ async fn register(
     let signed = state.auth.signed_headers(head)?;
     let body = body?;
     let request: RegisterRequest = parse_json(&body)?;
+    check_field("benchmark", &request.benchmark)?;
+    check_field("gpu_info", &request.gpu_info)?;
+    check_field("location", &request.location)?;
     let key = signing::parse_public_key(&request.public_key).map_err(|problem| {
         ApiError::bad_request(
             "invalid_public_key",
@@ -168,6 +200,32 @@ async fn register(
         .auth
         .registration(head, &signed, &body, request.node_id, &key, now)
         .await?;
+    if state.store.public_key(request.node_id).await?.is_none() {
+        let admitted = state
+            .admission
+            .admit_new(
+                &state.store,
+                request.node_id,
+                request.join_token.as_deref(),
+                client,
+                now,
+            )
+            .await;
+        if let Err(err) = admitted {
+            let result = match err.status {
+                StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+                StatusCode::INTERNAL_SERVER_ERROR => return Err(err),
+                _ => "not_admitted",
+            };
+            state
+                .metrics
+                .registrations
+                .with_label_values(&[result])
+                .inc();
+            tracing::debug!(node_id = %request.node_id, code = err.code, "registration not admitted");
+            return Err(err);
+        }
+    }
     let market = markets::market_for(request.benchmark.as_ref(), &request.gpu_info);
     let node = NewNode {
         node_id: request.node_id,
@@ -220,7 +278,7 @@ async fn register(
         (status = 400, description = "malformed body", body = ErrorBody),
         (status = 401, description = "unsigned, malformed, stale, forged, replayed or unknown node", body = ErrorBody),
         (status = 403, description = "signed by another node", body = ErrorBody),
-        (status = 413, description = "body over 1 MiB", body = ErrorBody),
+        (status = 413, description = "body over 1 MiB, or status over 64 KiB", body = ErrorBody),
     )
 )]
 async fn heartbeat(
@@ -242,9 +300,14 @@ async fn heartbeat(
     let signer = state.auth.node_request(head, &body, now).await?;
     state.auth.same_node(signer, target)?;
     let request: HeartbeatRequest = parse_json(&body)?;
+    check_field("status", &request.status)?;
+    let retain = Retention {
+        count: u64::from(state.heartbeat_history),
+        bytes: state.heartbeat_history_bytes,
+    };
     let before = state
         .store
-        .record_heartbeat(target, &request, now, u64::from(state.heartbeat_history))
+        .record_heartbeat(target, &request, now, retain)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("node {target} is not registered")))?;
     state.metrics.heartbeats.inc();
@@ -257,11 +320,50 @@ async fn heartbeat(
     }))
 }
 
-/// Every registered node.
-#[utoipa::path(get, path = "/api/nodes", responses((status = 200, description = "every registered node", body = NodeList)))]
-async fn list_nodes(State(state): State<AppState>) -> Result<Json<NodeList>, ApiError> {
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct NodeFilter {
+    /// Only nodes of this market (see `GET /api/markets`).
+    market: Option<String>,
+}
+
+/// Registered nodes, a page at a time by node id.
+#[utoipa::path(
+    get,
+    path = "/api/nodes",
+    params(PageQuery, NodeFilter),
+    responses(
+        (status = 200, description = "one page of registered nodes", body = NodeList),
+        (status = 400, description = "limit out of range or a foreign continue token", body = ErrorBody),
+    )
+)]
+async fn list_nodes(
+    State(state): State<AppState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+    filter: Result<Query<NodeFilter>, QueryRejection>,
+) -> Result<Json<NodeList>, ApiError> {
+    let Query(query) = query?;
+    let Query(filter) = filter?;
+    let page = query.page(ListKind::Nodes)?;
+    let after = page
+        .after
+        .as_deref()
+        .map(|key| {
+            Uuid::parse_str(key).map_err(|_| {
+                ApiError::bad_request("invalid_continue", "the continue token names no node id")
+            })
+        })
+        .transpose()?;
+    let mut nodes = state
+        .store
+        .nodes_page(filter.market.as_deref(), after, page.limit)
+        .await?;
+    let continue_token = page::finish(&mut nodes, &page, ListKind::Nodes, |n| {
+        n.node_id.to_string()
+    });
     Ok(Json(NodeList {
-        nodes: state.store.nodes().await?,
+        nodes,
+        continue_token,
     }))
 }
 
@@ -288,7 +390,8 @@ async fn get_node(
         .ok_or_else(|| ApiError::not_found(format!("node {id} is not registered")))
 }
 
-/// Remove a node and its history (admin), e.g. to let it register a new key.
+/// Remove a node and its history (admin). The id is tombstoned: it
+/// registers again only with a join token issued for it (`node_id`).
 #[utoipa::path(
     delete,
     path = "/api/nodes/{id}",
@@ -298,16 +401,18 @@ async fn get_node(
         (status = 204, description = "removed"),
         (status = 401, description = "no or a wrong admin token", body = ErrorBody),
         (status = 404, description = "no such node", body = ErrorBody),
+        (status = 429, description = "too many failed admin attempts from this address (Retry-After)", body = ErrorBody),
     )
 )]
 async fn delete_node(
     State(state): State<AppState>,
+    client: ClientAddr,
     id: Result<Path<Uuid>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    state.auth.admin(&headers)?;
+    state.admin.check(&headers, client)?;
     let Path(id) = id?;
-    if state.store.delete_node(id).await? {
+    if state.store.delete_node(id, now_ms()).await? {
         tracing::info!(node_id = %id, "node deleted by an admin");
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -315,49 +420,77 @@ async fn delete_node(
     }
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-struct HistoryQuery {
-    /// Heartbeats to return, newest first (1-1000, default 100).
-    limit: Option<u32>,
-}
-
-/// A node's stored heartbeats, newest first (admin).
+/// A node's stored heartbeats, a page at a time, newest first (admin).
 #[utoipa::path(
     get,
     path = "/api/nodes/{id}/heartbeats",
-    params(("id" = Uuid, Path, description = "the node's id"), HistoryQuery),
+    params(("id" = Uuid, Path, description = "the node's id"), PageQuery),
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "stored heartbeats, newest first", body = HeartbeatList),
+        (status = 200, description = "one page of stored heartbeats, newest first", body = HeartbeatList),
+        (status = 400, description = "limit out of range or a foreign continue token", body = ErrorBody),
         (status = 401, description = "no or a wrong admin token", body = ErrorBody),
         (status = 404, description = "no such node", body = ErrorBody),
+        (status = 429, description = "too many failed admin attempts from this address (Retry-After)", body = ErrorBody),
     )
 )]
 async fn list_heartbeats(
     State(state): State<AppState>,
+    client: ClientAddr,
     id: Result<Path<Uuid>, PathRejection>,
-    query: Result<Query<HistoryQuery>, QueryRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<HeartbeatList>, ApiError> {
-    state.auth.admin(&headers)?;
+    state.admin.check(&headers, client)?;
     let Path(id) = id?;
     let Query(query) = query?;
+    let page = query.page(ListKind::Heartbeats)?;
+    let before = page
+        .after
+        .as_deref()
+        .map(|key| {
+            key.parse::<u64>().map_err(|_| {
+                ApiError::bad_request("invalid_continue", "the continue token names no heartbeat")
+            })
+        })
+        .transpose()?;
     if state.store.public_key(id).await?.is_none() {
         return Err(ApiError::not_found(format!("node {id} is not registered")));
     }
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let mut heartbeats = state.store.heartbeats_page(id, before, page.limit).await?;
+    let continue_token = page::finish(&mut heartbeats, &page, ListKind::Heartbeats, |h| {
+        h.seq.to_string()
+    });
     Ok(Json(HeartbeatList {
-        heartbeats: state.store.heartbeats(id, limit).await?,
+        heartbeats,
+        continue_token,
     }))
 }
 
-/// Markets: nodes grouped by GPU class.
-#[utoipa::path(get, path = "/api/markets", responses((status = 200, description = "markets sorted by name", body = MarketList)))]
-async fn list_markets(State(state): State<AppState>) -> Result<Json<MarketList>, ApiError> {
-    let nodes = state.store.nodes().await?;
+/// Markets: node counts by GPU class, a page at a time by name.
+#[utoipa::path(
+    get,
+    path = "/api/markets",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "one page of markets, by name", body = MarketList),
+        (status = 400, description = "limit out of range or a foreign continue token", body = ErrorBody),
+    )
+)]
+async fn list_markets(
+    State(state): State<AppState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<MarketList>, ApiError> {
+    let Query(query) = query?;
+    let page = query.page(ListKind::Markets)?;
+    let mut markets = state
+        .store
+        .markets_page(page.after.as_deref(), page.limit)
+        .await?;
+    let continue_token = page::finish(&mut markets, &page, ListKind::Markets, |m| m.market.clone());
     Ok(Json(MarketList {
-        markets: markets::markets(&nodes),
+        markets,
+        continue_token,
     }))
 }
 

@@ -1,7 +1,8 @@
 //! The coordinator's storage: one `sqlx` Any pool over SQLite (a file,
 //! created when missing) or PostgreSQL, the embedded migrations run at
-//! start, and one method per question the API asks. SQL here is portable:
-//! `$n` parameters, `ON CONFLICT`, `RETURNING`, BIGINT millisecond times.
+//! start, and one method per question the API asks (list pages in `pages`,
+//! join tokens and tombstones in `admission`). SQL here is portable: `$n`
+//! parameters, `ON CONFLICT`, `RETURNING`, BIGINT millisecond times.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -13,7 +14,9 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row, SqlSafeStr};
 use uuid::Uuid;
 
-use super::api::{GpuInfo, HeartbeatRecord, HeartbeatRequest, Location, NodeState, NodeView};
+use super::api::{GpuInfo, HeartbeatRecord, Location, NodeState, NodeView};
+
+pub use heartbeats::Retention;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,8 @@ pub enum StoreError {
     },
     #[error("stored row for node {node_id} is corrupt: {problem}")]
     Corrupt { node_id: String, problem: String },
+    #[error("stored join token {token_id} is corrupt: {problem}")]
+    CorruptToken { token_id: String, problem: String },
 }
 
 /// Which server the URL names.
@@ -55,7 +60,19 @@ pub enum Backend {
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "nodes", include_str!("migrations/0001_nodes.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "nodes", include_str!("migrations/0001_nodes.sql")),
+    (
+        2,
+        "admission",
+        include_str!("migrations/0002_admission.sql"),
+    ),
+    (
+        3,
+        "history bytes",
+        include_str!("migrations/0003_history_bytes.sql"),
+    ),
+];
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
@@ -102,6 +119,11 @@ macro_rules! node_columns {
          benchmark, registered_at, last_seen_at, heartbeat_seq, observed_generation, ready"
     };
 }
+// After `node_columns!`, which they use.
+mod admission;
+mod heartbeats;
+mod pages;
+
 /// Set on every SQLite connection (see [`Store::connect`]).
 const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 
@@ -275,6 +297,12 @@ impl Store {
             .await
             .map_err(query_err("insert a node"))?;
         if inserted.rows_affected() == 1 {
+            // A deleted id that was admitted again is no longer deleted.
+            sqlx::query("DELETE FROM node_tombstones WHERE node_id = $1")
+                .bind(node.node_id.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(query_err("remove a tombstone"))?;
             return Ok(Registered::Created);
         }
         let update = sqlx::query(
@@ -326,77 +354,6 @@ impl Store {
         Ok(result.rows_affected())
     }
 
-    /// Records a heartbeat, marks the node online and keeps its newest
-    /// `retain` heartbeats. Returns the state the node was in before, or
-    /// `None` for an unknown node.
-    pub async fn record_heartbeat(
-        &self,
-        node_id: Uuid,
-        heartbeat: &HeartbeatRequest,
-        now_ms: i64,
-        retain: u64,
-    ) -> Result<Option<NodeState>, StoreError> {
-        let id = node_id.to_string();
-        let before = sqlx::query("SELECT state FROM nodes WHERE node_id = $1")
-            .bind(id.clone())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("read a node's state"))?;
-        let Some(before) = before else {
-            return Ok(None);
-        };
-        let before: String = before
-            .try_get(0)
-            .map_err(query_err("read a node's state"))?;
-        let status = heartbeat.status.to_string();
-        let ready = heartbeat.ready.map(i64::from);
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
-        // The write comes first so SQLite takes its write lock at once
-        // (a read-then-write transaction can fail with SQLITE_BUSY).
-        let row = sqlx::query(
-            "UPDATE nodes SET state = 'online', last_seen_at = $2, \
-             heartbeat_seq = heartbeat_seq + 1, observed_generation = $3, ready = $4, \
-             last_status = $5 WHERE node_id = $1 RETURNING heartbeat_seq",
-        )
-        .bind(id.clone())
-        .bind(now_ms)
-        .bind(heartbeat.observed_generation.clone())
-        .bind(ready)
-        .bind(status.clone())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(query_err("update a node's heartbeat"))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let seq: i64 = row
-            .try_get(0)
-            .map_err(query_err("read a heartbeat count"))?;
-        sqlx::query(
-            "INSERT INTO heartbeats (node_id, seq, received_at, observed_generation, ready, status) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.clone())
-        .bind(seq)
-        .bind(now_ms)
-        .bind(heartbeat.observed_generation.clone())
-        .bind(ready)
-        .bind(status)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("insert a heartbeat"))?;
-        let oldest_kept = seq - i64::try_from(retain).unwrap_or(i64::MAX) + 1;
-        sqlx::query("DELETE FROM heartbeats WHERE node_id = $1 AND seq < $2")
-            .bind(id)
-            .bind(oldest_kept)
-            .execute(&mut *tx)
-            .await
-            .map_err(query_err("prune heartbeats"))?;
-        tx.commit().await.map_err(query_err("commit a heartbeat"))?;
-        Ok(NodeState::parse(&before))
-    }
-
     /// Marks online nodes not seen since `seen_before_ms` offline and returns them.
     pub async fn mark_offline(&self, seen_before_ms: i64) -> Result<Vec<Uuid>, StoreError> {
         let _turn = self.write_turn().await;
@@ -414,18 +371,6 @@ impl Store {
                 parse_id(&text)
             })
             .collect()
-    }
-
-    pub async fn nodes(&self) -> Result<Vec<NodeView>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            node_columns!(),
-            " FROM nodes ORDER BY node_id"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("list nodes"))?;
-        rows.iter().map(node_view).collect()
     }
 
     pub async fn node(&self, node_id: Uuid) -> Result<Option<NodeView>, StoreError> {
@@ -458,30 +403,11 @@ impl Store {
         Ok(counts)
     }
 
-    /// The newest `limit` heartbeats of a node, newest first.
-    pub async fn heartbeats(
-        &self,
-        node_id: Uuid,
-        limit: u32,
-    ) -> Result<Vec<HeartbeatRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, received_at, observed_generation, ready, status FROM heartbeats \
-             WHERE node_id = $1 ORDER BY seq DESC LIMIT $2",
-        )
-        .bind(node_id.to_string())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("list heartbeats"))?;
-        rows.iter()
-            .map(|row| heartbeat_record(node_id, row))
-            .collect()
-    }
-
-    /// Removes a node and its heartbeats; false when it did not exist. Its
-    /// nonces stay until they expire, so requests captured before the
-    /// deletion cannot be replayed to register the old key again.
-    pub async fn delete_node(&self, node_id: Uuid) -> Result<bool, StoreError> {
+    /// Removes a node and its heartbeats and leaves a tombstone (the id
+    /// registers again only with a join token issued for it); false when it
+    /// did not exist. Its nonces stay until they expire, so requests captured
+    /// before the deletion cannot be replayed to register the old key again.
+    pub async fn delete_node(&self, node_id: Uuid, now_ms: i64) -> Result<bool, StoreError> {
         let id = node_id.to_string();
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
@@ -491,10 +417,21 @@ impl Store {
             .await
             .map_err(query_err("delete a node"))?;
         sqlx::query("DELETE FROM heartbeats WHERE node_id = $1")
-            .bind(id)
+            .bind(id.clone())
             .execute(&mut *tx)
             .await
             .map_err(query_err("delete a node's heartbeats"))?;
+        if deleted.rows_affected() == 1 {
+            sqlx::query(
+                "INSERT INTO node_tombstones (node_id, deleted_at) VALUES ($1, $2) \
+                 ON CONFLICT (node_id) DO UPDATE SET deleted_at = $2",
+            )
+            .bind(id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("leave a tombstone"))?;
+        }
         tx.commit().await.map_err(query_err("commit a deletion"))?;
         Ok(deleted.rows_affected() == 1)
     }

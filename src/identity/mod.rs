@@ -1,13 +1,14 @@
 //! The node's identity: a UUID and an ed25519 key pair kept in the node's
 //! state directory (directory 0700, key file 0600), made once at first start.
 //! The secret key never leaves this module except as signatures and is never
-//! printed or logged; loading refuses a key that group or others can read.
+//! printed or logged; loading refuses a key that group or others can read,
+//! and a state directory that is not private ([`ensure_private_dir`]).
 
 pub mod signing;
 
 use std::fmt;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -42,6 +43,16 @@ pub enum IdentityError {
     },
     #[error("{path} is readable by group or others (mode {mode:04o}); refusing to use a secret others can read (fix: chmod 600 {path})")]
     Permissions { path: PathBuf, mode: u32 },
+    #[error("the state directory {path} has mode {mode:04o}: group or others can reach it; refusing to keep secrets there, and not changing a directory this program did not make (fix: chmod 700 {path}, or choose another directory)")]
+    DirPermissions { path: PathBuf, mode: u32 },
+    #[error("the state directory {path} is owned by uid {owner}, not by this user (uid {user}); refusing to keep secrets there (fix: choose a directory of your own, or as root: chown {user} {path})")]
+    DirOwner {
+        path: PathBuf,
+        owner: u32,
+        user: u32,
+    },
+    #[error("the state directory {path} exists but is not a directory (fix: move it away, or choose another directory)")]
+    NotADir { path: PathBuf },
     #[error("{path} is not a node key: {problem} (fix: restore it from a backup, or move it and node-id away to make a new identity, which must register again)")]
     BadKey {
         path: PathBuf,
@@ -76,8 +87,10 @@ impl fmt::Debug for NodeIdentity {
 }
 
 impl NodeIdentity {
-    /// Loads the identity in `dir`, making it (and `dir`) when neither file exists.
+    /// Loads the identity in `dir`, making it (and `dir`) when neither file
+    /// exists; `dir` must be private ([`ensure_private_dir`]).
     pub fn load_or_create(dir: &Path) -> Result<Self, IdentityError> {
+        ensure_private_dir(dir)?;
         let key_path = dir.join(KEY_FILE);
         let id_path = dir.join(ID_FILE);
         match (key_path.exists(), id_path.exists()) {
@@ -117,15 +130,6 @@ impl NodeIdentity {
     }
 
     fn create(dir: &Path, key_path: &Path, id_path: &Path) -> Result<Self, IdentityError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
-            .map_err(|source| IdentityError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
         let mut seed = [0u8; 32];
         rand::rngs::OsRng
             .try_fill_bytes(&mut seed)
@@ -174,6 +178,63 @@ impl NodeIdentity {
             signature: hex::encode(self.key.sign(message.as_bytes()).to_bytes()),
         }
     }
+}
+
+/// Makes `dir` (mode 0700, parents included) when it is missing; an existing
+/// one must be a directory owned by this user that group and others cannot
+/// reach, as PostgreSQL checks its data directory. An existing directory is
+/// never chmod-ed: pointed at /tmp or a home directory, that would break the
+/// host (issue 9, B9).
+pub fn ensure_private_dir(dir: &Path) -> Result<(), IdentityError> {
+    let meta = match std::fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| IdentityError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+        }
+        Err(source) => {
+            return Err(IdentityError::Read {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if !meta.is_dir() {
+        return Err(IdentityError::NotADir {
+            path: dir.to_path_buf(),
+        });
+    }
+    let user = effective_uid().map_err(|source| IdentityError::Read {
+        path: PathBuf::from("/proc/self"),
+        source,
+    })?;
+    if meta.uid() != user {
+        return Err(IdentityError::DirOwner {
+            path: dir.to_path_buf(),
+            owner: meta.uid(),
+            user,
+        });
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(IdentityError::DirPermissions {
+            path: dir.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// This process's effective user id: the owner of `/proc/self` (proc(5)),
+/// which needs no unsafe call and no extra crate.
+fn effective_uid() -> std::io::Result<u32> {
+    std::fs::metadata("/proc/self").map(|meta| meta.uid())
 }
 
 /// Reads a secret file, refusing one that group or others can read.
@@ -242,8 +303,10 @@ mod tests {
     #[test]
     fn debug_output_never_holds_the_secret() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let identity = NodeIdentity::load_or_create(tmp.path()).expect("made");
-        let secret = std::fs::read_to_string(tmp.path().join(KEY_FILE)).expect("key");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        let identity = NodeIdentity::load_or_create(&dir).expect("made");
+        let secret = std::fs::read_to_string(dir.join(KEY_FILE)).expect("key");
         let debug = format!("{identity:?}");
         assert!(!debug.contains(secret.trim()), "{debug}");
         assert!(debug.contains(&identity.node_id().to_string()));
@@ -252,10 +315,12 @@ mod tests {
     #[test]
     fn a_key_readable_by_others_is_refused() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        let key = tmp.path().join(KEY_FILE);
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        let key = dir.join(KEY_FILE);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(
             matches!(err, IdentityError::Permissions { mode: 0o640, .. }),
             "{err}"
@@ -264,20 +329,76 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_state_dir_others_can_reach_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("state");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
+        assert!(
+            matches!(err, IdentityError::DirPermissions { mode: 0o755, .. }),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("chmod 700 {}", dir.display())) && text.contains("0755"),
+            "{text}"
+        );
+        let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755, "the directory was changed");
+        assert!(!dir.join(KEY_FILE).exists(), "no secret written into it");
+    }
+
+    #[test]
+    fn a_missing_state_dir_is_made_private_with_its_parents() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("a/b/state");
+        ensure_private_dir(&dir).expect("made");
+        let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        ensure_private_dir(&dir).expect("an existing private directory is fine");
+        let file = tmp.path().join("file");
+        std::fs::write(&file, "x").expect("write");
+        let err = ensure_private_dir(&file).expect_err("a file");
+        assert!(matches!(err, IdentityError::NotADir { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_state_dir_owned_by_another_user_is_refused() {
+        if effective_uid().expect("uid") != 0 {
+            eprintln!("skipping: only root can give a directory to another user");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("state");
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
+        assert!(
+            matches!(err, IdentityError::DirOwner { owner: 65534, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn half_an_identity_is_an_error() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        std::fs::remove_file(tmp.path().join(KEY_FILE)).expect("rm");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        std::fs::remove_file(dir.join(KEY_FILE)).expect("rm");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(matches!(err, IdentityError::Incomplete { .. }), "{err}");
     }
 
     #[test]
     fn a_corrupt_key_is_an_error() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        NodeIdentity::load_or_create(tmp.path()).expect("made");
-        std::fs::write(tmp.path().join(KEY_FILE), "zz\n").expect("write");
-        let err = NodeIdentity::load_or_create(tmp.path()).expect_err("refused");
+        // tempdir() makes 0755 directories; the state directory must be private.
+        let dir = tmp.path().join("node");
+        NodeIdentity::load_or_create(&dir).expect("made");
+        std::fs::write(dir.join(KEY_FILE), "zz\n").expect("write");
+        let err = NodeIdentity::load_or_create(&dir).expect_err("refused");
         assert!(matches!(err, IdentityError::BadKey { .. }), "{err}");
     }
 }

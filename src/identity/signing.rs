@@ -177,7 +177,7 @@ mod tests {
 
     fn identity() -> (tempfile::TempDir, NodeIdentity) {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let identity = NodeIdentity::load_or_create(tmp.path()).expect("identity");
+        let identity = NodeIdentity::load_or_create(&tmp.path().join("node")).expect("identity");
         (tmp, identity)
     }
 

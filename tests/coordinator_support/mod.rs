@@ -3,7 +3,8 @@
 //! 127.0.0.1:0 over SQLite in a temporary directory or over the PostgreSQL
 //! server named by `GARAGE_TEST_POSTGRES_URL` (one fresh schema per
 //! coordinator), nodes with their own state directories, and raw signed
-//! requests for the refusal tests. Every wait is bounded.
+//! requests for the refusal tests. Test coordinators admit nodes in `open`
+//! mode unless a test is about admission. Every wait is bounded.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -11,14 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use garage::coordinator::api::{HeartbeatRequest, Location};
+use garage::coordinator::admission::RegistrationMode;
+use garage::coordinator::api::{HeartbeatRequest, Location, RegisterRequest};
 use garage::coordinator::{CoordinatorClient, CoordinatorConfig};
 use garage::identity::{signing, NodeIdentity};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// 32 bytes or more, as the coordinator requires.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 /// Which database a coordinator runs on.
 #[derive(Debug, Clone)]
@@ -94,6 +97,7 @@ impl Coordinator {
             state_dir.to_path_buf(),
         );
         config.admin_token = Some(ADMIN_TOKEN.into());
+        config.registration = RegistrationMode::Open;
         config.heartbeat_interval = Duration::from_secs(1);
         config.offline_after = 3;
         config
@@ -198,6 +202,33 @@ impl Api {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// An admin request with a JSON body (or none).
+    pub async fn admin_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("reaches the coordinator");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A join token made through the admin API (`{"uses", "node_id", …}`).
+    pub async fn join_token(&self, request: Value) -> String {
+        let (status, made) = self
+            .admin_send(reqwest::Method::POST, "/api/join-tokens", Some(request))
+            .await;
+        assert_eq!(status, 201, "{made}");
+        made["token"].as_str().expect("token").to_string()
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.base))
             .await
@@ -263,6 +294,12 @@ impl TestNode {
     }
 
     pub async fn register(&self, gpu: Option<&str>) -> garage::coordinator::api::RegisterResponse {
+        let request = self.registration(gpu);
+        self.client.register(&request).await.expect("registers")
+    }
+
+    /// The registration [`TestNode::register`] sends.
+    pub fn registration(&self, gpu: Option<&str>) -> RegisterRequest {
         let gpus = gpu
             .map(|name| {
                 vec![garage::coordinator::api::GpuInfo {
@@ -279,8 +316,17 @@ impl TestNode {
             longitude: Some(18.07),
         };
         let benchmark = serde_json::json!({"tokens_per_second": 42.5});
-        let request = self.client.registration(gpus, location, Some(benchmark));
-        self.client.register(&request).await.expect("registers")
+        self.client.registration(gpus, location, Some(benchmark))
+    }
+
+    /// Registers with `join_token`; the coordinator's answer or refusal.
+    pub async fn register_with(
+        &self,
+        join_token: Option<&str>,
+    ) -> Result<garage::coordinator::api::RegisterResponse, garage::coordinator::ClientError> {
+        let mut request = self.registration(None);
+        request.join_token = join_token.map(str::to_string);
+        self.client.register(&request).await
     }
 
     pub async fn heartbeat(&self, generation: &str) -> garage::coordinator::api::HeartbeatResponse {
