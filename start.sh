@@ -26,6 +26,7 @@ metrics_listen="127.0.0.1:9464"
 coordinator_listen="127.0.0.1:7070"
 rebenchmark=0
 prerequisites_only=0
+join_token_file=""
 country=""
 price_area=""
 coordinates=""
@@ -51,6 +52,10 @@ Usage: bash start.sh [flags]
                             the host's time zone (Europe/Stockholm -> SE)
   --price-area SE1..SE4     Swedish electricity price area (implies SE)
   --coordinates LAT,LON     position in WGS 84 degrees (59.33,18.07)
+  --join-token-file FILE    a join token from the coordinator's admin, needed
+                            for a node's first registration (or the environment
+                            variable GARAGE_JOIN_TOKEN; the local coordinator
+                            makes its own)
   --prerequisites-only      check Docker and the GPU, install the Debian
                             packages start.sh needs, then stop
   --stop                    stop the agent and the local coordinator; leaves
@@ -83,6 +88,7 @@ while [[ $# -gt 0 ]]; do
     --price-area) price_area="${2:?--price-area needs SE1, SE2, SE3 or SE4}"; shift ;;
     --coordinates) coordinates="${2:?--coordinates needs LAT,LON}"; shift ;;
     --prerequisites-only) prerequisites_only=1 ;;
+    --join-token-file) join_token_file="${2:?--join-token-file needs a file}"; shift ;;
     --stop) stop=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "start.sh: unknown flag $1 (see --help)" >&2; exit 2 ;;
@@ -342,9 +348,23 @@ if [[ $local_coordinator -eq 1 ]]; then
     ok "local coordinator started at $coordinator (SQLite in $state_dir/coordinator; log: $logs/coordinator.log)"
   fi
 fi
-registered="$("$GARAGE" register -f "$spec" --state-dir "$state_dir" 2>"$logs/register.log")" \
+# A new node id needs a join token (`garage coordinator --registration
+# token`): the local coordinator's admin makes one for this id; a remote
+# coordinator's admin hands one over (--join-token-file, GARAGE_JOIN_TOKEN).
+join_token="$state_dir/join-token"
+if [[ $local_coordinator -eq 1 ]]; then
+  (umask 077; "$GARAGE" coordinator token create --url "$coordinator" \
+     --admin-token-file "$state_dir/coordinator/admin-token" --ttl 10m --uses 1 --node-id "$node_id" \
+     >"$join_token" 2>>"$logs/register.log") \
+    || fail "the local coordinator made no join token: $(tail -n 1 "$logs/register.log")" "read $logs/register.log"
+  join_token_file="$join_token"
+fi
+register_args=()
+[[ -n "$join_token_file" ]] && register_args+=(--join-token-file "$join_token_file")
+registered="$("$GARAGE" register -f "$spec" --state-dir "$state_dir" "${register_args[@]}" 2>"$logs/register.log")" \
   || fail "registration with $coordinator failed: $(tail -n 1 "$logs/register.log")" \
-          "check that the coordinator answers (curl $coordinator/healthz) and that this node's key matches its first registration"
+          "check that the coordinator answers (curl $coordinator/healthz); a new node needs a join token from its admin (--join-token-file FILE or GARAGE_JOIN_TOKEN)"
+rm -f "$join_token"
 ok "$registered"
 
 # -------------------------------------------------------------- 4. benchmark

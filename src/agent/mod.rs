@@ -103,9 +103,15 @@ pub async fn run(
     state_dir: &Path,
     cancel: CancellationToken,
 ) -> Result<(), AgentError> {
-    let initial_text = std::fs::read_to_string(path).map_err(|source| AgentError::ReadSpec {
-        path: path.to_path_buf(),
-        source,
+    let initial_text = spec::read_text(path).map_err(|err| match err {
+        spec::SpecError::Read { source, .. } => AgentError::ReadSpec {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => AgentError::InitialSpec {
+            path: path.to_path_buf(),
+            source: other,
+        },
     })?;
     let spec = spec::parse(&initial_text, path).map_err(|source| AgentError::InitialSpec {
         path: path.to_path_buf(),

@@ -78,12 +78,20 @@ impl SpecSource {
     /// Reads the file. `settled` says the writer had time to finish, so an
     /// empty file is taken as it is.
     pub fn read(&mut self, settled: bool) -> Read {
-        let text = match std::fs::read_to_string(&self.path) {
+        // At most the spec size limit is read (issue 9, C11).
+        let text = match spec::read_text(&self.path) {
             Ok(text) => text,
             Err(err) => {
-                // Mid-swap or deleted: report once, keep the last good spec,
-                // and re-read whatever appears next.
-                let message = format!("cannot read {}: {err}", self.path.display());
+                // Mid-swap, deleted or too large: report once, keep the last
+                // good spec, and re-read whatever appears next.
+                let missing = matches!(&err, SpecError::Read { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound);
+                let message = match &err {
+                    SpecError::Read { source, .. } => {
+                        format!("cannot read {}: {source}", self.path.display())
+                    }
+                    other => other.to_string(),
+                };
                 if self.last == Last::Failed(message.clone()) {
                     return Read::Unchanged;
                 }
@@ -92,7 +100,7 @@ impl SpecSource {
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
-                return Read::Changed(if err.kind() == std::io::ErrorKind::NotFound {
+                return Read::Changed(if missing {
                     Input::SpecMissing(message)
                 } else {
                     Input::SpecInvalid(message)
