@@ -27,8 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub use cli::CoordinatorArgs;
 pub use client::{ClientError, CoordinatorClient};
 
+use crate::http_server;
 use crate::identity::IdentityError;
-use crate::supervisor::supervise;
+use crate::supervisor::{supervise, TaskPanicked};
 use auth::Authenticator;
 use metrics::CoordinatorMetrics;
 use routes::AppState;
@@ -102,6 +103,8 @@ pub enum CoordinatorError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Panicked(#[from] TaskPanicked),
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -140,9 +143,10 @@ pub async fn serve_with_listener(
     let admin_token = auth::admin_token(&config.state_dir, config.admin_token.as_deref())
         .map_err(CoordinatorError::AdminToken)?;
     let store = Store::connect(&config.database_url).await?;
+    let coordinator_id = store.coordinator_id(routes::now_ms()).await?;
     let metrics = CoordinatorMetrics::new();
     let state = AppState {
-        auth: Authenticator::new(store.clone(), metrics.clone(), &admin_token),
+        auth: Authenticator::new(store.clone(), metrics.clone(), &admin_token, coordinator_id),
         store: store.clone(),
         metrics: metrics.clone(),
         heartbeat_interval: config.heartbeat_interval,
@@ -151,6 +155,7 @@ pub async fn serve_with_listener(
     let addr = listener.local_addr().map_err(CoordinatorError::Serve)?;
     tracing::info!(
         %addr,
+        %coordinator_id,
         database = %store::redact(&config.database_url),
         heartbeat_interval = ?config.heartbeat_interval,
         offline_after = config.offline_after,
@@ -169,12 +174,14 @@ pub async fn serve_with_listener(
     ));
     {
         let cancel = cancel.clone();
-        let app = routes::router(state);
+        let app = http_server::with_request_timeout(
+            routes::router(state),
+            http_server::REQUEST_TIMEOUT,
+        );
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await
-                .map_err(CoordinatorError::Serve)
+            let limits = http_server::ServerLimits::for_this_process();
+            http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
+            Ok(())
         });
     }
     let first = supervise(tasks, shutdown, &cancel, "coordinator").await;

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use super::api::{GpuInfo, HeartbeatRecord, HeartbeatRequest, Location, NodeState, NodeView};
 
+mod coordinator_id;
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,6 +44,8 @@ pub enum StoreError {
     },
     #[error("stored row for node {node_id} is corrupt: {problem}")]
     Corrupt { node_id: String, problem: String },
+    #[error("the stored coordinator id {value:?} is not a UUID (fix: delete the row of table coordinator_identity; the coordinator makes a new id at start and nodes fetch it)")]
+    CorruptCoordinatorId { value: String },
 }
 
 /// Which server the URL names.
@@ -55,7 +59,14 @@ pub enum Backend {
 #[derive(Debug)]
 struct Embedded;
 
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "nodes", include_str!("migrations/0001_nodes.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "nodes", include_str!("migrations/0001_nodes.sql")),
+    (
+        2,
+        "coordinator identity",
+        include_str!("migrations/0002_coordinator_identity.sql"),
+    ),
+];
 
 impl MigrationSource<'static> for Embedded {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
