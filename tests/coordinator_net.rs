@@ -154,7 +154,10 @@ async fn a_request_signed_for_one_coordinator_is_refused_by_another() {
     let (status, answer) = send_raw(&b.api.base, path, Some(&signed), body.clone()).await;
     assert_error(status, &answer, 401, "wrong_coordinator");
     let message = answer["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains(&a_id.to_string()) && message.contains(&b_id.to_string()), "{answer}");
+    assert!(
+        message.contains(&a_id.to_string()) && message.contains(&b_id.to_string()),
+        "{answer}"
+    );
     assert_eq!(b.api.rejections("wrong_coordinator").await, 1);
     let (status, answer) = send_raw(&a.api.base, path, Some(&signed), body).await;
     assert_eq!(status, 200, "{answer}");
@@ -199,7 +202,11 @@ async fn an_independent_signer_is_accepted() {
         .arg(&body_file)
         .output()
         .expect("run the Python signer");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut request = reqwest::Client::new()
         .post(format!("{}/api/nodes/register", coordinator.api.base))
         .header("content-type", "application/json");
@@ -244,7 +251,14 @@ async fn garage_api_sends_signed_requests_and_fails_on_refusals() {
     .expect("body");
     let data = format!("@{}", registration.display());
     let (ok, out, err) = garage_api(&[
-        "--state-dir", state, "--coordinator", base, "POST", "/api/nodes/register", "-d", &data,
+        "--state-dir",
+        state,
+        "--coordinator",
+        base,
+        "POST",
+        "/api/nodes/register",
+        "-d",
+        &data,
     ]);
     assert!(ok, "{err}");
     assert!(err.contains("HTTP 200"), "{err}");
@@ -252,7 +266,14 @@ async fn garage_api_sends_signed_requests_and_fails_on_refusals() {
 
     let heartbeat = format!("/api/nodes/{}/heartbeat", node.node_id());
     let (ok, out, err) = garage_api(&[
-        "--state-dir", state, "--coordinator", base, "post", &heartbeat, "-d", r#"{"ready":true}"#,
+        "--state-dir",
+        state,
+        "--coordinator",
+        base,
+        "post",
+        &heartbeat,
+        "-d",
+        r#"{"ready":true}"#,
     ]);
     assert!(ok, "{err}");
     assert!(out.contains("heartbeat_interval_seconds"), "{out}");
@@ -260,7 +281,14 @@ async fn garage_api_sends_signed_requests_and_fails_on_refusals() {
     // Someone else's heartbeat: refused, the error body printed, exit 1.
     let other = format!("/api/nodes/{}/heartbeat", uuid::Uuid::new_v4());
     let (ok, out, err) = garage_api(&[
-        "--state-dir", state, "--coordinator", base, "POST", &other, "-d", "{}",
+        "--state-dir",
+        state,
+        "--coordinator",
+        base,
+        "POST",
+        &other,
+        "-d",
+        "{}",
     ]);
     assert!(!ok);
     assert!(err.contains("HTTP 403"), "{err}");

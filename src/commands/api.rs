@@ -134,6 +134,9 @@ mod tests {
             .await
             .expect_err("identity");
         assert!(matches!(err, ApiCommandError::NoIdentity { .. }), "{err}");
-        assert!(err.to_string().contains("garage identity --state-dir"), "{err}");
+        assert!(
+            err.to_string().contains("garage identity --state-dir"),
+            "{err}"
+        );
     }
 }

@@ -382,9 +382,9 @@ mod tests {
         );
 
         // Stale.
-        let stale = f
-            .node
-            .sign_request(COORD, "POST", path, b"{}", now - 120, &signing::new_nonce());
+        let stale =
+            f.node
+                .sign_request(COORD, "POST", path, b"{}", now - 120, &signing::new_nonce());
         let err = check(&f, &stale, path, b"{}").await.expect_err("stale");
         assert_eq!(
             (err.code(), count(&f.metrics, "stale")),
@@ -409,19 +409,23 @@ mod tests {
         );
 
         // A timestamp that once wrapped the freshness check.
-        let mut wrapped = f
-            .node
-            .sign_request(COORD, "POST", path, b"{}", i64::MIN, &signing::new_nonce());
-        let err = check(&f, &wrapped, path, b"{}").await.expect_err("i64::MIN");
+        let mut wrapped =
+            f.node
+                .sign_request(COORD, "POST", path, b"{}", i64::MIN, &signing::new_nonce());
+        let err = check(&f, &wrapped, path, b"{}")
+            .await
+            .expect_err("i64::MIN");
         assert_eq!(err.code(), "malformed_signature");
         wrapped.timestamp = i64::MAX;
-        let err = check(&f, &wrapped, path, b"{}").await.expect_err("i64::MAX");
+        let err = check(&f, &wrapped, path, b"{}")
+            .await
+            .expect_err("i64::MAX");
         assert_eq!(err.code(), "malformed_signature");
 
         // Forged: signed by another key in this node's name.
-        let mut forged = f
-            .other
-            .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
+        let mut forged =
+            f.other
+                .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         forged.node_id = f.node.node_id();
         let err = check(&f, &forged, path, b"{}").await.expect_err("forged");
         assert_eq!(

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::{
-    CoordinatorInfo, ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Location, RegisterRequest,
-    RegisterResponse,
+    CoordinatorInfo, ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Location,
+    RegisterRequest, RegisterResponse,
 };
 use crate::identity::{signing, NodeIdentity};
 

@@ -174,10 +174,8 @@ pub async fn serve_with_listener(
     ));
     {
         let cancel = cancel.clone();
-        let app = http_server::with_request_timeout(
-            routes::router(state),
-            http_server::REQUEST_TIMEOUT,
-        );
+        let app =
+            http_server::with_request_timeout(routes::router(state), http_server::REQUEST_TIMEOUT);
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;

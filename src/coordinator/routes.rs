@@ -18,8 +18,8 @@ use utoipa::{Modify, OpenApi};
 use uuid::Uuid;
 
 use super::api::{
-    CoordinatorInfo, ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState,
-    NodeView, RegisterRequest, RegisterResponse,
+    CoordinatorInfo, ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList,
+    NodeList, NodeState, NodeView, RegisterRequest, RegisterResponse,
 };
 use super::auth::{Authenticator, RequestHead};
 use super::error::ApiError;

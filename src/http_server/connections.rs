@@ -118,9 +118,10 @@ impl Connections {
     /// every connection is serving one.
     pub(super) fn evict_oldest_idle(&self) -> bool {
         let open = self.lock();
-        let idle = open.by_age.values().find(|c| {
-            c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.is_cancelled()
-        });
+        let idle = open
+            .by_age
+            .values()
+            .find(|c| c.in_flight.load(Ordering::SeqCst) == 0 && !c.evicted.is_cancelled());
         match idle {
             Some(connection) => {
                 connection.evicted.cancel();

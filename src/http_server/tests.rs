@@ -47,7 +47,9 @@ async fn start(limits: ServerLimits) -> Running {
 async fn get_raw(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut stream = TcpStream::connect(addr).await?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        )
         .await?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await?;
@@ -99,7 +101,10 @@ async fn headers_must_arrive_within_the_timeout() {
     .await;
     let mut silent = TcpStream::connect(server.addr).await.expect("connect");
     let mut slowloris = TcpStream::connect(server.addr).await.expect("connect");
-    slowloris.write_all(b"GET /healthz HTTP/1.1\r\nhost:").await.expect("part");
+    slowloris
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost:")
+        .await
+        .expect("part");
     for stream in [&mut silent, &mut slowloris] {
         let mut rest = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut rest))
@@ -113,7 +118,10 @@ async fn headers_must_arrive_within_the_timeout() {
     }
     // A request that takes longer than the header timeout to answer is fine.
     let answer = get_raw(server.addr, "/slow").await.expect("slow answer");
-    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("slow\n"),
+        "{answer}"
+    );
     let who = get_raw(server.addr, "/who").await.expect("who");
     assert!(who.contains("127.0.0.1:"), "{who}");
     server.stop.cancel();
@@ -131,5 +139,8 @@ async fn shutdown_lets_an_open_request_finish() {
         .await
         .expect("stops")
         .expect("joins");
-    assert!(TcpStream::connect(server.addr).await.is_err(), "still listening");
+    assert!(
+        TcpStream::connect(server.addr).await.is_err(),
+        "still listening"
+    );
 }

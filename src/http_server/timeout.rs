@@ -82,6 +82,9 @@ mod tests {
         );
         let (status, body) = call(router, "/slow").await;
         assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
-        assert!(body.contains("\"request_timeout\"") && body.contains("30 s"), "{body}");
+        assert!(
+            body.contains("\"request_timeout\"") && body.contains("30 s"),
+            "{body}"
+        );
     }
 }

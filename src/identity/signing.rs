@@ -48,7 +48,9 @@ pub fn canonical_message(
     node_id: Uuid,
 ) -> String {
     let body_hash = hex::encode(Sha256::digest(body));
-    format!("{SCHEME}\n{coordinator}\n{method}\n{path}\n{body_hash}\n{timestamp}\n{nonce}\n{node_id}")
+    format!(
+        "{SCHEME}\n{coordinator}\n{method}\n{path}\n{body_hash}\n{timestamp}\n{nonce}\n{node_id}"
+    )
 }
 
 /// A fresh random nonce (32 hex characters).
@@ -280,7 +282,14 @@ mod tests {
         let parsed = SignedHeaders::from_headers(&headers_of(&signed)).expect("parses");
         assert_eq!(parsed, signed);
         parsed
-            .verify(COORD, "POST", "/api/x", BODY, &node.verifying_key(), NOW + 59)
+            .verify(
+                COORD,
+                "POST",
+                "/api/x",
+                BODY,
+                &node.verifying_key(),
+                NOW + 59,
+            )
             .expect("verifies");
     }
 
@@ -390,15 +399,29 @@ mod tests {
         let key = node.verifying_key();
         let far_past = -62_135_596_800; // 0001-01-01
         let far_future = 253_402_300_800; // 10000-01-01
-        for timestamp in [i64::MIN, i64::MIN + 1, -1, 0, far_past, far_future, i64::MAX] {
+        for timestamp in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            far_past,
+            far_future,
+            i64::MAX,
+        ] {
             let signed = node.sign_request(COORD, "GET", "/", b"", timestamp, &new_nonce());
             let text = signed.timestamp.to_string();
             let mut headers = headers_of(&signed);
-            headers.insert(HEADER_TIMESTAMP, HeaderValue::from_str(&text).expect("ascii"));
+            headers.insert(
+                HEADER_TIMESTAMP,
+                HeaderValue::from_str(&text).expect("ascii"),
+            );
             assert!(
                 matches!(
                     SignedHeaders::from_headers(&headers),
-                    Err(SignatureError::Malformed { header: HEADER_TIMESTAMP, .. })
+                    Err(SignatureError::Malformed {
+                        header: HEADER_TIMESTAMP,
+                        ..
+                    })
                 ),
                 "{timestamp} parsed"
             );
@@ -407,7 +430,10 @@ mod tests {
                 assert!(
                     matches!(
                         signed.verify(COORD, "GET", "/", b"", &key, now),
-                        Err(SignatureError::Malformed { header: HEADER_TIMESTAMP, .. })
+                        Err(SignatureError::Malformed {
+                            header: HEADER_TIMESTAMP,
+                            ..
+                        })
                     ),
                     "{timestamp} at {now} verified"
                 );
@@ -436,7 +462,10 @@ mod tests {
         huge.timestamp = i64::MAX;
         assert!(matches!(
             huge.stale_after_ms(),
-            Err(SignatureError::Malformed { header: HEADER_TIMESTAMP, .. })
+            Err(SignatureError::Malformed {
+                header: HEADER_TIMESTAMP,
+                ..
+            })
         ));
     }
 
