@@ -317,19 +317,8 @@ async fn dispatch(command: Command) -> ExitCode {
             path,
             data,
         } => {
-            let (state_dir, coordinator) = match (coordinator, file) {
-                (Some(url), _) => (
-                    state_dir.unwrap_or_else(|| PathBuf::from(".garage")),
-                    commands::api::Coordinator::Url(url),
-                ),
-                (None, file) => {
-                    let file = file.unwrap_or_else(|| PathBuf::from("node.yaml"));
-                    (
-                        state_dir.unwrap_or_else(|| garage::agent::default_state_dir(&file)),
-                        commands::api::Coordinator::Spec(file),
-                    )
-                }
-            };
+            let (state_dir, coordinator) =
+                commands::api::Coordinator::from_args(coordinator, file, state_dir);
             let request = commands::api::ApiRequest { method, path, data };
             match commands::api::api(&state_dir, &coordinator, &request).await {
                 Ok(answer) => {

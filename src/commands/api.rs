@@ -20,6 +20,31 @@ pub enum Coordinator {
     Spec(PathBuf),
 }
 
+impl Coordinator {
+    /// From the command line: `--coordinator URL` (identity in `state_dir`,
+    /// default `./.garage`), else `-f FILE` (default `./node.yaml`; identity
+    /// default `.garage` next to it). Returns the state directory too.
+    pub fn from_args(
+        url: Option<String>,
+        file: Option<PathBuf>,
+        state_dir: Option<PathBuf>,
+    ) -> (PathBuf, Coordinator) {
+        match url {
+            Some(url) => (
+                state_dir.unwrap_or_else(|| PathBuf::from(".garage")),
+                Coordinator::Url(url),
+            ),
+            None => {
+                let file = file.unwrap_or_else(|| PathBuf::from("node.yaml"));
+                (
+                    state_dir.unwrap_or_else(|| crate::agent::default_state_dir(&file)),
+                    Coordinator::Spec(file),
+                )
+            }
+        }
+    }
+}
+
 /// One request as given on the command line.
 #[derive(Debug, Clone)]
 pub struct ApiRequest {
