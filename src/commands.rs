@@ -2,6 +2,8 @@
 //! `down`, `status`, `identity`, `register`), as library functions returning
 //! typed results; the binary only parses arguments and prints.
 
+pub mod api;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod coordinator;
 pub mod error_text;
 pub mod gpu;
+pub mod http_server;
 pub mod identity;
 pub mod inference;
 pub mod jobs;

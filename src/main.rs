@@ -106,6 +106,26 @@ enum Command {
         #[arg(long, env = "GARAGE_JOIN_TOKEN", hide_env_values = true)]
         join_token: Option<String>,
     },
+    /// Send one request to the coordinator signed with this node's identity
+    /// and print the answer's body (the status goes to stderr; exit 1 on
+    /// 400 and above), e.g. `garage api -f node.yaml GET /api/nodes`.
+    Api {
+        /// The node's state directory; default: .garage next to --file, else ./.garage.
+        #[arg(long, env = "GARAGE_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// The coordinator's URL (default: spec.coordinator.url of --file, else of ./node.yaml).
+        #[arg(long, conflicts_with = "file")]
+        coordinator: Option<String>,
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// GET, POST, PUT, PATCH or DELETE.
+        method: String,
+        /// The path with its query, e.g. /api/nodes?limit=10.
+        path: String,
+        /// The request body, or @FILE to send FILE's contents.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+    },
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
     Worker {
@@ -304,6 +324,38 @@ async fn dispatch(command: Command) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(err) => failed(&err),
+            }
+        }
+        Command::Api {
+            state_dir,
+            coordinator,
+            file,
+            method,
+            path,
+            data,
+        } => {
+            let (state_dir, coordinator) =
+                commands::api::Coordinator::from_args(coordinator, file, state_dir);
+            let request = commands::api::ApiRequest { method, path, data };
+            match commands::api::api(&state_dir, &coordinator, &request).await {
+                Ok(answer) => {
+                    use std::io::Write;
+                    eprintln!("HTTP {}", answer.status);
+                    let mut stdout = std::io::stdout();
+                    let _ = stdout.write_all(&answer.body);
+                    if !answer.body.ends_with(b"\n") {
+                        let _ = stdout.write_all(b"\n");
+                    }
+                    if answer.status >= 400 {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
             }
         }
         Command::Job { command } => job_command(command).await,

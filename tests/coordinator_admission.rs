@@ -256,7 +256,15 @@ async fn open_registration_is_limited_per_address(tmp: &std::path::Path, db: Db)
     let body = serde_json::to_vec(&last.registration(None)).expect("json");
     let path = "/api/nodes/register";
     let identity = NodeIdentity::load_or_create(&last.dir).expect("identity");
-    let signed = identity.sign_request("POST", path, &body, now_secs(), &signing::new_nonce());
+    let audience = coordinator.coordinator_id().await;
+    let signed = identity.sign_request(
+        audience,
+        "POST",
+        path,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", coordinator.base))
         .header("content-type", "application/json");

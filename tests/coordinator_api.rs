@@ -195,6 +195,7 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     let path_b = format!("/api/nodes/{}/heartbeat", b.id());
     let body = br#"{"ready":true}"#.to_vec();
     let base = &coordinator.base;
+    let audience = coordinator.coordinator_id().await;
 
     // Unsigned.
     let (status, answer) = send_raw(base, &path_a, None, body.clone()).await;
@@ -202,12 +203,26 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     assert_eq!(coordinator.rejections("unsigned").await, 1);
 
     // Forged: node B's key signing in node A's name.
-    let mut forged = b_key.sign_request("POST", &path_a, &body, now_secs(), &signing::new_nonce());
+    let mut forged = b_key.sign_request(
+        audience,
+        "POST",
+        &path_a,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     forged.node_id = a.id();
     let (status, answer) = send_raw(base, &path_a, Some(&forged), body.clone()).await;
     assert_error(status, &answer, 401, "invalid_signature");
     // Tampered: a valid signature, another body.
-    let signed = a_key.sign_request("POST", &path_a, &body, now_secs(), &signing::new_nonce());
+    let signed = a_key.sign_request(
+        audience,
+        "POST",
+        &path_a,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let (status, answer) = send_raw(base, &path_a, Some(&signed), b"{}".to_vec()).await;
     assert_error(status, &answer, 401, "invalid_signature");
     assert_eq!(coordinator.rejections("bad_signature").await, 2);
@@ -215,6 +230,7 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     // Stale, both directions.
     for skew in [-120, 120] {
         let stale = a_key.sign_request(
+            audience,
             "POST",
             &path_a,
             &body,
@@ -227,7 +243,14 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     assert_eq!(coordinator.rejections("stale").await, 2);
 
     // Replayed: the first copy is accepted, the second refused.
-    let signed = a_key.sign_request("POST", &path_a, &body, now_secs(), &signing::new_nonce());
+    let signed = a_key.sign_request(
+        audience,
+        "POST",
+        &path_a,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let (status, answer) = send_raw(base, &path_a, Some(&signed), body.clone()).await;
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = send_raw(base, &path_a, Some(&signed), body.clone()).await;
@@ -235,7 +258,14 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     assert_eq!(coordinator.rejections("replayed").await, 1);
 
     // Cross-node: A signs, correctly, a heartbeat for B.
-    let cross = a_key.sign_request("POST", &path_b, &body, now_secs(), &signing::new_nonce());
+    let cross = a_key.sign_request(
+        audience,
+        "POST",
+        &path_b,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let (status, answer) = send_raw(base, &path_b, Some(&cross), body.clone()).await;
     assert_error(status, &answer, 403, "node_mismatch");
     assert_eq!(coordinator.rejections("cross_node").await, 1);
@@ -243,13 +273,27 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
     // Unknown node.
     let stranger = NodeIdentity::load_or_create(&tmp.join("stranger")).expect("stranger");
     let path_s = format!("/api/nodes/{}/heartbeat", stranger.node_id());
-    let signed = stranger.sign_request("POST", &path_s, &body, now_secs(), &signing::new_nonce());
+    let signed = stranger.sign_request(
+        audience,
+        "POST",
+        &path_s,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let (status, answer) = send_raw(base, &path_s, Some(&signed), body.clone()).await;
     assert_error(status, &answer, 401, "unknown_node");
     assert_eq!(coordinator.rejections("unknown_node").await, 1);
 
     // Malformed signature header.
-    let mut bad = a_key.sign_request("POST", &path_a, &body, now_secs(), &signing::new_nonce());
+    let mut bad = a_key.sign_request(
+        audience,
+        "POST",
+        &path_a,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     bad.signature = "zz".into();
     let (status, answer) = send_raw(base, &path_a, Some(&bad), body.clone()).await;
     assert_error(status, &answer, 401, "malformed_signature");
@@ -264,7 +308,14 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
 
     // Oversize body: 413 with a JSON error.
     let huge = vec![b' '; 1024 * 1024 + 1];
-    let signed = a_key.sign_request("POST", &path_a, &huge, now_secs(), &signing::new_nonce());
+    let signed = a_key.sign_request(
+        audience,
+        "POST",
+        &path_a,
+        &huge,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let (status, answer) = send_raw(base, &path_a, Some(&signed), huge).await;
     assert_error(status, &answer, 413, "payload_too_large");
 
@@ -273,7 +324,14 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
         (&b"{not json"[..], "key must be a string"),
         (&br#"{"ready":"yes"}"#[..], "ready"),
     ] {
-        let signed = a_key.sign_request("POST", &path_a, text, now_secs(), &signing::new_nonce());
+        let signed = a_key.sign_request(
+            audience,
+            "POST",
+            &path_a,
+            text,
+            now_secs(),
+            &signing::new_nonce(),
+        );
         let (status, answer) = send_raw(base, &path_a, Some(&signed), text.to_vec()).await;
         assert_error(status, &answer, 400, "invalid_json");
         let message = answer["error"]["message"].as_str().unwrap_or_default();
@@ -290,6 +348,7 @@ async fn refused_requests_are_answered_and_counted(tmp: &std::path::Path, db: Db
 
 async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db: Db) {
     let coordinator = Coordinator::start(&tmp.join("coordinator"), &db).await;
+    let audience = coordinator.coordinator_id().await;
     let node = TestNode::new(&tmp.join("node"), &coordinator);
     assert!(node.register(None).await.created);
     let again = node.register(Some("NVIDIA GeForce RTX 4090")).await;
@@ -307,7 +366,14 @@ async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db:
     });
     let body = serde_json::to_vec(&request).expect("json");
     let path = "/api/nodes/register";
-    let own = impostor.sign_request("POST", path, &body, now_secs(), &signing::new_nonce());
+    let own = impostor.sign_request(
+        audience,
+        "POST",
+        path,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let mut relabelled = own.clone();
     relabelled.node_id = node.id();
     let (status, answer) = send_raw(&coordinator.base, path, Some(&relabelled), body.clone()).await;

@@ -152,6 +152,33 @@ fn now_secs() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The id the coordinator at `base` publishes, fetched once per base as
+/// `CoordinatorClient` does.
+async fn coordinator_id(http: &reqwest::Client, base: &str) -> uuid::Uuid {
+    static IDS: std::sync::Mutex<Vec<(String, uuid::Uuid)>> = std::sync::Mutex::new(Vec::new());
+    let known = IDS
+        .lock()
+        .expect("ids")
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, id)| *id);
+    if let Some(id) = known {
+        return id;
+    }
+    let info: garage::coordinator::api::CoordinatorInfo = http
+        .get(format!("{base}/api/coordinator"))
+        .send()
+        .await
+        .expect("GET /api/coordinator")
+        .json()
+        .await
+        .expect("coordinator info");
+    IDS.lock()
+        .expect("ids")
+        .push((base.to_string(), info.coordinator_id));
+    info.coordinator_id
+}
+
 /// Signs `body` for `node` and POSTs it as `CoordinatorClient` does, but
 /// over one client shared by all simulated nodes. True on a 2xx.
 async fn signed_post(
@@ -161,7 +188,15 @@ async fn signed_post(
     path: &str,
     body: Vec<u8>,
 ) -> bool {
-    let signed = node.sign_request("POST", path, &body, now_secs(), &signing::new_nonce());
+    let audience = coordinator_id(http, base).await;
+    let signed = node.sign_request(
+        audience,
+        "POST",
+        path,
+        &body,
+        now_secs(),
+        &signing::new_nonce(),
+    );
     let mut request = http
         .post(format!("{base}{path}"))
         .header(reqwest::header::CONTENT_TYPE, "application/json");

@@ -20,13 +20,14 @@ use tokio_util::sync::CancellationToken;
 use crate::benchmark::saved;
 use crate::coordinator::CoordinatorClient;
 use crate::gpu::GpuInventory;
+use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::Controller;
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::RuntimeError;
 use crate::spec::{self, SpecError};
-use crate::supervisor::supervise;
+use crate::supervisor::{supervise, TaskPanicked};
 use crate::watch::{SpecWatch, WatchError};
 
 use lock::{LockError, NodeLock, LOCK_ROOT};
@@ -65,12 +66,12 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the HTTP server failed")]
-    Serve(#[source] std::io::Error),
     #[error("cannot load the node identity for spec.coordinator")]
     Identity(#[source] IdentityError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Panicked(#[from] TaskPanicked),
 }
 
 /// The spec `garage run` starts from when no node.yaml exists yet.
@@ -214,12 +215,14 @@ pub async fn run(
     }
     {
         let cancel = cancel.clone();
-        let app = http::router(status, metrics);
+        let app = http_server::with_request_timeout(
+            http::router(status, metrics),
+            http_server::REQUEST_TIMEOUT,
+        );
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await
-                .map_err(AgentError::Serve)
+            let limits = http_server::ServerLimits::for_this_process();
+            http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
+            Ok(())
         });
     }
     let result = supervise(tasks, cancel.clone().cancelled_owned(), &cancel, "agent").await;

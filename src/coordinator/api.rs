@@ -257,6 +257,16 @@ pub struct JoinTokenList {
 }
 
 /// Every error the API answers: `{"error": {"code", "message"}}`.
+/// `GET /api/coordinator`: who this coordinator is, for signing requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CoordinatorInfo {
+    /// The audience line of every signed request (the second line of the
+    /// canonical message); replicas on one database share it.
+    pub coordinator_id: Uuid,
+    /// The scheme signed requests must use, e.g. `garage-sig-v2`.
+    pub signature_scheme: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,

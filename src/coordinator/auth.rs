@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::metrics::CoordinatorMetrics;
 use super::store::{Store, StoreError};
-use crate::identity::signing::{self, SignatureError, SignedHeaders, MAX_CLOCK_SKEW_SECS};
+use crate::identity::signing::{self, SignatureError, SignedHeaders};
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,7 @@ impl AuthError {
             AuthError::Signature(SignatureError::Missing { .. }) => "unsigned",
             AuthError::Signature(SignatureError::Malformed { .. }) => "malformed",
             AuthError::Signature(SignatureError::Stale { .. }) => "stale",
+            AuthError::Signature(SignatureError::WrongCoordinator { .. }) => "wrong_coordinator",
             AuthError::Signature(SignatureError::BadSignature) => "bad_signature",
             AuthError::UnknownNode(_) => "unknown_node",
             AuthError::Replayed => "replayed",
@@ -48,6 +49,7 @@ impl AuthError {
             AuthError::Signature(SignatureError::Missing { .. }) => "unsigned_request",
             AuthError::Signature(SignatureError::Malformed { .. }) => "malformed_signature",
             AuthError::Signature(SignatureError::Stale { .. }) => "stale_request",
+            AuthError::Signature(SignatureError::WrongCoordinator { .. }) => "wrong_coordinator",
             AuthError::Signature(SignatureError::BadSignature) => "invalid_signature",
             AuthError::UnknownNode(_) => "unknown_node",
             AuthError::Replayed => "replayed_request",
@@ -70,6 +72,8 @@ impl AuthError {
 pub struct Authenticator {
     store: Store,
     metrics: CoordinatorMetrics,
+    /// The audience every node request must be signed for.
+    coordinator_id: Uuid,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -95,8 +99,18 @@ impl RequestHead<'_> {
 }
 
 impl Authenticator {
-    pub fn new(store: Store, metrics: CoordinatorMetrics) -> Self {
-        Authenticator { store, metrics }
+    /// `coordinator_id` is this coordinator's published id ([`Store::coordinator_id`]).
+    pub fn new(store: Store, metrics: CoordinatorMetrics, coordinator_id: Uuid) -> Self {
+        Authenticator {
+            store,
+            metrics,
+            coordinator_id,
+        }
+    }
+
+    /// The id node requests are signed for (served at `GET /api/coordinator`).
+    pub fn coordinator_id(&self) -> Uuid {
+        self.coordinator_id
     }
 
     /// Counts a refusal and hands it back.
@@ -154,8 +168,9 @@ impl Authenticator {
         self.verified(head, signed, body, key, now_ms).await
     }
 
-    /// Freshness, signature, then the nonce (remembered only for requests
-    /// that verified, so forgeries cannot burn a node's nonces).
+    /// Timestamp range and freshness, audience, signature, then the nonce
+    /// (remembered only for requests that verified, so forgeries cannot burn
+    /// a node's nonces).
     async fn verified(
         &self,
         head: RequestHead<'_>,
@@ -166,6 +181,7 @@ impl Authenticator {
     ) -> Result<(), AuthError> {
         signed
             .verify(
+                self.coordinator_id,
                 head.method.as_str(),
                 head.path(),
                 body,
@@ -175,7 +191,9 @@ impl Authenticator {
             .map_err(|err| self.refuse(err.into()))?;
         // After this the timestamp is outside the window, so the request is
         // refused as stale and its nonce need not be kept.
-        let expires_ms = (signed.timestamp + MAX_CLOCK_SKEW_SECS + 1) * 1000;
+        let expires_ms = signed
+            .stale_after_ms()
+            .map_err(|err| self.refuse(err.into()))?;
         if !self
             .store
             .remember_nonce(signed.node_id, &signed.nonce, expires_ms)
@@ -212,6 +230,7 @@ mod tests {
     }
 
     const NOW_MS: i64 = 1_800_000_000_000;
+    const COORD: Uuid = Uuid::from_u128(0xc0);
 
     async fn fixture() -> Fixture {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -231,7 +250,7 @@ mod tests {
             store.register(&new, NOW_MS).await.expect("registered");
         }
         let metrics = CoordinatorMetrics::new();
-        let auth = Authenticator::new(store, metrics.clone());
+        let auth = Authenticator::new(store, metrics.clone(), COORD);
         Fixture {
             _tmp: tmp,
             auth,
@@ -276,7 +295,7 @@ mod tests {
         let now = NOW_MS / 1000;
         let good = f
             .node
-            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+            .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         assert_eq!(
             check(&f, &good, path, b"{}").await.expect("accepted"),
             f.node.node_id()
@@ -309,19 +328,50 @@ mod tests {
         );
 
         // Stale.
-        let stale = f
-            .node
-            .sign_request("POST", path, b"{}", now - 120, &signing::new_nonce());
+        let stale =
+            f.node
+                .sign_request(COORD, "POST", path, b"{}", now - 120, &signing::new_nonce());
         let err = check(&f, &stale, path, b"{}").await.expect_err("stale");
         assert_eq!(
             (err.code(), count(&f.metrics, "stale")),
             ("stale_request", 1)
         );
 
+        // Signed for another coordinator (captured there and replayed here).
+        let elsewhere = f.node.sign_request(
+            Uuid::from_u128(0xc1),
+            "POST",
+            path,
+            b"{}",
+            now,
+            &signing::new_nonce(),
+        );
+        let err = check(&f, &elsewhere, path, b"{}")
+            .await
+            .expect_err("other audience");
+        assert_eq!(
+            (err.code(), count(&f.metrics, "wrong_coordinator")),
+            ("wrong_coordinator", 1)
+        );
+
+        // A timestamp that once wrapped the freshness check.
+        let mut wrapped =
+            f.node
+                .sign_request(COORD, "POST", path, b"{}", i64::MIN, &signing::new_nonce());
+        let err = check(&f, &wrapped, path, b"{}")
+            .await
+            .expect_err("i64::MIN");
+        assert_eq!(err.code(), "malformed_signature");
+        wrapped.timestamp = i64::MAX;
+        let err = check(&f, &wrapped, path, b"{}")
+            .await
+            .expect_err("i64::MAX");
+        assert_eq!(err.code(), "malformed_signature");
+
         // Forged: signed by another key in this node's name.
-        let mut forged = f
-            .other
-            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        let mut forged =
+            f.other
+                .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         forged.node_id = f.node.node_id();
         let err = check(&f, &forged, path, b"{}").await.expect_err("forged");
         assert_eq!(
@@ -332,7 +382,7 @@ mod tests {
         // Tampered body.
         let signed = f
             .node
-            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+            .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         let err = check(&f, &signed, path, b"{\"a\":1}")
             .await
             .expect_err("tampered");
@@ -345,7 +395,7 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let stranger =
             NodeIdentity::load_or_create(&tmp.path().join("stranger")).expect("stranger");
-        let signed = stranger.sign_request("POST", path, b"{}", now, &signing::new_nonce());
+        let signed = stranger.sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         let err = check(&f, &signed, path, b"{}").await.expect_err("unknown");
         assert_eq!(
             (err.code(), count(&f.metrics, "unknown_node")),
@@ -355,12 +405,12 @@ mod tests {
         // Malformed.
         let mut bad = f
             .node
-            .sign_request("POST", path, b"{}", now, &signing::new_nonce());
+            .sign_request(COORD, "POST", path, b"{}", now, &signing::new_nonce());
         bad.signature = "not hex".into();
         let err = check(&f, &bad, path, b"{}").await.expect_err("malformed");
         assert_eq!(
             (err.code(), count(&f.metrics, "malformed")),
-            ("malformed_signature", 1)
+            ("malformed_signature", 3)
         );
 
         // Cross-node.

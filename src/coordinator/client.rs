@@ -1,16 +1,22 @@
 //! The node's side of the coordinator API: an HTTP client that signs every
-//! request with the node's key (`identity::signing`). The agent uses it; it
-//! keeps no state beyond the identity and retries nothing by itself.
+//! request with the node's key (`identity::signing`) for the coordinator's
+//! published id (fetched once from `GET /api/coordinator`). The agent and
+//! `garage api` use it; it keeps no state beyond the identity and that id,
+//! and retries only a request refused for a changed coordinator id.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::Method;
+use uuid::Uuid;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::{
-    ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Location, RegisterRequest,
-    RegisterResponse,
+    CoordinatorInfo, ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Location,
+    RegisterRequest, RegisterResponse,
 };
 use crate::identity::{signing, NodeIdentity};
 
@@ -65,12 +71,25 @@ impl ClientError {
     }
 }
 
+/// Where the coordinator publishes its id.
+pub const COORDINATOR_INFO_PATH: &str = "/api/coordinator";
+
+/// A coordinator's answer as it came, for callers that show it (`garage api`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    pub status: u16,
+    pub body: Bytes,
+}
+
 /// A signed client for one node and one coordinator.
 #[derive(Debug, Clone)]
 pub struct CoordinatorClient {
     http: reqwest::Client,
     base: String,
     identity: Arc<NodeIdentity>,
+    /// The coordinator's id once fetched; forgotten when it refuses a
+    /// request as signed for another id (it was rebuilt on a new database).
+    coordinator_id: Arc<Mutex<Option<Uuid>>>,
 }
 
 impl CoordinatorClient {
@@ -90,6 +109,7 @@ impl CoordinatorClient {
             http,
             base,
             identity,
+            coordinator_id: Arc::default(),
         })
     }
 
@@ -131,6 +151,97 @@ impl CoordinatorClient {
         self.post(&path, request).await
     }
 
+    /// The coordinator's id (the audience of every signature), fetched at
+    /// the first call.
+    pub async fn coordinator_id(&self) -> Result<Uuid, ClientError> {
+        let cached = *self
+            .coordinator_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = cached {
+            return Ok(id);
+        }
+        let url = format!("{}{COORDINATOR_INFO_PATH}", self.base);
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let response = self.http.get(&url).send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(refusal(COORDINATOR_INFO_PATH, status.as_u16(), &bytes));
+        }
+        let info: CoordinatorInfo =
+            serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+                path: COORDINATOR_INFO_PATH.into(),
+                source,
+            })?;
+        *self
+            .coordinator_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(info.coordinator_id);
+        Ok(info.coordinator_id)
+    }
+
+    /// Signs and sends one request; any status is an answer. A refusal as
+    /// signed for another coordinator id is retried once with the id fetched
+    /// again (the coordinator moved to a new database).
+    pub async fn send_signed(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, ClientError> {
+        let first = self.send_once(method.clone(), path, body.clone()).await?;
+        if first.status != 401 || refused_code(&first.body).as_deref() != Some("wrong_coordinator")
+        {
+            return Ok(first);
+        }
+        tracing::info!(coordinator = %self.base, "the coordinator's id changed; fetching it again");
+        *self
+            .coordinator_id
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.send_once(method, path, body).await
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<RawResponse, ClientError> {
+        let coordinator = self.coordinator_id().await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let signed = self.identity.sign_request(
+            coordinator,
+            method.as_str(),
+            path,
+            &body,
+            now,
+            &signing::new_nonce(),
+        );
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if !body.is_empty() {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in signed.pairs() {
+            request = request.header(name, value);
+        }
+        let transport = |source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        };
+        let response = request.body(body).send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(RawResponse { status, body })
+    }
+
     /// Signs and sends a JSON POST to `path`, decoding the answer.
     pub async fn post<B: Serialize, R: DeserializeOwned>(
         &self,
@@ -141,46 +252,37 @@ impl CoordinatorClient {
             path: path.into(),
             source,
         })?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        let signed = self
-            .identity
-            .sign_request("POST", path, &body, now, &signing::new_nonce());
-        let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json");
-        for (name, value) in signed.pairs() {
-            request = request.header(name, value);
+        let answer = self.send_signed(Method::POST, path, body).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(refusal(path, answer.status, &answer.body));
         }
-        let transport = |source| ClientError::Transport {
-            url: url.clone(),
-            source,
-        };
-        let response = request.body(body).send().await.map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
-        if !status.is_success() {
-            let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => (body.error.code, body.error.message),
-                Err(_) => (
-                    "unknown".into(),
-                    String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                ),
-            };
-            return Err(ClientError::Refused {
-                path: path.into(),
-                status: status.as_u16(),
-                code,
-                message,
-            });
-        }
-        serde_json::from_slice(&bytes).map_err(|source| ClientError::Decode {
+        serde_json::from_slice(&answer.body).map_err(|source| ClientError::Decode {
             path: path.into(),
             source,
         })
+    }
+}
+
+/// The `code` of an `{"error": {"code", "message"}}` body.
+fn refused_code(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .map(|body| body.error.code)
+}
+
+fn refusal(path: &str, status: u16, body: &[u8]) -> ClientError {
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(body) => (body.error.code, body.error.message),
+        Err(_) => (
+            "unknown".into(),
+            String::from_utf8_lossy(body).chars().take(200).collect(),
+        ),
+    };
+    ClientError::Refused {
+        path: path.into(),
+        status,
+        code,
+        message,
     }
 }
 

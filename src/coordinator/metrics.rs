@@ -4,10 +4,11 @@
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// `reason` label values of `garage_coordinator_auth_rejections_total`.
-pub const REJECTION_REASONS: [&str; 8] = [
+pub const REJECTION_REASONS: [&str; 9] = [
     "unsigned",
     "malformed",
     "stale",
+    "wrong_coordinator",
     "unknown_node",
     "bad_signature",
     "replayed",

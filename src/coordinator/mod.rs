@@ -35,8 +35,9 @@ use tokio_util::sync::CancellationToken;
 pub use cli::CoordinatorArgs;
 pub use client::{ClientError, CoordinatorClient};
 
+use crate::http_server;
 use crate::identity::{self, IdentityError};
-use crate::supervisor::supervise;
+use crate::supervisor::{supervise, TaskPanicked};
 use admin::{AdminGuard, AdminTokenError};
 use admission::{Admission, RegistrationMode};
 use auth::Authenticator;
@@ -121,6 +122,8 @@ pub enum CoordinatorError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Panicked(#[from] TaskPanicked),
 }
 
 /// Binds `config.listen` and serves until `shutdown` completes.
@@ -153,9 +156,10 @@ pub async fn serve_with_listener(
     )
     .map_err(CoordinatorError::AdminToken)?;
     let store = Store::connect(&config.database_url).await?;
+    let coordinator_id = store.coordinator_id(routes::now_ms()).await?;
     let metrics = CoordinatorMetrics::new();
     let state = AppState {
-        auth: Authenticator::new(store.clone(), metrics.clone()),
+        auth: Authenticator::new(store.clone(), metrics.clone(), coordinator_id),
         admin: AdminGuard::new(&admin_token, metrics.clone()),
         admission: Admission::new(config.registration),
         store: store.clone(),
@@ -167,6 +171,7 @@ pub async fn serve_with_listener(
     let addr = listener.local_addr().map_err(CoordinatorError::Serve)?;
     tracing::info!(
         %addr,
+        %coordinator_id,
         database = %store::redact(&config.database_url),
         heartbeat_interval = ?config.heartbeat_interval,
         offline_after = config.offline_after,
@@ -186,13 +191,12 @@ pub async fn serve_with_listener(
     ));
     {
         let cancel = cancel.clone();
-        // Connect info: the per-address limits of admission and admin access.
-        let app = routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            http_server::with_request_timeout(routes::router(state), http_server::REQUEST_TIMEOUT);
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await
-                .map_err(CoordinatorError::Serve)
+            let limits = http_server::ServerLimits::for_this_process();
+            http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
+            Ok(())
         });
     }
     let first = supervise(tasks, shutdown, &cancel, "coordinator").await;

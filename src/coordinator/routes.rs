@@ -21,8 +21,8 @@ use uuid::Uuid;
 use super::admin::AdminGuard;
 use super::admission::Admission;
 use super::api::{
-    ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState,
-    NodeView, RegisterRequest, RegisterResponse,
+    CoordinatorInfo, ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList,
+    NodeList, NodeState, NodeView, RegisterRequest, RegisterResponse,
 };
 use super::auth::{Authenticator, RequestHead};
 use super::error::ApiError;
@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/nodes/{id}/heartbeats", get(list_heartbeats))
         .route("/api/markets", get(list_markets))
         .merge(token_routes::router())
+        .route("/api/coordinator", get(coordinator_info))
         .route(OPENAPI_PATH, get(openapi_json))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -92,9 +93,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     info(
         title = "Garage AI coordinator",
         description = "Node registration, signed heartbeats, node and market views. \
-Node requests carry x-garage-node, x-garage-timestamp, x-garage-nonce and \
-x-garage-signature: an ed25519 signature over \"garage-request-v1\\nMETHOD\\nPATH\\n\
-SHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\". Errors are {\"error\": {\"code\", \"message\"}}. \
+Node requests carry x-garage-node, x-garage-coordinator, x-garage-timestamp, \
+x-garage-nonce and x-garage-signature: an ed25519 signature over \
+\"garage-sig-v2\\nCOORDINATOR_ID\\nMETHOD\\nPATH\\nSHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\" \
+where COORDINATOR_ID is the coordinator_id of GET /api/coordinator. Errors are {\"error\": {\"code\", \"message\"}}. \
 A new node id needs a join token (`join_token`) unless the coordinator runs with \
 --registration open. Lists take `limit` (1-500, default 100) and `continue` (the previous \
 page's `continue`)."
@@ -109,7 +111,8 @@ page's `continue`)."
         list_markets,
         token_routes::create_join_token,
         token_routes::list_join_tokens,
-        token_routes::revoke_join_token
+        token_routes::revoke_join_token,
+        coordinator_info
     ),
     modifiers(&SecuritySchemes)
 )]
@@ -264,6 +267,19 @@ async fn register(
         market,
         heartbeat_interval_seconds: interval_secs(state.heartbeat_interval),
     }))
+}
+
+/// Who this coordinator is: the id nodes sign their requests for.
+#[utoipa::path(
+    get,
+    path = "/api/coordinator",
+    responses((status = 200, description = "the coordinator's id and signature scheme", body = CoordinatorInfo))
+)]
+async fn coordinator_info(State(state): State<AppState>) -> Json<CoordinatorInfo> {
+    Json(CoordinatorInfo {
+        coordinator_id: state.auth.coordinator_id(),
+        signature_scheme: signing::SCHEME.to_string(),
+    })
 }
 
 /// A node's heartbeat (signed by that node).

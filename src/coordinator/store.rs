@@ -18,6 +18,8 @@ use super::api::{GpuInfo, HeartbeatRecord, Location, NodeState, NodeView};
 
 pub use heartbeats::Retention;
 
+mod coordinator_id;
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -47,6 +49,8 @@ pub enum StoreError {
     Corrupt { node_id: String, problem: String },
     #[error("stored join token {token_id} is corrupt: {problem}")]
     CorruptToken { token_id: String, problem: String },
+    #[error("the stored coordinator id {value:?} is not a UUID (fix: delete the row of table coordinator_identity; the coordinator makes a new id at start and nodes fetch it)")]
+    CorruptCoordinatorId { value: String },
 }
 
 /// Which server the URL names.
@@ -71,6 +75,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "history bytes",
         include_str!("migrations/0003_history_bytes.sql"),
+    ),
+    (
+        4,
+        "coordinator identity",
+        include_str!("migrations/0004_coordinator_identity.sql"),
     ),
 ];
 

@@ -160,19 +160,29 @@ impl NodeIdentity {
         hex::encode(self.key.verifying_key().as_bytes())
     }
 
-    /// Signs a request; see [`signing::canonical_message`].
+    /// Signs a request for the coordinator with id `coordinator`; see
+    /// [`signing::canonical_message`].
     pub fn sign_request(
         &self,
+        coordinator: Uuid,
         method: &str,
         path: &str,
         body: &[u8],
         timestamp: i64,
         nonce: &str,
     ) -> signing::SignedHeaders {
-        let message =
-            signing::canonical_message(method, path, body, timestamp, nonce, self.node_id);
+        let message = signing::canonical_message(
+            coordinator,
+            method,
+            path,
+            body,
+            timestamp,
+            nonce,
+            self.node_id,
+        );
         signing::SignedHeaders {
             node_id: self.node_id,
+            coordinator,
             timestamp,
             nonce: nonce.to_string(),
             signature: hex::encode(self.key.sign(message.as_bytes()).to_bytes()),

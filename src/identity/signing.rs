@@ -1,8 +1,12 @@
 //! Request signing shared by nodes and the coordinator: the canonical
-//! message, the four headers that carry a signature, and the checks that
-//! need nothing but the request, a clock and the node's public key (format,
-//! freshness, signature). Which keys exist and which nonces were seen is
-//! the coordinator's business (`coordinator::auth`).
+//! message (`garage-sig-v2`, naming the coordinator it is meant for), the
+//! five headers that carry a signature, and the checks that need nothing but
+//! the request, a clock, the coordinator's id and the node's public key
+//! (format, timestamp range, freshness, audience, signature). Which keys
+//! exist and which nonces were seen is the coordinator's business
+//! (`coordinator::auth`).
+
+use std::ops::RangeInclusive;
 
 use axum::http::HeaderMap;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -11,6 +15,8 @@ use uuid::Uuid;
 
 /// The node that signed the request.
 pub const HEADER_NODE: &str = "x-garage-node";
+/// The coordinator the request is meant for (its id from `GET /api/coordinator`).
+pub const HEADER_COORDINATOR: &str = "x-garage-coordinator";
 /// Unix time in seconds when the request was signed.
 pub const HEADER_TIMESTAMP: &str = "x-garage-timestamp";
 /// A random value used once per request (16 to 128 characters of `[A-Za-z0-9_-]`).
@@ -18,15 +24,22 @@ pub const HEADER_NONCE: &str = "x-garage-nonce";
 /// Hex of the 64-byte ed25519 signature over [`canonical_message`].
 pub const HEADER_SIGNATURE: &str = "x-garage-signature";
 /// First line of every canonical message; a new scheme gets a new name.
-pub const SCHEME: &str = "garage-request-v1";
+/// v1 named no coordinator, so a request captured at one was valid at all.
+pub const SCHEME: &str = "garage-sig-v2";
 /// How far a request's timestamp may be from the coordinator's clock.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 60;
+/// Timestamps a request may carry at all (2020-01-01 to 2100-01-01 UTC),
+/// checked before any arithmetic: `i64::MIN` once passed a freshness check
+/// whose `abs()` wrapped (issue 9, B5).
+pub const TIMESTAMP_RANGE: RangeInclusive<i64> = 1_577_836_800..=4_102_444_800;
 
-const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=128;
+const NONCE_LEN: RangeInclusive<usize> = 16..=128;
 
-/// The text a node signs: the scheme, method, path with query, SHA-256 of the
-/// body (hex), timestamp, nonce and node id, one per line.
+/// The text a node signs, one field per line (`\n`, no trailing newline):
+/// the scheme, the coordinator's id, method, path with query, SHA-256 of the
+/// body (lowercase hex), timestamp, nonce and node id.
 pub fn canonical_message(
+    coordinator: Uuid,
     method: &str,
     path: &str,
     body: &[u8],
@@ -35,7 +48,9 @@ pub fn canonical_message(
     node_id: Uuid,
 ) -> String {
     let body_hash = hex::encode(Sha256::digest(body));
-    format!("{SCHEME}\n{method}\n{path}\n{body_hash}\n{timestamp}\n{nonce}\n{node_id}")
+    format!(
+        "{SCHEME}\n{coordinator}\n{method}\n{path}\n{body_hash}\n{timestamp}\n{nonce}\n{node_id}"
+    )
 }
 
 /// A fresh random nonce (32 hex characters).
@@ -46,7 +61,7 @@ pub fn new_nonce() -> String {
 /// Why a request's signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    #[error("the request is not signed: header {header} is missing")]
+    #[error("the request is not signed with {SCHEME}: header {header} is missing")]
     Missing { header: &'static str },
     #[error("header {header} is malformed: {problem}")]
     Malformed {
@@ -55,6 +70,8 @@ pub enum SignatureError {
     },
     #[error("the request was signed {skew_secs} s away from the coordinator's clock (allowed: ±{MAX_CLOCK_SKEW_SECS} s); check the node's clock (NTP)")]
     Stale { skew_secs: i64 },
+    #[error("the request was signed for coordinator {signed_for}, but this is coordinator {this} (fix: sign for the coordinator_id that GET /api/coordinator of the coordinator you call answers)")]
+    WrongCoordinator { signed_for: Uuid, this: Uuid },
     #[error("the signature does not match the request and the node's registered key")]
     BadSignature,
 }
@@ -63,6 +80,7 @@ pub enum SignatureError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     pub node_id: Uuid,
+    pub coordinator: Uuid,
     pub timestamp: i64,
     pub nonce: String,
     /// Hex of the signature bytes.
@@ -71,9 +89,10 @@ pub struct SignedHeaders {
 
 impl SignedHeaders {
     /// Header names and values, for a client to send.
-    pub fn pairs(&self) -> [(&'static str, String); 4] {
+    pub fn pairs(&self) -> [(&'static str, String); 5] {
         [
             (HEADER_NODE, self.node_id.to_string()),
+            (HEADER_COORDINATOR, self.coordinator.to_string()),
             (HEADER_TIMESTAMP, self.timestamp.to_string()),
             (HEADER_NONCE, self.nonce.clone()),
             (HEADER_SIGNATURE, self.signature.clone()),
@@ -92,19 +111,25 @@ impl SignedHeaders {
             })
         };
         let node = get(HEADER_NODE)?;
+        let coordinator = get(HEADER_COORDINATOR)?;
         let timestamp = get(HEADER_TIMESTAMP)?;
         let nonce = get(HEADER_NONCE)?;
         let signature = get(HEADER_SIGNATURE)?;
-        let node_id = Uuid::parse_str(node).map_err(|_| SignatureError::Malformed {
-            header: HEADER_NODE,
-            problem: "not a UUID",
-        })?;
+        let uuid = |header: &'static str, text: &str| {
+            Uuid::parse_str(text).map_err(|_| SignatureError::Malformed {
+                header,
+                problem: "not a UUID",
+            })
+        };
+        let node_id = uuid(HEADER_NODE, node)?;
+        let coordinator = uuid(HEADER_COORDINATOR, coordinator)?;
         let timestamp = timestamp
             .parse::<i64>()
             .map_err(|_| SignatureError::Malformed {
                 header: HEADER_TIMESTAMP,
                 problem: "not whole seconds since the Unix epoch",
             })?;
+        check_timestamp_range(timestamp)?;
         let nonce_ok = NONCE_LEN.contains(&nonce.len())
             && nonce
                 .bytes()
@@ -117,25 +142,31 @@ impl SignedHeaders {
         }
         Ok(SignedHeaders {
             node_id,
+            coordinator,
             timestamp,
             nonce: nonce.to_string(),
             signature: signature.to_string(),
         })
     }
 
-    /// Checks freshness against `now` (Unix seconds), then the signature of
-    /// `method`, `path` (with query) and `body` against `key`.
+    /// Checks the timestamp against `now` (Unix seconds), the audience
+    /// against `this_coordinator`, then the signature of `method`, `path`
+    /// (with query) and `body` against `key`.
     pub fn verify(
         &self,
+        this_coordinator: Uuid,
         method: &str,
         path: &str,
         body: &[u8],
         key: &VerifyingKey,
         now: i64,
     ) -> Result<(), SignatureError> {
-        let skew_secs = self.timestamp.saturating_sub(now);
-        if skew_secs.abs() > MAX_CLOCK_SKEW_SECS {
-            return Err(SignatureError::Stale { skew_secs });
+        check_fresh(self.timestamp, now)?;
+        if self.coordinator != this_coordinator {
+            return Err(SignatureError::WrongCoordinator {
+                signed_for: self.coordinator,
+                this: this_coordinator,
+            });
         }
         let bytes = hex::decode(&self.signature).map_err(|_| SignatureError::Malformed {
             header: HEADER_SIGNATURE,
@@ -146,6 +177,7 @@ impl SignedHeaders {
             problem: "not 64 bytes long",
         })?;
         let message = canonical_message(
+            self.coordinator,
             method,
             path,
             body,
@@ -156,6 +188,39 @@ impl SignedHeaders {
         key.verify_strict(message.as_bytes(), &signature)
             .map_err(|_| SignatureError::BadSignature)
     }
+
+    /// The Unix time in milliseconds after which this request is stale for
+    /// every coordinator clock, so its nonce need not be kept longer.
+    pub fn stale_after_ms(&self) -> Result<i64, SignatureError> {
+        self.timestamp
+            .checked_add(MAX_CLOCK_SKEW_SECS + 1)
+            .and_then(|secs| secs.checked_mul(1000))
+            .ok_or(OUT_OF_RANGE)
+    }
+}
+
+const OUT_OF_RANGE: SignatureError = SignatureError::Malformed {
+    header: HEADER_TIMESTAMP,
+    problem: "outside 1577836800..=4102444800 (2020-01-01 to 2100-01-01 UTC in Unix seconds)",
+};
+
+fn check_timestamp_range(timestamp: i64) -> Result<(), SignatureError> {
+    if TIMESTAMP_RANGE.contains(&timestamp) {
+        Ok(())
+    } else {
+        Err(OUT_OF_RANGE)
+    }
+}
+
+/// The range check first, so the difference below cannot overflow; then
+/// the skew, in checked arithmetic all the same.
+fn check_fresh(timestamp: i64, now: i64) -> Result<(), SignatureError> {
+    check_timestamp_range(timestamp)?;
+    let skew_secs = timestamp.checked_sub(now).ok_or(OUT_OF_RANGE)?;
+    if skew_secs.unsigned_abs() > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
+        return Err(SignatureError::Stale { skew_secs });
+    }
+    Ok(())
 }
 
 /// Parses a public key as registered (hex of 32 bytes).
@@ -173,6 +238,7 @@ mod tests {
     use crate::identity::NodeIdentity;
 
     const NOW: i64 = 1_800_000_000;
+    const COORD: Uuid = Uuid::from_u128(0x0c00_0d1a_7e00_4000_8000_0000_0000_00a1);
     const BODY: &[u8] = br#"{"ready":true}"#;
 
     fn identity() -> (tempfile::TempDir, NodeIdentity) {
@@ -192,10 +258,18 @@ mod tests {
     #[test]
     fn canonical_message_is_stable() {
         let id = Uuid::parse_str("6f1c2a7e-9a57-4d8e-8f43-1d2a3b4c5d6e").expect("uuid");
-        let message = canonical_message("POST", "/api/nodes/x/heartbeat", b"{}", 42, "n0nce", id);
+        let message = canonical_message(
+            COORD,
+            "POST",
+            "/api/nodes/x/heartbeat",
+            b"{}",
+            42,
+            "n0nce",
+            id,
+        );
         assert_eq!(
             message,
-            "garage-request-v1\nPOST\n/api/nodes/x/heartbeat\n\
+            "garage-sig-v2\n0c000d1a-7e00-4000-8000-0000000000a1\nPOST\n/api/nodes/x/heartbeat\n\
              44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a\n42\nn0nce\n\
              6f1c2a7e-9a57-4d8e-8f43-1d2a3b4c5d6e"
         );
@@ -204,20 +278,28 @@ mod tests {
     #[test]
     fn a_signed_request_verifies_through_its_headers() {
         let (_tmp, node) = identity();
-        let signed = node.sign_request("POST", "/api/x", BODY, NOW, &new_nonce());
+        let signed = node.sign_request(COORD, "POST", "/api/x", BODY, NOW, &new_nonce());
         let parsed = SignedHeaders::from_headers(&headers_of(&signed)).expect("parses");
         assert_eq!(parsed, signed);
         parsed
-            .verify("POST", "/api/x", BODY, &node.verifying_key(), NOW + 59)
+            .verify(
+                COORD,
+                "POST",
+                "/api/x",
+                BODY,
+                &node.verifying_key(),
+                NOW + 59,
+            )
             .expect("verifies");
     }
 
     #[test]
     fn every_missing_header_makes_an_unsigned_request() {
         let (_tmp, node) = identity();
-        let signed = node.sign_request("GET", "/", b"", NOW, &new_nonce());
+        let signed = node.sign_request(COORD, "GET", "/", b"", NOW, &new_nonce());
         for header in [
             HEADER_NODE,
+            HEADER_COORDINATOR,
             HEADER_TIMESTAMP,
             HEADER_NONCE,
             HEADER_SIGNATURE,
@@ -234,9 +316,10 @@ mod tests {
     #[test]
     fn malformed_headers_name_the_header() {
         let (_tmp, node) = identity();
-        let signed = node.sign_request("GET", "/", b"", NOW, &new_nonce());
+        let signed = node.sign_request(COORD, "GET", "/", b"", NOW, &new_nonce());
         for (header, value) in [
             (HEADER_NODE, "node-1"),
+            (HEADER_COORDINATOR, "coordinator-a"),
             (HEADER_TIMESTAMP, "yesterday"),
             (HEADER_NONCE, "short"),
             (HEADER_NONCE, "has spaces in it, sixteen+"),
@@ -251,7 +334,7 @@ mod tests {
         let mut bad = signed.clone();
         bad.signature = "xyz".into();
         assert!(matches!(
-            bad.verify("GET", "/", b"", &node.verifying_key(), NOW),
+            bad.verify(COORD, "GET", "/", b"", &node.verifying_key(), NOW),
             Err(SignatureError::Malformed {
                 header: HEADER_SIGNATURE,
                 ..
@@ -259,7 +342,7 @@ mod tests {
         ));
         bad.signature = "abcd".into();
         assert!(matches!(
-            bad.verify("GET", "/", b"", &node.verifying_key(), NOW),
+            bad.verify(COORD, "GET", "/", b"", &node.verifying_key(), NOW),
             Err(SignatureError::Malformed {
                 header: HEADER_SIGNATURE,
                 ..
@@ -271,14 +354,14 @@ mod tests {
     fn requests_outside_the_clock_window_are_stale() {
         let (_tmp, node) = identity();
         let key = node.verifying_key();
-        let old = node.sign_request("GET", "/", b"", NOW - 61, &new_nonce());
+        let old = node.sign_request(COORD, "GET", "/", b"", NOW - 61, &new_nonce());
         assert_eq!(
-            old.verify("GET", "/", b"", &key, NOW),
+            old.verify(COORD, "GET", "/", b"", &key, NOW),
             Err(SignatureError::Stale { skew_secs: -61 })
         );
-        let future = node.sign_request("GET", "/", b"", NOW + 61, &new_nonce());
+        let future = node.sign_request(COORD, "GET", "/", b"", NOW + 61, &new_nonce());
         assert_eq!(
-            future.verify("GET", "/", b"", &key, NOW),
+            future.verify(COORD, "GET", "/", b"", &key, NOW),
             Err(SignatureError::Stale { skew_secs: 61 })
         );
     }
@@ -288,26 +371,123 @@ mod tests {
         let (_tmp, node) = identity();
         let (_tmp2, other) = identity();
         let key = node.verifying_key();
-        let signed = node.sign_request("POST", "/api/a", BODY, NOW, &new_nonce());
+        let signed = node.sign_request(COORD, "POST", "/api/a", BODY, NOW, &new_nonce());
         let bad = |result| assert_eq!(result, Err(SignatureError::BadSignature));
-        bad(signed.verify("PUT", "/api/a", BODY, &key, NOW));
-        bad(signed.verify("POST", "/api/b", BODY, &key, NOW));
-        bad(signed.verify("POST", "/api/a", b"{\"ready\":false}", &key, NOW));
-        bad(signed.verify("POST", "/api/a", BODY, &other.verifying_key(), NOW));
+        bad(signed.verify(COORD, "PUT", "/api/a", BODY, &key, NOW));
+        bad(signed.verify(COORD, "POST", "/api/b", BODY, &key, NOW));
+        bad(signed.verify(COORD, "POST", "/api/a", b"{\"ready\":false}", &key, NOW));
+        bad(signed.verify(COORD, "POST", "/api/a", BODY, &other.verifying_key(), NOW));
         let mut changed = signed.clone();
         changed.timestamp += 1;
-        bad(changed.verify("POST", "/api/a", BODY, &key, NOW));
+        bad(changed.verify(COORD, "POST", "/api/a", BODY, &key, NOW));
         let mut changed = signed.clone();
         changed.nonce = new_nonce();
-        bad(changed.verify("POST", "/api/a", BODY, &key, NOW));
+        bad(changed.verify(COORD, "POST", "/api/a", BODY, &key, NOW));
         let mut changed = signed.clone();
         changed.node_id = other.node_id();
-        bad(changed.verify("POST", "/api/a", BODY, &key, NOW));
+        bad(changed.verify(COORD, "POST", "/api/a", BODY, &key, NOW));
         // A valid signature by another node's key over the same request.
-        let forged = other.sign_request("POST", "/api/a", BODY, NOW, &signed.nonce);
+        let forged = other.sign_request(COORD, "POST", "/api/a", BODY, NOW, &signed.nonce);
         let mut changed = signed.clone();
         changed.signature = forged.signature;
-        bad(changed.verify("POST", "/api/a", BODY, &key, NOW));
+        bad(changed.verify(COORD, "POST", "/api/a", BODY, &key, NOW));
+    }
+
+    #[test]
+    fn timestamps_outside_the_sane_range_are_refused_before_any_arithmetic() {
+        let (_tmp, node) = identity();
+        let key = node.verifying_key();
+        let far_past = -62_135_596_800; // 0001-01-01
+        let far_future = 253_402_300_800; // 10000-01-01
+        for timestamp in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            far_past,
+            far_future,
+            i64::MAX,
+        ] {
+            let signed = node.sign_request(COORD, "GET", "/", b"", timestamp, &new_nonce());
+            let text = signed.timestamp.to_string();
+            let mut headers = headers_of(&signed);
+            headers.insert(
+                HEADER_TIMESTAMP,
+                HeaderValue::from_str(&text).expect("ascii"),
+            );
+            assert!(
+                matches!(
+                    SignedHeaders::from_headers(&headers),
+                    Err(SignatureError::Malformed {
+                        header: HEADER_TIMESTAMP,
+                        ..
+                    })
+                ),
+                "{timestamp} parsed"
+            );
+            // Also when the headers were built by hand, and at any clock.
+            for now in [NOW, i64::MIN, i64::MAX, timestamp] {
+                assert!(
+                    matches!(
+                        signed.verify(COORD, "GET", "/", b"", &key, now),
+                        Err(SignatureError::Malformed {
+                            header: HEADER_TIMESTAMP,
+                            ..
+                        })
+                    ),
+                    "{timestamp} at {now} verified"
+                );
+            }
+        }
+        // The ends of the range are valid timestamps, judged by freshness.
+        for timestamp in [*TIMESTAMP_RANGE.start(), *TIMESTAMP_RANGE.end()] {
+            let signed = node.sign_request(COORD, "GET", "/", b"", timestamp, &new_nonce());
+            SignedHeaders::from_headers(&headers_of(&signed)).expect("in range");
+            signed
+                .verify(COORD, "GET", "/", b"", &key, timestamp)
+                .expect("fresh at its own time");
+            assert!(matches!(
+                signed.verify(COORD, "GET", "/", b"", &key, i64::MIN),
+                Err(SignatureError::Malformed { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn nonces_expire_a_window_after_the_timestamp_without_overflow() {
+        let (_tmp, node) = identity();
+        let signed = node.sign_request(COORD, "GET", "/", b"", NOW, &new_nonce());
+        assert_eq!(signed.stale_after_ms(), Ok((NOW + 61) * 1000));
+        let mut huge = signed.clone();
+        huge.timestamp = i64::MAX;
+        assert!(matches!(
+            huge.stale_after_ms(),
+            Err(SignatureError::Malformed {
+                header: HEADER_TIMESTAMP,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_request_signed_for_another_coordinator_is_refused() {
+        let (_tmp, node) = identity();
+        let other = Uuid::from_u128(0xb);
+        let signed = node.sign_request(COORD, "POST", "/api/x", BODY, NOW, &new_nonce());
+        assert_eq!(
+            signed.verify(other, "POST", "/api/x", BODY, &node.verifying_key(), NOW),
+            Err(SignatureError::WrongCoordinator {
+                signed_for: COORD,
+                this: other
+            })
+        );
+        // Claiming the other coordinator in the header breaks the signature.
+        let mut relabelled = signed.clone();
+        relabelled.coordinator = other;
+        assert_eq!(
+            relabelled.verify(other, "POST", "/api/x", BODY, &node.verifying_key(), NOW),
+            Err(SignatureError::BadSignature)
+        );
     }
 
     #[test]

@@ -229,6 +229,16 @@ impl Api {
         made["token"].as_str().expect("token").to_string()
     }
 
+    /// The id this coordinator publishes for signatures (`GET /api/coordinator`).
+    pub async fn coordinator_id(&self) -> uuid::Uuid {
+        let (status, body) = self.get("/api/coordinator").await;
+        assert_eq!(status, 200, "{body}");
+        body["coordinator_id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no coordinator_id in {body}"))
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("{}/metrics", self.base))
             .await

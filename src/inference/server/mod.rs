@@ -18,6 +18,7 @@ use axum::Router;
 use burn::tensor::backend::Backend;
 
 pub use self::error::ApiError;
+use crate::http_server;
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
 use crate::inference::checkpoint::{self, LoadError};
@@ -77,8 +78,6 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("serving HTTP")]
-    Serve(#[source] std::io::Error),
     #[error("fetching the model")]
     Fetch(#[from] HubError),
     #[error("loading the model")]
@@ -117,14 +116,21 @@ impl AppState {
 }
 
 /// The router over `state` (exposed for tests that bring their own listener).
+/// Completions stream and may generate for minutes, so only the other
+/// routes have the per-request deadline.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let quick = Router::new()
         .route("/v1/models", get(handlers::models))
-        .route("/v1/completions", post(handlers::completions))
-        .route("/v1/chat/completions", post(handlers::chat_completions))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
-        .route("/metrics", get(handlers::metrics))
+        .route("/metrics", get(handlers::metrics));
+    Router::new()
+        .route("/v1/completions", post(handlers::completions))
+        .route("/v1/chat/completions", post(handlers::chat_completions))
+        .merge(http_server::with_request_timeout(
+            quick,
+            http_server::REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
 
@@ -276,16 +282,19 @@ pub async fn serve_with_listener(
             }
         }
     };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(stop)
-        .await;
+    http_server::serve(
+        listener,
+        router(state),
+        http_server::ServerLimits::for_this_process(),
+        stop,
+    )
+    .await;
     // The router (and with it every engine handle) is gone: the scheduler
     // thread sees its queue close and ends.
     let thread = loader.await.map_err(|_| WorkerError::LoaderCrashed)?;
     if let Some(e) = failed.lock().ok().and_then(|mut s| s.take()) {
         return Err(e);
     }
-    served.map_err(WorkerError::Serve)?;
     if let Some(thread) = thread {
         let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
