@@ -46,6 +46,8 @@ async fn start(state_dir: &Path, nofile: u32) -> Running {
         .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_garage"))
         .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
+        // Admission is not what these tests are about (tests/coordinator_admission.rs).
+        .args(["--registration", "open"])
         .arg("--state-dir")
         .arg(state_dir)
         .env_remove("GARAGE_ADMIN_TOKEN")
