@@ -215,11 +215,21 @@ mod tests {
     ) -> (CoordinatorClient, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&calls);
-        let app = axum::Router::new().fallback(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-            let body = body.clone();
-            async move { (code, axum::Json(body)) }
-        });
+        let info = crate::coordinator::api::CoordinatorInfo {
+            coordinator_id: uuid::Uuid::new_v4(),
+            signature_scheme: crate::identity::signing::SCHEME.to_string(),
+        };
+        // The audience every client fetches first is not counted.
+        let app = axum::Router::new()
+            .route(
+                "/api/coordinator",
+                axum::routing::get(move || async move { axum::Json(info) }),
+            )
+            .fallback(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { (code, axum::Json(body)) }
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the stub");
@@ -251,7 +261,8 @@ mod tests {
     async fn a_permanent_refusal_is_not_retried() {
         let dir = tempfile::tempdir().expect("tempdir");
         let body = serde_json::json!({"error": {"code": "key_conflict", "message": "registered with another key"}});
-        let (client, calls) = stub_coordinator(StatusCode::CONFLICT, body, dir.path()).await;
+        let (client, calls) =
+            stub_coordinator(StatusCode::CONFLICT, body, &dir.path().join("identity")).await;
         let reporter = start_reporter(client);
         // Retries of a transient failure come after 0.5-1 s and 1-2 s.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -273,7 +284,8 @@ mod tests {
             "state": "online",
             "heartbeat_interval_seconds": u64::MAX,
         });
-        let (client, calls) = stub_coordinator(StatusCode::OK, body, dir.path()).await;
+        let (client, calls) =
+            stub_coordinator(StatusCode::OK, body, &dir.path().join("identity")).await;
         let reporter = start_reporter(client);
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert!(!reporter.is_finished(), "the reporter ended (panicked?)");

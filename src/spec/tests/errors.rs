@@ -239,12 +239,12 @@ fn health_check_interval_out_of_range() {
     let text = EXAMPLE.replace("interval: 10s", "interval: 0ms");
     assert_eq!(
         error_of(&text),
-        "node.yaml:65:19: spec.containers[0].healthCheck.interval: `0ms` is shorter than the minimum 1ms (fix: write a duration from 1ms to 24h)"
+        "node.yaml:67:19: spec.containers[0].healthCheck.interval: `0ms` is shorter than the minimum 1ms (fix: write a duration from 1ms to 24h)"
     );
     let text = EXAMPLE.replace("timeout: 3s", "timeout: 25h");
     assert_eq!(
         error_of(&text),
-        "node.yaml:66:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
+        "node.yaml:68:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
     );
 }
 
@@ -272,7 +272,7 @@ fn host_port_of_the_agents_metrics_endpoint() {
     let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 9464");
     assert_eq!(
         error_of(&text),
-        "node.yaml:60:21: spec.containers[0].ports[0].hostPort: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another hostPort)"
+        "node.yaml:62:21: spec.containers[0].ports[0].hostPort: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another hostPort)"
     );
 }
 
@@ -281,7 +281,7 @@ fn worker_port_of_the_agents_metrics_endpoint() {
     let text = EXAMPLE.replace("port: 8000", "port: 9464");
     assert_eq!(
         error_of(&text),
-        "node.yaml:48:11: spec.worker.port: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another port)"
+        "node.yaml:50:11: spec.worker.port: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another port)"
     );
 }
 
@@ -292,7 +292,7 @@ fn env_value_over_the_kernels_string_limit() {
     let text = EXAMPLE.replace("RUST_LOG: info", &format!("RUST_LOG: {big}"));
     assert_eq!(
         error_of(&text),
-        "node.yaml:50:17: spec.worker.env.RUST_LOG: `RUST_LOG=…` is 131081 bytes, over the kernel's limit of 131071 bytes for one environment string (128 KiB with its NUL) (fix: pass large data in a file (a mount) instead of the environment)"
+        "node.yaml:52:17: spec.worker.env.RUST_LOG: `RUST_LOG=…` is 131081 bytes, over the kernel's limit of 131071 bytes for one environment string (128 KiB with its NUL) (fix: pass large data in a file (a mount) instead of the environment)"
     );
 }
 
