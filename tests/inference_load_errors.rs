@@ -99,3 +99,29 @@ fn corrupt_and_truncated_gguf() {
     let e = load_err(&dir.path().join("absent"));
     assert!(e.contains("no such model"), "{e}");
 }
+
+#[test]
+fn an_index_naming_shards_outside_the_directory_is_refused() {
+    for bad in ["/etc/passwd", "../outside.safetensors"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "vocab_size": 100}"#,
+        )
+        .expect("config");
+        let index = serde_json::json!({"weight_map": {"w": bad}});
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            index.to_string(),
+        )
+        .expect("index");
+        let e = load_err(dir.path());
+        assert!(
+            e.contains("model.safetensors.index.json: refusing a shard")
+                && e.contains(&format!("{bad:?}"))
+                && e.contains("plain file name"),
+            "{e}"
+        );
+    }
+}
