@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The most positions a model may declare (16 Mi, above every released
+/// Llama-architecture context): the rotary tables are sized from it, so a
+/// `max_position_embeddings` of 10^12 would ask for terabytes (issue 9, C14).
+pub const MAX_POSITIONS: usize = 1 << 24;
+
 /// Why a model configuration was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -187,6 +192,17 @@ impl LlamaConfig {
                 return Err(invalid(field, "must be positive"));
             }
         }
+        if self.max_position_embeddings > MAX_POSITIONS {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                field: "max_position_embeddings",
+                reason: format!(
+                    "{} positions is more than the {MAX_POSITIONS} this worker supports; \
+                     the file is corrupt or not a model config",
+                    self.max_position_embeddings
+                ),
+            });
+        }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(invalid(
                 "num_key_value_heads",
@@ -249,6 +265,22 @@ mod tests {
         assert_eq!(c.num_kv_heads, 4);
         assert_eq!(c.head_dim, 16);
         assert_eq!(c.eos_token_ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn an_absurd_context_is_refused_with_the_numbers() {
+        let (_d, p) = write(&format!(
+            r#"{{ {BASE}, "max_position_embeddings": 1000000000000 }}"#
+        ));
+        let e = LlamaConfig::from_hf_file(&p)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.contains("config.json: field `max_position_embeddings`")
+                && e.contains("1000000000000 positions")
+                && e.contains("16777216"),
+            "{e}"
+        );
     }
 
     #[test]
