@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// `max_position_embeddings` of 10^12 would ask for terabytes (issue 9, C14).
 pub const MAX_POSITIONS: usize = 1 << 24;
 
+/// The context the worker allocates for when `--max-context` is not given:
+/// rotary tables and requests are sized to at most this many positions.
+pub const DEFAULT_MAX_CONTEXT: usize = 8192;
+
 /// Why a model configuration was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -222,6 +226,24 @@ impl LlamaConfig {
     }
 }
 
+impl LlamaConfig {
+    /// Lowers `max_position_embeddings` to `cap` (at least 1) when the model
+    /// declares more, with a log line, so the rotary tables and every request
+    /// fit the cap; returns the context in use.
+    pub fn cap_context(&mut self, cap: usize) -> usize {
+        let cap = cap.max(1);
+        if self.max_position_embeddings > cap {
+            tracing::info!(
+                model_context = self.max_position_embeddings,
+                max_context = cap,
+                "capping the model's context (raise it with --max-context)"
+            );
+            self.max_position_embeddings = cap;
+        }
+        self.max_position_embeddings
+    }
+}
+
 fn positive_finite(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
@@ -281,6 +303,18 @@ mod tests {
                 && e.contains("16777216"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_context_is_capped_never_raised() {
+        let (_d, p) = write(&format!(
+            r#"{{ {BASE}, "max_position_embeddings": 131072 }}"#
+        ));
+        let mut c = LlamaConfig::from_hf_file(&p).expect("valid");
+        assert_eq!(c.cap_context(DEFAULT_MAX_CONTEXT), 8192);
+        assert_eq!(c.max_position_embeddings, 8192);
+        assert_eq!(c.cap_context(100_000), 8192);
+        assert_eq!(c.cap_context(0), 1);
     }
 
     #[test]

@@ -291,7 +291,10 @@ mod tests {
         let mut b = header(0, 1 << 40);
         b.resize(4096, 0);
         let e = parse_err(&b);
-        assert!(e.contains("metadata count") && e.contains("1099511627776 items"), "{e}");
+        assert!(
+            e.contains("metadata count") && e.contains("1099511627776 items"),
+            "{e}"
+        );
         let mut b = header(u64::MAX, 0);
         b.resize(4096, 0);
         assert!(parse_err(&b).contains("18446744073709551615 items"));
