@@ -320,3 +320,66 @@ async fn garage_worker_serves_a_hub_model() {
         snapshot.display()
     );
 }
+
+/// Every path under `dir`, relative to it, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() && !path.is_symlink() {
+                stack.push(path.clone());
+            }
+            out.push(path.strip_prefix(dir).expect("under dir").to_path_buf());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_naming_shards_outside_the_repository_is_refused_before_any_download() {
+    for bad in ["../../escape.safetensors", "/etc/passwd"] {
+        let index =
+            serde_json::json!({"weight_map": {"w": "model-00001-of-00001.safetensors", "x": bad}});
+        let mut files = BTreeMap::new();
+        files.insert("config.json".to_string(), b"{}".to_vec());
+        files.insert("tokenizer.json".to_string(), b"{}".to_vec());
+        files.insert(
+            "model.safetensors.index.json".to_string(),
+            index.to_string().into_bytes(),
+        );
+        files.insert(
+            "model-00001-of-00001.safetensors".to_string(),
+            b"shard".to_vec(),
+        );
+        let mut hub = Hub::default();
+        hub.repos.insert("garage-test/hostile".into(), files);
+        let endpoint = serve(Arc::new(hub)).await;
+
+        let root = tempfile::tempdir().expect("root");
+        let cache = root.path().join("a/b/cache");
+        let model: ModelRef = "hf:garage-test/hostile".parse().expect("ref");
+        let e = hub::resolve(&model, &options(&cache, &endpoint))
+            .await
+            .expect_err("a hostile index");
+        let text = one_line(&e);
+        assert!(
+            text.contains("model.safetensors.index.json")
+                && text.contains(&format!("{bad:?}"))
+                && text.contains("plain file name"),
+            "{text}"
+        );
+        let outside: Vec<PathBuf> = tree(root.path())
+            .into_iter()
+            .filter(|p| !p.starts_with("a/b/cache") && !Path::new("a/b/cache").starts_with(p))
+            .collect();
+        assert!(outside.is_empty(), "written outside the cache: {outside:?}");
+        let shards: Vec<PathBuf> = tree(&cache)
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("model-00001"))
+            .collect();
+        assert!(shards.is_empty(), "no shard is fetched: {shards:?}");
+    }
+}

@@ -99,3 +99,88 @@ fn corrupt_and_truncated_gguf() {
     let e = load_err(&dir.path().join("absent"));
     assert!(e.contains("no such model"), "{e}");
 }
+
+#[test]
+fn an_index_naming_shards_outside_the_directory_is_refused() {
+    for bad in ["/etc/passwd", "../outside.safetensors"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "vocab_size": 100}"#,
+        )
+        .expect("config");
+        let index = serde_json::json!({"weight_map": {"w": bad}});
+        std::fs::write(
+            dir.path().join("model.safetensors.index.json"),
+            index.to_string(),
+        )
+        .expect("index");
+        let e = load_err(dir.path());
+        assert!(
+            e.contains("model.safetensors.index.json: refusing a shard")
+                && e.contains(&format!("{bad:?}"))
+                && e.contains("plain file name"),
+            "{e}"
+        );
+    }
+}
+
+/// Runs the real `garage worker` on `model`; it must stop on its own, fast.
+fn worker_fails(model: &Path) -> (Option<i32>, String) {
+    let start = std::time::Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_garage"))
+        .args([
+            "worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--device",
+            "cpu",
+            "--model",
+        ])
+        .arg(model)
+        .output()
+        .expect("run garage worker");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        start.elapsed()
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_worker_refuses_an_absurd_context_and_a_gguf_with_absurd_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "vocab_size": 100,
+            "max_position_embeddings": 1000000000000}"#,
+    )
+    .expect("config");
+    let (code, stderr) = worker_fails(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("max_position_embeddings") && stderr.contains("1000000000000"),
+        "{stderr}"
+    );
+
+    // 4 KB claiming 2^40 tensors.
+    let path = dir.path().join("hostile.gguf");
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend(3u32.to_le_bytes());
+    bytes.extend((1u64 << 40).to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    bytes.resize(4096, 0);
+    std::fs::write(&path, &bytes).expect("write");
+    let (code, stderr) = worker_fails(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("hostile.gguf") && stderr.contains("tensor count"),
+        "{stderr}"
+    );
+}

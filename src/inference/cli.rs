@@ -40,7 +40,8 @@ pub struct WorkerArgs {
     /// Requests waiting for a slot before new ones get 429.
     #[arg(long, default_value_t = 64)]
     pub queue: usize,
-    /// Cap on prompt + completion tokens (default: the model's context).
+    /// Cap on prompt + completion tokens, and on the positions the worker
+    /// allocates for (default: 8192, or the model's context when smaller).
     #[arg(long)]
     pub max_context: Option<usize>,
     /// Model id reported by /v1/models (default: directory or file name).

@@ -5,6 +5,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// The most positions a model may declare (16 Mi, above every released
+/// Llama-architecture context): the rotary tables are sized from it, so a
+/// `max_position_embeddings` of 10^12 would ask for terabytes (issue 9, C14).
+pub const MAX_POSITIONS: usize = 1 << 24;
+
+/// The context the worker allocates for when `--max-context` is not given:
+/// rotary tables and requests are sized to at most this many positions.
+pub const DEFAULT_MAX_CONTEXT: usize = 8192;
+
 /// Why a model configuration was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -187,6 +196,17 @@ impl LlamaConfig {
                 return Err(invalid(field, "must be positive"));
             }
         }
+        if self.max_position_embeddings > MAX_POSITIONS {
+            return Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                field: "max_position_embeddings",
+                reason: format!(
+                    "{} positions is more than the {MAX_POSITIONS} this worker supports; \
+                     the file is corrupt or not a model config",
+                    self.max_position_embeddings
+                ),
+            });
+        }
         if !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return Err(invalid(
                 "num_key_value_heads",
@@ -203,6 +223,24 @@ impl LlamaConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl LlamaConfig {
+    /// Lowers `max_position_embeddings` to `cap` (at least 1) when the model
+    /// declares more, with a log line, so the rotary tables and every request
+    /// fit the cap; returns the context in use.
+    pub fn cap_context(&mut self, cap: usize) -> usize {
+        let cap = cap.max(1);
+        if self.max_position_embeddings > cap {
+            tracing::info!(
+                model_context = self.max_position_embeddings,
+                max_context = cap,
+                "capping the model's context (raise it with --max-context)"
+            );
+            self.max_position_embeddings = cap;
+        }
+        self.max_position_embeddings
     }
 }
 
@@ -249,6 +287,34 @@ mod tests {
         assert_eq!(c.num_kv_heads, 4);
         assert_eq!(c.head_dim, 16);
         assert_eq!(c.eos_token_ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn an_absurd_context_is_refused_with_the_numbers() {
+        let (_d, p) = write(&format!(
+            r#"{{ {BASE}, "max_position_embeddings": 1000000000000 }}"#
+        ));
+        let e = LlamaConfig::from_hf_file(&p)
+            .expect_err("invalid")
+            .to_string();
+        assert!(
+            e.contains("config.json: field `max_position_embeddings`")
+                && e.contains("1000000000000 positions")
+                && e.contains("16777216"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_context_is_capped_never_raised() {
+        let (_d, p) = write(&format!(
+            r#"{{ {BASE}, "max_position_embeddings": 131072 }}"#
+        ));
+        let mut c = LlamaConfig::from_hf_file(&p).expect("valid");
+        assert_eq!(c.cap_context(DEFAULT_MAX_CONTEXT), 8192);
+        assert_eq!(c.max_position_embeddings, 8192);
+        assert_eq!(c.cap_context(100_000), 8192);
+        assert_eq!(c.cap_context(0), 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 pub mod sampler;
 pub mod server;
+pub mod shard_name;
 pub mod stop;
 pub mod tokenizer;
 pub mod weights;

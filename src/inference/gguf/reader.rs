@@ -104,14 +104,25 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
     fn len(&mut self, what: &str) -> Result<usize, ParseError> {
+        self.count(what, 1)
+    }
+    /// A count of items that take at least `min_size` bytes each: `count ×
+    /// min_size` (checked) must fit in the bytes left, so an absurd count is
+    /// refused before anything is allocated for it (issue 9, C14).
+    fn count(&mut self, what: &str, min_size: usize) -> Result<usize, ParseError> {
         let n = self.u64(what)?;
-        // No count can exceed the bytes left: rejects absurd lengths before allocating.
+        let left = self.buf.len() - self.pos;
         usize::try_from(n)
             .ok()
-            .filter(|&n| n <= self.buf.len() - self.pos)
+            .and_then(|n| n.checked_mul(min_size))
+            .filter(|&bytes| bytes <= left)
+            .map(|bytes| bytes / min_size)
             .ok_or_else(|| ParseError::Invalid {
                 what: what.to_string(),
-                reason: format!("length {n} exceeds the file"),
+                reason: format!(
+                    "{n} items of at least {min_size} bytes each do not fit in the {left} \
+                     bytes left in the file"
+                ),
             })
     }
     fn string(&mut self, what: &str) -> Result<String, ParseError> {
@@ -132,7 +143,7 @@ impl<'a> Cursor<'a> {
             8 => Value::Str(self.string(what)?),
             9 if depth < 2 => {
                 let inner = self.u32(what)?;
-                let n = self.len(what)?;
+                let n = self.count(what, min_value_size(inner))?;
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
                     items.push(self.value(inner, what, depth + 1)?);
@@ -152,6 +163,24 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The smallest tensor descriptor: name length, dimension count, one
+/// dimension, type and offset.
+const MIN_TENSOR_INFO: usize = 8 + 4 + 8 + 4 + 8;
+/// The smallest metadata entry: key length, value type, a one-byte value.
+const MIN_KEY_VALUE: usize = 8 + 4 + 1;
+
+/// The fewest bytes a value of type `kind` takes (a string: its length; an
+/// array: its type and count; an unknown type: 1, for the reader to refuse).
+fn min_value_size(kind: u32) -> usize {
+    match kind {
+        2 | 3 => 2,
+        4..=6 => 4,
+        8 | 10..=12 => 8,
+        9 => 12,
+        _ => 1,
+    }
+}
+
 /// Parses the header of a whole GGUF file held in memory.
 pub fn parse(buf: &[u8]) -> Result<Header, ParseError> {
     let mut c = Cursor { buf, pos: 0 };
@@ -163,8 +192,8 @@ pub fn parse(buf: &[u8]) -> Result<Header, ParseError> {
     if !(2..=3).contains(&version) {
         return Err(ParseError::Version(version));
     }
-    let n_tensors = c.len("tensor count")?;
-    let n_kv = c.len("metadata count")?;
+    let n_tensors = c.count("tensor count", MIN_TENSOR_INFO)?;
+    let n_kv = c.count("metadata count", MIN_KEY_VALUE)?;
     let mut metadata = HashMap::new();
     for i in 0..n_kv {
         let key = c.string(&format!("metadata key #{i}"))?;
@@ -231,4 +260,71 @@ pub fn parse(buf: &[u8]) -> Result<Header, ParseError> {
         });
     }
     Ok(Header { metadata, tensors })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(n_tensors.to_le_bytes());
+        b.extend(n_kv.to_le_bytes());
+        b
+    }
+
+    fn parse_err(bytes: &[u8]) -> String {
+        parse(bytes).expect_err("must fail").to_string()
+    }
+
+    #[test]
+    fn counts_are_checked_against_the_bytes_left_times_their_size() {
+        // 4 KB: room for 4 KB of one-byte items, not for 4 KB of descriptors.
+        let mut b = header(4000, 0);
+        b.resize(4096, 0);
+        let e = parse_err(&b);
+        assert!(
+            e.contains("tensor count") && e.contains("4000 items of at least 32 bytes"),
+            "{e}"
+        );
+        let mut b = header(0, 1 << 40);
+        b.resize(4096, 0);
+        let e = parse_err(&b);
+        assert!(
+            e.contains("metadata count") && e.contains("1099511627776 items"),
+            "{e}"
+        );
+        let mut b = header(u64::MAX, 0);
+        b.resize(4096, 0);
+        assert!(parse_err(&b).contains("18446744073709551615 items"));
+    }
+
+    #[test]
+    fn array_lengths_count_their_element_size() {
+        let mut b = header(0, 1);
+        b.extend(3u64.to_le_bytes());
+        b.extend(b"arr");
+        b.extend(9u32.to_le_bytes());
+        b.extend(12u32.to_le_bytes());
+        b.extend(1000u64.to_le_bytes());
+        b.resize(4096, 0);
+        let e = parse_err(&b);
+        assert!(e.contains("arr: 1000 items of at least 8 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_tensor_must_lie_inside_the_file() {
+        let mut b = header(1, 0);
+        b.extend(1u64.to_le_bytes());
+        b.extend(b"t");
+        b.extend(2u32.to_le_bytes());
+        b.extend(1000u64.to_le_bytes());
+        b.extend(1000u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(0u64.to_le_bytes());
+        b.resize(4096, 0);
+        let e = parse_err(&b);
+        assert!(e.contains("tensor t data"), "{e}");
+    }
 }

@@ -13,6 +13,7 @@ pub use self::safetensors::SafetensorsError;
 use crate::inference::chat_template::{ChatTemplate, TemplateError};
 use crate::inference::checkpoint::Checkpoint;
 use crate::inference::config::{ConfigError, LlamaConfig};
+use crate::inference::shard_name::{self, ShardNameError};
 use crate::inference::tokenizer::{TextTokenizer, TokenizerError};
 use crate::inference::weights::WeightMap;
 
@@ -28,6 +29,12 @@ pub enum HfError {
         path: PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{path}: refusing a shard listed in the index")]
+    ShardName {
+        path: PathBuf,
+        #[source]
+        source: ShardNameError,
     },
     #[error(transparent)]
     Safetensors(#[from] SafetensorsError),
@@ -111,6 +118,12 @@ pub fn load_dir(dir: &Path) -> Result<Checkpoint, HfError> {
         let text = std::fs::read_to_string(&index_path).map_err(|e| index_err(e.into()))?;
         let index: ShardIndex = serde_json::from_str(&text).map_err(|e| index_err(e.into()))?;
         let names: BTreeSet<String> = index.weight_map.into_values().collect();
+        for name in &names {
+            shard_name::check(name).map_err(|source| HfError::ShardName {
+                path: index_path.clone(),
+                source,
+            })?;
+        }
         names.into_iter().map(|n| dir.join(n)).collect()
     } else if single.is_file() {
         vec![single]

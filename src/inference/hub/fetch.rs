@@ -9,6 +9,7 @@ use hf_hub::{Cache, Repo, RepoType};
 
 use super::progress::LogProgress;
 use super::{HubModel, HubOptions};
+use crate::inference::shard_name::{self, ShardNameError};
 
 const CONFIG: &str = "config.json";
 const TOKENIZER: &str = "tokenizer.json";
@@ -55,6 +56,13 @@ pub enum HubError {
         #[source]
         source: ApiError,
     },
+    #[error("{file} of {model} lists a shard that is refused, before any download")]
+    ShardName {
+        model: String,
+        file: PathBuf,
+        #[source]
+        source: ShardNameError,
+    },
     #[error("{file} of {model} is not valid JSON")]
     Index {
         model: String,
@@ -86,7 +94,7 @@ fn cached(model: &HubModel, cache: &Cache) -> Result<PathBuf, String> {
     let config = repo.get(CONFIG).ok_or(CONFIG)?;
     repo.get(TOKENIZER).ok_or(TOKENIZER)?;
     if let Some(index) = repo.get(SAFETENSORS_INDEX) {
-        for shard in shards(&index).map_err(|_| SAFETENSORS_INDEX.to_string())? {
+        for shard in shards(model, &index).map_err(|_| SAFETENSORS_INDEX.to_string())? {
             repo.get(&shard).ok_or(shard)?;
         }
     } else {
@@ -101,17 +109,29 @@ fn snapshot_dir(file_in_snapshot: &Path) -> PathBuf {
         .map_or_else(|| file_in_snapshot.to_path_buf(), Path::to_path_buf)
 }
 
-/// The shard files a `model.safetensors.index.json` names, sorted, unique.
-fn shards(index: &Path) -> Result<Vec<String>, serde_json::Error> {
+/// The shard files a `model.safetensors.index.json` names, sorted, unique,
+/// each a plain file name ([`shard_name::check`]).
+fn shards(model: &HubModel, index: &Path) -> Result<Vec<String>, HubError> {
     #[derive(serde::Deserialize)]
     struct Index {
         weight_map: std::collections::BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(index).unwrap_or_default();
-    let index: Index = serde_json::from_str(&text)?;
-    let mut files: Vec<String> = index.weight_map.into_values().collect();
+    let parsed: Index = serde_json::from_str(&text).map_err(|source| HubError::Index {
+        model: model.to_string(),
+        file: index.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<String> = parsed.weight_map.into_values().collect();
     files.sort();
     files.dedup();
+    for file in &files {
+        shard_name::check(file).map_err(|source| HubError::ShardName {
+            model: model.to_string(),
+            file: index.to_path_buf(),
+            source,
+        })?;
+    }
     Ok(files)
 }
 
@@ -157,12 +177,7 @@ pub(super) async fn fetch(model: &HubModel, options: &HubOptions) -> Result<Path
     })?;
     if let Some(file) = plan.iter().find(|f| *f == SAFETENSORS_INDEX) {
         let index = snapshot_dir(&first).join(file);
-        let shard_files = shards(&index).map_err(|source| HubError::Index {
-            model: name.clone(),
-            file: index.clone(),
-            source,
-        })?;
-        for shard in &shard_files {
+        for shard in &shards(model, &index)? {
             download(&cache, model, &remote, shard).await?;
         }
     }

@@ -22,6 +22,7 @@ use crate::http_server;
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
 use crate::inference::checkpoint::{self, LoadError};
+use crate::inference::config::DEFAULT_MAX_CONTEXT;
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
 use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
 use crate::inference::metrics::Metrics;
@@ -42,7 +43,8 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// Requests waiting for a slot before new ones get 429.
     pub queue_capacity: usize,
-    /// Caps the model's context (prompt + completion tokens), e.g. to bound memory.
+    /// Caps the model's context (prompt + completion tokens) and the rotary
+    /// tables sized from it; `None` means [`DEFAULT_MAX_CONTEXT`].
     pub max_context: Option<usize>,
     /// The id `/v1/models` reports; default: the directory or file name.
     pub model_name: Option<String>,
@@ -141,12 +143,10 @@ fn build<B: Backend>(
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
     let mut cp = checkpoint::load(path)?;
+    let max_context = cp
+        .config
+        .cap_context(config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT));
     let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, &device)?;
-    let max_context = config
-        .max_context
-        .map_or(cp.config.max_position_embeddings, |m| {
-            m.min(cp.config.max_position_embeddings)
-        });
     let tokenizer = Arc::new(cp.tokenizer);
     let (engine, thread) = engine::spawn(
         EngineModel {
