@@ -11,6 +11,7 @@ pub mod http_server;
 pub mod identity;
 pub mod inference;
 pub mod jobs;
+pub mod meminfo;
 pub mod metrics;
 pub mod reconcile;
 pub mod runtime;

@@ -183,4 +183,23 @@ fn the_worker_refuses_an_absurd_context_and_a_gguf_with_absurd_counts() {
         stderr.contains("hostile.gguf") && stderr.contains("tensor count"),
         "{stderr}"
     );
+
+    // The same header in a sparse file larger than this machine's available
+    // memory: refused before it is read, not an abort.
+    let available = garage::meminfo::read()
+        .expect("/proc/meminfo")
+        .available_bytes;
+    let sparse = dir.path().join("sparse.gguf");
+    std::fs::write(&sparse, &bytes).expect("write");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&sparse)
+        .and_then(|f| f.set_len(available + (1 << 30)))
+        .expect("grow sparse");
+    let (code, stderr) = worker_fails(&sparse);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("sparse.gguf") && stderr.contains("of memory available to load it"),
+        "{stderr}"
+    );
 }

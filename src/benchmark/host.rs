@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::meminfo;
+
 /// Where Docker keeps images and volumes (models included) by default; the
 /// disk figure is for it when it exists, else for `/`.
 const DOCKER_ROOT: &str = "/var/lib/docker";
@@ -49,13 +51,6 @@ pub struct CpuInfo {
     pub cores: Option<usize>,
 }
 
-/// What `/proc/meminfo` says, in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MemInfo {
-    pub total_bytes: u64,
-    pub available_bytes: u64,
-}
-
 /// Parses `/proc/cpuinfo`: one block per logical CPU, `key\t: value` lines.
 /// The model is `model name` (x86) or `Model`/`Hardware` (Arm boards).
 pub fn parse_cpuinfo(text: &str) -> CpuInfo {
@@ -89,27 +84,6 @@ pub fn parse_cpuinfo(text: &str) -> CpuInfo {
     }
 }
 
-/// Parses `/proc/meminfo` (`MemTotal:  24576000 kB`); `None` without
-/// `MemTotal`. Kernels before 3.14 have no `MemAvailable`: then `MemFree`.
-pub fn parse_meminfo(text: &str) -> Option<MemInfo> {
-    let field = |name: &str| {
-        text.lines().find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            let mut parts = rest.split_whitespace();
-            let value: u64 = parts.next()?.parse().ok()?;
-            match parts.next() {
-                Some("kB") => Some(value * 1024),
-                None => Some(value),
-                Some(_) => None,
-            }
-        })
-    };
-    Some(MemInfo {
-        total_bytes: field("MemTotal")?,
-        available_bytes: field("MemAvailable").or_else(|| field("MemFree"))?,
-    })
-}
-
 /// Total and free space of the file system holding `path`.
 pub fn disk(path: &Path) -> Option<DiskFacts> {
     let stat = rustix::fs::statvfs(path).ok()?;
@@ -125,7 +99,7 @@ pub fn disk(path: &Path) -> Option<DiskFacts> {
 pub fn detect() -> HostFacts {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
     let cpu = parse_cpuinfo(&read("/proc/cpuinfo"));
-    let memory = parse_meminfo(&read("/proc/meminfo"));
+    let memory = meminfo::read();
     let available = std::thread::available_parallelism().map_or(1, |n| n.get());
     let disk_path = Path::new(DOCKER_ROOT);
     let disk_path = if disk_path.is_dir() {
@@ -220,26 +194,6 @@ Model\t\t: Raspberry Pi 4 Model B Rev 1.4
                 cores: None
             }
         );
-    }
-
-    #[test]
-    fn meminfo_reads_kilobytes_and_falls_back_to_memfree() {
-        let text =
-            "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:   20480000 kB\n";
-        assert_eq!(
-            parse_meminfo(text),
-            Some(MemInfo {
-                total_bytes: 24_576_000 * 1024,
-                available_bytes: 20_480_000 * 1024,
-            })
-        );
-        let old_kernel = "MemTotal: 2048 kB\nMemFree: 1024 kB\n";
-        assert_eq!(
-            parse_meminfo(old_kernel).map(|m| m.available_bytes),
-            Some(1024 * 1024)
-        );
-        assert_eq!(parse_meminfo("MemFree: 1 kB\n"), None);
-        assert_eq!(parse_meminfo("MemTotal: lots\n"), None);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum GgufError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    TooLarge(#[from] crate::meminfo::TooLarge),
     #[error("{path}: corrupt or truncated GGUF file")]
     Parse {
         path: PathBuf,
@@ -142,6 +144,9 @@ fn unpermute_rows(w: HostWeight, heads: usize) -> HostWeight {
 
 /// Loads a `.gguf` file.
 pub fn load_file(path: &Path) -> Result<Checkpoint, GgufError> {
+    // The file is read whole: one larger than memory (a sparse file claiming
+    // 26 GB aborted the worker) is refused first.
+    crate::meminfo::check_fits(path, crate::meminfo::read())?;
     let bytes = std::fs::read(path).map_err(|source| GgufError::Read {
         path: path.to_path_buf(),
         source,

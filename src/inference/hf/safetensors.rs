@@ -17,6 +17,8 @@ pub enum SafetensorsError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    TooLarge(#[from] crate::meminfo::TooLarge),
     #[error("{path}: corrupt or truncated safetensors file")]
     Corrupt {
         path: PathBuf,
@@ -33,6 +35,8 @@ pub enum SafetensorsError {
 
 /// Loads every tensor of `path` into `map`.
 pub fn read_into(path: &Path, map: &mut WeightMap) -> Result<(), SafetensorsError> {
+    // Read whole: a file larger than memory is refused first.
+    crate::meminfo::check_fits(path, crate::meminfo::read())?;
     let bytes = std::fs::read(path).map_err(|source| SafetensorsError::Read {
         path: path.to_path_buf(),
         source,
