@@ -1,5 +1,6 @@
 //! The agent (`garage run`) converging continuously: edits, removals, drift
-//! repair, crash backoff, status, metrics and a clean SIGTERM.
+//! repair, crash backoff, status, metrics, a clean SIGTERM, and its HTTP
+//! server under more idle connections than it has file descriptors.
 
 mod support;
 
@@ -489,4 +490,35 @@ fn a_crash_looping_container_shows_its_last_output_in_the_status() {
         "garage status does not show the last output: {}",
         show(&out)
     );
+}
+
+/// Issue 9, B4: 1,100 half-open connections under a 1,024 file limit left
+/// the servers unanswered. Under `ulimit -n 256`, 400 idle connections must
+/// leave `/healthz` answering at once, with no flood of EMFILE in the log.
+#[test]
+fn idle_connections_beyond_the_file_limit_leave_the_agent_answering() {
+    let node = Node::new("fdlimit");
+    node.write(&[Component::sleeper("a")]);
+    let mut agent = Agent::start_with_file_limit(&node, 256);
+    agent.wait_serving();
+    node.wait_running(&["a"], CONVERGE_TIMEOUT);
+    let addr = agent.url.trim_start_matches("http://").to_string();
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .map(|i| {
+            std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("connect #{i}: {e}"))
+        })
+        .collect();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = http_get(&agent.url, "/healthz");
+        assert!(
+            matches!(answer, Ok((200, _))) && started.elapsed() < Duration::from_secs(2),
+            "/healthz after {:?}: {answer:?}; log:\n{}",
+            started.elapsed(),
+            agent.log_text()
+        );
+    }
+    drop(idle);
+    let log = agent.log_text();
+    assert!(!log.contains("Too many open files"), "{log}");
 }

@@ -54,13 +54,33 @@ impl Agent {
     }
 
     pub fn start_with_env(node: &Node, env: &[(&str, &str)]) -> Agent {
+        Agent::spawn(node, env, None)
+    }
+
+    /// The agent under `ulimit -n nofile`: a shell lowers the limit, then
+    /// execs it.
+    pub fn start_with_file_limit(node: &Node, nofile: u32) -> Agent {
+        Agent::spawn(node, &[], Some(nofile))
+    }
+
+    fn spawn(node: &Node, env: &[(&str, &str)], nofile: Option<u32>) -> Agent {
         static N: AtomicUsize = AtomicUsize::new(0);
         let log = node
             .dir
             .path()
             .join(format!("agent-{}.log", N.fetch_add(1, Ordering::SeqCst)));
         let file = fs::File::create(&log).expect("create agent log");
-        let mut cmd = Command::new(garage_bin());
+        let mut cmd = match nofile {
+            None => Command::new(garage_bin()),
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(garage_bin());
+                shell
+            }
+        };
         cmd.args(["run", "-f", node.path.to_str().unwrap()])
             .env(
                 "RUST_LOG",
