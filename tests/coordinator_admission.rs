@@ -5,6 +5,7 @@
 //! of open registration, field size caps, pagination of every list, and
 //! the throttle on failed admin attempts.
 
+#[macro_use]
 mod coordinator_support;
 
 use std::collections::BTreeSet;
@@ -16,24 +17,6 @@ use garage::coordinator::api::RegisterRequest;
 use garage::identity::{signing, NodeIdentity};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-macro_rules! on_both_databases {
-    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let tmp = tempfile::tempdir().expect("tempdir");
-            $scenario(tmp.path(), Db::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(url) = postgres_url() else { return };
-            let tmp = tempfile::tempdir().expect("tempdir");
-            let db = postgres_db(&url, stringify!($postgres)).await;
-            $scenario(tmp.path(), db).await;
-        }
-    };
-}
 
 on_both_databases!(
     tokens_sqlite,

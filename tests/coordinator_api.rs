@@ -4,6 +4,7 @@
 //! get the right status and are counted; nodes and history survive a
 //! restart; bodies are limited and checked.
 
+#[macro_use]
 mod coordinator_support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -11,25 +12,6 @@ use std::time::Duration;
 
 use coordinator_support::*;
 use garage::identity::{signing, NodeIdentity, KEY_FILE};
-
-/// Runs a scenario on SQLite, and on PostgreSQL when a test server is configured.
-macro_rules! on_both_databases {
-    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            let tmp = tempfile::tempdir().expect("tempdir");
-            $scenario(tmp.path(), Db::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            let Some(url) = postgres_url() else { return };
-            let tmp = tempfile::tempdir().expect("tempdir");
-            let db = postgres_db(&url, stringify!($postgres)).await;
-            $scenario(tmp.path(), db).await;
-        }
-    };
-}
 
 on_both_databases!(
     three_nodes_sqlite,

@@ -23,6 +23,30 @@ use tokio_util::sync::CancellationToken;
 /// 32 bytes or more, as the coordinator requires.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
+/// Runs one scenario as two tests: on SQLite, and on PostgreSQL where
+/// `GARAGE_TEST_POSTGRES_URL` names one (required in CI).
+// Not every test file that shares this module runs scenarios on both.
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($sqlite:ident, $postgres:ident, $scenario:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            $scenario(tmp.path(), $crate::coordinator_support::Db::Sqlite).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(url) = $crate::coordinator_support::postgres_url() else {
+                return;
+            };
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let db = $crate::coordinator_support::postgres_db(&url, stringify!($postgres)).await;
+            $scenario(tmp.path(), db).await;
+        }
+    };
+}
+
 /// Which database a coordinator runs on.
 #[derive(Debug, Clone)]
 pub enum Db {
