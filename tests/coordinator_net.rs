@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use coordinator_support::{assert_error, send_raw, Api};
+use coordinator_support::{assert_error, free_port, send_raw, Api};
 use garage::identity::{signing, NodeIdentity, KEY_FILE};
 
 struct Running {
@@ -25,14 +25,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// Starts the binary with the open-file limit `nofile` (through the shell's

@@ -23,6 +23,15 @@ use tokio_util::sync::CancellationToken;
 /// 32 bytes or more, as the coordinator requires.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
+/// A loopback port free at the time of asking, for a coordinator binary.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 /// Runs one scenario as two tests: on SQLite, and on PostgreSQL where
 /// `GARAGE_TEST_POSTGRES_URL` names one (required in CI).
 // Not every test file that shares this module runs scenarios on both.
