@@ -16,6 +16,7 @@ pub mod limits;
 pub mod logs;
 pub mod output;
 pub mod report;
+mod run_options;
 pub mod runner;
 pub mod slots;
 pub mod types;

@@ -15,122 +15,16 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::gpu::GpuInventory;
 use crate::runtime::labels;
 
-use super::engine::{
-    EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, ResourceKind,
-};
-use super::images::{self, HostImages};
+use super::engine::{EngineError, ImageSource, JobContainer, JobEngine, Labelled, ResourceKind};
+use super::images;
 use super::job::{Job, RunOp};
-use super::limits::DEFAULT_PIDS_LIMIT;
-use super::logs::{LogCapture, DEFAULT_LOG_CAP};
-use super::output::{self, DEFAULT_OUTPUT_CAP};
+use super::logs::LogCapture;
+use super::output;
 use super::report::{JobReport, JobStatus, OpReport};
-use super::slots::{JobLocks, SlotError};
 
-/// How the node runs jobs.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub node: String,
-    /// Jobs that may run at once on the node (`spec.podman.jobs.maxConcurrent`).
-    pub max_concurrent: u32,
-    pub gpus: GpuInventory,
-    /// Slot and run locks, in the node's state directory.
-    pub locks: JobLocks,
-    /// Images jobs may copy from the host engine (`spec.podman.jobs.hostImages`).
-    pub host_images: HostImages,
-    /// Pids limit of ops that set none (`spec.podman.jobs.pidsLimit`).
-    pub pids_limit: u32,
-    /// Log bytes kept per op.
-    pub log_cap: usize,
-    /// Output-directory bytes read per op.
-    pub output_cap: usize,
-}
-
-impl RunOptions {
-    /// Copies no image from the host engine and uses the default pids limit.
-    pub fn new(node: &str, max_concurrent: u32, gpus: GpuInventory, locks: JobLocks) -> Self {
-        RunOptions {
-            node: node.to_owned(),
-            max_concurrent: max_concurrent.max(1),
-            gpus,
-            locks,
-            host_images: HostImages::default(),
-            pids_limit: DEFAULT_PIDS_LIMIT,
-            log_cap: DEFAULT_LOG_CAP,
-            output_cap: DEFAULT_OUTPUT_CAP,
-        }
-    }
-}
-
-/// What the runner tells its caller while a job runs.
-#[derive(Debug)]
-pub enum RunEvent<'a> {
-    /// A step, in words ("pulling image …").
-    Progress(String),
-    /// Output of op `op`.
-    Log { op: &'a str, chunk: &'a LogChunk },
-}
-
-/// Why a job did not run at all. Once an op has started, failures are in
-/// the [`JobReport`] instead.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("job refused before anything started: {reason}")]
-    Refused { reason: String },
-    #[error("the node's podman host is not ready{}", diagnosis.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    NotReady {
-        diagnosis: Option<String>,
-        #[source]
-        source: EngineError,
-    },
-    #[error("no free job slot within the job's timeout ({max} job(s) may run at once; raise spec.podman.jobs.maxConcurrent or try later)")]
-    NoSlot { max: u32 },
-    #[error(transparent)]
-    Lock(#[from] SlotError),
-    #[error("cancelled while waiting for a job slot")]
-    Cancelled,
-}
-
-/// Refuses what this node can never run (GPU work on a node without
-/// GPUs, more VRAM than any GPU has). Touches no engine.
-pub fn check(job: &Job, options: &RunOptions) -> Result<(), RunError> {
-    let gpus = &options.gpus;
-    if let Some(op) = job.ops.iter().find(|op| op.gpu) {
-        if gpus.count() == 0 {
-            return Err(RunError::Refused {
-                reason: format!(
-                    "op `{}` asks for a GPU (`gpu: true`) but node {} has none ({})",
-                    op.id,
-                    options.node,
-                    gpus.unavailable_reason
-                        .as_deref()
-                        .unwrap_or("NVML found no devices")
-                ),
-            });
-        }
-    }
-    if let Some(needed) = job.required_vram_bytes.filter(|&b| b > 0) {
-        let largest = gpus
-            .devices
-            .iter()
-            .map(|d| d.memory_total_bytes)
-            .max()
-            .unwrap_or(0);
-        if largest < needed {
-            return Err(RunError::Refused {
-                reason: format!(
-                    "the job needs {:.1} GB of GPU memory; the largest GPU of node {} has {:.1} GB",
-                    needed as f64 / 1e9,
-                    options.node,
-                    largest as f64 / 1e9
-                ),
-            });
-        }
-    }
-    Ok(())
-}
+pub use super::run_options::{check, RunError, RunEvent, RunOptions};
 
 /// How long cleanup may take after a run.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(30);
