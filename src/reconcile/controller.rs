@@ -456,11 +456,11 @@ impl<R: ContainerRuntime> Controller<R> {
 }
 
 /// The config hash of every component in `desired`, by name.
-fn config_hashes(desired: &DesiredState) -> HashMap<&str, String> {
+fn config_hashes(desired: &DesiredState) -> HashMap<&str, &str> {
     desired
         .components
         .iter()
-        .map(|c| (c.name.as_str(), labels::config_hash(c)))
+        .map(|c| (c.name.as_str(), c.config().hash.as_str()))
         .collect()
 }
 
