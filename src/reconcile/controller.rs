@@ -16,9 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::later;
 use crate::metrics::{self, AgentMetrics};
-use crate::runtime::{
-    ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError,
-};
+use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
 
 use super::backoff::RestartBackoff;
 use super::memory::ComponentMemory;
@@ -91,8 +89,8 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     pub fn set_target(&mut self, target: Target) {
-        let old = self.target.as_ref().map(|old| config_hashes(&old.desired));
-        let new = config_hashes(&target.desired);
+        let old = self.target.as_ref().map(|old| old.config_hashes());
+        let new = target.config_hashes();
         for (name, record) in &mut self.memory {
             record.backoff.set_settings(target.settings.backoff);
             // A new generation of a component starts with a clean slate: a
@@ -178,7 +176,7 @@ impl<R: ContainerRuntime> Controller<R> {
         };
         self.metrics.reconciles.with_label_values(&[result]).inc();
         // The memory of components gone from the spec goes too (issue 9, D21).
-        let wanted = component_names(&target.desired);
+        let wanted = target.component_names();
         let busy = &self.busy;
         self.memory
             .retain(|name, _| busy.contains(name) || wanted.contains(name.as_str()));
@@ -223,7 +221,7 @@ impl<R: ContainerRuntime> Controller<R> {
     /// Marks the components that have a container, and reads why a stopped
     /// container stopped (once per run of it) for the status.
     async fn remember_observed(&mut self, target: &Target, observed: &[ObservedContainer]) {
-        let wanted = component_names(&target.desired);
+        let wanted = target.component_names();
         for container in observed {
             let Some(component) = container.component() else {
                 continue;
@@ -453,17 +451,4 @@ impl<R: ContainerRuntime> Controller<R> {
             tokio::time::timeout(SHUTDOWN_GRACE, async { while self.finish_one().await {} }).await;
         self.in_flight.abort_all();
     }
-}
-
-/// The config hash of every component in `desired`, by name.
-fn config_hashes(desired: &DesiredState) -> HashMap<&str, &str> {
-    desired
-        .components
-        .iter()
-        .map(|c| (c.name.as_str(), c.config().hash.as_str()))
-        .collect()
-}
-
-fn component_names(desired: &DesiredState) -> HashSet<&str> {
-    desired.components.iter().map(|c| c.name.as_str()).collect()
 }

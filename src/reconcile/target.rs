@@ -3,6 +3,8 @@
 //! it. Shared by the controller, its status projection and the one-shot
 //! commands; imports nothing else of the reconcile layer but its settings.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::gpu::GpuInventory;
 use crate::runtime::DesiredState;
 use crate::spec::{NodeSpec, SpecError};
@@ -26,6 +28,23 @@ impl Target {
             desired: spec.desired(gpus)?,
             settings: spec.reconcile(),
         })
+    }
+
+    /// The config hash of every component, by name.
+    pub(super) fn config_hashes(&self) -> HashMap<&str, &str> {
+        self.desired
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.config().hash.as_str()))
+            .collect()
+    }
+
+    pub(super) fn component_names(&self) -> HashSet<&str> {
+        self.desired
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect()
     }
 }
 
