@@ -1,8 +1,8 @@
 //! Accepting connections without dying or spinning: errors that concern one
 //! connection are skipped; running out of file descriptors (EMFILE, ENFILE)
 //! or memory closes the oldest idle connection and backs off ([`BACKOFF`]:
-//! 50 ms doubling to 1 s); every such log line is throttled to one per [`LOG_EVERY`] with
-//! a count, so a flood cannot fill the log.
+//! 50 ms doubling to 1 s); every such log line is throttled to one per
+//! [`LOG_EVERY`] with a count, so a flood cannot fill the log.
 
 use std::io;
 use std::net::SocketAddr;
