@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::coordinator_link;
 use crate::benchmark::saved::{self, SavedReportError};
 use crate::coordinator::{ClientError, CoordinatorClient};
+use crate::coordinator_link;
 use crate::gpu::GpuInventory;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;

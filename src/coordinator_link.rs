@@ -13,13 +13,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::backoff::{later, Backoff, Policy};
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
 use crate::coordinator::{ClientError, CoordinatorClient};
 use crate::gpu::GpuInventory;
 use crate::metrics::{
     AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
 };
-use crate::backoff::{later, Backoff, Policy};
 use crate::reconcile::NodeStatus;
 use crate::spec::NodeSpec;
 
@@ -274,7 +274,10 @@ mod tests {
             stub_coordinator(StatusCode::OK, body, &dir.path().join("identity")).await;
         let heartbeats = start_heartbeats(client);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(!heartbeats.is_finished(), "the heartbeat loop ended (panicked?)");
+        assert!(
+            !heartbeats.is_finished(),
+            "the heartbeat loop ended (panicked?)"
+        );
         assert_eq!(
             calls.load(Ordering::SeqCst),
             2,

@@ -126,11 +126,10 @@ pub async fn run(
         Some(reason) => tracing::info!(%reason, "no GPU: running CPU-only"),
         None => tracing::info!(count = gpus.count(), "GPUs found"),
     }
-    let target =
-        Target::from_spec(&spec, &gpus).map_err(|source| AgentError::InitialSpec {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let target = Target::from_spec(&spec, &gpus).map_err(|source| AgentError::InitialSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let node = spec.name().to_string();
     let metrics = AgentMetrics::new();
     let runtime = Arc::new(DockerRuntime::connect().await?);
@@ -162,7 +161,8 @@ pub async fn run(
                         tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
                         None
                     });
-                    let registration = coordinator_link::registration(&client, &spec, &gpus, benchmark);
+                    let registration =
+                        coordinator_link::registration(&client, &spec, &gpus, benchmark);
                     tracing::info!(%url, node_id = %client.identity().node_id(), "reporting to the coordinator");
                     Some(coordinator_link::run(
                         client,

@@ -16,8 +16,7 @@ use crate::backoff::{Backoff, Policy};
 use super::connections::Connections;
 
 /// Pauses after failed accepts: 50 ms doubling to 1 s, reset by an accept.
-pub const BACKOFF: Policy =
-    Policy::doubling(Duration::from_millis(50), Duration::from_secs(1));
+pub const BACKOFF: Policy = Policy::doubling(Duration::from_millis(50), Duration::from_secs(1));
 /// At most one log line per kind of trouble this often.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 

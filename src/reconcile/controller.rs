@@ -18,13 +18,13 @@ use crate::backoff::later;
 use crate::metrics::{self, AgentMetrics};
 use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
 
+use super::apply;
 use super::backoff::RestartBackoff;
 use super::memory::ComponentMemory;
 use super::plan::{plan, Action, Cause, Plan, Step};
 use super::projection::{self, SpecProblem};
 use super::status::NodeStatus;
 use super::target::{Input, Target};
-use super::apply;
 
 #[derive(Debug)]
 struct StepDone {
@@ -259,9 +259,7 @@ impl<R: ContainerRuntime> Controller<R> {
     fn memory_of(&mut self, target: &Target, component: &str) -> &mut ComponentMemory {
         self.memory
             .entry(component.to_string())
-            .or_insert_with(|| {
-                ComponentMemory::new(RestartBackoff::new(target.settings.backoff))
-            })
+            .or_insert_with(|| ComponentMemory::new(RestartBackoff::new(target.settings.backoff)))
     }
 
     fn dispatch(&mut self, target: &Arc<Target>, step: Step) {

@@ -172,9 +172,7 @@ impl NodeStatus {
             c.status == ConditionStatus::True
                 || (c.reason == REASON_SPEC_MISSING && self.observed_generation.is_some())
         });
-        let observed = self
-            .condition(ConditionType::Progressing)
-            .map(|c| c.status);
+        let observed = self.condition(ConditionType::Progressing).map(|c| c.status);
         spec_usable && observed != Some(ConditionStatus::Unknown)
     }
 

@@ -14,12 +14,12 @@ use crate::runtime::{
 };
 
 use super::container::{Capabilities, Container};
-use super::error::SpecError;
-use super::limits::{self, MAX_CONTAINERS};
-use super::names;
 use super::container_fields::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
 };
+use super::error::SpecError;
+use super::limits::{self, MAX_CONTAINERS};
+use super::names;
 use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
