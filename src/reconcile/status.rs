@@ -1,6 +1,8 @@
 //! The node's reported status, Kubernetes style: generations, conditions
 //! with transition times, and per-component state. Serialised as-is by
-//! `GET /status` and printed by `garage status`.
+//! `GET /status` and printed by `garage status`. Conditions are written by
+//! `projection` only; readiness is read here only ([`NodeStatus::ready`],
+//! [`NodeStatus::is_ready`], [`NodeStatus::is_converging`]).
 
 use std::time::SystemTime;
 
