@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::agent::reporter;
-use crate::agent::spec_source::target_from;
 use crate::benchmark::saved::{self, SavedReportError};
 use crate::coordinator::{ClientError, CoordinatorClient};
+use crate::coordinator_link;
 use crate::gpu::GpuInventory;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
-use crate::reconcile::status::{ConditionStatus, ConditionType};
 use crate::reconcile::{plan, Controller, NodeStatus, Plan, Target};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{ContainerRuntime, RuntimeError};
@@ -117,7 +115,7 @@ pub async fn register(
         .await
         .unwrap_or_default();
     let client = CoordinatorClient::new(&url, identity).map_err(CommandError::Register)?;
-    let mut request = reporter::registration(&client, &spec, &gpus, report);
+    let mut request = coordinator_link::registration(&client, &spec, &gpus, report);
     request.join_token = join_token;
     let answer = client
         .register(&request)
@@ -135,7 +133,7 @@ pub async fn register(
 /// Parses and validates a spec file and lowers it for this host.
 pub fn load(path: &Path) -> Result<(NodeSpec, Target), CommandError> {
     let spec = spec::load(path)?;
-    let target = target_from(&spec, &GpuInventory::detect())?;
+    let target = Target::from_spec(&spec, &GpuInventory::detect())?;
     Ok((spec, target))
 }
 
@@ -213,12 +211,7 @@ pub async fn apply_with<R: ContainerRuntime>(
             }
             break;
         }
-        if status
-            .borrow()
-            .condition(ConditionType::Ready)
-            .map(|c| c.status)
-            == Some(ConditionStatus::True)
-        {
+        if status.borrow().is_ready() {
             break;
         }
         let poll = Instant::now() + Duration::from_millis(100);

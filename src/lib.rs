@@ -2,9 +2,11 @@
 //! and the parts of the network built on it.
 
 pub mod agent;
+pub mod backoff;
 pub mod benchmark;
 pub mod commands;
 pub mod coordinator;
+pub mod coordinator_link;
 pub mod error_text;
 pub mod gpu;
 pub mod http_server;

@@ -1,6 +1,7 @@
 //! Engine events for the node's containers → "reconcile now". When the
 //! stream breaks (engine restarted, socket cut) it reconnects with backoff
-//! and asks for a full re-list, since events may have been missed.
+//! ([`RECONNECT`]) and asks for a full re-list, since events may have been
+//! missed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +10,13 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::backoff::{Backoff, Policy};
 use crate::metrics::AgentMetrics;
 use crate::reconcile::Input;
 use crate::runtime::ContainerRuntime;
 
-const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
-const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Reconnects after a break: 100 ms doubling to 5 s, reset by an event.
+const RECONNECT: Policy = Policy::doubling(Duration::from_millis(100), Duration::from_secs(5));
 /// A second look after an event, for state the engine reports late.
 const RECHECK_AFTER: Duration = Duration::from_millis(300);
 
@@ -32,7 +34,7 @@ pub async fn forward_events<R: ContainerRuntime>(
     inputs: mpsc::Sender<Input>,
     metrics: AgentMetrics,
 ) {
-    let mut delay = RECONNECT_INITIAL;
+    let mut reconnects = Backoff::new(RECONNECT);
     let mut first = true;
     loop {
         let mut stream = runtime.events(&node);
@@ -59,7 +61,7 @@ pub async fn forward_events<R: ContainerRuntime>(
             };
             match event {
                 Some(Ok(event)) => {
-                    delay = RECONNECT_INITIAL;
+                    reconnects.reset();
                     // Health-check probes (`exec_*`) say nothing about state;
                     // their result arrives as `health_status` on a change.
                     if event.action.starts_with("exec_") {
@@ -83,7 +85,6 @@ pub async fn forward_events<R: ContainerRuntime>(
                 None => break,
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(RECONNECT_MAX);
+        tokio::time::sleep(reconnects.fail()).await;
     }
 }

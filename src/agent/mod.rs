@@ -1,12 +1,12 @@
 //! The node agent (`garage run`): wires the spec watch, the engine's event
 //! stream, the reconcile controller, the HTTP endpoints and (with
-//! `spec.coordinator`) the coordinator reporter under one supervisor. The first task to fail stops the rest; a stop (SIGTERM)
-//! leaves every workload running.
+//! `spec.coordinator`) the coordinator heartbeats under one supervisor. The
+//! first task to fail stops the rest; a stop (SIGTERM) leaves every workload
+//! running.
 
 pub mod events;
 pub mod http;
 pub mod lock;
-pub mod reporter;
 pub mod spec_source;
 
 use std::path::{Path, PathBuf};
@@ -19,11 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::benchmark::saved;
 use crate::coordinator::CoordinatorClient;
+use crate::coordinator_link;
 use crate::gpu::GpuInventory;
 use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
-use crate::reconcile::Controller;
+use crate::reconcile::{Controller, Target};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::RuntimeError;
 use crate::spec::{self, SpecError};
@@ -125,11 +126,10 @@ pub async fn run(
         Some(reason) => tracing::info!(%reason, "no GPU: running CPU-only"),
         None => tracing::info!(count = gpus.count(), "GPUs found"),
     }
-    let target =
-        spec_source::target_from(&spec, &gpus).map_err(|source| AgentError::InitialSpec {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let target = Target::from_spec(&spec, &gpus).map_err(|source| AgentError::InitialSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let node = spec.name().to_string();
     let metrics = AgentMetrics::new();
     let runtime = Arc::new(DockerRuntime::connect().await?);
@@ -152,7 +152,7 @@ pub async fn run(
     tracing::info!(%listen, node = %node, "agent serving /status, /metrics, /healthz, /readyz");
     let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
 
-    let reporter = match spec.coordinator_url() {
+    let heartbeats = match spec.coordinator_url() {
         Some(url) => {
             let identity = NodeIdentity::load_or_create(state_dir).map_err(AgentError::Identity)?;
             match CoordinatorClient::new(url, Arc::new(identity)) {
@@ -161,9 +161,10 @@ pub async fn run(
                         tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
                         None
                     });
-                    let registration = reporter::registration(&client, &spec, &gpus, benchmark);
+                    let registration =
+                        coordinator_link::registration(&client, &spec, &gpus, benchmark);
                     tracing::info!(%url, node_id = %client.identity().node_id(), "reporting to the coordinator");
-                    Some(reporter::run(
+                    Some(coordinator_link::run(
                         client,
                         registration,
                         gpus.clone(),
@@ -203,8 +204,8 @@ pub async fn run(
         metrics.clone(),
     );
     tasks.spawn(until_cancelled(cancel.clone(), events));
-    if let Some(reporter) = reporter {
-        tasks.spawn(until_cancelled(cancel.clone(), reporter));
+    if let Some(heartbeats) = heartbeats {
+        tasks.spawn(until_cancelled(cancel.clone(), heartbeats));
     }
     {
         let cancel = cancel.clone();

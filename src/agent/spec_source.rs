@@ -14,16 +14,7 @@ use tokio::time::Instant;
 use crate::gpu::GpuInventory;
 use crate::metrics::{self, AgentMetrics};
 use crate::reconcile::{Input, Target};
-use crate::spec::{self, NodeSpec, SpecError};
-
-/// Builds the controller's target from a validated spec.
-pub fn target_from(spec: &NodeSpec, gpus: &GpuInventory) -> Result<Target, SpecError> {
-    Ok(Target {
-        generation: spec.generation().to_string(),
-        desired: spec.desired(gpus)?,
-        settings: spec.reconcile(),
-    })
-}
+use crate::spec::{self, SpecError};
 
 /// How long an empty node.yaml counts as a save in progress (issue 9, D16:
 /// a truncate-and-write save was read empty and reported invalid).
@@ -123,7 +114,7 @@ impl SpecSource {
                     spec.name()
                 ));
             }
-            target_from(&spec, &self.gpus).map_err(|e| e.to_string())
+            Target::from_spec(&spec, &self.gpus).map_err(|e| e.to_string())
         });
         match result {
             Ok(target) => {

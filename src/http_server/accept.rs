@@ -1,8 +1,8 @@
 //! Accepting connections without dying or spinning: errors that concern one
 //! connection are skipped; running out of file descriptors (EMFILE, ENFILE)
-//! or memory closes the oldest idle connection and backs off (50 ms doubling
-//! to 1 s); every such log line is throttled to one per [`LOG_EVERY`] with
-//! a count, so a flood cannot fill the log.
+//! or memory closes the oldest idle connection and backs off ([`BACKOFF`]:
+//! 50 ms doubling to 1 s); every such log line is throttled to one per
+//! [`LOG_EVERY`] with a count, so a flood cannot fill the log.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,12 +11,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+use crate::backoff::{Backoff, Policy};
+
 use super::connections::Connections;
 
-/// The first pause after a failed accept.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(50);
-/// The longest pause between failed accepts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Pauses after failed accepts: 50 ms doubling to 1 s, reset by an accept.
+pub const BACKOFF: Policy = Policy::doubling(Duration::from_millis(50), Duration::from_secs(1));
 /// At most one log line per kind of trouble this often.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -54,7 +54,7 @@ impl Throttle {
 #[derive(Debug)]
 pub(super) struct Acceptor {
     listener: TcpListener,
-    backoff: Duration,
+    backoff: Backoff,
     log: Throttle,
 }
 
@@ -74,7 +74,7 @@ impl Acceptor {
     pub(super) fn new(listener: TcpListener) -> Self {
         Acceptor {
             listener,
-            backoff: BACKOFF_MIN,
+            backoff: Backoff::new(BACKOFF),
             log: Throttle::new(LOG_EVERY),
         }
     }
@@ -88,7 +88,7 @@ impl Acceptor {
         loop {
             match self.listener.accept().await {
                 Ok(accepted) => {
-                    self.backoff = BACKOFF_MIN;
+                    self.backoff.reset();
                     return accepted;
                 }
                 Err(err) if concerns_one_connection(&err) => {}
@@ -103,8 +103,7 @@ impl Acceptor {
                             "cannot accept a connection (out of file descriptors? raise `ulimit -n`); backing off"
                         );
                     }
-                    tokio::time::sleep(self.backoff).await;
-                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                    tokio::time::sleep(self.backoff.fail()).await;
                 }
             }
         }

@@ -23,7 +23,7 @@ pub async fn execute<R: ContainerRuntime>(
         },
         (Action::Create, Some(component)) => create_and_start(runtime, node, component).await,
         (Action::Recreate, Some(component)) => {
-            runtime.ensure_image(&component.container.image).await?;
+            runtime.ensure_image(&component.container().image).await?;
             remove_existing(runtime, step).await?;
             create_and_start(runtime, node, component).await
         }
@@ -47,13 +47,13 @@ async fn create_and_start<R: ContainerRuntime>(
     node: &str,
     component: &DesiredComponent,
 ) -> Result<(), RuntimeError> {
-    runtime.ensure_image(&component.container.image).await?;
+    runtime.ensure_image(&component.container().image).await?;
     let name = labels::container_name(node, &component.name);
     let id = runtime
         .create(
             &name,
             &labels::labels_for(node, component),
-            &component.container,
+            component.container(),
         )
         .await?;
     runtime.start(&id).await

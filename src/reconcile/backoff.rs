@@ -1,67 +1,60 @@
 //! Kubelet-like restart backoff per component: the first restart after a
-//! crash is immediate, later ones wait `initial` doubling up to `max`, and a
-//! component that ran for `reset_after` is forgiven. Uses tokio's clock so
-//! tests run on paused time.
+//! crash is immediate, later ones wait `initial` doubling up to `max` (the
+//! crate's one [`Backoff`] curve), and a component that ran for
+//! `reset_after` is forgiven. Uses tokio's clock so tests run on paused time.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::backoff::{later, Backoff, Policy};
+
 use super::settings::BackoffSettings;
 
-/// `now + delay`, capped at a year from now: a delay that would overflow the
-/// clock (a setting that slipped past validation, a server's hint) waits
-/// long instead of panicking ("overflow when adding duration to instant").
-pub fn later(now: Instant, delay: Duration) -> Instant {
-    const CAP: Duration = Duration::from_secs(365 * 24 * 3600);
-    now.checked_add(delay.min(CAP)).unwrap_or(now)
+/// The curve of restarts under `settings`.
+fn policy(settings: BackoffSettings) -> Policy {
+    Policy {
+        immediate_first: true,
+        ..Policy::doubling(settings.initial, settings.max)
+    }
 }
 
 /// Restart bookkeeping of one component.
 #[derive(Debug, Clone)]
-pub struct Backoff {
-    settings: BackoffSettings,
-    /// Failures since the last reset.
-    failures: u32,
+pub struct RestartBackoff {
+    reset_after: Duration,
+    /// Failures since the last reset, on the restart curve.
+    curve: Backoff,
     /// No retry before this instant.
     not_before: Option<Instant>,
     /// When the agent last started the container.
     last_started: Option<Instant>,
 }
 
-impl Backoff {
+impl RestartBackoff {
     pub fn new(settings: BackoffSettings) -> Self {
-        Backoff {
-            settings,
-            failures: 0,
+        RestartBackoff {
+            reset_after: settings.reset_after,
+            curve: Backoff::new(policy(settings)),
             not_before: None,
             last_started: None,
         }
     }
 
     pub fn set_settings(&mut self, settings: BackoffSettings) {
-        self.settings = settings;
+        self.reset_after = settings.reset_after;
+        self.curve.set_policy(policy(settings));
     }
 
     /// Records a crash or a failed attempt at `now`; returns the delay before
     /// the next attempt is allowed.
     pub fn record_failure(&mut self, now: Instant) -> Duration {
         if let Some(started) = self.last_started {
-            if now.saturating_duration_since(started) >= self.settings.reset_after {
-                self.failures = 0;
+            if now.saturating_duration_since(started) >= self.reset_after {
+                self.curve.reset();
             }
         }
-        let delay = match self.failures {
-            0 => Duration::ZERO,
-            n => {
-                let factor = 2u32.saturating_pow(n - 1);
-                self.settings
-                    .initial
-                    .saturating_mul(factor)
-                    .min(self.settings.max)
-            }
-        };
-        self.failures = self.failures.saturating_add(1);
+        let delay = self.curve.fail();
         self.not_before = Some(later(now, delay));
         delay
     }
@@ -73,7 +66,7 @@ impl Backoff {
 
     /// Forgets all failures (the component's configuration changed).
     pub fn reset(&mut self) {
-        self.failures = 0;
+        self.curve.reset();
         self.not_before = None;
     }
 
@@ -90,7 +83,7 @@ impl Backoff {
     }
 
     pub fn failures(&self) -> u32 {
-        self.failures
+        self.curve.failures()
     }
 }
 
@@ -104,7 +97,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn doubles_from_initial_to_max_after_an_immediate_first_retry() {
-        let mut backoff = Backoff::new(settings());
+        let mut backoff = RestartBackoff::new(settings());
         let delays: Vec<u64> = (0..8)
             .map(|_| backoff.record_failure(Instant::now()).as_secs())
             .collect();
@@ -120,7 +113,7 @@ mod tests {
             later(now, Duration::from_secs(5)),
             now + Duration::from_secs(5)
         );
-        let mut backoff = Backoff::new(BackoffSettings {
+        let mut backoff = RestartBackoff::new(BackoffSettings {
             initial: Duration::from_secs(u64::MAX),
             max: Duration::MAX,
             reset_after: Duration::MAX,
@@ -132,7 +125,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn waits_until_the_delay_has_passed() {
-        let mut backoff = Backoff::new(settings());
+        let mut backoff = RestartBackoff::new(settings());
         backoff.record_failure(Instant::now());
         backoff.record_failure(Instant::now());
         assert_eq!(
@@ -147,7 +140,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn forgives_after_running_for_reset_after() {
-        let mut backoff = Backoff::new(settings());
+        let mut backoff = RestartBackoff::new(settings());
         for _ in 0..5 {
             backoff.record_failure(Instant::now());
         }
@@ -165,7 +158,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn reset_clears_the_wait() {
-        let mut backoff = Backoff::new(settings());
+        let mut backoff = RestartBackoff::new(settings());
         backoff.record_failure(Instant::now());
         backoff.record_failure(Instant::now());
         backoff.reset();

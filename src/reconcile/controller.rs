@@ -1,7 +1,9 @@
 //! The reconcile loop: observe → plan → dispatch, level-triggered. Each
 //! component has at most one step in flight, so independent components
 //! converge concurrently and a slow pull never holds up a drift repair.
-//! The controller is the one owner of restarts and of the node's status.
+//! The controller is the one owner of restarts and of the node's status;
+//! what it remembers per component is in [`super::memory`], and how that
+//! reads as status in [`super::projection`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,56 +14,17 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::later;
 use crate::metrics::{self, AgentMetrics};
-use crate::runtime::labels;
-use crate::runtime::{
-    ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError, Termination,
-};
+use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
 
-use super::backoff::{later, Backoff};
+use super::apply;
+use super::backoff::RestartBackoff;
+use super::memory::ComponentMemory;
 use super::plan::{plan, Action, Cause, Plan, Step};
-use super::settings::ReconcileSettings;
-use super::status::{
-    ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID, REASON_SPEC_MISSING,
-};
-use super::{apply, report};
-
-/// What the controller converges to: one validated revision of the spec.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub generation: String,
-    pub desired: DesiredState,
-    pub settings: ReconcileSettings,
-}
-
-/// Inputs from the rest of the agent.
-#[derive(Debug)]
-pub enum Input {
-    /// Something may have changed (engine event, resync): re-list and converge.
-    Reconcile,
-    /// A new valid spec revision.
-    Target(Box<Target>),
-    /// The spec file is invalid; keep the last good target.
-    SpecInvalid(String),
-    /// The spec file cannot be found; keep the last good target.
-    SpecMissing(String),
-}
-
-#[derive(Debug)]
-pub(super) struct Record {
-    pub(super) backoff: Backoff,
-    /// A crash was seen and charged to the backoff, restart not yet made.
-    pub(super) crash_pending: bool,
-    pub(super) restarts: u64,
-    pub(super) last_exit_code: Option<i64>,
-    pub(super) last_error: Option<String>,
-    /// A container of the component was seen or made by this agent, so a
-    /// missing one is drift rather than a first create.
-    pub(super) seen: bool,
-    /// Why the component's container last stopped, and which run of which
-    /// container that was (id, start time), so each stop is read once.
-    pub(super) termination: Option<(String, Option<String>, Termination)>,
-}
+use super::projection::{self, SpecProblem};
+use super::status::NodeStatus;
+use super::target::{Input, Target};
 
 #[derive(Debug)]
 struct StepDone {
@@ -87,7 +50,7 @@ pub struct Controller<R: ContainerRuntime> {
     runtime: Arc<R>,
     node: String,
     target: Option<Arc<Target>>,
-    records: HashMap<String, Record>,
+    memory: HashMap<String, ComponentMemory>,
     in_flight: JoinSet<StepDone>,
     busy: HashSet<String>,
     /// The component of each in-flight step task, so a panicked task frees
@@ -110,7 +73,7 @@ impl<R: ContainerRuntime> Controller<R> {
             runtime,
             node: node.into(),
             target: None,
-            records: HashMap::new(),
+            memory: HashMap::new(),
             in_flight: JoinSet::new(),
             busy: HashSet::new(),
             tasks: HashMap::new(),
@@ -126,9 +89,9 @@ impl<R: ContainerRuntime> Controller<R> {
     }
 
     pub fn set_target(&mut self, target: Target) {
-        let old = self.target.as_ref().map(|old| config_hashes(&old.desired));
-        let new = config_hashes(&target.desired);
-        for (name, record) in &mut self.records {
+        let old = self.target.as_ref().map(|old| old.config_hashes());
+        let new = target.config_hashes();
+        for (name, record) in &mut self.memory {
             record.backoff.set_settings(target.settings.backoff);
             // A new generation of a component starts with a clean slate: a
             // fixed spec must not wait out the old one's crash backoff
@@ -147,33 +110,21 @@ impl<R: ContainerRuntime> Controller<R> {
             .observed_generation
             .set(metrics::generation_number(&generation));
         self.target = Some(Arc::new(target));
-        self.update_status(|s| {
-            s.observed_generation = Some(generation.clone());
-            s.last_attempted_generation = Some(generation);
-            s.set_condition(
-                ConditionType::SpecValid,
-                true,
-                "Valid",
-                "node.yaml is valid",
-            );
-        });
+        self.update_status(|s| projection::spec_accepted(s, &generation));
     }
 
     pub fn set_spec_invalid(&mut self, message: &str) {
-        self.spec_not_valid(REASON_SPEC_INVALID, message);
+        self.spec_not_valid(SpecProblem::Invalid, message);
     }
 
     /// node.yaml is gone (deleted, or its folder is being replaced).
     pub fn set_spec_missing(&mut self, message: &str) {
-        self.spec_not_valid(REASON_SPEC_MISSING, message);
+        self.spec_not_valid(SpecProblem::Missing, message);
     }
 
-    fn spec_not_valid(&mut self, reason: &str, message: &str) {
+    fn spec_not_valid(&mut self, problem: SpecProblem, message: &str) {
         self.metrics.spec_valid.set(0);
-        self.update_status(|s| {
-            let message = format!("{message} (still converging to the last valid spec)");
-            s.set_condition(ConditionType::SpecValid, false, reason, message);
-        });
+        self.update_status(|s| projection::spec_rejected(s, problem, message));
     }
 
     /// Observes, plans, and starts every step whose component is idle and not
@@ -197,21 +148,13 @@ impl<R: ContainerRuntime> Controller<R> {
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
                 let message = err.to_string();
-                self.update_status(|s| {
-                    s.set_condition(ConditionType::Degraded, true, "EngineUnavailable", message);
-                    s.set_condition(
-                        ConditionType::Ready,
-                        ConditionStatus::Unknown,
-                        "EngineUnavailable",
-                        "cannot observe containers",
-                    );
-                });
+                self.update_status(|s| projection::engine_unavailable(s, message));
                 return Err(err);
             }
         };
         let plan = plan(&target.desired, &observed);
         timer.observe_duration();
-        self.observe_records(&target, &observed).await;
+        self.remember_observed(&target, &observed).await;
         let now = Instant::now();
         let mut next_wakeup: Option<Instant> = None;
         let mut dispatched = 0;
@@ -219,7 +162,7 @@ impl<R: ContainerRuntime> Controller<R> {
             if self.busy.contains(&step.component) {
                 continue;
             }
-            if let Some(at) = self.gate(&target, step, &observed, now) {
+            if let Some(at) = self.charge_and_hold_until(&target, step, &observed, now) {
                 next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
                 continue;
             }
@@ -232,10 +175,10 @@ impl<R: ContainerRuntime> Controller<R> {
             metrics::RESULT_SUCCESS
         };
         self.metrics.reconciles.with_label_values(&[result]).inc();
-        // Records of components gone from the spec go too (issue 9, D21).
-        let wanted = component_names(&target.desired);
+        // The memory of components gone from the spec goes too (issue 9, D21).
+        let wanted = target.component_names();
         let busy = &self.busy;
-        self.records
+        self.memory
             .retain(|name, _| busy.contains(name) || wanted.contains(name.as_str()));
         let converged = plan.is_empty() && self.busy.is_empty();
         self.publish(&target, &observed, &plan, converged, now);
@@ -247,8 +190,9 @@ impl<R: ContainerRuntime> Controller<R> {
         })
     }
 
-    /// Decides whether `step` must wait; returns when it may run.
-    fn gate(
+    /// Charges a crash to the component's backoff (once per crash) and
+    /// says until when `step` must wait, if at all.
+    fn charge_and_hold_until(
         &mut self,
         target: &Target,
         step: &Step,
@@ -258,7 +202,7 @@ impl<R: ContainerRuntime> Controller<R> {
         if step.action == Action::Remove {
             return None;
         }
-        let record = self.record(target, &step.component);
+        let record = self.memory_of(target, &step.component);
         if step.cause.is_crash() {
             if let Some(exit) = observed
                 .iter()
@@ -276,8 +220,8 @@ impl<R: ContainerRuntime> Controller<R> {
 
     /// Marks the components that have a container, and reads why a stopped
     /// container stopped (once per run of it) for the status.
-    async fn observe_records(&mut self, target: &Target, observed: &[ObservedContainer]) {
-        let wanted = component_names(&target.desired);
+    async fn remember_observed(&mut self, target: &Target, observed: &[ObservedContainer]) {
+        let wanted = target.component_names();
         for container in observed {
             let Some(component) = container.component() else {
                 continue;
@@ -285,7 +229,7 @@ impl<R: ContainerRuntime> Controller<R> {
             if !wanted.contains(component) {
                 continue;
             }
-            let record = self.record(target, component);
+            let record = self.memory_of(target, component);
             record.seen = true;
             let stopped = matches!(
                 container.state,
@@ -299,7 +243,7 @@ impl<R: ContainerRuntime> Controller<R> {
             }
             match self.runtime.termination(&container.id).await {
                 Ok(termination) => {
-                    self.record(target, component).termination = Some((
+                    self.memory_of(target, component).termination = Some((
                         container.id.clone(),
                         container.started_at.clone(),
                         termination,
@@ -312,22 +256,14 @@ impl<R: ContainerRuntime> Controller<R> {
         }
     }
 
-    fn record(&mut self, target: &Target, component: &str) -> &mut Record {
-        self.records
+    fn memory_of(&mut self, target: &Target, component: &str) -> &mut ComponentMemory {
+        self.memory
             .entry(component.to_string())
-            .or_insert_with(|| Record {
-                backoff: Backoff::new(target.settings.backoff),
-                crash_pending: false,
-                restarts: 0,
-                last_exit_code: None,
-                last_error: None,
-                seen: false,
-                termination: None,
-            })
+            .or_insert_with(|| ComponentMemory::new(RestartBackoff::new(target.settings.backoff)))
     }
 
     fn dispatch(&mut self, target: &Arc<Target>, step: Step) {
-        let record = self.record(target, &step.component);
+        let record = self.memory_of(target, &step.component);
         if step.cause.is_crash() {
             record.crash_pending = false;
             record.restarts += 1;
@@ -362,7 +298,7 @@ impl<R: ContainerRuntime> Controller<R> {
             return;
         };
         let drift = self.metrics.drift_corrections.clone();
-        let record = self.record(&target, &step.component);
+        let record = self.memory_of(&target, &step.component);
         match result {
             Ok(()) => {
                 // Drift is a change behind the agent's back: neither the
@@ -418,7 +354,7 @@ impl<R: ContainerRuntime> Controller<R> {
                 self.busy.remove(&component);
                 self.failed_since_last_pass = true;
                 if let Some(target) = self.target.clone() {
-                    let record = self.record(&target, &component);
+                    let record = self.memory_of(&target, &component);
                     record.last_error = Some(format!("the agent's step failed: {join_error}"));
                     record.backoff.record_failure(Instant::now());
                 }
@@ -438,23 +374,23 @@ impl<R: ContainerRuntime> Controller<R> {
         converged: bool,
         now: Instant,
     ) {
-        let components = report::component_statuses(target, observed, &self.records, now);
-        report::update_metrics(
+        let components = projection::component_statuses(target, observed, &self.memory, now);
+        projection::update_metrics(
             &self.metrics,
             target,
             observed,
-            &self.records,
+            &self.memory,
             now,
             converged,
         );
         let pending = plan.steps.len() + self.busy.len();
         self.update_status(|status| {
-            report::update_conditions(status, target, components, pending, converged);
+            projection::pass_done(status, target, components, pending, converged);
         });
     }
 
     /// Publishes a status change only when something changed, so watchers
-    /// (the reporter's heartbeats) wake on changes, not on every pass
+    /// (the coordinator heartbeats) wake on changes, not on every pass
     /// (issue 9, D21).
     fn update_status(&self, change: impl FnOnce(&mut NodeStatus)) {
         self.status.send_if_modified(|status| {
@@ -513,17 +449,4 @@ impl<R: ContainerRuntime> Controller<R> {
             tokio::time::timeout(SHUTDOWN_GRACE, async { while self.finish_one().await {} }).await;
         self.in_flight.abort_all();
     }
-}
-
-/// The config hash of every component in `desired`, by name.
-fn config_hashes(desired: &DesiredState) -> HashMap<&str, String> {
-    desired
-        .components
-        .iter()
-        .map(|c| (c.name.as_str(), labels::config_hash(c)))
-        .collect()
-}
-
-fn component_names(desired: &DesiredState) -> HashSet<&str> {
-    desired.components.iter().map(|c| c.name.as_str()).collect()
 }

@@ -18,15 +18,15 @@ use super::{Controller, Target};
 const IMAGE: &str = "garage-test/busybox:1";
 
 fn component(name: &str, image: &str) -> DesiredComponent {
-    DesiredComponent {
-        name: name.into(),
-        kind: ComponentKind::Extra,
-        restart: RestartPolicy::Always,
-        container: ContainerSpec {
+    DesiredComponent::new(
+        name,
+        ComponentKind::Extra,
+        RestartPolicy::Always,
+        ContainerSpec {
             image: image.into(),
             ..ContainerSpec::default()
         },
-    }
+    )
 }
 
 fn target(components: Vec<DesiredComponent>) -> Target {
@@ -317,8 +317,16 @@ async fn a_new_generation_of_a_component_resets_its_crash_backoff() {
     fake.exit(&id_of(&fake, "crash"), 3);
     let waiting = controller.pass().await.unwrap();
     assert_eq!(waiting.dispatched, 0, "{waiting:?}");
-    let mut fixed = component("crash", IMAGE);
-    fixed.container.command = vec!["sleep".into(), "3600".into()];
+    let fixed = DesiredComponent::new(
+        "crash",
+        ComponentKind::Extra,
+        RestartPolicy::Always,
+        ContainerSpec {
+            image: IMAGE.into(),
+            command: vec!["sleep".into(), "3600".into()],
+            ..ContainerSpec::default()
+        },
+    );
     let mut fixed_target = target(vec![fixed]);
     fixed_target.generation = "fedcba987654".into();
     controller.set_target(fixed_target);

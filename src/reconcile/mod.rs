@@ -1,20 +1,26 @@
-//! Converging the engine to the desired state: pure planning, execution,
-//! restart backoff, status and the loop that ties them together.
+//! Converging the engine to the desired state: the target it is told
+//! (`target`), pure planning (`plan`), execution (`apply`), restart backoff
+//! (`backoff`), what it remembers per component (`memory`), the status it
+//! projects (`projection` onto `status`) and the loop that ties them
+//! together (`controller`).
 
 pub mod apply;
 pub mod backoff;
 pub mod controller;
+mod memory;
 pub mod plan;
-mod report;
+mod projection;
 pub mod settings;
 pub mod status;
+pub mod target;
 
 #[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
 mod plan_tests;
 
-pub use controller::{Controller, Input, PassOutcome, Target};
+pub use controller::{Controller, PassOutcome};
 pub use plan::{plan, Action, Cause, Plan, Step};
 pub use settings::{BackoffSettings, ReconcileSettings};
 pub use status::NodeStatus;
+pub use target::{Input, Target};

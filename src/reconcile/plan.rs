@@ -210,7 +210,7 @@ fn plan_component(
         cause,
         container_id: id.map(String::from),
     };
-    let hash = labels::config_hash(component);
+    let hash = &component.config().hash;
     // Keep the best candidate: matching config first, then running.
     let mut ranked: Vec<&&ObservedContainer> = existing.iter().collect();
     ranked.sort_by_key(|c| {
@@ -227,7 +227,7 @@ fn plan_component(
     for duplicate in extra {
         steps.push(step(Action::Remove, Cause::Duplicate, Some(&duplicate.id)));
     }
-    if let Some(cause) = drift(component, keep, &hash) {
+    if let Some(cause) = drift(component, keep) {
         steps.push(step(Action::Recreate, cause, Some(&keep.id)));
         return;
     }
@@ -257,18 +257,18 @@ fn plan_component(
 }
 
 /// Why the container's configuration no longer matches, if it does not.
-fn drift(component: &DesiredComponent, observed: &ObservedContainer, hash: &str) -> Option<Cause> {
+fn drift(component: &DesiredComponent, observed: &ObservedContainer) -> Option<Cause> {
+    let config = component.config();
     let version = observed.label(labels::HASH_VERSION).unwrap_or("none");
     if version != CURRENT_HASH_VERSION {
         return Some(Cause::HashVersionChanged {
             observed: version.to_string(),
         });
     }
-    if observed.label(labels::CONFIG_HASH) == Some(hash) {
+    if observed.label(labels::CONFIG_HASH) == Some(config.hash.as_str()) {
         return None;
     }
-    let desired: Value =
-        serde_json::from_str(&labels::config_json(component)).unwrap_or(Value::Null);
+    let desired: Value = serde_json::from_str(&config.json).unwrap_or(Value::Null);
     let before: Value = observed
         .label(labels::CONFIG)
         .and_then(|json| serde_json::from_str(json).ok())

@@ -13,16 +13,16 @@ use super::plan::plan;
 const NODE: &str = "n1";
 
 fn component(name: &str, image: &str, restart: RestartPolicy) -> DesiredComponent {
-    DesiredComponent {
-        name: name.into(),
-        kind: ComponentKind::Extra,
+    DesiredComponent::new(
+        name,
+        ComponentKind::Extra,
         restart,
-        container: ContainerSpec {
+        ContainerSpec {
             image: image.into(),
             command: vec!["sleep".into(), "3600".into()],
             ..ContainerSpec::default()
         },
-    }
+    )
 }
 
 fn desired(components: Vec<DesiredComponent>) -> DesiredState {
@@ -80,8 +80,16 @@ fn matching_containers_need_nothing() {
 #[test]
 fn a_changed_field_recreates_and_says_what_changed() {
     let old = component("web", "busybox:1", RestartPolicy::Always);
-    let mut new = component("web", "busybox:2", RestartPolicy::Always);
-    new.container.env = BTreeMap::from([("MODE".to_string(), "fast".to_string())]);
+    let busybox_2 = component("web", "busybox:2", RestartPolicy::Always);
+    let new = DesiredComponent::new(
+        "web",
+        ComponentKind::Extra,
+        RestartPolicy::Always,
+        ContainerSpec {
+            env: BTreeMap::from([("MODE".to_string(), "fast".to_string())]),
+            ..busybox_2.container().clone()
+        },
+    );
     let plan = plan(&desired(vec![new]), &[running("0123456789abcdef", &old)]);
     assert_eq!(
         plan.to_string(),

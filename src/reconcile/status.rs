@@ -1,6 +1,8 @@
 //! The node's reported status, Kubernetes style: generations, conditions
 //! with transition times, and per-component state. Serialised as-is by
-//! `GET /status` and printed by `garage status`.
+//! `GET /status` and printed by `garage status`. Conditions are written by
+//! `projection` only; readiness is read here only ([`NodeStatus::ready`],
+//! [`NodeStatus::is_ready`], [`NodeStatus::is_converging`]).
 
 use std::time::SystemTime;
 
@@ -145,6 +147,37 @@ impl NodeStatus {
         self.conditions.iter().find(|c| c.type_ == type_)
     }
 
+    /// The Ready condition: every component runs (healthy where checked) or
+    /// finished as its restart policy allows; `None` while it is Unknown
+    /// (before the first pass, or while the engine cannot be listed). What
+    /// a heartbeat tells the coordinator.
+    pub fn ready(&self) -> Option<bool> {
+        match self.condition(ConditionType::Ready)?.status {
+            ConditionStatus::True => Some(true),
+            ConditionStatus::False => Some(false),
+            ConditionStatus::Unknown => None,
+        }
+    }
+
+    /// Ready is True: what `garage apply --wait` waits for.
+    pub fn is_ready(&self) -> bool {
+        self.ready() == Some(true)
+    }
+
+    /// The agent is converging: a pass has observed the engine, towards a
+    /// valid spec. A deleted node.yaml leaves the last valid spec running,
+    /// so it still converges (issue 9, D21: `/readyz` answered 503 while
+    /// every workload ran). What `/readyz` answers; components that are
+    /// still starting or failing do not take the agent out of service.
+    pub fn is_converging(&self) -> bool {
+        let spec_usable = self.condition(ConditionType::SpecValid).is_some_and(|c| {
+            c.status == ConditionStatus::True
+                || (c.reason == REASON_SPEC_MISSING && self.observed_generation.is_some())
+        });
+        let observed = self.condition(ConditionType::Progressing).map(|c| c.status);
+        spec_usable && observed != Some(ConditionStatus::Unknown)
+    }
+
     /// Sets a condition; the transition time moves only when the status flips.
     pub fn set_condition(
         &mut self,
@@ -223,5 +256,41 @@ impl NodeStatus {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(spec_reason: &str, spec_ok: bool) -> NodeStatus {
+        let mut status = NodeStatus::new("n1");
+        status.observed_generation = Some("0123456789ab".into());
+        status.set_condition(ConditionType::Progressing, false, "Converged", "");
+        status.set_condition(ConditionType::SpecValid, spec_ok, spec_reason, "");
+        status
+    }
+
+    #[test]
+    fn a_missing_spec_file_keeps_a_converged_node_ready_an_invalid_one_does_not() {
+        assert!(observed("Valid", true).is_converging());
+        assert!(observed(REASON_SPEC_MISSING, false).is_converging());
+        assert!(!observed(REASON_SPEC_INVALID, false).is_converging());
+        assert!(
+            !NodeStatus::new("n1").is_converging(),
+            "before the first pass"
+        );
+    }
+
+    #[test]
+    fn ready_follows_the_ready_condition_and_is_unknown_before_the_first_pass() {
+        let mut status = NodeStatus::new("n1");
+        assert_eq!(status.ready(), None);
+        assert!(!status.is_ready());
+        status.set_condition(ConditionType::Ready, false, "Converging", "");
+        assert_eq!(status.ready(), Some(false));
+        status.set_condition(ConditionType::Ready, true, "AllRunning", "");
+        assert_eq!(status.ready(), Some(true));
+        assert!(status.is_ready());
     }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// Everything the engine needs to create one container.
 ///
@@ -151,14 +152,65 @@ impl ComponentKind {
     }
 }
 
-/// One component the node must run.
+/// One component the node must run. Its container's hashed configuration
+/// is computed once, when the component is made (the desired state is
+/// lowered), and read by the planner and the ownership labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredComponent {
     /// Unique within the node; part of the container name.
     pub name: String,
     pub kind: ComponentKind,
     pub restart: RestartPolicy,
-    pub container: ContainerSpec,
+    container: ContainerSpec,
+    config: HashedConfig,
+}
+
+impl DesiredComponent {
+    pub fn new(
+        name: impl Into<String>,
+        kind: ComponentKind,
+        restart: RestartPolicy,
+        container: ContainerSpec,
+    ) -> Self {
+        DesiredComponent {
+            name: name.into(),
+            kind,
+            restart,
+            config: HashedConfig::of(&container),
+            container,
+        }
+    }
+
+    pub fn container(&self) -> &ContainerSpec {
+        &self.container
+    }
+
+    /// The hashed fields of [`Self::container`] and their hash.
+    pub fn config(&self) -> &HashedConfig {
+        &self.config
+    }
+}
+
+/// The canonical JSON of a container's hashed fields and a short hash of
+/// it, recorded in labels next to each other so a plan can say *what*
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedConfig {
+    pub json: String,
+    /// The first 8 bytes of the JSON's SHA-256, in hex.
+    pub hash: String,
+}
+
+impl HashedConfig {
+    pub fn of(container: &ContainerSpec) -> Self {
+        // ContainerSpec uses only ordered maps, so the serialisation is stable.
+        let json = serde_json::to_string(container).unwrap_or_default();
+        let digest = Sha256::digest(json.as_bytes());
+        HashedConfig {
+            hash: hex::encode(&digest[..8]),
+            json,
+        }
+    }
 }
 
 /// Everything one node must run: the reconciler's input.

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use super::container::{ComponentKind, DesiredComponent};
 
 /// Every ownership label starts with this; users cannot set such labels.
@@ -28,29 +26,17 @@ pub fn container_name(node: &str, component: &str) -> String {
     format!("garage-{node}-{component}")
 }
 
-/// Canonical JSON of the hashed fields of a component.
-pub fn config_json(component: &DesiredComponent) -> String {
-    // ContainerSpec uses only ordered maps, so the serialisation is stable.
-    serde_json::to_string(&component.container).unwrap_or_default()
-}
-
-/// Short hex hash over [`config_json`].
-pub fn config_hash(component: &DesiredComponent) -> String {
-    let digest = Sha256::digest(config_json(component).as_bytes());
-    hex::encode(&digest[..8])
-}
-
 /// All labels a container of `component` carries: the user's, then ours
 /// (ours win on a clash, so a user label can never forge ownership).
 pub fn labels_for(node: &str, component: &DesiredComponent) -> BTreeMap<String, String> {
-    let mut labels = component.container.labels.clone();
+    let mut labels = component.container().labels.clone();
     let ours = [
         (MANAGED_BY, MANAGED_BY_VALUE.to_string()),
         (NODE, node.to_string()),
         (COMPONENT, component.name.clone()),
         (KIND, component.kind.as_str().to_string()),
-        (CONFIG_HASH, config_hash(component)),
-        (CONFIG, config_json(component)),
+        (CONFIG_HASH, component.config().hash.clone()),
+        (CONFIG, component.config().json.clone()),
         (HASH_VERSION, CURRENT_HASH_VERSION.to_string()),
     ];
     labels.extend(ours.into_iter().map(|(k, v)| (k.to_string(), v)));

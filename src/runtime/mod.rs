@@ -17,7 +17,8 @@ use futures::stream::BoxStream;
 
 pub use container::{
     ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
-    HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
+    HashedConfig, HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy,
+    Security,
 };
 
 /// What the engine says a container is doing.

@@ -1,5 +1,7 @@
-//! The podman, worker and `containers` sections → component templates
-//! (complete container specs that wait only for the host's GPUs).
+//! The podman, worker and `containers` sections → unresolved components
+//! (complete container specs that wait only for the host's GPUs). Each
+//! component's container is built here, the host-dependent part of podman's
+//! included ([`podman_gpu_access`], applied when lowering finds GPUs).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -7,17 +9,18 @@ use std::time::Duration;
 
 use crate::inference::hub::ModelRef;
 use crate::runtime::{
-    ComponentKind, ContainerSpec, HealthCheck, Mount, PortBinding, Protocol, RestartPolicy,
+    ComponentKind, ContainerSpec, HealthCheck, Mount, MountSource, PortBinding, Protocol,
+    RestartPolicy,
 };
 
 use super::container::{Capabilities, Container};
+use super::container_fields::{
+    container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
+};
 use super::error::SpecError;
 use super::limits::{self, MAX_CONTAINERS};
 use super::names;
-use super::node::{GpuWant, Template};
-use super::parts::{
-    container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
-};
+use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
 use super::validate::Checker;
@@ -63,19 +66,19 @@ const PODMAN_SECURITY_OPT: [&str; 3] = [
     "systempaths=unconfined",
 ];
 
-pub(super) fn templates(
+pub(super) fn components(
     c: &Checker<'_>,
     doc: &NodeDocument,
     node_gpu: GpuWant,
     metrics_listen: SocketAddr,
-) -> Result<Vec<Template>, SpecError> {
+) -> Result<Vec<UnresolvedComponent>, SpecError> {
     let labels = &doc.metadata.labels;
     let gpu_path = if matches!(node_gpu, GpuWant::Indices(_)) {
         "spec.gpu.indices"
     } else {
         "spec.gpu.mode"
     };
-    let node_template = |name: &str, kind, container| Template {
+    let node_component = |name: &str, kind, container| UnresolvedComponent {
         name: name.to_owned(),
         kind,
         restart: RestartPolicy::Always,
@@ -90,7 +93,7 @@ pub(super) fn templates(
     let mut out = Vec::new();
     let mut ports = HostPorts::with_agent_metrics(metrics_listen);
     if let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) {
-        out.push(node_template(
+        out.push(node_component(
             "podman",
             ComponentKind::Podman,
             podman_container(c, podman)?,
@@ -103,7 +106,7 @@ pub(super) fn templates(
                 .bind(port, "spec.worker.port".to_owned())
                 .map_err(|why| c.invalid("spec.worker.port", why, "choose another port"))?;
         }
-        out.push(node_template("worker", ComponentKind::Worker, container));
+        out.push(node_component("worker", ComponentKind::Worker, container));
     }
     let containers = &doc.spec.containers;
     if containers.len() > MAX_CONTAINERS {
@@ -152,7 +155,7 @@ pub(super) fn templates(
                 .bind(port, port_path.clone())
                 .map_err(|why| c.invalid(&port_path, why, "choose another hostPort"))?;
         }
-        out.push(Template {
+        out.push(UnresolvedComponent {
             name: extra.name.clone(),
             kind: ComponentKind::Extra,
             restart: restart_policy(extra.restart_policy),
@@ -219,6 +222,22 @@ fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, S
         health: Some(podman_ready_check()),
         ..ContainerSpec::default()
     })
+}
+
+/// The part of podman's container that depends on the host, once lowering
+/// has given it GPUs: podman is told to pass them on, and sees the NVIDIA
+/// persistence daemon's socket directory where the host has one.
+pub(super) fn podman_gpu_access(container: &mut ContainerSpec, persistenced_dir: Option<&str>) {
+    container.env.insert("ENABLE_GPU".into(), "true".into());
+    // Read-only is enough: connecting to a Unix socket is allowed on a
+    // read-only mount.
+    if let Some(dir) = persistenced_dir {
+        container.mounts.push(Mount {
+            source: MountSource::Bind(dir.to_owned()),
+            target: dir.to_owned(),
+            read_only: true,
+        });
+    }
 }
 
 fn worker_container(c: &Checker<'_>, worker: &Worker) -> Result<ContainerSpec, SpecError> {

@@ -1,15 +1,15 @@
 //! Lowering a validated spec onto one host: resolves each component's GPU
-//! request against the inventory and yields the reconciler's `DesiredState`.
-//! Host facts (GPUs, the NVIDIA persistence daemon's directory) come in
-//! through the inventory; nothing here looks at the host.
+//! request against the inventory and yields the reconciler's `DesiredState`,
+//! each component with its config hash computed once, here. Host facts
+//! (GPUs, the NVIDIA persistence daemon's directory) come in through the
+//! inventory; nothing here looks at the host.
 
 use crate::gpu::GpuInventory;
-use crate::runtime::{
-    ComponentKind, DesiredComponent, DesiredState, GpuRequest, Mount, MountSource,
-};
+use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
 
+use super::component::podman_gpu_access;
 use super::error::SpecError;
-use super::node::{GpuWant, NodeSpec, Template};
+use super::node::{GpuWant, NodeSpec, UnresolvedComponent};
 
 impl NodeSpec {
     /// What this node must run on a host with `gpus`. Fails only when the
@@ -18,7 +18,7 @@ impl NodeSpec {
         let components = self
             .components
             .iter()
-            .map(|template| lower(template, gpus))
+            .map(|component| lower(component, gpus))
             .collect::<Result<_, _>>()?;
         Ok(DesiredState {
             node: self.name.clone(),
@@ -27,30 +27,24 @@ impl NodeSpec {
     }
 }
 
-fn lower(template: &Template, gpus: &GpuInventory) -> Result<DesiredComponent, SpecError> {
+fn lower(
+    template: &UnresolvedComponent,
+    gpus: &GpuInventory,
+) -> Result<DesiredComponent, SpecError> {
     let mut container = template.container.clone();
     container.gpus = resolve(template, gpus)?;
     if template.kind == ComponentKind::Podman && container.gpus != GpuRequest::None {
-        container.env.insert("ENABLE_GPU".into(), "true".into());
-        // Read-only is enough: connecting to a Unix socket is allowed on a
-        // read-only mount.
-        if let Some(dir) = &gpus.persistenced_dir {
-            container.mounts.push(Mount {
-                source: MountSource::Bind(dir.clone()),
-                target: dir.clone(),
-                read_only: true,
-            });
-        }
+        podman_gpu_access(&mut container, gpus.persistenced_dir.as_deref());
     }
-    Ok(DesiredComponent {
-        name: template.name.clone(),
-        kind: template.kind,
-        restart: template.restart,
+    Ok(DesiredComponent::new(
+        template.name.clone(),
+        template.kind,
+        template.restart,
         container,
-    })
+    ))
 }
 
-fn resolve(template: &Template, gpus: &GpuInventory) -> Result<GpuRequest, SpecError> {
+fn resolve(template: &UnresolvedComponent, gpus: &GpuInventory) -> Result<GpuRequest, SpecError> {
     let count = gpus.count();
     let no_gpu = || SpecError::Gpu {
         site: template.gpu_site.clone(),

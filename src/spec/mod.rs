@@ -9,13 +9,13 @@
 
 mod component;
 pub mod container;
+mod container_fields;
 mod error;
 pub mod limits;
 pub(crate) mod locate;
 mod lower;
 pub(crate) mod names;
 mod node;
-mod parts;
 mod ports;
 pub(crate) mod quantity;
 pub mod types;

@@ -24,7 +24,7 @@ pub struct NodeSpec {
     pub(super) power: Power,
     pub(super) metrics_listen: SocketAddr,
     pub(super) reconcile: ReconcileSettings,
-    pub(super) components: Vec<Template>,
+    pub(super) components: Vec<UnresolvedComponent>,
     pub(super) podman: Option<PodmanHost>,
     pub(super) worker_model: Option<WorkerModel>,
 }
@@ -113,9 +113,10 @@ pub(super) enum GpuWant {
     Indices(Vec<u32>),
 }
 
-/// A component with everything decided except its GPUs.
+/// A component with everything decided except its GPUs, which lowering
+/// resolves against the host's inventory.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Template {
+pub(super) struct UnresolvedComponent {
     pub name: String,
     pub kind: ComponentKind,
     pub restart: RestartPolicy,

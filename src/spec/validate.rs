@@ -149,7 +149,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         )
     })?;
     let reconcile = reconcile_settings(&c, &spec.reconcile)?;
-    let components = component::templates(&c, doc, node_gpu, metrics_listen)?;
+    let components = component::components(&c, doc, node_gpu, metrics_listen)?;
     Ok(NodeSpec {
         name: name.clone(),
         generation: generation(doc),
@@ -165,7 +165,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
     })
 }
 
-/// The enabled worker's model; `component::templates` has checked that
+/// The enabled worker's model; `component::components` has checked that
 /// exactly one of `path` and `huggingFace` is set.
 fn worker_model(doc: &NodeDocument) -> Option<WorkerModel> {
     let worker = doc.spec.worker.as_ref().filter(|w| w.enabled)?;

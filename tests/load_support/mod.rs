@@ -85,7 +85,7 @@ impl CpuSample {
 }
 
 /// A node's status document as the agent sends it: three components and
-/// its conditions, about 2 KB of JSON (see `agent::reporter::heartbeat`).
+/// its conditions, about 2 KB of JSON (see `coordinator_link::heartbeat`).
 pub fn heartbeat_body() -> Vec<u8> {
     let component = |name: &str, image: &str| {
         serde_json::json!({

@@ -61,7 +61,7 @@ fn defaults_applied() {
     let desired = spec
         .desired(&GpuInventory::default())
         .expect("no GPU asked for");
-    let podman = &desired.components[0].container;
+    let podman = desired.components[0].container();
     assert_eq!(podman.image, "garage/podman:0.1");
     assert_eq!(podman.security.cap_add, strings(&["ALL"]));
     assert_eq!(
@@ -71,7 +71,7 @@ fn defaults_applied() {
     let others = &desired.components[1];
     assert_eq!(others.restart, RestartPolicy::Always);
     assert_eq!(
-        others.container.ports,
+        others.container().ports,
         vec![PortBinding {
             host_ip: None,
             host_port: 80,
@@ -79,7 +79,7 @@ fn defaults_applied() {
             protocol: Protocol::Tcp
         }]
     );
-    let health = others.container.health.as_ref().expect("health check");
+    let health = others.container().health.as_ref().expect("health check");
     assert_eq!(
         (health.interval, health.retries),
         (Duration::from_secs(30), 3)
@@ -100,14 +100,14 @@ fn auto_gpu_mode_uses_gpus_when_present() {
         persistenced_dir: None,
     };
     let desired = spec.desired(&host).expect("GPUs present");
-    let podman = &desired.components[0].container;
+    let podman = desired.components[0].container();
     assert_eq!(podman.gpus, GpuRequest::All);
     assert_eq!(
         podman.env.get("ENABLE_GPU").map(String::as_str),
         Some("true")
     );
-    assert_eq!(desired.components[1].container.gpus, GpuRequest::All);
-    assert_eq!(desired.components[2].container.gpus, GpuRequest::None);
+    assert_eq!(desired.components[1].container().gpus, GpuRequest::All);
+    assert_eq!(desired.components[2].container().gpus, GpuRequest::None);
 }
 
 #[test]
@@ -132,19 +132,19 @@ fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
         .desired(&gpu_host(Some("/run/nvidia-persistenced")))
         .expect("GPUs present");
     assert!(desired.components[0]
-        .container
+        .container()
         .mounts
         .contains(&persistenced));
     assert!(
         !desired.components[1]
-            .container
+            .container()
             .mounts
             .contains(&persistenced),
         "only the podman host gets it"
     );
     let without = spec.desired(&gpu_host(None)).expect("GPUs present");
     assert!(!without.components[0]
-        .container
+        .container()
         .mounts
         .contains(&persistenced));
     let no_gpu_mode = parse_text(&EXAMPLE.replace("mode: auto", "mode: none")).expect("valid");
@@ -152,7 +152,7 @@ fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
         .desired(&gpu_host(Some("/run/nvidia-persistenced")))
         .expect("no GPUs asked for");
     assert!(!desired.components[0]
-        .container
+        .container()
         .mounts
         .contains(&persistenced));
 }
@@ -163,11 +163,11 @@ fn example_lowers_without_gpu() {
     let desired = spec
         .desired(&GpuInventory::none("NVML not available"))
         .expect("auto mode");
-    let podman = DesiredComponent {
-        name: "podman".into(),
-        kind: ComponentKind::Podman,
-        restart: RestartPolicy::Always,
-        container: ContainerSpec {
+    let podman = DesiredComponent::new(
+        "podman",
+        ComponentKind::Podman,
+        RestartPolicy::Always,
+        ContainerSpec {
             image: "garage/podman:0.1".into(),
             entrypoint: strings(&["podman"]),
             command: strings(&[
@@ -221,12 +221,12 @@ fn example_lowers_without_gpu() {
             labels: labels(),
             ..ContainerSpec::default()
         },
-    };
-    let worker = DesiredComponent {
-        name: "worker".into(),
-        kind: ComponentKind::Worker,
-        restart: RestartPolicy::Always,
-        container: ContainerSpec {
+    );
+    let worker = DesiredComponent::new(
+        "worker",
+        ComponentKind::Worker,
+        RestartPolicy::Always,
+        ContainerSpec {
             image: "garage/worker:0.1".into(),
             entrypoint: strings(&["garage"]),
             command: strings(&[
@@ -256,12 +256,12 @@ fn example_lowers_without_gpu() {
             labels: labels(),
             ..ContainerSpec::default()
         },
-    };
-    let proxy = DesiredComponent {
-        name: "node-exporter-proxy".into(),
-        kind: ComponentKind::Extra,
-        restart: RestartPolicy::Always,
-        container: ContainerSpec {
+    );
+    let proxy = DesiredComponent::new(
+        "node-exporter-proxy",
+        ComponentKind::Extra,
+        RestartPolicy::Always,
+        ContainerSpec {
             image: "garage-test/busybox:1".into(),
             command: strings(&["httpd", "-f", "-p", "9100"]),
             ports: vec![PortBinding {
@@ -280,7 +280,7 @@ fn example_lowers_without_gpu() {
             labels: labels(),
             ..ContainerSpec::default()
         },
-    };
+    );
     let expected = DesiredState {
         node: "garage-node-1".into(),
         components: vec![podman, worker, proxy],
@@ -303,7 +303,7 @@ fn hub_model_gets_a_writable_volume_and_a_cache_flag() {
         .find(|c| c.name == "worker")
         .expect("worker");
     assert_eq!(
-        worker.container.command,
+        worker.container().command,
         strings(&[
             "worker",
             "--listen",
@@ -315,7 +315,7 @@ fn hub_model_gets_a_writable_volume_and_a_cache_flag() {
         ])
     );
     assert!(
-        !worker.container.mounts[0].read_only,
+        !worker.container().mounts[0].read_only,
         "downloads land in the volume"
     );
 

@@ -1,5 +1,9 @@
-//! Projects one reconcile pass onto the node's status (components and
-//! conditions) and the agent's metrics. Pure bookkeeping: no engine calls.
+//! Projects the controller's view onto the node's status (components and
+//! conditions) and the agent's metrics. The one writer of conditions: the
+//! controller reports what happened (a spec accepted or rejected, the engine
+//! unreachable, a pass done) and this module decides what that means for
+//! Ready, Progressing, Degraded and SpecValid. Pure bookkeeping: no engine
+//! calls.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -9,15 +13,59 @@ use tokio::time::Instant;
 use crate::metrics::AgentMetrics;
 use crate::runtime::{labels, ComponentKind, ContainerState, ObservedContainer, RestartPolicy};
 
-use super::controller::{Record, Target};
-use super::status::{rfc3339, ComponentStatus, ConditionType, NodeStatus};
+use super::memory::ComponentMemory;
+use super::status::{
+    rfc3339, ComponentStatus, ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID,
+    REASON_SPEC_MISSING,
+};
+use super::target::Target;
+
+/// Why the controller holds no valid revision of the spec right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SpecProblem {
+    Invalid,
+    Missing,
+}
+
+/// A new valid revision of the spec is the target.
+pub(super) fn spec_accepted(status: &mut NodeStatus, generation: &str) {
+    status.observed_generation = Some(generation.to_string());
+    status.last_attempted_generation = Some(generation.to_string());
+    status.set_condition(
+        ConditionType::SpecValid,
+        true,
+        "Valid",
+        "node.yaml is valid",
+    );
+}
+
+/// node.yaml is invalid or gone; the last valid target stays.
+pub(super) fn spec_rejected(status: &mut NodeStatus, problem: SpecProblem, message: &str) {
+    let reason = match problem {
+        SpecProblem::Invalid => REASON_SPEC_INVALID,
+        SpecProblem::Missing => REASON_SPEC_MISSING,
+    };
+    let message = format!("{message} (still converging to the last valid spec)");
+    status.set_condition(ConditionType::SpecValid, false, reason, message);
+}
+
+/// The engine could not be listed: nothing is known about the containers.
+pub(super) fn engine_unavailable(status: &mut NodeStatus, message: String) {
+    status.set_condition(ConditionType::Degraded, true, "EngineUnavailable", message);
+    status.set_condition(
+        ConditionType::Ready,
+        ConditionStatus::Unknown,
+        "EngineUnavailable",
+        "cannot observe containers",
+    );
+}
 
 /// The status of every desired component, from what was observed and what
 /// the controller remembers (restarts, errors, backoff).
 pub(super) fn component_statuses(
     target: &Target,
     observed: &[ObservedContainer],
-    records: &HashMap<String, Record>,
+    memory: &HashMap<String, ComponentMemory>,
     now: Instant,
 ) -> Vec<ComponentStatus> {
     target
@@ -29,7 +77,7 @@ pub(super) fn component_statuses(
                 .iter()
                 .filter(|c| c.component() == Some(component.name.as_str()))
                 .min_by_key(|c| c.state != ContainerState::Running);
-            let record = records.get(&component.name);
+            let record = memory.get(&component.name);
             let waiting = record.and_then(|r| r.backoff.ready_at(now));
             ComponentStatus {
                 name: component.name.clone(),
@@ -57,7 +105,7 @@ pub(super) fn update_metrics(
     metrics: &AgentMetrics,
     target: &Target,
     observed: &[ObservedContainer],
-    records: &HashMap<String, Record>,
+    memory: &HashMap<String, ComponentMemory>,
     now: Instant,
     converged: bool,
 ) {
@@ -71,7 +119,7 @@ pub(super) fn update_metrics(
             .components
             .iter()
             .filter(|c| c.kind == kind)
-            .filter_map(|c| records.get(&c.name))
+            .filter_map(|c| memory.get(&c.name))
             .map(|r| r.backoff.current_delay(now).as_secs_f64())
             .fold(0.0, f64::max);
         metrics
@@ -95,8 +143,9 @@ pub(super) fn update_metrics(
     }
 }
 
-/// Replaces the component list and recomputes Ready, Progressing and Degraded.
-pub(super) fn update_conditions(
+/// After a pass: replaces the component list and recomputes Ready,
+/// Progressing and Degraded.
+pub(super) fn pass_done(
     status: &mut NodeStatus,
     target: &Target,
     components: Vec<ComponentStatus>,

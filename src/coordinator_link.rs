@@ -1,29 +1,34 @@
-//! Reporting to the coordinator (`spec.coordinator.url`): registers the node
-//! with its identity, then sends its status as a signed heartbeat when the
-//! status changes and on the interval the coordinator asks for. A
-//! coordinator that is down or failing is retried with exponential backoff
-//! and jitter; a permanent refusal (e.g. 409 `key_conflict`) stops reporting
-//! until the agent restarts. Reporting never waits on, or holds up, converging.
+//! The node's link to its coordinator (`spec.coordinator.url`): the
+//! registration and heartbeat requests built from the spec and the status
+//! (also used by `garage register`), and the agent's heartbeat loop, which
+//! registers the node with its identity, then sends its status as a signed
+//! heartbeat when the status changes and on the interval the coordinator
+//! asks for. A coordinator that is down or failing is retried with
+//! exponential backoff and jitter; a permanent refusal (e.g. 409
+//! `key_conflict`) stops heartbeats until the agent restarts. Heartbeats
+//! never wait on, or hold up, converging.
 
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::backoff::{later, Backoff, Policy};
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
 use crate::coordinator::{ClientError, CoordinatorClient};
 use crate::gpu::GpuInventory;
 use crate::metrics::{
     AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
 };
-use crate::reconcile::backoff::later;
-use crate::reconcile::status::{ConditionStatus, ConditionType};
 use crate::reconcile::NodeStatus;
 use crate::spec::NodeSpec;
 
-/// First retry delay after a failed call; doubles up to [`RETRY_MAX`].
-pub const RETRY_INITIAL: Duration = Duration::from_secs(1);
-pub const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Retries of a failed call: from 1 s doubling up to a minute, each scaled
+/// to between half and all of it.
+pub const RETRY: Policy = Policy {
+    jitter: true,
+    ..Policy::doubling(Duration::from_secs(1), Duration::from_secs(60))
+};
 /// Status changes closer together than this share one heartbeat.
 pub const MIN_GAP: Duration = Duration::from_secs(1);
 /// The range a coordinator's `heartbeat_interval_seconds` hint is clamped to
@@ -35,17 +40,6 @@ pub const INTERVAL_MAX: Duration = Duration::from_secs(3600);
 /// [`INTERVAL_MIN`]..=[`INTERVAL_MAX`].
 pub fn interval_from_hint(seconds: u64) -> Duration {
     Duration::from_secs(seconds).clamp(INTERVAL_MIN, INTERVAL_MAX)
-}
-
-/// Delay before retry number `failures` (1 for the first): exponential, capped,
-/// scaled by `jitter` in [0, 1) to between half and all of it, so that nodes
-/// cut off together do not come back together.
-pub fn retry_delay(failures: u32, jitter: f64) -> Duration {
-    let exponent = failures.saturating_sub(1).min(16);
-    let full = RETRY_INITIAL
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(RETRY_MAX);
-    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 /// The registration this node sends: its GPUs, where it is, and its saved
@@ -74,16 +68,9 @@ pub fn registration(
 
 /// The heartbeat for `status`.
 pub fn heartbeat(status: &NodeStatus, gpus: &GpuInventory) -> HeartbeatRequest {
-    let ready = status
-        .condition(ConditionType::Ready)
-        .and_then(|c| match c.status {
-            ConditionStatus::True => Some(true),
-            ConditionStatus::False => Some(false),
-            ConditionStatus::Unknown => None,
-        });
     HeartbeatRequest {
         observed_generation: status.observed_generation.clone(),
-        ready,
+        ready: status.ready(),
         gpus: gpus.devices.iter().map(GpuInfo::from).collect(),
         status: serde_json::to_value(status).unwrap_or_default(),
     }
@@ -100,7 +87,7 @@ pub async fn run(
 ) {
     let node_id = client.identity().node_id();
     let mut registered = false;
-    let mut failures = 0u32;
+    let mut retries = Backoff::new(RETRY);
     loop {
         let was_registered = registered;
         let request = if registered {
@@ -133,10 +120,10 @@ pub async fn run(
         match result {
             Ok(seconds) => {
                 metrics.coordinator_last_report.set(unix_now());
-                if failures > 0 {
+                if retries.failures() > 0 {
                     tracing::info!(%node_id, "the coordinator answers again");
                 }
-                failures = 0;
+                retries.reset();
                 let interval = interval_from_hint(seconds);
                 // Right after registering, the first heartbeat goes at once.
                 if was_registered && !wait_for_change_or(&mut status, interval).await {
@@ -144,7 +131,7 @@ pub async fn run(
                 }
             }
             Err(err) => {
-                failures = failures.saturating_add(1);
+                let delay = retries.fail();
                 if err.code() == Some("unknown_node") {
                     // The coordinator lost or deleted the node: register again.
                     registered = false;
@@ -155,8 +142,7 @@ pub async fn run(
                     while status.changed().await.is_ok() {}
                     return;
                 }
-                let delay = retry_delay(failures, rand::random::<f64>());
-                log_failure(&err, failures, delay);
+                log_failure(&err, retries.failures(), delay);
                 tokio::time::sleep(delay).await;
             }
         }
@@ -241,7 +227,7 @@ mod tests {
         (client, calls)
     }
 
-    fn start_reporter(client: CoordinatorClient) -> tokio::task::JoinHandle<()> {
+    fn start_heartbeats(client: CoordinatorClient) -> tokio::task::JoinHandle<()> {
         let registration = client.registration(Vec::new(), Location::default(), None);
         let (status_tx, status) = watch::channel(NodeStatus::new("n1"));
         tokio::spawn(async move {
@@ -263,15 +249,15 @@ mod tests {
         let body = serde_json::json!({"error": {"code": "key_conflict", "message": "registered with another key"}});
         let (client, calls) =
             stub_coordinator(StatusCode::CONFLICT, body, &dir.path().join("identity")).await;
-        let reporter = start_reporter(client);
+        let heartbeats = start_heartbeats(client);
         // Retries of a transient failure come after 0.5-1 s and 1-2 s.
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a 409 was retried");
         assert!(
-            !reporter.is_finished(),
-            "the reporter must not end the agent"
+            !heartbeats.is_finished(),
+            "heartbeats must not end the agent"
         );
-        reporter.abort();
+        heartbeats.abort();
     }
 
     #[tokio::test]
@@ -286,15 +272,18 @@ mod tests {
         });
         let (client, calls) =
             stub_coordinator(StatusCode::OK, body, &dir.path().join("identity")).await;
-        let reporter = start_reporter(client);
+        let heartbeats = start_heartbeats(client);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        assert!(!reporter.is_finished(), "the reporter ended (panicked?)");
+        assert!(
+            !heartbeats.is_finished(),
+            "the heartbeat loop ended (panicked?)"
+        );
         assert_eq!(
             calls.load(Ordering::SeqCst),
             2,
             "register, then one heartbeat"
         );
-        reporter.abort();
+        heartbeats.abort();
         assert_eq!(interval_from_hint(u64::MAX), INTERVAL_MAX);
         assert_eq!(interval_from_hint(0), INTERVAL_MIN);
         assert_eq!(interval_from_hint(30), Duration::from_secs(30));
@@ -302,13 +291,13 @@ mod tests {
 
     #[test]
     fn retries_back_off_exponentially_with_jitter_and_a_cap() {
-        assert_eq!(retry_delay(1, 0.999_999).as_millis(), 999);
-        assert_eq!(retry_delay(1, 0.0), Duration::from_millis(500));
-        assert_eq!(retry_delay(2, 0.0), Duration::from_secs(1));
-        assert_eq!(retry_delay(4, 0.0), Duration::from_secs(4));
-        assert_eq!(retry_delay(7, 0.0), Duration::from_secs(30));
-        assert_eq!(retry_delay(100, 0.0), Duration::from_secs(30));
-        assert!(retry_delay(100, 0.99) <= RETRY_MAX);
+        assert_eq!(RETRY.delay(1, 0.999_999).as_millis(), 999);
+        assert_eq!(RETRY.delay(1, 0.0), Duration::from_millis(500));
+        assert_eq!(RETRY.delay(2, 0.0), Duration::from_secs(1));
+        assert_eq!(RETRY.delay(4, 0.0), Duration::from_secs(4));
+        assert_eq!(RETRY.delay(7, 0.0), Duration::from_secs(30));
+        assert_eq!(RETRY.delay(100, 0.0), Duration::from_secs(30));
+        assert!(RETRY.delay(100, 0.99) <= RETRY.max);
     }
 
     #[tokio::test(start_paused = true)]
