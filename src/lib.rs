@@ -5,6 +5,7 @@ pub mod agent;
 pub mod benchmark;
 pub mod commands;
 pub mod coordinator;
+pub mod document;
 pub mod error_text;
 pub mod gpu;
 pub mod http_server;

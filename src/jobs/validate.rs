@@ -6,10 +6,10 @@ use std::path::Path;
 
 use regex::Regex;
 
-use crate::spec::locate::Locations;
+use crate::document::Locations;
 use crate::spec::{limits, names, quantity};
 
-use super::error::JobFileError;
+use super::JobFileError;
 use super::job::{Extractor, Job, Limits, RunOp, VolumeMount};
 use super::types::{Command, JobDocument, JobResources, LogType, Op, ResultSpec};
 

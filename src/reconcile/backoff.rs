@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::settings::BackoffSettings;
+use crate::spec::BackoffSettings;
 
 /// `now + delay`, capped at a year from now: a delay that would overflow the
 /// clock (a setting that slipped past validation, a server's hint) waits

@@ -17,10 +17,10 @@ use crate::runtime::labels;
 use crate::runtime::{
     ContainerRuntime, ContainerState, DesiredState, ObservedContainer, RuntimeError, Termination,
 };
+use crate::spec::ReconcileSettings;
 
 use super::backoff::{later, Backoff};
 use super::plan::{plan, Action, Cause, Plan, Step};
-use super::settings::ReconcileSettings;
 use super::status::{
     ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID, REASON_SPEC_MISSING,
 };

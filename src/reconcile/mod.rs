@@ -6,7 +6,6 @@ pub mod backoff;
 pub mod controller;
 pub mod plan;
 mod report;
-pub mod settings;
 pub mod status;
 
 #[cfg(test)]
@@ -16,5 +15,5 @@ mod plan_tests;
 
 pub use controller::{Controller, Input, PassOutcome, Target};
 pub use plan::{plan, Action, Cause, Plan, Step};
-pub use settings::{BackoffSettings, ReconcileSettings};
+pub use crate::spec::{BackoffSettings, ReconcileSettings};
 pub use status::NodeStatus;

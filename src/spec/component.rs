@@ -5,14 +5,14 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::inference::hub::ModelRef;
 use crate::runtime::{
     ComponentKind, ContainerSpec, HealthCheck, Mount, PortBinding, Protocol, RestartPolicy,
 };
 
 use super::container::{Capabilities, Container};
-use super::error::SpecError;
+use super::SpecError;
 use super::limits::{self, MAX_CONTAINERS};
+use super::model_ref::ModelRef;
 use super::names;
 use super::node::{GpuWant, Template};
 use super::parts::{

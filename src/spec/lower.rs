@@ -8,7 +8,7 @@ use crate::runtime::{
     ComponentKind, DesiredComponent, DesiredState, GpuRequest, Mount, MountSource,
 };
 
-use super::error::SpecError;
+use super::SpecError;
 use super::node::{GpuWant, NodeSpec, Template};
 
 impl NodeSpec {
@@ -52,7 +52,7 @@ fn lower(template: &Template, gpus: &GpuInventory) -> Result<DesiredComponent, S
 
 fn resolve(template: &Template, gpus: &GpuInventory) -> Result<GpuRequest, SpecError> {
     let count = gpus.count();
-    let no_gpu = || SpecError::Gpu {
+    let no_gpu = || SpecError::Unavailable {
         site: template.gpu_site.clone(),
         message: format!(
             "this host has no GPU ({})",
@@ -72,7 +72,7 @@ fn resolve(template: &Template, gpus: &GpuInventory) -> Result<GpuRequest, SpecE
         GpuWant::All | GpuWant::Indices(_) if count == 0 => Err(no_gpu()),
         GpuWant::All => Ok(GpuRequest::All),
         GpuWant::Indices(indices) => match indices.iter().find(|&&i| i as usize >= count) {
-            Some(index) => Err(SpecError::Gpu {
+            Some(index) => Err(SpecError::Unavailable {
                 site: template.gpu_site.clone(),
                 message: format!("GPU index {index} does not exist; this host has {count} GPU(s)"),
                 fix: format!("use indices 0 to {}", count - 1),

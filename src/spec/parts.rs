@@ -9,7 +9,7 @@ use super::container::{
     Capabilities, GpuRequestSpec, Port, ProtocolSpec, Quantity, Resources as ResourcesSpec,
     RestartPolicySpec, VolumeMount,
 };
-use super::error::SpecError;
+use super::SpecError;
 use super::names;
 use super::node::GpuWant;
 use super::quantity;

@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::inference::hub::HubModel;
 use crate::jobs::images::HostImages;
-use crate::reconcile::{BackoffSettings, ReconcileSettings};
 use crate::runtime::labels;
 
 use super::component;
-use super::error::SpecError;
+use super::SpecError;
 use super::limits::{self, DurationRange};
-use super::locate::Locations;
+use crate::document::Locations;
+use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
 use super::quantity;
+use super::settings::{BackoffSettings, ReconcileSettings};
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
 
 /// Builds errors at the positions recorded while parsing.

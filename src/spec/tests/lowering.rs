@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gpu::{GpuDevice, GpuInventory};
-use crate::reconcile::ReconcileSettings;
+use crate::spec::ReconcileSettings;
 use crate::runtime::{
     ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
     HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
