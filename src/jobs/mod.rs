@@ -25,8 +25,6 @@ mod validate;
 mod runner_tests;
 #[cfg(test)]
 mod slots_tests;
-#[cfg(test)]
-mod tests;
 
 use std::path::Path;
 

@@ -381,3 +381,7 @@ fn extractors(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -111,30 +111,5 @@ pub fn short(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_names_the_largest_unit() {
-        assert_eq!(short(Duration::from_secs(u64::MAX)), "584942417355y");
-        assert_eq!(short(DAY), "24h");
-        assert_eq!(short(HOUR), "1h");
-        assert_eq!(short(Duration::from_secs(90)), "90s");
-        assert_eq!(short(Duration::from_millis(100)), "100ms");
-        assert_eq!(short(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(short(Duration::ZERO), "0");
-    }
-
-    #[test]
-    fn ranges_include_both_ends() {
-        assert_eq!(RESYNC_PERIOD.check("24h", DAY), Ok(DAY));
-        assert_eq!(
-            RESYNC_PERIOD.check("18446744073709551615s", Duration::from_secs(u64::MAX)),
-            Err("`18446744073709551615s` (584942417355y) is longer than the maximum 24h".into())
-        );
-        assert_eq!(
-            RESYNC_PERIOD.check("10ms", Duration::from_millis(10)),
-            Err("`10ms` is shorter than the minimum 100ms".into())
-        );
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;

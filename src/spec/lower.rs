@@ -81,3 +81,7 @@ fn resolve(template: &Template, gpus: &GpuInventory) -> Result<GpuRequest, SpecE
         },
     }
 }
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

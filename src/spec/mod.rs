@@ -19,7 +19,7 @@ pub mod types;
 mod validate;
 
 #[cfg(test)]
-mod tests;
+mod test_support;
 
 use std::path::Path;
 

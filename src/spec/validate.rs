@@ -377,3 +377,7 @@ fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSetting
     }
     Ok(ReconcileSettings { resync, backoff })
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
