@@ -6,6 +6,7 @@
 
 mod component;
 pub mod container;
+mod host_images;
 pub mod limits;
 mod lower;
 mod model_ref;
@@ -28,6 +29,7 @@ use schemars::generate::SchemaSettings;
 use crate::document::{self, Kind};
 
 pub use crate::document::{DocumentError, Site};
+pub use host_images::{HostImages, PatternError};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
 pub use node::{NodeSpec, PodmanHost, WorkerModel};
 pub use settings::{BackoffSettings, ReconcileSettings};

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use crate::jobs::images::HostImages;
 use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 
+use super::host_images::HostImages;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
 use super::Site;

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::jobs::images::HostImages;
+use crate::document::Locations;
 use crate::runtime::labels;
 
 use super::component;
 use super::SpecError;
 use super::limits::{self, DurationRange};
-use crate::document::Locations;
+use super::host_images::HostImages;
 use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
