@@ -14,8 +14,8 @@ use super::Kind;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
     pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
+    pub line: u32,
+    pub column: u32,
     /// Dotted field path; empty for the document itself.
     pub path: String,
 }
@@ -48,7 +48,7 @@ pub enum DocumentError {
     /// The file could not be read at all.
     #[error("{}: cannot read the {} (fix: check that the file exists and is readable)", file.display(), kind.noun)]
     Read {
-        kind: Kind,
+        kind: &'static Kind,
         file: PathBuf,
         #[source]
         source: std::io::Error,
@@ -57,7 +57,7 @@ pub enum DocumentError {
     /// cannot (several documents, a non-string key, a non-finite number).
     #[error("{site} invalid {}: {message} (fix: {fix})", kind.syntax)]
     Syntax {
-        kind: Kind,
+        kind: &'static Kind,
         site: Site,
         message: String,
         fix: String,
@@ -74,7 +74,7 @@ pub enum DocumentError {
     /// A key that the document does not know (most often a typo).
     #[error("{site} unknown field `{field}`, expected {expected} (fix: check the spelling; {} lists every field)", kind.schema)]
     UnknownField {
-        kind: Kind,
+        kind: &'static Kind,
         site: Site,
         field: String,
         expected: String,

@@ -133,7 +133,11 @@ fn index_segment(rest: &str) -> Option<(usize, usize)> {
 
 /// Parses `text` as exactly one YAML document, within the limits of
 /// [`super::limits`]; `kind` names the document in errors.
-pub fn load(text: &str, file: &Path, kind: Kind) -> Result<(Value, Locations), DocumentError> {
+pub fn load(
+    text: &str,
+    file: &Path,
+    kind: &'static Kind,
+) -> Result<(Value, Locations), DocumentError> {
     let tree = yaml::read(text, file, kind)?;
     let value = tree.value();
     Ok((
@@ -149,7 +153,7 @@ pub fn load(text: &str, file: &Path, kind: Kind) -> Result<(Value, Locations), D
 mod tests {
     use super::*;
 
-    const TEST: Kind = Kind {
+    static TEST: Kind = Kind {
         noun: "test document",
         syntax: "YAML",
         schema: "the test",
@@ -160,7 +164,7 @@ mod tests {
     #[test]
     fn keys_holding_dots_and_missing_fields() {
         let text = "m:\n  labels:\n    example.com/a.b: x\n  list:\n    - y\n";
-        let (_, at) = load(text, Path::new("t.yaml"), TEST).expect("valid yaml");
+        let (_, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         let key = at.key("m.labels.example.com/a.b");
         assert_eq!((key.line, key.column), (3, 5));
         let item = at.value("m.list[0]");
@@ -173,7 +177,7 @@ mod tests {
     #[test]
     fn aliased_nodes_are_found_through_the_alias() {
         let text = "a: &x\n  k: 1\nb: *x\n";
-        let (value, at) = load(text, Path::new("t.yaml"), TEST).expect("valid yaml");
+        let (value, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         assert_eq!(value["b"]["k"], 1);
         let site = at.value("b.k");
         assert_eq!((site.line, site.column), (2, 6));
@@ -182,7 +186,7 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let text = "a:\n  b: [1, 2]\n  c: x\n";
-        let (value, at) = load(text, Path::new("t.yaml"), TEST).expect("valid yaml");
+        let (value, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         assert_eq!(value["a"]["b"][1], 2);
         let site = at.value("a.b[1]");
         assert_eq!((site.line, site.column), (2, 10));

@@ -40,7 +40,7 @@ pub struct Kind {
 
 /// Reads a document file as UTF-8, at most [`limits::MAX_FILE_BYTES`]: a
 /// larger file is refused after reading one byte more than the limit.
-pub fn read_text(path: &Path, kind: Kind) -> Result<String, DocumentError> {
+pub fn read_text(path: &Path, kind: &'static Kind) -> Result<String, DocumentError> {
     let read_error = |source| DocumentError::Read {
         kind,
         file: path.to_owned(),
@@ -63,7 +63,7 @@ pub fn read_text(path: &Path, kind: Kind) -> Result<String, DocumentError> {
 pub fn parse<T: DeserializeOwned>(
     text: &str,
     file: &Path,
-    kind: Kind,
+    kind: &'static Kind,
 ) -> Result<(T, Locations), DocumentError> {
     let (value, at) = locate::load(text, file, kind)?;
     let doc = serde_path_to_error::deserialize(value)
@@ -75,7 +75,7 @@ pub fn parse<T: DeserializeOwned>(
 fn deserialize_error(
     err: &serde_path_to_error::Error<serde_json::Error>,
     at: &Locations,
-    kind: Kind,
+    kind: &'static Kind,
 ) -> DocumentError {
     let path = field_path(err.path());
     let message = err.inner().to_string();

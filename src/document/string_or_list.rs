@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn both_shapes_and_the_expectation() {
-        assert_eq!(read::<u32>("\"all\""), Ok(StringOrList::String("all".into())));
+        assert_eq!(
+            read::<u32>("\"all\""),
+            Ok(StringOrList::String("all".into()))
+        );
         assert_eq!(read::<u32>("[0, 1]"), Ok(StringOrList::List(vec![0, 1])));
         let err = read::<String>("7").expect_err("a number is neither");
         assert!(

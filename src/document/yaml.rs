@@ -16,8 +16,9 @@ use super::error::{DocumentError, Site};
 use super::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES};
 use super::Kind;
 
-/// A 1-based line and column.
-pub(super) type Pos = (usize, usize);
+/// A 1-based line and column; `u32` keeps every error small, and a file
+/// within [`MAX_FILE_BYTES`] has far fewer lines and columns.
+pub(super) type Pos = (u32, u32);
 
 /// A child as written at one place: the node and where it was written (a
 /// collection under a key is placed at its key).
@@ -83,7 +84,7 @@ impl Tree {
 }
 
 /// Reads `text` as exactly one YAML document.
-pub(super) fn read(text: &str, file: &Path, kind: Kind) -> Result<Tree, DocumentError> {
+pub(super) fn read(text: &str, file: &Path, kind: &'static Kind) -> Result<Tree, DocumentError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(file_too_large(file));
     }
@@ -103,7 +104,7 @@ pub(super) fn read(text: &str, file: &Path, kind: Kind) -> Result<Tree, Document
             let mark = err.marker();
             syntax(
                 (file, kind),
-                (mark.line(), mark.col() + 1),
+                position(mark.line(), mark.col() + 1),
                 err.info(),
                 "check indentation, colons and quotes around this position",
             )
@@ -136,7 +137,12 @@ pub(super) fn file_too_large(file: &Path) -> DocumentError {
     }
 }
 
-fn syntax((file, kind): (&Path, Kind), (line, column): Pos, message: &str, fix: &str) -> DocumentError {
+fn syntax(
+    (file, kind): (&Path, &'static Kind),
+    (line, column): Pos,
+    message: &str,
+    fix: &str,
+) -> DocumentError {
     DocumentError::Syntax {
         kind,
         site: Site {
@@ -151,7 +157,12 @@ fn syntax((file, kind): (&Path, Kind), (line, column): Pos, message: &str, fix: 
 }
 
 fn pos(span: &Span) -> Pos {
-    (span.start.line(), span.start.col() + 1)
+    position(span.start.line(), span.start.col() + 1)
+}
+
+fn position(line: usize, column: usize) -> Pos {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (narrow(line), narrow(column))
 }
 
 /// A sequence or mapping whose end has not been read yet.
@@ -171,7 +182,7 @@ struct Open {
 #[derive(Debug)]
 struct Reader<'a> {
     file: &'a Path,
-    kind: Kind,
+    kind: &'static Kind,
     nodes: Vec<Node>,
     open: Vec<Open>,
     /// Anchor id → its finished node.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::document::DocumentError;
 use crate::gpu::GpuInventory;
 use crate::runtime::jobs::PodmanJobEngine;
-use crate::document::DocumentError;
 use crate::spec;
 
 use super::engine::EngineError;

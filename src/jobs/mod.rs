@@ -39,7 +39,7 @@ pub use runner::{RunOptions, Runner};
 pub use types::JobDocument;
 
 /// How job files' errors name them.
-pub const JOB_FILE: Kind = Kind {
+pub static JOB_FILE: Kind = Kind {
     noun: "job file",
     syntax: "YAML/JSON",
     schema: "manifests/job.schema.json",
@@ -55,12 +55,12 @@ pub type JobFileError = DocumentError;
 
 /// Reads and validates the job file at `path` (YAML or JSON).
 pub fn load(path: &Path) -> Result<Job, JobFileError> {
-    parse(&document::read_text(path, JOB_FILE)?, path)
+    parse(&document::read_text(path, &JOB_FILE)?, path)
 }
 
 /// Parses and validates `text`; `file` names the job and places errors.
 pub fn parse(text: &str, file: &Path) -> Result<Job, JobFileError> {
-    let (doc, at): (JobDocument, _) = document::parse(text, file, JOB_FILE)?;
+    let (doc, at): (JobDocument, _) = document::parse(text, file, &JOB_FILE)?;
     validate::validate(&doc, &at, file)
 }
 

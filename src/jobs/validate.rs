@@ -9,9 +9,9 @@ use regex::Regex;
 use crate::document::Locations;
 use crate::spec::{limits, names, quantity};
 
-use super::JobFileError;
 use super::job::{Extractor, Job, Limits, RunOp, VolumeMount};
 use super::types::{Command, JobDocument, JobResources, LogType, Op, ResultSpec};
+use super::JobFileError;
 
 /// Builds errors at the positions recorded while parsing.
 struct Checker<'a> {

@@ -96,7 +96,8 @@ fn duplicate_op_ids_are_rejected() {
 fn committed_schema_is_current() {
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/job.schema.json");
-    let generated = serde_json::to_string_pretty(&crate::jobs::schema()).expect("schema is JSON") + "\n";
+    let generated =
+        serde_json::to_string_pretty(&crate::jobs::schema()).expect("schema is JSON") + "\n";
     if std::env::var_os("GARAGE_BLESS").is_some() {
         std::fs::write(&path, &generated).expect("write manifests/job.schema.json");
     }

@@ -13,7 +13,7 @@ mod controller_tests;
 #[cfg(test)]
 mod plan_tests;
 
+pub use crate::spec::{BackoffSettings, ReconcileSettings};
 pub use controller::{Controller, Input, PassOutcome, Target};
 pub use plan::{plan, Action, Cause, Plan, Step};
-pub use crate::spec::{BackoffSettings, ReconcileSettings};
 pub use status::NodeStatus;

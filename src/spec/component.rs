@@ -10,7 +10,6 @@ use crate::runtime::{
 };
 
 use super::container::{Capabilities, Container};
-use super::SpecError;
 use super::limits::{self, MAX_CONTAINERS};
 use super::model_ref::ModelRef;
 use super::names;
@@ -21,6 +20,7 @@ use super::parts::{
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
 use super::validate::Checker;
+use super::SpecError;
 
 const MODEL_CACHE_FLAG: &str = "--model-cache";
 /// Where the worker keeps hub downloads: inside the model volume, so they

@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-pub use crate::document::limits::{
-    MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES,
-};
+pub use crate::document::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES};
 
 /// Entries of `spec.containers`.
 pub const MAX_CONTAINERS: usize = 256;

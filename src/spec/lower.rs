@@ -8,8 +8,8 @@ use crate::runtime::{
     ComponentKind, DesiredComponent, DesiredState, GpuRequest, Mount, MountSource,
 };
 
-use super::SpecError;
 use super::node::{GpuWant, NodeSpec, Template};
+use super::SpecError;
 
 impl NodeSpec {
     /// What this node must run on a host with `gpus`. Fails only when the

@@ -14,8 +14,8 @@ pub(crate) mod names;
 mod node;
 mod parts;
 mod ports;
-mod settings;
 pub(crate) mod quantity;
+mod settings;
 pub mod types;
 mod validate;
 
@@ -39,7 +39,7 @@ pub use types::NodeDocument;
 pub type SpecError = DocumentError;
 
 /// How the node spec's errors name it.
-pub const NODE_SPEC: Kind = Kind {
+pub static NODE_SPEC: Kind = Kind {
     noun: "node spec",
     syntax: "YAML",
     schema: "manifests/node.schema.json",
@@ -54,12 +54,12 @@ pub fn load(path: &Path) -> Result<NodeSpec, SpecError> {
 
 /// Reads the node spec file at `path` as text, within the document limits.
 pub fn read_text(path: &Path) -> Result<String, SpecError> {
-    document::read_text(path, NODE_SPEC)
+    document::read_text(path, &NODE_SPEC)
 }
 
 /// Parses and validates `text`; `file` is only used in error messages.
 pub fn parse(text: &str, file: &Path) -> Result<NodeSpec, SpecError> {
-    let (doc, at): (NodeDocument, _) = document::parse(text, file, NODE_SPEC)?;
+    let (doc, at): (NodeDocument, _) = document::parse(text, file, &NODE_SPEC)?;
     validate::validate(&doc, &at)
 }
 

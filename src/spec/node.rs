@@ -9,8 +9,8 @@ use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 use super::host_images::HostImages;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
-use super::Site;
 use super::types::{Location, Power};
+use super::Site;
 
 /// A node spec that parsed and validated; the only way to get one is
 /// [`super::parse`] or [`super::load`].

@@ -185,7 +185,9 @@ mod tests {
     #[test]
     fn the_schema_pattern_is_the_same_grammar() {
         let pattern = regex::Regex::new(crate::spec::types::DURATION_PATTERN).expect("pattern");
-        for text in ["0", "0s", "500ms", "1h30m", "365d", "2y", "5m", "5x", "s", "10", "1h 30m", ""] {
+        for text in [
+            "0", "0s", "500ms", "1h30m", "365d", "2y", "5m", "5x", "s", "10", "1h 30m", "",
+        ] {
             assert_eq!(
                 pattern.is_match(text),
                 parse_duration(text).is_ok(),

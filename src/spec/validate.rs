@@ -11,15 +11,15 @@ use crate::document::Locations;
 use crate::runtime::labels;
 
 use super::component;
-use super::SpecError;
-use super::limits::{self, DurationRange};
 use super::host_images::HostImages;
+use super::limits::{self, DurationRange};
 use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
 use super::quantity;
 use super::settings::{BackoffSettings, ReconcileSettings};
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
+use super::SpecError;
 
 /// Builds errors at the positions recorded while parsing.
 #[derive(Debug)]
