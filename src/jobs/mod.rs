@@ -2,8 +2,9 @@
 //! runner that executes them inside the node's podman host, never on the
 //! host's Docker engine.
 //!
-//! `types` is the document as written (serde + JSON Schema), `validate`
-//! turns it into a [`Job`], and `runner` runs one through the narrow
+//! `types` is the document as written (serde + JSON Schema), read with
+//! positions by `crate::document`; `validate` turns it into a [`Job`], and
+//! `runner` runs one through the narrow
 //! [`JobEngine`] seam; the bollard implementation of that seam lives in
 //! `crate::runtime::jobs`, so this module imports no engine client.
 
