@@ -7,6 +7,7 @@ pub mod benchmark;
 pub mod commands;
 pub mod coordinator;
 pub mod coordinator_link;
+pub mod document;
 pub mod error_text;
 pub mod gpu;
 pub mod http_server;

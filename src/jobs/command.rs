@@ -6,22 +6,21 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::document::DocumentError;
 use crate::gpu::GpuInventory;
 use crate::runtime::jobs::PodmanJobEngine;
-use crate::spec::{self, SpecError};
+use crate::spec;
 
 use super::engine::EngineError;
-use super::error::JobFileError;
 use super::report::JobReport;
 use super::runner::{check, RunError, RunEvent, RunOptions, Runner};
 use super::slots::{JobLocks, SlotError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobCommandError {
+    /// The job file or the node spec.
     #[error(transparent)]
-    Job(#[from] JobFileError),
-    #[error(transparent)]
-    Node(#[from] SpecError),
+    Document(#[from] DocumentError),
     #[error("{}: node {node} has no podman host (fix: add a `podman:` section to spec, then `garage apply -f {}`)", file.display(), file.display())]
     NoPodman {
         file: std::path::PathBuf,

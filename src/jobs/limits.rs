@@ -3,9 +3,7 @@
 //! a read-only cgroup v1 tree, as on CI hosts: no), and the words every job
 //! report carries about it. Limits are set on every container either way.
 
-/// Pids limit of a job container unless the job or the node sets one
-/// (`resources.pids`, `spec.podman.jobs.pidsLimit`): ends a fork bomb.
-pub const DEFAULT_PIDS_LIMIT: u32 = 1024;
+pub use crate::spec::limits::DEFAULT_PIDS_LIMIT;
 
 /// What the podman host said about limits.
 #[derive(Debug, Clone, PartialEq, Eq)]

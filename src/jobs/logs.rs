@@ -116,3 +116,7 @@ fn stream_index(stream: LogStream) -> usize {
         LogStream::Stderr => 1,
     }
 }
+
+#[cfg(test)]
+#[path = "logs_tests.rs"]
+mod tests;

@@ -12,6 +12,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::document::string_or_list::StringOrList;
 use crate::spec::container::Quantity;
 use crate::spec::types::DURATION_PATTERN;
 
@@ -233,24 +234,11 @@ impl Serialize for Command {
 
 impl<'de> Deserialize<'de> for Command {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct CommandVisitor;
-        impl<'de> Visitor<'de> for CommandVisitor {
-            type Value = Command;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a command string or a list of arguments")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Command, E> {
-                Ok(Command::Shell(v.to_owned()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
-                let mut args = Vec::new();
-                while let Some(arg) = seq.next_element::<String>()? {
-                    args.push(arg);
-                }
-                Ok(Command::Exec(args))
-            }
-        }
-        d.deserialize_any(CommandVisitor)
+        let expecting = "a command string or a list of arguments";
+        Ok(match StringOrList::deserialize(d, expecting)? {
+            StringOrList::String(text) => Command::Shell(text),
+            StringOrList::List(args) => Command::Exec(args),
+        })
     }
 }
 

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use regex::Regex;
 
-use crate::spec::locate::Locations;
+use crate::document::Locations;
 use crate::spec::{limits, names, quantity};
 
-use super::error::JobFileError;
 use super::job::{Extractor, Job, Limits, RunOp, VolumeMount};
 use super::types::{Command, JobDocument, JobResources, LogType, Op, ResultSpec};
+use super::JobFileError;
 
 /// Builds errors at the positions recorded while parsing.
 struct Checker<'a> {
@@ -381,3 +381,7 @@ fn extractors(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::backoff::{later, Backoff, Policy};
 
-use super::settings::BackoffSettings;
+use crate::spec::BackoffSettings;
 
 /// The curve of restarts under `settings`.
 fn policy(settings: BackoffSettings) -> Policy {

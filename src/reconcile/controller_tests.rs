@@ -11,8 +11,8 @@ use crate::runtime::{
     ComponentKind, ContainerSpec, ContainerState, DesiredComponent, DesiredState, RestartPolicy,
     Termination,
 };
+use crate::spec::{BackoffSettings, ReconcileSettings};
 
-use super::settings::{BackoffSettings, ReconcileSettings};
 use super::{Controller, Target};
 
 const IMAGE: &str = "garage-test/busybox:1";

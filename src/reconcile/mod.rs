@@ -10,7 +10,6 @@ pub mod controller;
 mod memory;
 pub mod plan;
 mod projection;
-pub mod settings;
 pub mod status;
 pub mod target;
 
@@ -19,8 +18,8 @@ mod controller_tests;
 #[cfg(test)]
 mod plan_tests;
 
+pub use crate::spec::{BackoffSettings, ReconcileSettings};
 pub use controller::{Controller, PassOutcome};
 pub use plan::{plan, Action, Cause, Plan, Step};
-pub use settings::{BackoffSettings, ReconcileSettings};
 pub use status::NodeStatus;
 pub use target::{Input, Target};

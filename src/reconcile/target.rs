@@ -9,7 +9,7 @@ use crate::gpu::GpuInventory;
 use crate::runtime::DesiredState;
 use crate::spec::{NodeSpec, SpecError};
 
-use super::settings::ReconcileSettings;
+use crate::spec::ReconcileSettings;
 
 /// What the controller converges to: one validated revision of the spec.
 #[derive(Debug, Clone)]

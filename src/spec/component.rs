@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::inference::hub::ModelRef;
 use crate::runtime::{
     ComponentKind, ContainerSpec, HealthCheck, Mount, MountSource, PortBinding, Protocol,
     RestartPolicy,
@@ -17,8 +16,9 @@ use super::container::{Capabilities, Container};
 use super::container_fields::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
 };
-use super::error::SpecError;
+use super::SpecError;
 use super::limits::{self, MAX_CONTAINERS};
+use super::model_ref::ModelRef;
 use super::names;
 use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::types::DURATION_PATTERN;
+use crate::document::string_or_list::StringOrList;
 
 /// One extra container, run next to podman and the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -247,29 +248,16 @@ impl Serialize for GpuRequestSpec {
 
 impl<'de> Deserialize<'de> for GpuRequestSpec {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct GpuVisitor;
-        impl<'de> Visitor<'de> for GpuVisitor {
-            type Value = GpuRequestSpec;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`none`, `auto`, `all` or a list of GPU indices")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<GpuRequestSpec, E> {
-                match v {
-                    "none" => Ok(GpuRequestSpec::None),
-                    "auto" => Ok(GpuRequestSpec::Auto),
-                    "all" => Ok(GpuRequestSpec::All),
-                    other => Err(E::unknown_variant(other, &["none", "auto", "all"])),
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GpuRequestSpec, A::Error> {
-                let mut indices = Vec::new();
-                while let Some(index) = seq.next_element::<u32>()? {
-                    indices.push(index);
-                }
-                Ok(GpuRequestSpec::Indices(indices))
-            }
+        let expecting = "`none`, `auto`, `all` or a list of GPU indices";
+        match StringOrList::deserialize(d, expecting)? {
+            StringOrList::String(word) => match word.as_str() {
+                "none" => Ok(GpuRequestSpec::None),
+                "auto" => Ok(GpuRequestSpec::Auto),
+                "all" => Ok(GpuRequestSpec::All),
+                other => Err(de::Error::unknown_variant(other, &["none", "auto", "all"])),
+            },
+            StringOrList::List(indices) => Ok(GpuRequestSpec::Indices(indices)),
         }
-        d.deserialize_any(GpuVisitor)
     }
 }
 

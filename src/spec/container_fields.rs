@@ -9,11 +9,11 @@ use super::container::{
     Capabilities, GpuRequestSpec, Port, ProtocolSpec, Quantity, Resources as ResourcesSpec,
     RestartPolicySpec, VolumeMount,
 };
-use super::error::SpecError;
 use super::names;
 use super::node::GpuWant;
 use super::quantity;
 use super::validate::{unique_indices, Checker};
+use super::SpecError;
 
 pub(super) fn image(c: &Checker<'_>, path: &str, image: &str) -> Result<(), SpecError> {
     c.check(

@@ -1,22 +1,12 @@
 //! Every bound a node spec or job file is held to, in one place: file size,
-//! nesting depth, alias expansion, container count, duration ranges and
-//! environment sizes. The README's limits table lists the same numbers.
+//! nesting depth and alias expansion (enforced by `crate::document`, listed
+//! here again), container count, duration ranges, environment sizes and the
+//! default pids limit of a job. The README's limits table lists the same
+//! numbers.
 
 use std::time::Duration;
 
-/// Largest spec or job file read, in bytes (1 MiB); a real one is a few KB.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
-
-/// Deepest nesting of sequences and mappings, aliases expanded. node.yaml
-/// needs about 8 levels; the bound keeps every later recursion (serde,
-/// validation, drop) far inside any thread's stack.
-pub const MAX_DEPTH: usize = 64;
-
-/// Nodes (keys and values alike) that expanding aliases may add to a document.
-pub const MAX_ALIAS_NODES: u64 = 100_000;
-
-/// Bytes of keys and scalars that expanding aliases may add to a document.
-pub const MAX_ALIAS_BYTES: u64 = 4 << 20;
+pub use crate::document::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES};
 
 /// Entries of `spec.containers`.
 pub const MAX_CONTAINERS: usize = 256;
@@ -35,6 +25,10 @@ pub const MAX_ENV_STRING_BYTES: usize = (128 << 10) - 1;
 /// Bytes of one container's whole environment (`KEY=VALUE` strings and
 /// their NULs), well inside the kernel's total for arguments and environment.
 pub const MAX_ENV_TOTAL_BYTES: usize = 1 << 20;
+
+/// Pids limit of a job container unless the job or the node sets one
+/// (`resources.pids`, `spec.podman.jobs.pidsLimit`): ends a fork bomb.
+pub const DEFAULT_PIDS_LIMIT: u32 = 1024;
 
 /// The values a duration setting accepts, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,30 +109,5 @@ pub fn short(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn short_names_the_largest_unit() {
-        assert_eq!(short(Duration::from_secs(u64::MAX)), "584942417355y");
-        assert_eq!(short(DAY), "24h");
-        assert_eq!(short(HOUR), "1h");
-        assert_eq!(short(Duration::from_secs(90)), "90s");
-        assert_eq!(short(Duration::from_millis(100)), "100ms");
-        assert_eq!(short(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(short(Duration::ZERO), "0");
-    }
-
-    #[test]
-    fn ranges_include_both_ends() {
-        assert_eq!(RESYNC_PERIOD.check("24h", DAY), Ok(DAY));
-        assert_eq!(
-            RESYNC_PERIOD.check("18446744073709551615s", Duration::from_secs(u64::MAX)),
-            Err("`18446744073709551615s` (584942417355y) is longer than the maximum 24h".into())
-        );
-        assert_eq!(
-            RESYNC_PERIOD.check("10ms", Duration::from_millis(10)),
-            Err("`10ms` is shorter than the minimum 100ms".into())
-        );
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;

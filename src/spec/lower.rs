@@ -8,7 +8,7 @@ use crate::gpu::GpuInventory;
 use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
 
 use super::component::podman_gpu_access;
-use super::error::SpecError;
+use super::SpecError;
 use super::node::{GpuWant, NodeSpec, UnresolvedComponent};
 
 impl NodeSpec {
@@ -46,7 +46,7 @@ fn lower(
 
 fn resolve(template: &UnresolvedComponent, gpus: &GpuInventory) -> Result<GpuRequest, SpecError> {
     let count = gpus.count();
-    let no_gpu = || SpecError::Gpu {
+    let no_gpu = || SpecError::Unavailable {
         site: template.gpu_site.clone(),
         message: format!(
             "this host has no GPU ({})",
@@ -66,7 +66,7 @@ fn resolve(template: &UnresolvedComponent, gpus: &GpuInventory) -> Result<GpuReq
         GpuWant::All | GpuWant::Indices(_) if count == 0 => Err(no_gpu()),
         GpuWant::All => Ok(GpuRequest::All),
         GpuWant::Indices(indices) => match indices.iter().find(|&&i| i as usize >= count) {
-            Some(index) => Err(SpecError::Gpu {
+            Some(index) => Err(SpecError::Unavailable {
                 site: template.gpu_site.clone(),
                 message: format!("GPU index {index} does not exist; this host has {count} GPU(s)"),
                 fix: format!("use indices 0 to {}", count - 1),
@@ -75,3 +75,7 @@ fn resolve(template: &UnresolvedComponent, gpus: &GpuInventory) -> Result<GpuReq
         },
     }
 }
+
+#[cfg(test)]
+#[path = "lower_tests.rs"]
+mod tests;

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use crate::inference::hub::HubModel;
-use crate::jobs::images::HostImages;
-use crate::reconcile::ReconcileSettings;
 use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 
-use super::error::Site;
+use super::host_images::HostImages;
+use super::model_ref::HubModel;
+use super::settings::ReconcileSettings;
 use super::types::{Location, Power};
+use super::Site;
 
 /// A node spec that parsed and validated; the only way to get one is
 /// [`super::parse`] or [`super::load`].

@@ -1,5 +1,6 @@
 //! Humane values: Kubernetes-style byte and CPU quantities (`512Mi`, `16Gi`,
-//! `500m`) and durations (`10s`, `5m`, `1h30m`). Pure parsing, no locations.
+//! `500m`) and durations (`10s`, `5m`, `1h30m`), the one duration grammar of
+//! spec files, job files and flags. Pure parsing, no locations.
 
 use std::time::Duration;
 
@@ -42,8 +43,13 @@ pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
     Ok(nanos as u64)
 }
 
-/// A duration from one or more `<integer><unit>` parts, units `ms`, `s`,
-/// `m`, `h`: `500ms`, `10s`, `5m`, `1h30m`. `0` alone means zero.
+/// The one duration grammar of the project: spec files, job files and
+/// command-line flags (usable as a clap `value_parser`). One or more
+/// `<integer><unit>` parts, units `ms`, `s`, `m`, `h`, `d` (24 h) and `y`
+/// (365 d): `500ms`, `10s`, `5m`, `1h30m`, `24h`, `365d`. `0` alone means
+/// zero. [`crate::spec::types::DURATION_PATTERN`] is the same grammar as a
+/// JSON Schema pattern; amounts past `Duration::MAX` saturate, so a range
+/// check names them.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text == "0" {
@@ -68,11 +74,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
+        let seconds = |size: u64| Duration::from_secs(amount.saturating_mul(size));
         let part = match &rest[..unit_len] {
             "ms" => Duration::from_millis(amount),
-            "s" => Duration::from_secs(amount),
-            "m" => Duration::from_secs(amount.saturating_mul(60)),
-            "h" => Duration::from_secs(amount.saturating_mul(3600)),
+            "s" => seconds(1),
+            "m" => seconds(60),
+            "h" => seconds(3600),
+            "d" => seconds(24 * 3600),
+            "y" => seconds(365 * 24 * 3600),
             "" => return Err(format!("`{amount}` has no unit")),
             other => return Err(format!("unknown unit `{other}`")),
         };
@@ -135,5 +144,55 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("5x").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    /// Every duration the docs, examples, tests and scripts pass to a flag
+    /// (`--timeout`, `--ttl`, `--heartbeat-interval`) or write in a file.
+    #[test]
+    fn durations_of_flags_and_files() {
+        let secs = Duration::from_secs;
+        for (text, want) in [
+            ("120s", secs(120)),
+            ("80s", secs(80)),
+            ("60s", secs(60)),
+            ("90s", secs(90)),
+            ("1s", secs(1)),
+            ("30s", secs(30)),
+            ("0s", Duration::ZERO),
+            ("500ms", Duration::from_millis(500)),
+            ("1500ms", Duration::from_millis(1500)),
+            ("10m", secs(600)),
+            ("30m", secs(1800)),
+            ("1h", secs(3600)),
+            ("2h", secs(7200)),
+            ("24h", secs(24 * 3600)),
+            ("1d", secs(24 * 3600)),
+            ("365d", secs(365 * 24 * 3600)),
+            ("400d", secs(400 * 24 * 3600)),
+            ("500000000000y", secs(500_000_000_000 * 365 * 24 * 3600)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        assert_eq!(
+            parse_duration("99999999999999999999y"),
+            Err("number too large".into())
+        );
+        assert_eq!(parse_duration("600000000000y"), Ok(secs(u64::MAX)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("1h 30m").is_err());
+    }
+
+    #[test]
+    fn the_schema_pattern_is_the_same_grammar() {
+        let pattern = regex::Regex::new(crate::spec::types::DURATION_PATTERN).expect("pattern");
+        for text in [
+            "0", "0s", "500ms", "1h30m", "365d", "2y", "5m", "5x", "s", "10", "1h 30m", "",
+        ] {
+            assert_eq!(
+                pattern.is_match(text),
+                parse_duration(text).is_ok(),
+                "{text}"
+            );
+        }
     }
 }

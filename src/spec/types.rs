@@ -189,8 +189,8 @@ fn default_metrics_listen() -> String {
 }
 
 /// Durations are written `<integer><unit>` with units `ms`, `s`, `m`, `h`,
-/// combinable (`1h30m`).
-pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h))+)$";
+/// `d`, `y`, combinable (`1h30m`): `quantity::parse_duration`'s grammar.
+pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h|d|y))+)$";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -331,7 +331,7 @@ fn default_max_concurrent() -> u32 {
     1
 }
 fn default_pids_limit() -> u32 {
-    crate::jobs::limits::DEFAULT_PIDS_LIMIT
+    super::limits::DEFAULT_PIDS_LIMIT
 }
 
 fn yes() -> bool {

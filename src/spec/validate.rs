@@ -7,19 +7,19 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::inference::hub::HubModel;
-use crate::jobs::images::HostImages;
-use crate::reconcile::{BackoffSettings, ReconcileSettings};
+use crate::document::Locations;
 use crate::runtime::labels;
 
 use super::component;
-use super::error::SpecError;
+use super::host_images::HostImages;
 use super::limits::{self, DurationRange};
-use super::locate::Locations;
+use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
 use super::quantity;
+use super::settings::{BackoffSettings, ReconcileSettings};
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
+use super::SpecError;
 
 /// Builds errors at the positions recorded while parsing.
 #[derive(Debug)]
@@ -377,3 +377,7 @@ fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSetting
     }
     Ok(ReconcileSettings { resync, backoff })
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::gpu::{GpuDevice, GpuInventory};
-use crate::reconcile::ReconcileSettings;
 use crate::runtime::{
     ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
     HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
 };
 use crate::spec::types::{PowerSource, PriceArea};
+use crate::spec::ReconcileSettings;
 
-use super::{parse_text, EXAMPLE};
+use crate::spec::test_support::{parse_text, EXAMPLE};
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()

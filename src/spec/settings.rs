@@ -1,4 +1,5 @@
-//! Tunables of the reconcile loop, as validated from `spec.reconcile`.
+//! Tunables of the reconcile loop, as validated from `spec.reconcile`:
+//! plain data the spec owns and `crate::reconcile` reads.
 
 use std::time::Duration;
 

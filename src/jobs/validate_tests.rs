@@ -1,10 +1,9 @@
-//! Job files: parsing, validation with locations, log capture and results.
+//! Job files: parsing, validation with locations, the committed schema and
+//! the examples.
 
 use std::path::Path;
 
-use super::engine::{LogChunk, LogStream};
-use super::logs::LogCapture;
-use super::parse;
+use crate::jobs::parse;
 
 fn err(text: &str) -> String {
     parse(text, Path::new("job.yaml"))
@@ -93,34 +92,12 @@ fn duplicate_op_ids_are_rejected() {
     );
 }
 
-fn chunk(stream: LogStream, text: &str) -> LogChunk {
-    LogChunk {
-        stream,
-        bytes: text.as_bytes().to_vec(),
-    }
-}
-
-#[test]
-fn capture_caps_text_but_extracts_from_everything() {
-    let text = "version: \"0.1\"\ntype: container\nops:\n  - type: container/run\n    id: a\n    results:\n      loss: 'loss=([0-9.]+)'\n      err: {regex: 'E: (.*)', logType: [stderr]}\n    args: {image: busybox}\n";
-    let job = parse(text, Path::new("j.yaml")).expect("valid");
-    let mut capture = LogCapture::new(16, job.ops[0].results.clone());
-    capture.push(&chunk(LogStream::Stdout, "step 1 loss=0.9\nstep 2 lo"));
-    capture.push(&chunk(LogStream::Stderr, "E: disk\n"));
-    capture.push(&chunk(LogStream::Stdout, "ss=0.5\nE: not stderr\n"));
-    let (logs, results) = capture.finish();
-    assert_eq!(logs.text, "step 1 loss=0.9\n");
-    assert!(logs.truncated);
-    assert_eq!(logs.bytes, 54);
-    assert_eq!(results["loss"].as_deref(), Some("0.5"));
-    assert_eq!(results["err"].as_deref(), Some("disk"));
-}
-
 #[test]
 fn committed_schema_is_current() {
     let path =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests/job.schema.json");
-    let generated = serde_json::to_string_pretty(&super::schema()).expect("schema is JSON") + "\n";
+    let generated =
+        serde_json::to_string_pretty(&crate::jobs::schema()).expect("schema is JSON") + "\n";
     if std::env::var_os("GARAGE_BLESS").is_some() {
         std::fs::write(&path, &generated).expect("write manifests/job.schema.json");
     }
@@ -138,7 +115,7 @@ fn every_example_job_validates() {
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("examples/jobs exists") {
         let path = entry.expect("readable entry").path();
-        super::load(&path).unwrap_or_else(|err| panic!("{err}"));
+        crate::jobs::load(&path).unwrap_or_else(|err| panic!("{err}"));
         seen += 1;
     }
     assert!(

@@ -1,15 +1,16 @@
 //! Field path → the line and column where that field was written, looked
 //! up in the document's tree only when an error is rendered: no path string
 //! is built while reading, so memory stays linear in the file. Knows nothing
-//! of the spec.
+//! of what the document describes.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::error::{Site, SpecError};
+use super::error::{DocumentError, Site};
 use super::yaml::{self, Edge, Pos, Shape, Tree};
+use super::Kind;
 
 /// The positions of one document's nodes.
 #[derive(Debug, Clone)]
@@ -131,9 +132,13 @@ fn index_segment(rest: &str) -> Option<(usize, usize)> {
 }
 
 /// Parses `text` as exactly one YAML document, within the limits of
-/// [`super::limits`].
-pub fn load(text: &str, file: &Path) -> Result<(Value, Locations), SpecError> {
-    let tree = yaml::read(text, file)?;
+/// [`super::limits`]; `kind` names the document in errors.
+pub fn load(
+    text: &str,
+    file: &Path,
+    kind: &'static Kind,
+) -> Result<(Value, Locations), DocumentError> {
+    let tree = yaml::read(text, file, kind)?;
     let value = tree.value();
     Ok((
         value,
@@ -148,10 +153,18 @@ pub fn load(text: &str, file: &Path) -> Result<(Value, Locations), SpecError> {
 mod tests {
     use super::*;
 
+    static TEST: Kind = Kind {
+        noun: "test document",
+        syntax: "YAML",
+        schema: "the test",
+        empty_fix: "write a document",
+        fixes: &[],
+    };
+
     #[test]
     fn keys_holding_dots_and_missing_fields() {
         let text = "m:\n  labels:\n    example.com/a.b: x\n  list:\n    - y\n";
-        let (_, at) = load(text, Path::new("t.yaml")).expect("valid yaml");
+        let (_, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         let key = at.key("m.labels.example.com/a.b");
         assert_eq!((key.line, key.column), (3, 5));
         let item = at.value("m.list[0]");
@@ -164,7 +177,7 @@ mod tests {
     #[test]
     fn aliased_nodes_are_found_through_the_alias() {
         let text = "a: &x\n  k: 1\nb: *x\n";
-        let (value, at) = load(text, Path::new("t.yaml")).expect("valid yaml");
+        let (value, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         assert_eq!(value["b"]["k"], 1);
         let site = at.value("b.k");
         assert_eq!((site.line, site.column), (2, 6));
@@ -173,7 +186,7 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let text = "a:\n  b: [1, 2]\n  c: x\n";
-        let (value, at) = load(text, Path::new("t.yaml")).expect("valid yaml");
+        let (value, at) = load(text, Path::new("t.yaml"), &TEST).expect("valid yaml");
         assert_eq!(value["a"]["b"][1], 2);
         let site = at.value("a.b[1]");
         assert_eq!((site.line, site.column), (2, 10));

@@ -1,6 +1,6 @@
 //! Golden error messages: each names file, line, column, field and fix.
 
-use super::{error_of, EXAMPLE};
+use crate::spec::test_support::{error_of, parse_text, EXAMPLE};
 
 const HEAD: &str = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n";
 
@@ -141,7 +141,7 @@ fn wrong_api_version() {
 #[test]
 fn gpu_mode_on_gpu_less_host() {
     let text = EXAMPLE.replace("mode: auto", "mode: all");
-    let spec = super::parse_text(&text).expect("valid spec");
+    let spec = parse_text(&text).expect("valid spec");
     let host = crate::gpu::GpuInventory::none("NVML not available: libnvidia-ml.so.1 not found");
     let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
     assert_eq!(
@@ -153,7 +153,7 @@ fn gpu_mode_on_gpu_less_host() {
 #[test]
 fn container_gpu_on_gpu_less_host() {
     let text = with_spec("  containers:\n    - name: a\n      image: busybox\n      gpu: [0]\n");
-    let spec = super::parse_text(&text).expect("valid spec");
+    let spec = parse_text(&text).expect("valid spec");
     let err = spec
         .desired(&crate::gpu::GpuInventory::default())
         .map(|_| ())
@@ -167,7 +167,7 @@ fn container_gpu_on_gpu_less_host() {
 #[test]
 fn gpu_index_beyond_count() {
     let text = EXAMPLE.replace("mode: auto", "mode: indices\n    indices: [0, 1]");
-    let spec = super::parse_text(&text).expect("valid spec");
+    let spec = parse_text(&text).expect("valid spec");
     let host = crate::gpu::GpuInventory {
         devices: vec![crate::gpu::GpuDevice {
             index: 0,
@@ -264,7 +264,7 @@ fn same_host_port_on_other_protocol_or_address_is_fine() {
     let text = with_spec(
         "  containers:\n    - name: a\n      image: busybox\n      ports:\n        - containerPort: 53\n          hostIP: 127.0.0.1\n        - containerPort: 53\n          protocol: UDP\n        - containerPort: 53\n          hostIP: 127.0.0.2\n",
     );
-    super::parse_text(&text).expect("no overlap");
+    parse_text(&text).expect("no overlap");
 }
 
 #[test]

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{error_of, EXAMPLE};
-use crate::spec::limits::{MAX_CONTAINERS, MAX_DEPTH, MAX_FILE_BYTES};
+use super::*;
+use crate::spec::test_support::{error_of, parse_text, EXAMPLE};
 
 const HEAD: &str = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n";
 
@@ -73,7 +73,7 @@ fn a_few_aliases_still_work() {
     let text = format!(
         "{HEAD}  containers:\n    - name: a\n      image: busybox\n      env: &env\n        A: \"1\"\n    - name: b\n      image: busybox\n      env: *env\n"
     );
-    let spec = super::parse_text(&text).expect("aliases within the budget");
+    let spec = parse_text(&text).expect("aliases within the budget");
     assert_eq!(spec.name(), "n1");
 }
 
@@ -181,7 +181,7 @@ fn long_lists_validate_in_linear_time() {
     );
     assert!(text.len() < MAX_FILE_BYTES, "{} bytes", text.len());
     let started = Instant::now();
-    super::parse_text(&text).expect("valid spec");
+    parse_text(&text).expect("valid spec");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "validation took {took:?}");
 }
@@ -190,7 +190,7 @@ fn long_lists_validate_in_linear_time() {
 fn the_largest_spec_validates_and_plans_fast() {
     let text = containers(MAX_CONTAINERS, 40);
     let started = Instant::now();
-    let spec = super::parse_text(&text).expect("valid spec");
+    let spec = parse_text(&text).expect("valid spec");
     let desired = spec
         .desired(&crate::gpu::GpuInventory::none("test host"))
         .expect("lowers");
@@ -200,5 +200,29 @@ fn the_largest_spec_validates_and_plans_fast() {
     assert!(
         took < Duration::from_secs(2),
         "validate and plan took {took:?}"
+    );
+}
+
+#[test]
+fn short_names_the_largest_unit() {
+    assert_eq!(short(Duration::from_secs(u64::MAX)), "584942417355y");
+    assert_eq!(short(DAY), "24h");
+    assert_eq!(short(HOUR), "1h");
+    assert_eq!(short(Duration::from_secs(90)), "90s");
+    assert_eq!(short(Duration::from_millis(100)), "100ms");
+    assert_eq!(short(Duration::from_millis(1500)), "1500ms");
+    assert_eq!(short(Duration::ZERO), "0");
+}
+
+#[test]
+fn ranges_include_both_ends() {
+    assert_eq!(RESYNC_PERIOD.check("24h", DAY), Ok(DAY));
+    assert_eq!(
+        RESYNC_PERIOD.check("18446744073709551615s", Duration::from_secs(u64::MAX)),
+        Err("`18446744073709551615s` (584942417355y) is longer than the maximum 24h".into())
+    );
+    assert_eq!(
+        RESYNC_PERIOD.check("10ms", Duration::from_millis(10)),
+        Err("`10ms` is shorter than the minimum 100ms".into())
     );
 }

@@ -2,8 +2,8 @@
 //! that every bound (file size, nesting depth, alias expansion) is checked
 //! before anything is built or recursed into. An alias shares the anchored
 //! node instead of copying it; the expansion is paid for once, by
-//! [`Tree::value`], after the budget has been checked. Knows nothing of the
-//! spec; `locate` reads positions from the tree.
+//! [`Tree::value`], after the budget has been checked. Knows nothing of
+//! what the document describes; `locate` reads positions from the tree.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -12,11 +12,13 @@ use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
-use super::error::{Site, SpecError};
+use super::error::{DocumentError, Site};
 use super::limits::{MAX_ALIAS_BYTES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_FILE_BYTES};
+use super::Kind;
 
-/// A 1-based line and column.
-pub(super) type Pos = (usize, usize);
+/// A 1-based line and column; `u32` keeps every error small, and a file
+/// within [`MAX_FILE_BYTES`] has far fewer lines and columns.
+pub(super) type Pos = (u32, u32);
 
 /// A child as written at one place: the node and where it was written (a
 /// collection under a key is placed at its key).
@@ -82,12 +84,13 @@ impl Tree {
 }
 
 /// Reads `text` as exactly one YAML document.
-pub(super) fn read(text: &str, file: &Path) -> Result<Tree, SpecError> {
+pub(super) fn read(text: &str, file: &Path, kind: &'static Kind) -> Result<Tree, DocumentError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(file_too_large(file));
     }
     let mut reader = Reader {
         file,
+        kind,
         nodes: Vec::new(),
         open: Vec::new(),
         anchors: HashMap::new(),
@@ -100,9 +103,8 @@ pub(super) fn read(text: &str, file: &Path) -> Result<Tree, SpecError> {
         let (event, span) = event.map_err(|err| {
             let mark = err.marker();
             syntax(
-                file,
-                (mark.line(), mark.col() + 1),
-                "",
+                (file, kind),
+                position(mark.line(), mark.col() + 1),
                 err.info(),
                 "check indentation, colons and quotes around this position",
             )
@@ -117,37 +119,37 @@ pub(super) fn read(text: &str, file: &Path) -> Result<Tree, SpecError> {
             root,
         }),
         None => Err(syntax(
-            file,
+            (file, kind),
             (1, 1),
-            "",
             "the file holds no document",
-            "write a Node spec",
+            kind.empty_fix,
         )),
     }
 }
 
 /// The error for a file over [`MAX_FILE_BYTES`].
-pub(super) fn file_too_large(file: &Path) -> SpecError {
-    SpecError::Limit {
-        site: Site {
-            file: file.to_owned(),
-            line: 1,
-            column: 1,
-            path: String::new(),
-        },
+pub(super) fn file_too_large(file: &Path) -> DocumentError {
+    DocumentError::Limit {
+        site: Site::start_of(file),
         message: format!("the file is larger than the limit of {MAX_FILE_BYTES} bytes (1 MiB)"),
         fix: "a spec is a few KB: remove what is not needed, or split jobs into several files"
             .into(),
     }
 }
 
-fn syntax(file: &Path, (line, column): Pos, path: &str, message: &str, fix: &str) -> SpecError {
-    SpecError::Syntax {
+fn syntax(
+    (file, kind): (&Path, &'static Kind),
+    (line, column): Pos,
+    message: &str,
+    fix: &str,
+) -> DocumentError {
+    DocumentError::Syntax {
+        kind,
         site: Site {
             file: file.to_owned(),
             line,
             column,
-            path: path.to_owned(),
+            path: String::new(),
         },
         message: message.to_owned(),
         fix: fix.to_owned(),
@@ -155,7 +157,12 @@ fn syntax(file: &Path, (line, column): Pos, path: &str, message: &str, fix: &str
 }
 
 fn pos(span: &Span) -> Pos {
-    (span.start.line(), span.start.col() + 1)
+    position(span.start.line(), span.start.col() + 1)
+}
+
+fn position(line: usize, column: usize) -> Pos {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (narrow(line), narrow(column))
 }
 
 /// A sequence or mapping whose end has not been read yet.
@@ -175,6 +182,7 @@ struct Open {
 #[derive(Debug)]
 struct Reader<'a> {
     file: &'a Path,
+    kind: &'static Kind,
     nodes: Vec<Node>,
     open: Vec<Open>,
     /// Anchor id → its finished node.
@@ -186,7 +194,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Takes one event; false once the stream has ended.
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<bool, SpecError> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<bool, DocumentError> {
         let at = pos(&span);
         match event {
             Event::StreamEnd => return Ok(false),
@@ -239,12 +247,12 @@ impl Reader<'_> {
         self.nodes.len() - 1
     }
 
-    fn error(&self, at: Pos, message: &str, fix: &str) -> SpecError {
-        syntax(self.file, at, "", message, fix)
+    fn error(&self, at: Pos, message: &str, fix: &str) -> DocumentError {
+        syntax((self.file, self.kind), at, message, fix)
     }
 
-    fn limit(&self, at: Pos, message: String, fix: &str) -> SpecError {
-        SpecError::Limit {
+    fn limit(&self, at: Pos, message: String, fix: &str) -> DocumentError {
+        DocumentError::Limit {
             site: Site {
                 file: self.file.to_owned(),
                 line: at.0,
@@ -262,7 +270,7 @@ impl Reader<'_> {
             .is_some_and(|o| matches!(o.shape, Shape::Mapping(_)) && o.key.is_none())
     }
 
-    fn start(&mut self, shape: Shape, anchor: usize, at: Pos) -> Result<(), SpecError> {
+    fn start(&mut self, shape: Shape, anchor: usize, at: Pos) -> Result<(), DocumentError> {
         if self.in_key_position() {
             return Err(self.error(
                 at,
@@ -286,7 +294,7 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn too_deep(&self, at: Pos) -> SpecError {
+    fn too_deep(&self, at: Pos) -> DocumentError {
         self.limit(
             at,
             format!("sequences and mappings nest deeper than {MAX_DEPTH} levels"),
@@ -294,7 +302,7 @@ impl Reader<'_> {
         )
     }
 
-    fn alias(&mut self, anchor: usize, at: Pos) -> Result<(), SpecError> {
+    fn alias(&mut self, anchor: usize, at: Pos) -> Result<(), DocumentError> {
         let Some(&id) = self.anchors.get(&anchor) else {
             return Err(self.error(
                 at,
@@ -334,7 +342,7 @@ impl Reader<'_> {
     }
 
     /// Records `id` under its anchor and hangs it into its parent.
-    fn finish(&mut self, id: usize, anchor: usize, at: Pos) -> Result<(), SpecError> {
+    fn finish(&mut self, id: usize, anchor: usize, at: Pos) -> Result<(), DocumentError> {
         // Anchor ids start at 1; 0 means none.
         if anchor > 0 {
             self.anchors.insert(anchor, id);
@@ -342,7 +350,7 @@ impl Reader<'_> {
         self.attach(id, at)
     }
 
-    fn attach(&mut self, id: usize, at: Pos) -> Result<(), SpecError> {
+    fn attach(&mut self, id: usize, at: Pos) -> Result<(), DocumentError> {
         let node = &self.nodes[id];
         let (height, nodes, bytes) = (node.height, node.nodes, node.bytes);
         let collection = !matches!(node.shape, Shape::Scalar(_));
@@ -352,7 +360,7 @@ impl Reader<'_> {
             Shape::Scalar(Value::Bool(b)) => Some(b.to_string()),
             _ => None,
         };
-        let file = self.file;
+        let origin = (self.file, self.kind);
         let Some(parent) = self.open.last_mut() else {
             self.root = Some(Edge { node: id, at });
             return Ok(());
@@ -374,18 +382,16 @@ impl Reader<'_> {
                 None => {
                     let Some(key) = key_name else {
                         return Err(syntax(
-                            file,
+                            origin,
                             at,
-                            "",
                             "a mapping key must be a plain string",
                             "write the key as text",
                         ));
                     };
                     if !parent.keys.insert(key.clone()) {
                         return Err(syntax(
-                            file,
+                            origin,
                             at,
-                            "",
                             &format!("the key `{key}` appears twice in this mapping"),
                             "write each key once",
                         ));
@@ -404,7 +410,7 @@ impl Reader<'_> {
         text: std::borrow::Cow<'_, str>,
         style: ScalarStyle,
         tag: Option<&std::borrow::Cow<'_, Tag>>,
-    ) -> Result<Value, SpecError> {
+    ) -> Result<Value, DocumentError> {
         let Some(scalar) = Scalar::parse_from_cow_and_metadata(text, style, tag) else {
             return Err(self.error(
                 at,

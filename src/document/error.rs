@@ -1,20 +1,35 @@
-//! The spec module's one error type: every variant says where in which file
-//! the problem is, which field it concerns, and how to fix it.
+//! The one error type of documents read with positions (node specs, job
+//! files): every variant says where in which file the problem is, which
+//! field it concerns, and how to fix it.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use thiserror::Error;
 
+use super::Kind;
+
 /// Where a problem sits: the file, a 1-based line and column, and the field
 /// path in the document (`spec.containers[1].ports[0].hostPort`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Site {
     pub file: PathBuf,
-    pub line: usize,
-    pub column: usize,
+    pub line: u32,
+    pub column: u32,
     /// Dotted field path; empty for the document itself.
     pub path: String,
+}
+
+impl Site {
+    /// The start of `file`, for problems with the file as a whole.
+    pub fn start_of(file: &std::path::Path) -> Site {
+        Site {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+        }
+    }
 }
 
 impl fmt::Display for Site {
@@ -27,35 +42,39 @@ impl fmt::Display for Site {
     }
 }
 
-/// Why a node spec could not be read, parsed, validated or lowered.
+/// Why a document could not be read, parsed, validated or used.
 #[derive(Debug, Error)]
-pub enum SpecError {
+pub enum DocumentError {
     /// The file could not be read at all.
-    #[error("{}: cannot read the node spec (fix: check that the file exists and is readable)", file.display())]
+    #[error("{}: cannot read the {} (fix: check that the file exists and is readable)", file.display(), kind.noun)]
     Read {
+        kind: &'static Kind,
         file: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    /// The text is not well-formed YAML, or holds something a spec cannot
-    /// (several documents, a non-string key, a non-finite number).
-    #[error("{site} invalid YAML: {message} (fix: {fix})")]
+    /// The text is not well-formed YAML, or holds something a document
+    /// cannot (several documents, a non-string key, a non-finite number).
+    #[error("{site} invalid {}: {message} (fix: {fix})", kind.syntax)]
     Syntax {
+        kind: &'static Kind,
         site: Site,
         message: String,
         fix: String,
     },
     /// The file is past one of the bounds of `limits` (size, nesting depth,
-    /// alias expansion, number of containers).
+    /// alias expansion, or a bound of the document's own, like the number
+    /// of containers).
     #[error("{site} {message} (fix: {fix})")]
     Limit {
         site: Site,
         message: String,
         fix: String,
     },
-    /// A key that the spec does not know (most often a typo).
-    #[error("{site} unknown field `{field}`, expected {expected} (fix: check the spelling; manifests/node.schema.json lists every field)")]
+    /// A key that the document does not know (most often a typo).
+    #[error("{site} unknown field `{field}`, expected {expected} (fix: check the spelling; {} lists every field)", kind.schema)]
     UnknownField {
+        kind: &'static Kind,
         site: Site,
         field: String,
         expected: String,
@@ -77,28 +96,13 @@ pub enum SpecError {
         message: String,
         fix: String,
     },
-    /// The spec asks for GPUs this host does not have: the spec may be fine
-    /// on another host, so callers can tell it apart from [`SpecError::Invalid`].
+    /// The document asks for something this host does not have (GPUs): it
+    /// may be fine on another host, so callers can tell it apart from
+    /// [`DocumentError::Invalid`].
     #[error("{site} {message} (fix: {fix})")]
-    Gpu {
+    Unavailable {
         site: Site,
         message: String,
         fix: String,
     },
-}
-
-impl SpecError {
-    /// The location of the problem; `None` only when the file was unreadable.
-    pub fn site(&self) -> Option<&Site> {
-        match self {
-            SpecError::Read { .. } => None,
-            SpecError::Syntax { site, .. }
-            | SpecError::Limit { site, .. }
-            | SpecError::UnknownField { site, .. }
-            | SpecError::MissingField { site, .. }
-            | SpecError::WrongType { site, .. }
-            | SpecError::Invalid { site, .. }
-            | SpecError::Gpu { site, .. } => Some(site),
-        }
-    }
 }
