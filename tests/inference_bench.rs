@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
-use garage::inference::checkpoint;
+use garage::inference::loader;
 use garage::inference::config::LlamaConfig;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
@@ -93,7 +93,7 @@ fn smollm2_path() -> std::path::PathBuf {
 fn smollm2_single_stream_decode() {
     let gguf = smollm2_path();
     assert!(gguf.is_file(), "{} is missing", gguf.display());
-    let mut cp = checkpoint::load(&gguf).expect("load");
+    let mut cp = loader::load(&gguf).expect("load");
     let prompt = cp
         .tokenizer
         .encode("Once upon a time, there was a")
@@ -114,19 +114,19 @@ fn cpu_backends_decode_speed() {
     let gguf = smollm2_path();
     if gguf.is_file() {
         // The prompt benches/llama_cpp_reference.py times llama.cpp on.
-        let prompt = checkpoint::load(&gguf)
+        let prompt = loader::load(&gguf)
             .expect("load")
             .tokenizer
             .encode("Once upon a time, there was a")
             .expect("encode");
         let dev = Default::default();
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let flex = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &dev).expect("build");
         let label = "SmolLM2-135M Q4_1, quantised kernels, on flex";
         measure(label, &flex, &prompt, 1);
         measure(label, &flex, &prompt, 8);
         drop(flex);
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let ndarray = Llama::<burn::backend::NdArray>::from_weights(
             &cp.config,
             &mut cp.weights,
@@ -140,7 +140,7 @@ fn cpu_backends_decode_speed() {
             1,
         );
         drop(ndarray);
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let dense =
             Llama::<Flex>::from_weights_dense(&cp.config, &mut cp.weights, &dev).expect("build");
         measure("SmolLM2-135M Q4_1→f32, dense, on flex", &dense, &prompt, 1);

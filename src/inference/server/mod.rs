@@ -21,7 +21,7 @@ pub use self::error::ApiError;
 use crate::http_server;
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
-use crate::inference::checkpoint::{self, LoadError};
+use crate::inference::loader::{self, LoadError};
 use crate::inference::config::DEFAULT_MAX_CONTEXT;
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
 use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
@@ -142,7 +142,7 @@ fn build<B: Backend>(
     device: B::Device,
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
-    let mut cp = checkpoint::load(path)?;
+    let mut cp = loader::load(path)?;
     let max_context = cp
         .config
         .cap_context(config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT));
