@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod benchmark;
+pub mod clock;
 pub mod commands;
 pub mod coordinator;
 pub mod error_text;

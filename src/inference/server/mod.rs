@@ -234,10 +234,7 @@ pub async fn serve_with_listener(
 ) -> Result<(), WorkerError> {
     tracing::info!(model = %config.model, "worker listening");
     let metrics = Arc::new(Metrics::new());
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let created = crate::clock::unix_secs();
     let state = AppState {
         loaded: Arc::new(OnceLock::new()),
         metrics: metrics.clone(),
