@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::gpu::GpuInventory;
-use crate::runtime::jobs::PodmanJobEngine;
+use crate::runtime::docker::PodmanJobEngine;
 use crate::spec::{self, SpecError};
 
 use super::engine::EngineError;

@@ -5,7 +5,7 @@
 //! `types` is the document as written (serde + JSON Schema), `validate`
 //! turns it into a [`Job`], and `runner` runs one through the narrow
 //! [`JobEngine`] seam; the bollard implementation of that seam lives in
-//! `crate::runtime::jobs`, so this module imports no engine client.
+//! `crate::runtime::docker`, so this module imports no engine client.
 
 pub mod command;
 pub mod engine;

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::error_text::one_line;
 use crate::metrics::{self, AgentMetrics};
 use crate::runtime::labels;
 use crate::runtime::{
@@ -196,7 +197,7 @@ impl<R: ContainerRuntime> Controller<R> {
                     .reconciles
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
-                let message = err.to_string();
+                let message = one_line(&err);
                 self.update_status(|s| {
                     s.set_condition(ConditionType::Degraded, true, "EngineUnavailable", message);
                     s.set_condition(
@@ -306,7 +307,7 @@ impl<R: ContainerRuntime> Controller<R> {
                     ));
                 }
                 Err(err) => {
-                    tracing::debug!(component, error = %err, "cannot read why the container stopped")
+                    tracing::debug!(component, error = %one_line(&err), "cannot read why the container stopped")
                 }
             }
         }
@@ -384,8 +385,8 @@ impl<R: ContainerRuntime> Controller<R> {
                 }
             }
             Err(err) => {
-                tracing::warn!(component = %step.component, action = step.action.as_str(), error = %err, "step failed");
-                record.last_error = Some(err.to_string());
+                tracing::warn!(component = %step.component, action = step.action.as_str(), error = %one_line(&err), "step failed");
+                record.last_error = Some(one_line(&err));
                 record.backoff.record_failure(now);
                 self.failed_since_last_pass = true;
             }
@@ -489,7 +490,7 @@ impl<R: ContainerRuntime> Controller<R> {
                         w.min(later(Instant::now(), resync))
                     }),
                 Err(err) => {
-                    tracing::warn!(error = %err, "reconcile pass failed; retrying");
+                    tracing::warn!(error = %one_line(&err), "reconcile pass failed; retrying");
                     Instant::now() + ENGINE_RETRY
                 }
             };

@@ -30,7 +30,8 @@ use crate::jobs::engine::{
 use crate::jobs::limits::Enforcement;
 use crate::spec::PodmanHost;
 
-use super::labels;
+use super::{status_code, ApiError};
+use crate::runtime::labels;
 
 /// Seconds a single API call to podman may take (image loads included).
 const API_TIMEOUT_SECS: u64 = 600;
@@ -55,21 +56,7 @@ pub struct PodmanJobEngine {
 fn step(step: &'static str) -> impl Fn(BollardError) -> EngineError {
     move |err| EngineError::Step {
         step,
-        message: message(err),
-    }
-}
-
-fn message(err: BollardError) -> String {
-    match err {
-        BollardError::DockerResponseServerError { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
-fn status_code(err: &BollardError) -> Option<u16> {
-    match err {
-        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
+        message: ApiError::from(err).to_string(),
     }
 }
 
@@ -88,13 +75,18 @@ impl PodmanJobEngine {
         let volume = host
             .inspect_volume(&podman.socket_volume)
             .await
-            .map_err(|e| unreachable(&format!("volume {}", podman.socket_volume), message(e)))?;
+            .map_err(|e| {
+                unreachable(
+                    &format!("volume {}", podman.socket_volume),
+                    ApiError::from(e).to_string(),
+                )
+            })?;
         let socket = PathBuf::from(volume.mountpoint).join(&podman.socket_file);
         Self::connect_socket(socket, host, &podman.container).await
     }
 
     /// Connects to a podman socket at a known path.
-    pub async fn connect_socket(
+    async fn connect_socket(
         socket: PathBuf,
         host: Docker,
         podman_container: &str,
@@ -424,7 +416,7 @@ impl JobEngine for PodmanJobEngine {
             Err(err) if status_code(&err) == Some(404) => Ok(()),
             Err(err) => Err(EngineError::Step {
                 step: "removing what a job created",
-                message: format!("{}: {}", item.id, message(err)),
+                message: format!("{}: {}", item.id, ApiError::from(err)),
             }),
         }
     }

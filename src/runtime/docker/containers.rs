@@ -1,6 +1,5 @@
 //! The production [`ContainerRuntime`]: the Docker Engine API through bollard.
-//! Podman's Docker-compatible socket speaks the same API. This is the only
-//! module that imports bollard.
+//! Podman's Docker-compatible socket speaks the same API.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,9 +18,11 @@ use bollard::Docker;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{
+use super::{status_code, ApiError};
+use crate::runtime::{
     labels, ContainerRuntime, ContainerSpec, ContainerState, GpuRequest, Health, MountSource,
-    ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX, LOG_TAIL_LINES,
+    EngineCause, ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX,
+    LOG_TAIL_LINES,
 };
 
 /// A connection to one Docker-API engine (Docker or podman).
@@ -52,7 +53,7 @@ impl DockerRuntime {
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let docker = Docker::connect_with_defaults().map_err(|err| RuntimeError::Unreachable {
             endpoint: endpoint.clone(),
-            message: err.to_string(),
+            source: Box::new(ApiError::from(err)),
         })?;
         let runtime = DockerRuntime {
             client: Arc::new(Mutex::new(Client {
@@ -77,7 +78,7 @@ impl DockerRuntime {
             .await
             .map_err(|err| RuntimeError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: err.to_string(),
+                source: Box::new(ApiError::from(err)),
             })?;
         Ok(info
             .id
@@ -98,7 +99,7 @@ impl DockerRuntime {
                 .await
                 .map_err(|err| RuntimeError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    message: err.to_string(),
+                    source: Box::new(ApiError::from(err)),
                 })?;
         *self.lock() = Client {
             docker: docker.clone(),
@@ -165,13 +166,18 @@ impl DockerRuntime {
         Some(observed)
     }
 
-    fn server_message(&self, err: BollardError) -> Result<String, RuntimeError> {
-        match err {
-            BollardError::DockerResponseServerError { message, .. } => Ok(message),
-            other => Err(RuntimeError::Unreachable {
+    /// The engine's answer in `err` as the cause of a failed step; a call
+    /// that got no answer means the engine is unreachable.
+    fn refused(&self, err: BollardError) -> Result<EngineCause, RuntimeError> {
+        let answered = status_code(&err).is_some();
+        let err: EngineCause = Box::new(ApiError::from(err));
+        if answered {
+            Ok(err)
+        } else {
+            Err(RuntimeError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: other.to_string(),
-            }),
+                source: err,
+            })
         }
     }
 }
@@ -189,13 +195,6 @@ fn health_from_status(status: &str) -> Health {
     }
 }
 
-fn status_code(err: &BollardError) -> Option<u16> {
-    match err {
-        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
-}
-
 impl ContainerRuntime for DockerRuntime {
     async fn list_owned(&self, node: &str) -> Result<Vec<ObservedContainer>, RuntimeError> {
         let filters = HashMap::from([("label".to_string(), labels::owned_filter(node))]);
@@ -209,7 +208,7 @@ impl ContainerRuntime for DockerRuntime {
             Ok(summaries) => summaries,
             Err(err) => {
                 return Err(RuntimeError::List {
-                    message: self.server_message(err)?,
+                    source: self.refused(err)?,
                 });
             }
         };
@@ -232,10 +231,10 @@ impl ContainerRuntime for DockerRuntime {
             }
             Err(err) if status_code(&err) == Some(404) => {}
             Err(err) => {
-                let message = self.server_message(err)?;
+                let source = self.refused(err)?;
                 return Err(RuntimeError::ImageUnavailable {
                     image: image.into(),
-                    message,
+                    source,
                 });
             }
         }
@@ -249,7 +248,7 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|err| RuntimeError::ImageUnavailable {
                 image: image.into(),
-                message: err.to_string(),
+                source: Box::new(ApiError::from(err)),
             })?;
         self.images().insert(image.to_string());
         Ok(())
@@ -275,7 +274,7 @@ impl ContainerRuntime for DockerRuntime {
                 }
                 Err(RuntimeError::Create {
                     name: name.into(),
-                    message: self.server_message(err)?,
+                    source: self.refused(err)?,
                 })
             }
         }
@@ -289,7 +288,7 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if status_code(&err) == Some(304) => Ok(()),
             Err(err) => Err(RuntimeError::Start {
                 id: id.into(),
-                message: self.server_message(err)?,
+                source: self.refused(err)?,
             }),
         }
     }
@@ -307,20 +306,20 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if matches!(status_code(&err), Some(404 | 409)) => Ok(()),
             Err(err) => Err(RuntimeError::Remove {
                 id: id.into(),
-                message: self.server_message(err)?,
+                source: self.refused(err)?,
             }),
         }
     }
 
     async fn termination(&self, id: &str) -> Result<Termination, RuntimeError> {
         let docker = self.docker().await?;
-        let failed = |message| RuntimeError::Inspect {
+        let failed = |source| RuntimeError::Inspect {
             id: id.into(),
-            message,
+            source,
         };
         let state = match docker.inspect_container(id, None).await {
             Ok(inspect) => inspect.state.unwrap_or_default(),
-            Err(err) => return Err(failed(self.server_message(err)?)),
+            Err(err) => return Err(failed(self.refused(err)?)),
         };
         let reason = match (state.oom_killed, state.error) {
             (Some(true), _) => Some("killed: out of memory".to_string()),
@@ -334,7 +333,7 @@ impl ContainerRuntime for DockerRuntime {
             .build();
         let chunks: Vec<_> = match docker.logs(id, Some(options)).try_collect().await {
             Ok(chunks) => chunks,
-            Err(err) => return Err(failed(self.server_message(err)?)),
+            Err(err) => return Err(failed(self.refused(err)?)),
         };
         let text: String = chunks.iter().map(ToString::to_string).collect();
         Ok(Termination {
@@ -363,7 +362,7 @@ impl ContainerRuntime for DockerRuntime {
                             action: message.action.unwrap_or_default(),
                         }),
                         Err(err) => Err(RuntimeError::Events {
-                            message: err.to_string(),
+                            source: Box::new(ApiError::from(err)),
                         }),
                     })
                     .boxed(),
