@@ -4,7 +4,9 @@
 //! The only module that imports bollard; its errors leave as [`ApiError`].
 
 mod containers;
+mod create_body;
 mod jobs;
+mod podman_health;
 
 use std::fmt;
 
