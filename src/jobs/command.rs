@@ -12,7 +12,7 @@ use crate::spec::{self, SpecError};
 
 use super::engine::EngineError;
 use super::error::JobFileError;
-use super::report::JobReport;
+use super::outcome::JobReport;
 use super::runner::{check, RunError, RunEvent, RunOptions, Runner};
 use super::slots::{JobLocks, SlotError};
 

@@ -15,7 +15,7 @@ pub mod job;
 pub mod limits;
 pub mod logs;
 pub mod output;
-pub mod report;
+pub mod outcome;
 mod run_options;
 pub mod runner;
 pub mod slots;
@@ -36,7 +36,7 @@ use schemars::generate::SchemaSettings;
 pub use engine::{EngineError, JobEngine};
 pub use error::JobFileError;
 pub use job::Job;
-pub use report::{JobReport, JobStatus};
+pub use outcome::{JobReport, JobStatus};
 pub use runner::{RunOptions, Runner};
 pub use types::JobDocument;
 

@@ -21,7 +21,7 @@ use super::images;
 use super::job::{Job, RunOp};
 use super::logs::LogCapture;
 use super::output;
-use super::report::{JobReport, JobStatus, OpReport};
+use super::outcome::{JobReport, JobStatus, OpReport};
 
 pub use super::run_options::{check, RunError, RunEvent, RunOptions};
 

@@ -20,7 +20,7 @@ use super::engine::{
 };
 use super::images::HostImages;
 use super::limits::Enforcement;
-use super::report::JobStatus;
+use super::outcome::JobStatus;
 use super::runner::{RunError, RunOptions, Runner};
 use super::slots::JobLocks;
 
