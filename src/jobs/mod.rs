@@ -23,10 +23,6 @@ pub mod types;
 mod validate;
 
 #[cfg(test)]
-mod runner_tests;
-#[cfg(test)]
-mod slots_tests;
-#[cfg(test)]
 mod tests;
 
 use std::path::Path;

@@ -499,3 +499,7 @@ fn new_run_id() -> String {
     id.truncate(12);
     id
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
