@@ -5,11 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerCreateBody, ContainerSummary, DeviceMapping as BollardDevice, DeviceRequest,
-    HealthConfig, HealthStatusEnum, HostConfig, Mount as BollardMount, MountType,
-    PortBinding as BollardPort, RestartPolicy as BollardRestart, RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerSummary, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
     LogsOptionsBuilder, RemoveContainerOptions,
@@ -18,11 +14,11 @@ use bollard::Docker;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
+use super::create_body::container_body;
 use super::{status_code, ApiError};
 use crate::runtime::{
-    labels, ContainerRuntime, ContainerSpec, ContainerState, GpuRequest, Health, MountSource,
-    EngineCause, ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX,
-    LOG_TAIL_LINES,
+    labels, ContainerRuntime, ContainerSpec, ContainerState, EngineCause, Health,
+    ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX, LOG_TAIL_LINES,
 };
 
 /// A connection to one Docker-API engine (Docker or podman).

@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
-};
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, ImportImageOptions,
     KillContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
@@ -30,6 +27,7 @@ use crate::jobs::engine::{
 use crate::jobs::limits::Enforcement;
 use crate::spec::PodmanHost;
 
+use super::create_body::job_body;
 use super::podman_health::{podman_verdict, verdict, Verdict};
 use super::{status_code, ApiError};
 use crate::runtime::labels;
