@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use garage::identity::NodeIdentity;
 use load_support::generator::{
-    http_client, make_nodes, register_all, run_step, Server, Step, StepTime, Target,
-    INTERVAL_SECS, REGISTER_CONCURRENCY,
+    http_client, make_nodes, register_all, run_step, Server, Step, StepTime, Target, INTERVAL_SECS,
+    REGISTER_CONCURRENCY,
 };
 use load_support::heartbeat_body;
 

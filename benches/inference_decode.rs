@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
-use garage::inference::loader;
 use garage::inference::config::LlamaConfig;
+use garage::inference::loader;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
 use garage::inference::weights::{HostTensor, WeightMap};

@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use garage::error_text::one_line;
-use garage::inference::loader;
 use garage::inference::hub::{self, HubOptions, ModelRef};
+use garage::inference::loader;
 use sha2::{Digest, Sha256};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";

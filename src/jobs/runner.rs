@@ -20,8 +20,8 @@ use super::engine::{EngineError, ImageSource, JobContainer, JobEngine, Labelled,
 use super::images;
 use super::job::{Job, RunOp};
 use super::logs::LogCapture;
-use super::output;
 use super::outcome::{JobReport, JobStatus, OpReport};
+use super::output;
 
 pub use super::run_options::{check, RunError, RunEvent, RunOptions};
 

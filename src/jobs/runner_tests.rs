@@ -15,13 +15,13 @@ use tokio_util::sync::CancellationToken;
 use crate::gpu::GpuInventory;
 use crate::runtime::labels;
 
+use super::{RunError, RunOptions, Runner};
 use crate::jobs::engine::{
     EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, LogStream, ResourceKind,
 };
 use crate::jobs::images::HostImages;
 use crate::jobs::limits::Enforcement;
 use crate::jobs::outcome::JobStatus;
-use super::{RunError, RunOptions, Runner};
 use crate::jobs::slots::JobLocks;
 
 /// What a fake container does once started, chosen by the op id in its name.
@@ -435,7 +435,10 @@ async fn every_container_gets_a_pids_limit_and_the_report_says_limits_are_not_en
     );
     let state = fake.state();
     let limits: Vec<_> = state.created.iter().map(|(_, spec)| spec.limits).collect();
-    assert_eq!(limits[0].pids, Some(crate::jobs::limits::DEFAULT_PIDS_LIMIT));
+    assert_eq!(
+        limits[0].pids,
+        Some(crate::jobs::limits::DEFAULT_PIDS_LIMIT)
+    );
     assert_eq!(limits[0].memory_bytes, Some(64 << 20));
     assert_eq!(limits[0].nano_cpus, Some(500_000_000));
     assert_eq!(limits[1].pids, Some(32));

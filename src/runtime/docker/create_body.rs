@@ -16,7 +16,10 @@ use crate::runtime::{ContainerSpec, GpuRequest, MountSource};
 const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";
 
 /// The create request for one of the agent's containers.
-pub(super) fn container_body(labels: &BTreeMap<String, String>, spec: &ContainerSpec) -> ContainerCreateBody {
+pub(super) fn container_body(
+    labels: &BTreeMap<String, String>,
+    spec: &ContainerSpec,
+) -> ContainerCreateBody {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut port_bindings: HashMap<String, Option<Vec<BollardPort>>> = HashMap::new();
     for port in &spec.ports {

@@ -35,7 +35,7 @@ pub(super) async fn podman_verdict(
     name: &str,
     seen: Option<&(String, Option<String>)>,
 ) -> Option<Verdict> {
-let inspect = match host.inspect_container(name, None).await {
+    let inspect = match host.inspect_container(name, None).await {
         Ok(inspect) => inspect,
         Err(err) if status_code(&err) == Some(404) => {
             return Some(Verdict::Known(format!(
