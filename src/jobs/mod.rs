@@ -7,6 +7,7 @@
 //! [`JobEngine`] seam; the bollard implementation of that seam lives in
 //! `crate::runtime::docker`, so this module imports no engine client.
 
+mod cleanup;
 pub mod command;
 pub mod engine;
 pub mod error;
