@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coordinator heartbeat throughput and p99 latency (issue 5): runs the
-# ignored load test tests/coordinator_load.rs on SQLite, then on PostgreSQL
+# benchmark benches/coordinator_load.rs on SQLite, then on PostgreSQL
 # when GARAGE_TEST_POSTGRES_URL is set. The coordinator under test is the
 # garage binary at GARAGE_LOAD_BIN (default: a private copy of this build's
 # dev binary, so another build cannot swap it mid-run).
@@ -20,7 +20,8 @@ cd "$ROOT"
 say() { printf '==> %s\n' "$*" >&2; }
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-cargo build --locked --bin garage --test coordinator_load >&2
+cargo build --locked --bin garage >&2
+cargo bench --locked --profile dev --bench coordinator_load --no-run >&2
 if [[ -z "${GARAGE_LOAD_BIN:-}" ]]; then
   GARAGE_LOAD_BIN="$(mktemp -d)/garage"
   cp "$TARGET_DIR/debug/garage" "$GARAGE_LOAD_BIN"
@@ -37,6 +38,6 @@ for db in ${GARAGE_LOAD_DBS:-sqlite postgres}; do
   fi
   say "$db; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   GARAGE_LOAD_DB="$db" timeout 900 \
-    cargo test --locked --test coordinator_load -- --ignored --nocapture --test-threads=1
+    cargo bench --locked --profile dev --bench coordinator_load
   say "$db; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 done

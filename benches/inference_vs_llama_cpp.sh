@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Single-stream decode of SmolLM2-135M-Instruct Q4_1: garage (quantised
-# kernels on flex, tests/inference_bench.rs) and llama.cpp (through
+# kernels on flex, benches/inference_decode.rs) and llama.cpp (through
 # llama-cpp-python, benches/llama_cpp_reference.py) back to back, ROUNDS
 # times, with the load average before each run; prints tokens/s and the ratio.
 #
 #   PYTHON=.venv-bench/bin/python THREADS=2 ROUNDS=2 bash benches/inference_vs_llama_cpp.sh
 #
-# Extra cargo flags (e.g. --release) go in CARGO_FLAGS.
+# The cargo profile is PROFILE (default dev, as the tests build: dependencies
+# at opt-level 3; release rebuilds burn); extra cargo flags (e.g. --features
+# cuda) go in CARGO_FLAGS.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -20,13 +22,13 @@ trap 'rm -rf "$OUT"' EXIT
 [[ -f "$MODEL" ]] || { echo "error: $MODEL is missing (see README: Tests)" >&2; exit 1; }
 "$PYTHON" -c 'import llama_cpp' || { echo "error: $PYTHON has no llama_cpp" >&2; exit 1; }
 # shellcheck disable=SC2086
-cargo test --locked ${CARGO_FLAGS:-} --test inference_bench --no-run >&2
+cargo bench --locked --profile "${PROFILE:-dev}" ${CARGO_FLAGS:-} --bench inference_decode --no-run >&2
 
 for round in $(seq "$ROUNDS"); do
   echo "round $round: load before garage: $(cut -d' ' -f1-3 /proc/loadavg)"
   # shellcheck disable=SC2086
-  ours=$(cargo test --locked ${CARGO_FLAGS:-} --test inference_bench -- --ignored --nocapture \
-           --test-threads 1 smollm2_single_stream_decode 2>/dev/null |
+  ours=$(cargo bench --locked --profile "${PROFILE:-dev}" ${CARGO_FLAGS:-} --bench inference_decode -- \
+           smollm2-single-stream 2>/dev/null |
          sed -n 's/.*decode \([0-9.]*\) tokens\/s.*/\1/p')
   echo "round $round: garage: $ours tokens/s"
   echo "round $round: load before llama.cpp: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -119,7 +119,9 @@ pub async fn run(
             .inc();
         match result {
             Ok(seconds) => {
-                metrics.coordinator_last_report.set(unix_now());
+                metrics
+                    .coordinator_last_report
+                    .set(crate::clock::unix_secs_f64());
                 if retries.failures() > 0 {
                     tracing::info!(%node_id, "the coordinator answers again");
                 }
@@ -147,13 +149,6 @@ pub async fn run(
             }
         }
     }
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// Waits for the interval to pass, or for a status change (but at least

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod benchmark;
+pub mod clock;
 pub mod commands;
 pub mod coordinator;
 pub mod coordinator_link;

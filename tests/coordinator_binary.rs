@@ -311,7 +311,8 @@ fn a_state_dir_others_can_reach_is_refused_and_left_alone() {
 }
 
 /// `promtool check metrics` on `text`; skipped (with a message) where
-/// promtool is not installed (`.ci/run` installs Debian's prometheus).
+/// promtool is not installed, unless `GARAGE_REQUIRE_PROMTOOL=1` (`.ci/run`
+/// sets it and installs Debian's prometheus).
 fn promtool_check(text: &str) {
     use std::io::Write;
     let child = Command::new("promtool")
@@ -320,9 +321,17 @@ fn promtool_check(text: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let Ok(mut child) = child else {
-        eprintln!("skipping promtool check: promtool is not installed");
-        return;
+    let mut child = match child {
+        Ok(child) => child,
+        Err(err) => {
+            assert!(
+                std::env::var("GARAGE_REQUIRE_PROMTOOL").as_deref() != Ok("1"),
+                "GARAGE_REQUIRE_PROMTOOL=1 but promtool does not start ({err}); \
+                 install Debian's prometheus package"
+            );
+            eprintln!("skipping promtool check: promtool is not installed ({err})");
+            return;
+        }
     };
     child
         .stdin

@@ -10,7 +10,8 @@ mod common;
 
 use garage::inference::backend::Cpu;
 use garage::inference::chat_template::Message;
-use garage::inference::checkpoint::{self, Checkpoint};
+use garage::inference::checkpoint::Checkpoint;
+use garage::inference::loader;
 use garage::inference::model::{Llama, SeqStep};
 
 const PROMPTS: [&str; 4] = [
@@ -70,8 +71,8 @@ fn check_variant(variant: &str, qtype: &str, tokenizer: &str) {
             tokenizer,
         ],
     );
-    let mut hf = checkpoint::load(dir.path()).expect("load safetensors");
-    let mut gg = checkpoint::load(&dir.path().join("model.gguf")).expect("load gguf");
+    let mut hf = loader::load(dir.path()).expect("load safetensors");
+    let mut gg = loader::load(&dir.path().join("model.gguf")).expect("load gguf");
     // GGUF stores eps as f32.
     assert!((hf.config.rms_norm_eps - gg.config.rms_norm_eps).abs() < 1e-9);
     // GGUF carries Llama-3 rope scaling as divisors, not as `rope_scaling`:
@@ -95,7 +96,7 @@ fn check_variant(variant: &str, qtype: &str, tokenizer: &str) {
     );
     let hf_model = build(&mut hf);
     let gg_model = build_dense(&mut gg);
-    let mut gg_again = checkpoint::load(&dir.path().join("model.gguf")).expect("load gguf");
+    let mut gg_again = loader::load(&dir.path().join("model.gguf")).expect("load gguf");
     let gg_kernels = build(&mut gg_again);
     for prompt in PROMPTS {
         let ids = hf.tokenizer.encode(prompt).expect("encode");

@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use garage::error_text::one_line;
-use garage::inference::checkpoint;
 use garage::inference::hub::{self, HubOptions, ModelRef};
+use garage::inference::loader;
 use sha2::{Digest, Sha256};
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -162,7 +162,7 @@ async fn sharded_model_downloads_loads_and_is_reused_offline() {
         }
         assert_eq!(&std::fs::read(dir.join(name)).expect(name), bytes, "{name}");
     }
-    let cp = checkpoint::load(&dir).expect("the downloaded model loads");
+    let cp = loader::load(&dir).expect("the downloaded model loads");
     assert!(cp.config.vocab_size > 0);
 
     // The hub is gone: the cached snapshot serves, without a request.
@@ -209,7 +209,7 @@ async fn gguf_repositories_need_one_file_named_when_they_hold_several() {
         .expect("ref");
     let file = hub::resolve(&named, &opts).await.expect("download");
     assert_eq!(std::fs::read(&file).expect("read"), gguf);
-    checkpoint::load(&file).expect("the downloaded GGUF loads");
+    loader::load(&file).expect("the downloaded GGUF loads");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use garage::error_text::one_line;
 use garage::inference::backend::Cpu;
-use garage::inference::checkpoint;
+use garage::inference::loader;
 use garage::inference::model::Llama;
 
 fn tiny(python: &Path) -> tempfile::TempDir {
@@ -18,7 +18,7 @@ fn tiny(python: &Path) -> tempfile::TempDir {
 }
 
 fn load_err(dir: &Path) -> String {
-    one_line(&checkpoint::load(dir).expect_err("must fail"))
+    one_line(&loader::load(dir).expect_err("must fail"))
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn config_not_matching_weights_names_file_and_tensor() {
         text.replace("\"intermediate_size\": 160", "\"intermediate_size\": 128"),
     )
     .expect("write");
-    let mut cp = checkpoint::load(dir.path()).expect("loads");
+    let mut cp = loader::load(dir.path()).expect("loads");
     let e = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
         .expect_err("shape mismatch");
     let e = one_line(&e);

@@ -7,7 +7,8 @@ mod common;
 use std::path::Path;
 
 use garage::inference::backend::Cpu;
-use garage::inference::checkpoint::{self, Checkpoint};
+use garage::inference::checkpoint::Checkpoint;
+use garage::inference::loader;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
 
@@ -87,7 +88,7 @@ fn check(extra: &[&str]) {
         mut weights,
         tokenizer,
         ..
-    } = checkpoint::load(dir.path()).expect("load checkpoint");
+    } = loader::load(dir.path()).expect("load checkpoint");
     let model = Llama::<Cpu>::from_weights(&config, &mut weights, &Default::default())
         .expect("build model");
 

@@ -21,7 +21,7 @@ mod common;
 use std::path::PathBuf;
 
 use garage::inference::backend::Cpu;
-use garage::inference::checkpoint;
+use garage::inference::loader;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
 use garage::inference::tokenizer::TextTokenizer;
@@ -56,7 +56,7 @@ fn smollm2_gguf_matches_llama_cpp_and_knows_paris() {
     let Some(path) = common::smollm2_gguf() else {
         return;
     };
-    let mut cp = checkpoint::load(&path).expect("load gguf");
+    let mut cp = loader::load(&path).expect("load gguf");
     let model = Llama::<Cpu>::from_weights(&cp.config, &mut cp.weights, &Default::default())
         .expect("build");
     let tok = &cp.tokenizer;

@@ -79,7 +79,7 @@ pub async fn forward_events<R: ContainerRuntime>(
                     }
                 }
                 Some(Err(err)) => {
-                    tracing::warn!(error = %err, "engine event stream broke");
+                    tracing::warn!(error = %crate::error_text::one_line(&err), "engine event stream broke");
                     break;
                 }
                 None => break,

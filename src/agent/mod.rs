@@ -239,7 +239,7 @@ async fn engine_id(runtime: &DockerRuntime, cancel: &CancellationToken) -> Optio
         match runtime.engine_id().await {
             Ok(id) => return Some(id),
             Err(err) if !logged => {
-                tracing::warn!(error = %err, "waiting for the engine to answer before taking the node lock");
+                tracing::warn!(error = %crate::error_text::one_line(&err), "waiting for the engine to answer before taking the node lock");
                 logged = true;
             }
             Err(_) => {}

@@ -1,5 +1,5 @@
 //! The inference probe: loads the worker's model with the worker's own
-//! loaders and decoder (`inference::checkpoint`, `inference::model`) and
+//! loaders and decoder (`inference::loader`, `inference::model`) and
 //! times a fixed prompt's prefill (time to first token) and greedy decode.
 //! Decoding ignores end-of-sequence tokens: it measures speed, not text.
 
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
-use crate::inference::checkpoint::{self, LoadError};
+use crate::inference::loader::{self, LoadError};
 use crate::inference::model::{Llama, SeqStep};
 use crate::inference::sampler::argmax;
 use crate::inference::tokenizer::TokenizerError;
@@ -135,7 +135,7 @@ pub fn measure<B: Backend>(
     limits: &InferenceLimits,
 ) -> Result<InferenceRun, InferenceProbeError> {
     let loading = Instant::now();
-    let mut cp = checkpoint::load(path)?;
+    let mut cp = loader::load(path)?;
     let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, device)?;
     let load_seconds = loading.elapsed().as_secs_f64();
     let text_ids = cp.tokenizer.encode(PROMPT_TEXT)?;

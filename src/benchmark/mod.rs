@@ -9,7 +9,7 @@ pub mod cli;
 pub mod compute;
 pub mod host;
 pub mod inference;
-pub mod report;
+pub mod results;
 pub mod saved;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,9 @@ use burn::tensor::backend::Backend;
 pub use self::cli::BenchmarkArgs;
 use self::compute::{ComputeLimits, ProbeError};
 use self::inference::{InferenceLimits, InferenceProbeError};
-pub use self::report::{BenchmarkReport, ComputeReport, GpuFacts, InferenceReport, SCHEMA_VERSION};
+pub use self::results::{
+    BenchmarkReport, ComputeReport, GpuFacts, InferenceReport, SCHEMA_VERSION,
+};
 use crate::gpu::{class, telemetry};
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::hub::{self, HubError, HubOptions, ModelRef};

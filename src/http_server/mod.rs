@@ -175,4 +175,5 @@ impl Service<axum::http::Request<Incoming>> for Handler {
 }
 
 #[cfg(test)]
+#[path = "mod_tests.rs"]
 mod tests;

@@ -2,7 +2,7 @@
 //! Hugging Face directory or a GGUF file, run on burn (CPU, or CUDA behind
 //! the `cuda` feature), served over an OpenAI-compatible HTTP API.
 //!
-//! Data flow: [`checkpoint`] (loaders: [`hf`], [`gguf`]) → [`model`] on a
+//! Data flow: [`loader`] ([`hf`], [`gguf`]) → [`checkpoint`] → [`model`] on a
 //! [`backend`] → engine (batching scheduler with [`sampler`] and [`stop`])
 //! → server (OpenAI routes, SSE) with metrics.
 
@@ -15,6 +15,7 @@ pub mod engine;
 pub mod gguf;
 pub mod hf;
 pub mod hub;
+pub mod loader;
 pub mod metrics;
 pub mod model;
 pub mod sampler;

@@ -8,11 +8,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::document::DocumentError;
 use crate::gpu::GpuInventory;
-use crate::runtime::jobs::PodmanJobEngine;
+use crate::runtime::docker::PodmanJobEngine;
 use crate::spec;
 
 use super::engine::EngineError;
-use super::report::JobReport;
+use super::outcome::JobReport;
 use super::runner::{check, RunError, RunEvent, RunOptions, Runner};
 use super::slots::{JobLocks, SlotError};
 

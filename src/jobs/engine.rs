@@ -1,6 +1,6 @@
 //! The narrow seam between the job runner and the engine that runs jobs
 //! (podman's Docker-compatible API). The production implementation is
-//! `crate::runtime::jobs::PodmanJobEngine`; tests may use any other.
+//! `crate::runtime::docker::PodmanJobEngine`; tests may use any other.
 
 use std::collections::BTreeMap;
 use std::future::Future;

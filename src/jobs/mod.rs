@@ -6,26 +6,22 @@
 //! positions by `crate::document`; `validate` turns it into a [`Job`], and
 //! `runner` runs one through the narrow
 //! [`JobEngine`] seam; the bollard implementation of that seam lives in
-//! `crate::runtime::jobs`, so this module imports no engine client.
+//! `crate::runtime::docker`, so this module imports no engine client.
 
+mod cleanup;
 pub mod command;
 pub mod engine;
 pub mod images;
 pub mod job;
 pub mod limits;
 pub mod logs;
+pub mod outcome;
 pub mod output;
-pub mod report;
 mod run_options;
 pub mod runner;
 pub mod slots;
 pub mod types;
 mod validate;
-
-#[cfg(test)]
-mod runner_tests;
-#[cfg(test)]
-mod slots_tests;
 
 use std::path::Path;
 
@@ -35,7 +31,7 @@ use crate::document::{self, DocumentError, Kind};
 
 pub use engine::{EngineError, JobEngine};
 pub use job::Job;
-pub use report::{JobReport, JobStatus};
+pub use outcome::{JobReport, JobStatus};
 pub use runner::{RunOptions, Runner};
 pub use types::JobDocument;
 

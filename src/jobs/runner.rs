@@ -6,31 +6,26 @@
 //! whatever happened.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::labels;
 
-use super::engine::{EngineError, ImageSource, JobContainer, JobEngine, Labelled, ResourceKind};
+use super::cleanup;
+use super::engine::{EngineError, ImageSource, JobContainer, JobEngine};
 use super::images;
 use super::job::{Job, RunOp};
 use super::logs::LogCapture;
+use super::outcome::{JobReport, JobStatus, OpReport};
 use super::output;
-use super::report::{JobReport, JobStatus, OpReport};
 
 pub use super::run_options::{check, RunError, RunEvent, RunOptions};
 
-/// How long cleanup may take after a run.
-const CLEANUP_LIMIT: Duration = Duration::from_secs(30);
-/// Remove-and-list passes of a run's cleanup, and the pause between them.
-const CLEANUP_PASSES: usize = 5;
-const CLEANUP_RETRY: Duration = Duration::from_millis(300);
 /// How long logs may trail the container's exit.
 const LOG_GRACE: Duration = Duration::from_secs(2);
 
@@ -117,7 +112,7 @@ impl<E: JobEngine> Runner<E> {
         };
         let (status, reason) = run.execute().await;
         let Run { ops, notes, .. } = run;
-        let cleanup_errors = self.cleanup_run(&run_id).await;
+        let cleanup_errors = cleanup::cleanup_run(&*self.engine, &self.options.node, &run_id).await;
         drop(slot);
         Ok(JobReport {
             job: job.name.clone(),
@@ -138,89 +133,7 @@ impl<E: JobEngine> Runner<E> {
     /// alive (their process holds the run lock) and `keep`. Returns the
     /// errors; an unreachable engine is one error, retried next time.
     pub async fn sweep(&self, keep: Option<&str>) -> Vec<String> {
-        let node = &self.options.node;
-        let locks = &self.options.locks;
-        let items = match self.engine.list_labelled(node).await {
-            Ok(items) => items,
-            Err(err) => return vec![err.to_string()],
-        };
-        let mut alive: BTreeMap<String, bool> = BTreeMap::new();
-        let stale: Vec<Labelled> = items
-            .into_iter()
-            .filter(|item| Some(item.run.as_str()) != keep)
-            .filter(|item| {
-                !*alive
-                    .entry(item.run.clone())
-                    .or_insert_with(|| locks.run_alive(&item.run))
-            })
-            .collect();
-        if !stale.is_empty() {
-            tracing::info!(
-                count = stale.len(),
-                "removing what crashed job runs left behind"
-            );
-        }
-        self.remove_all(stale).await
-    }
-
-    async fn cleanup_run(&self, run_id: &str) -> Vec<String> {
-        let work = async {
-            // A podman host that went away is usually back in a moment (the
-            // agent restarts it): wait for it rather than leave litter.
-            for _ in 0..40 {
-                if self.engine.ping().await.is_ok() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            // Until a fresh list shows nothing of this run: under load podman
-            // can refuse a removal (a container still being torn down holds
-            // its network) or list a container late, so one pass may leave
-            // litter behind.
-            let mut errors = Vec::new();
-            for pass in 0..CLEANUP_PASSES {
-                if pass > 0 {
-                    tokio::time::sleep(CLEANUP_RETRY).await;
-                }
-                let ours: Vec<Labelled> = match self.engine.list_labelled(&self.options.node).await
-                {
-                    Ok(items) => items.into_iter().filter(|i| i.run == run_id).collect(),
-                    Err(err) => {
-                        return vec![format!(
-                            "{err}; what run {run_id} created is removed by the next run's sweep"
-                        )]
-                    }
-                };
-                if ours.is_empty() {
-                    return Vec::new();
-                }
-                errors = self.remove_all(ours).await;
-            }
-            errors
-        };
-        tokio::time::timeout(CLEANUP_LIMIT, work)
-            .await
-            .unwrap_or_else(|_| {
-                vec![format!(
-                    "cleanup took longer than {CLEANUP_LIMIT:?}; the next run's sweep retries"
-                )]
-            })
-    }
-
-    /// Containers first (they hold the volumes and networks), then the rest.
-    async fn remove_all(&self, mut items: Vec<Labelled>) -> Vec<String> {
-        items.sort_by_key(|i| match i.kind {
-            ResourceKind::Container => 0,
-            ResourceKind::Volume => 1,
-            ResourceKind::Network => 2,
-        });
-        let mut errors = Vec::new();
-        for item in &items {
-            if let Err(err) = self.engine.remove(item).await {
-                errors.push(err.to_string());
-            }
-        }
-        errors
+        cleanup::sweep(&*self.engine, &self.options.node, &self.options.locks, keep).await
     }
 }
 
@@ -493,17 +406,14 @@ impl<E: JobEngine> Run<'_, E> {
     }
 }
 
-/// 12 hex digits, unique per run on a node: hashed from the process id, the
-/// clock and a counter (no randomness source needed).
+/// 12 hex digits of a random (v4) UUID: unique per run on a node, short
+/// enough for the container, network and volume names built from it.
 fn new_run_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    let mut hasher = Sha256::new();
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(now.to_le_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hex::encode(&hasher.finalize()[..6])
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    id.truncate(12);
+    id
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 use crate::gpu::GpuInventory;
 use crate::runtime::labels;
 
-use super::engine::{
+use super::{RunError, RunOptions, Runner};
+use crate::jobs::engine::{
     EngineError, ImageSource, JobContainer, JobEngine, Labelled, LogChunk, LogStream, ResourceKind,
 };
-use super::images::HostImages;
-use super::limits::Enforcement;
-use super::report::JobStatus;
-use super::runner::{RunError, RunOptions, Runner};
-use super::slots::JobLocks;
+use crate::jobs::images::HostImages;
+use crate::jobs::limits::Enforcement;
+use crate::jobs::outcome::JobStatus;
+use crate::jobs::slots::JobLocks;
 
 /// What a fake container does once started, chosen by the op id in its name.
 #[derive(Debug, Clone)]
@@ -192,8 +192,8 @@ fn state() -> TempDir {
     tempfile::tempdir().expect("state dir")
 }
 
-fn job(text: &str) -> super::Job {
-    super::parse(text, Path::new("job.yaml")).expect("valid job")
+fn job(text: &str) -> crate::jobs::Job {
+    crate::jobs::parse(text, Path::new("job.yaml")).expect("valid job")
 }
 
 /// A runner of `node` that may copy `box:*` images from the host engine.
@@ -223,7 +223,7 @@ async fn ops_run_in_order_and_everything_is_removed() {
     assert_eq!(report.ops[0].results["n"].as_deref(), Some("7"));
     assert_eq!(
         report.ops[0].image_source,
-        Some(super::engine::ImageSource::LoadedFromHost)
+        Some(crate::jobs::engine::ImageSource::LoadedFromHost)
     );
     let state = fake.state();
     let (name, spec) = &state.created[0];
@@ -435,7 +435,10 @@ async fn every_container_gets_a_pids_limit_and_the_report_says_limits_are_not_en
     );
     let state = fake.state();
     let limits: Vec<_> = state.created.iter().map(|(_, spec)| spec.limits).collect();
-    assert_eq!(limits[0].pids, Some(super::limits::DEFAULT_PIDS_LIMIT));
+    assert_eq!(
+        limits[0].pids,
+        Some(crate::jobs::limits::DEFAULT_PIDS_LIMIT)
+    );
     assert_eq!(limits[0].memory_bytes, Some(64 << 20));
     assert_eq!(limits[0].nano_cpus, Some(500_000_000));
     assert_eq!(limits[1].pids, Some(32));

@@ -197,3 +197,7 @@ impl JobLocks {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "slots_tests.rs"]
+mod tests;

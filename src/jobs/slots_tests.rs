@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::slots::{JobLocks, SlotError};
+use super::{JobLocks, SlotError};
 
 fn state() -> tempfile::TempDir {
     tempfile::tempdir().expect("state dir")

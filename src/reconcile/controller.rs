@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::later;
+use crate::error_text::one_line;
 use crate::metrics::{self, AgentMetrics};
 use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
 
@@ -147,7 +148,7 @@ impl<R: ContainerRuntime> Controller<R> {
                     .reconciles
                     .with_label_values(&[metrics::RESULT_ERROR])
                     .inc();
-                let message = err.to_string();
+                let message = one_line(&err);
                 self.update_status(|s| projection::engine_unavailable(s, message));
                 return Err(err);
             }
@@ -250,7 +251,7 @@ impl<R: ContainerRuntime> Controller<R> {
                     ));
                 }
                 Err(err) => {
-                    tracing::debug!(component, error = %err, "cannot read why the container stopped")
+                    tracing::debug!(component, error = %one_line(&err), "cannot read why the container stopped")
                 }
             }
         }
@@ -320,8 +321,8 @@ impl<R: ContainerRuntime> Controller<R> {
                 }
             }
             Err(err) => {
-                tracing::warn!(component = %step.component, action = step.action.as_str(), error = %err, "step failed");
-                record.last_error = Some(err.to_string());
+                tracing::warn!(component = %step.component, action = step.action.as_str(), error = %one_line(&err), "step failed");
+                record.last_error = Some(one_line(&err));
                 record.backoff.record_failure(now);
                 self.failed_since_last_pass = true;
             }
@@ -425,7 +426,7 @@ impl<R: ContainerRuntime> Controller<R> {
                         w.min(later(Instant::now(), resync))
                     }),
                 Err(err) => {
-                    tracing::warn!(error = %err, "reconcile pass failed; retrying");
+                    tracing::warn!(error = %one_line(&err), "reconcile pass failed; retrying");
                     Instant::now() + ENGINE_RETRY
                 }
             };

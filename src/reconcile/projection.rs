@@ -136,10 +136,7 @@ pub(super) fn update_metrics(
         .collect();
     metrics.set_owned(&kinds);
     if converged {
-        let unix = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        metrics.last_success.set(unix.as_secs_f64());
+        metrics.last_success.set(crate::clock::unix_secs_f64());
     }
 }
 

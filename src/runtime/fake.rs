@@ -182,7 +182,7 @@ impl ContainerRuntime for FakeRuntime {
         } else {
             Err(RuntimeError::ImageUnavailable {
                 image: image.into(),
-                message: "no registry in the fake".into(),
+                source: "no registry in the fake".into(),
             })
         }
     }
@@ -198,13 +198,13 @@ impl ContainerRuntime for FakeRuntime {
         if inner.containers.values().any(|c| c.name == name) {
             return Err(RuntimeError::Create {
                 name: name.into(),
-                message: "name already in use".into(),
+                source: "name already in use".into(),
             });
         }
         if !inner.images.contains(&spec.image) {
             return Err(RuntimeError::Create {
                 name: name.into(),
-                message: format!("no such image: {}", spec.image),
+                source: format!("no such image: {}", spec.image).into(),
             });
         }
         inner.next_id += 1;
@@ -235,7 +235,7 @@ impl ContainerRuntime for FakeRuntime {
             None => {
                 return Err(RuntimeError::Start {
                     id: id.into(),
-                    message: "no such container".into(),
+                    source: "no such container".into(),
                 })
             }
         }
@@ -258,7 +258,7 @@ impl ContainerRuntime for FakeRuntime {
             Some(c) => Ok(c.termination.clone()),
             None => Err(RuntimeError::Inspect {
                 id: id.into(),
-                message: "no such container".into(),
+                source: "no such container".into(),
             }),
         }
     }

@@ -1,13 +1,14 @@
 //! The narrow seam between the reconciler and a container engine.
 //!
 //! [`ContainerRuntime`] is all the reconciler may ask of an engine; `docker`
-//! is the only module that imports bollard, `fake` is an in-memory engine for
-//! fast tests of the same contract.
+//! (the agent's containers and the jobs' podman) is the only module that
+//! imports bollard, `fake` is an in-memory engine for fast tests of the same
+//! contract, compiled for tests only.
 
 pub mod container;
 pub mod docker;
+#[cfg(test)]
 pub mod fake;
-pub mod jobs;
 pub mod labels;
 
 use std::collections::BTreeMap;
@@ -132,25 +133,60 @@ pub struct RuntimeEvent {
     pub action: String,
 }
 
-/// Errors of the engine seam, each naming the step that failed.
+/// The engine's own error under a [`RuntimeError`]: a [`docker::ApiError`]
+/// from the engine, a plain message from the test fake.
+pub type EngineCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors of the engine seam, each naming the step that failed; the
+/// engine's words are the `source` (print with [`crate::error_text::one_line`]).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot reach the container engine at {endpoint}: {message} (is the Docker daemon running? check `docker info` and DOCKER_HOST)")]
-    Unreachable { endpoint: String, message: String },
-    #[error("image {image} is not present and could not be pulled: {message}")]
-    ImageUnavailable { image: String, message: String },
-    #[error("creating container {name} failed: {message}")]
-    Create { name: String, message: String },
-    #[error("starting container {id} failed: {message}")]
-    Start { id: String, message: String },
-    #[error("removing container {id} failed: {message}")]
-    Remove { id: String, message: String },
-    #[error("listing containers failed: {message}")]
-    List { message: String },
-    #[error("the engine's event stream failed: {message}")]
-    Events { message: String },
-    #[error("reading why container {id} stopped failed: {message}")]
-    Inspect { id: String, message: String },
+    #[error("cannot reach the container engine at {endpoint} (is the Docker daemon running? check `docker info` and DOCKER_HOST)")]
+    Unreachable {
+        endpoint: String,
+        #[source]
+        source: EngineCause,
+    },
+    #[error("image {image} is not present and could not be pulled")]
+    ImageUnavailable {
+        image: String,
+        #[source]
+        source: EngineCause,
+    },
+    #[error("creating container {name} failed")]
+    Create {
+        name: String,
+        #[source]
+        source: EngineCause,
+    },
+    #[error("starting container {id} failed")]
+    Start {
+        id: String,
+        #[source]
+        source: EngineCause,
+    },
+    #[error("removing container {id} failed")]
+    Remove {
+        id: String,
+        #[source]
+        source: EngineCause,
+    },
+    #[error("listing containers failed")]
+    List {
+        #[source]
+        source: EngineCause,
+    },
+    #[error("the engine's event stream failed")]
+    Events {
+        #[source]
+        source: EngineCause,
+    },
+    #[error("reading why container {id} stopped failed")]
+    Inspect {
+        id: String,
+        #[source]
+        source: EngineCause,
+    },
 }
 
 /// All the reconciler may ask of a container engine. Every call is

@@ -1,6 +1,11 @@
-//! Helpers for `tests/coordinator_load.rs` (`mod load_support;`): CPU use
-//! of the coordinator, the generator, PostgreSQL and the machine read from
-//! `/proc`, and the heartbeat a simulated node sends.
+//! The heartbeat load generator shared by `tests/coordinator_load.rs` (every
+//! request answered) and `benches/coordinator_load.rs` (throughput and p99):
+//! [`generator`], CPU use of the coordinator, the generator, PostgreSQL and
+//! the machine read from `/proc`, and the heartbeat a simulated node sends.
+//! Both declare `mod coordinator_support;` next to `mod load_support;`.
+#![allow(dead_code)]
+
+pub mod generator;
 
 use garage::coordinator::api::{GpuInfo, HeartbeatRequest};
 

@@ -21,10 +21,10 @@ pub use self::error::ApiError;
 use crate::http_server;
 use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
-use crate::inference::checkpoint::{self, LoadError};
 use crate::inference::config::DEFAULT_MAX_CONTEXT;
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
 use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
+use crate::inference::loader::{self, LoadError};
 use crate::inference::metrics::Metrics;
 use crate::inference::model::Llama;
 use crate::inference::tokenizer::TextTokenizer;
@@ -142,7 +142,7 @@ fn build<B: Backend>(
     device: B::Device,
     metrics: Arc<Metrics>,
 ) -> Result<(Loaded, JoinHandle<()>), WorkerError> {
-    let mut cp = checkpoint::load(path)?;
+    let mut cp = loader::load(path)?;
     let max_context = cp
         .config
         .cap_context(config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT));
@@ -234,10 +234,7 @@ pub async fn serve_with_listener(
 ) -> Result<(), WorkerError> {
     tracing::info!(model = %config.model, "worker listening");
     let metrics = Arc::new(Metrics::new());
-    let created = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let created = crate::clock::unix_secs();
     let state = AppState {
         loaded: Arc::new(OnceLock::new()),
         metrics: metrics.clone(),

@@ -59,10 +59,7 @@ pub struct Shape {
 fn new_id(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = crate::clock::unix_nanos();
     format!(
         "{prefix}-{nanos:x}{:04x}",
         NEXT.fetch_add(1, Ordering::Relaxed)

@@ -1,16 +1,18 @@
 //! Decode speed of the model on the CPU backends (flex vs ndarray), on the
 //! SmolLM2 GGUF when present (quantised kernels, and the dense f32 path for
-//! comparison) and on random models of given shapes. Ignored by default; run
-//! with
-//! `cargo test --test inference_bench -- --ignored --nocapture --test-threads 1`.
+//! comparison) and on random models of given shapes. A benchmark:
+//! `cargo bench --bench inference_decode [-- NAME…]`, NAME one of
+//! `smollm2-single-stream` (the figure `benches/inference_vs_llama_cpp.sh`
+//! compares with llama.cpp), `cpu-backends`, `step-breakdown`; all three
+//! without a name.
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::backend::Flex;
 use burn::tensor::backend::Backend;
-use garage::inference::checkpoint;
 use garage::inference::config::LlamaConfig;
+use garage::inference::loader;
 use garage::inference::model::{Llama, SeqStep};
 use garage::inference::sampler::argmax;
 use garage::inference::weights::{HostTensor, WeightMap};
@@ -86,14 +88,39 @@ fn smollm2_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
+/// The benchmarks, by the name given on the command line.
+const BENCHMARKS: [(&str, fn()); 3] = [
+    ("smollm2-single-stream", smollm2_single_stream_decode),
+    ("cpu-backends", cpu_backends_decode_speed),
+    ("step-breakdown", decode_step_breakdown),
+];
+
+fn main() {
+    // `cargo bench` passes `--bench`; every other argument names a benchmark.
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    for name in &names {
+        assert!(
+            BENCHMARKS.iter().any(|(known, _)| known == name),
+            "unknown benchmark {name:?}; known: {:?}",
+            BENCHMARKS.map(|(known, _)| known)
+        );
+    }
+    for (name, run) in BENCHMARKS {
+        if names.is_empty() || names.iter().any(|n| n == name) {
+            run();
+        }
+    }
+}
+
 /// The figure benches/inference_vs_llama_cpp.sh compares with llama.cpp:
 /// SmolLM2 Q4_1, one sequence, quantised kernels on flex.
-#[test]
-#[ignore = "benchmark; run explicitly"]
 fn smollm2_single_stream_decode() {
     let gguf = smollm2_path();
     assert!(gguf.is_file(), "{} is missing", gguf.display());
-    let mut cp = checkpoint::load(&gguf).expect("load");
+    let mut cp = loader::load(&gguf).expect("load");
     let prompt = cp
         .tokenizer
         .encode("Once upon a time, there was a")
@@ -108,25 +135,25 @@ fn smollm2_single_stream_decode() {
     );
 }
 
-#[test]
-#[ignore = "benchmark; run explicitly"]
+/// SmolLM2 (when present) on flex at batch 1 and 8, on ndarray, and dense;
+/// then a TinyLlama-shaped random model.
 fn cpu_backends_decode_speed() {
     let gguf = smollm2_path();
     if gguf.is_file() {
         // The prompt benches/llama_cpp_reference.py times llama.cpp on.
-        let prompt = checkpoint::load(&gguf)
+        let prompt = loader::load(&gguf)
             .expect("load")
             .tokenizer
             .encode("Once upon a time, there was a")
             .expect("encode");
         let dev = Default::default();
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let flex = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &dev).expect("build");
         let label = "SmolLM2-135M Q4_1, quantised kernels, on flex";
         measure(label, &flex, &prompt, 1);
         measure(label, &flex, &prompt, 8);
         drop(flex);
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let ndarray = Llama::<burn::backend::NdArray>::from_weights(
             &cp.config,
             &mut cp.weights,
@@ -140,7 +167,7 @@ fn cpu_backends_decode_speed() {
             1,
         );
         drop(ndarray);
-        let mut cp = checkpoint::load(&gguf).expect("load");
+        let mut cp = loader::load(&gguf).expect("load");
         let dense =
             Llama::<Flex>::from_weights_dense(&cp.config, &mut cp.weights, &dev).expect("build");
         measure("SmolLM2-135M Q4_1→f32, dense, on flex", &dense, &prompt, 1);
@@ -171,8 +198,6 @@ fn cpu_backends_decode_speed() {
 
 /// Where a SmolLM2-shaped decode step spends its time on flex: the weight
 /// matmuls alone (same shapes, one token) against the whole step.
-#[test]
-#[ignore = "benchmark; run explicitly"]
 fn decode_step_breakdown() {
     for dtype in [burn::tensor::DType::F32, burn::tensor::DType::F16] {
         weight_matmuls(dtype);

@@ -1,16 +1,11 @@
 //! The production [`ContainerRuntime`]: the Docker Engine API through bollard.
-//! Podman's Docker-compatible socket speaks the same API. This is the only
-//! module that imports bollard.
+//! Podman's Docker-compatible socket speaks the same API.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerCreateBody, ContainerSummary, DeviceMapping as BollardDevice, DeviceRequest,
-    HealthConfig, HealthStatusEnum, HostConfig, Mount as BollardMount, MountType,
-    PortBinding as BollardPort, RestartPolicy as BollardRestart, RestartPolicyNameEnum,
-};
+use bollard::models::{ContainerSummary, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
     LogsOptionsBuilder, RemoveContainerOptions,
@@ -19,8 +14,10 @@ use bollard::Docker;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-use super::{
-    labels, ContainerRuntime, ContainerSpec, ContainerState, GpuRequest, Health, MountSource,
+use super::create_body::container_body;
+use super::{status_code, ApiError};
+use crate::runtime::{
+    labels, ContainerRuntime, ContainerSpec, ContainerState, EngineCause, Health,
     ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX, LOG_TAIL_LINES,
 };
 
@@ -52,7 +49,7 @@ impl DockerRuntime {
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let docker = Docker::connect_with_defaults().map_err(|err| RuntimeError::Unreachable {
             endpoint: endpoint.clone(),
-            message: err.to_string(),
+            source: Box::new(ApiError::from(err)),
         })?;
         let runtime = DockerRuntime {
             client: Arc::new(Mutex::new(Client {
@@ -77,7 +74,7 @@ impl DockerRuntime {
             .await
             .map_err(|err| RuntimeError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: err.to_string(),
+                source: Box::new(ApiError::from(err)),
             })?;
         Ok(info
             .id
@@ -98,7 +95,7 @@ impl DockerRuntime {
                 .await
                 .map_err(|err| RuntimeError::Unreachable {
                     endpoint: self.endpoint.clone(),
-                    message: err.to_string(),
+                    source: Box::new(ApiError::from(err)),
                 })?;
         *self.lock() = Client {
             docker: docker.clone(),
@@ -165,13 +162,18 @@ impl DockerRuntime {
         Some(observed)
     }
 
-    fn server_message(&self, err: BollardError) -> Result<String, RuntimeError> {
-        match err {
-            BollardError::DockerResponseServerError { message, .. } => Ok(message),
-            other => Err(RuntimeError::Unreachable {
+    /// The engine's answer in `err` as the cause of a failed step; a call
+    /// that got no answer means the engine is unreachable.
+    fn refused(&self, err: BollardError) -> Result<EngineCause, RuntimeError> {
+        let answered = status_code(&err).is_some();
+        let err: EngineCause = Box::new(ApiError::from(err));
+        if answered {
+            Ok(err)
+        } else {
+            Err(RuntimeError::Unreachable {
                 endpoint: self.endpoint.clone(),
-                message: other.to_string(),
-            }),
+                source: err,
+            })
         }
     }
 }
@@ -189,13 +191,6 @@ fn health_from_status(status: &str) -> Health {
     }
 }
 
-fn status_code(err: &BollardError) -> Option<u16> {
-    match err {
-        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
-    }
-}
-
 impl ContainerRuntime for DockerRuntime {
     async fn list_owned(&self, node: &str) -> Result<Vec<ObservedContainer>, RuntimeError> {
         let filters = HashMap::from([("label".to_string(), labels::owned_filter(node))]);
@@ -209,7 +204,7 @@ impl ContainerRuntime for DockerRuntime {
             Ok(summaries) => summaries,
             Err(err) => {
                 return Err(RuntimeError::List {
-                    message: self.server_message(err)?,
+                    source: self.refused(err)?,
                 });
             }
         };
@@ -232,10 +227,10 @@ impl ContainerRuntime for DockerRuntime {
             }
             Err(err) if status_code(&err) == Some(404) => {}
             Err(err) => {
-                let message = self.server_message(err)?;
+                let source = self.refused(err)?;
                 return Err(RuntimeError::ImageUnavailable {
                     image: image.into(),
-                    message,
+                    source,
                 });
             }
         }
@@ -249,7 +244,7 @@ impl ContainerRuntime for DockerRuntime {
             .await
             .map_err(|err| RuntimeError::ImageUnavailable {
                 image: image.into(),
-                message: err.to_string(),
+                source: Box::new(ApiError::from(err)),
             })?;
         self.images().insert(image.to_string());
         Ok(())
@@ -265,7 +260,7 @@ impl ContainerRuntime for DockerRuntime {
             name: Some(name.to_string()),
             ..Default::default()
         };
-        let body = create_body(labels, spec);
+        let body = container_body(labels, spec);
         let docker = self.docker().await?;
         match docker.create_container(Some(options), body).await {
             Ok(response) => Ok(response.id),
@@ -275,7 +270,7 @@ impl ContainerRuntime for DockerRuntime {
                 }
                 Err(RuntimeError::Create {
                     name: name.into(),
-                    message: self.server_message(err)?,
+                    source: self.refused(err)?,
                 })
             }
         }
@@ -289,7 +284,7 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if status_code(&err) == Some(304) => Ok(()),
             Err(err) => Err(RuntimeError::Start {
                 id: id.into(),
-                message: self.server_message(err)?,
+                source: self.refused(err)?,
             }),
         }
     }
@@ -307,20 +302,20 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if matches!(status_code(&err), Some(404 | 409)) => Ok(()),
             Err(err) => Err(RuntimeError::Remove {
                 id: id.into(),
-                message: self.server_message(err)?,
+                source: self.refused(err)?,
             }),
         }
     }
 
     async fn termination(&self, id: &str) -> Result<Termination, RuntimeError> {
         let docker = self.docker().await?;
-        let failed = |message| RuntimeError::Inspect {
+        let failed = |source| RuntimeError::Inspect {
             id: id.into(),
-            message,
+            source,
         };
         let state = match docker.inspect_container(id, None).await {
             Ok(inspect) => inspect.state.unwrap_or_default(),
-            Err(err) => return Err(failed(self.server_message(err)?)),
+            Err(err) => return Err(failed(self.refused(err)?)),
         };
         let reason = match (state.oom_killed, state.error) {
             (Some(true), _) => Some("killed: out of memory".to_string()),
@@ -334,7 +329,7 @@ impl ContainerRuntime for DockerRuntime {
             .build();
         let chunks: Vec<_> = match docker.logs(id, Some(options)).try_collect().await {
             Ok(chunks) => chunks,
-            Err(err) => return Err(failed(self.server_message(err)?)),
+            Err(err) => return Err(failed(self.refused(err)?)),
         };
         let text: String = chunks.iter().map(ToString::to_string).collect();
         Ok(Termination {
@@ -363,7 +358,7 @@ impl ContainerRuntime for DockerRuntime {
                             action: message.action.unwrap_or_default(),
                         }),
                         Err(err) => Err(RuntimeError::Events {
-                            message: err.to_string(),
+                            source: Box::new(ApiError::from(err)),
                         }),
                     })
                     .boxed(),
@@ -391,135 +386,4 @@ fn log_tail(text: &str) -> Vec<String> {
             line[..end].to_string()
         })
         .collect()
-}
-
-const SYSTEMPATHS_UNCONFINED: &str = "systempaths=unconfined";
-
-fn create_body(labels: &BTreeMap<String, String>, spec: &ContainerSpec) -> ContainerCreateBody {
-    let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
-    let mut port_bindings: HashMap<String, Option<Vec<BollardPort>>> = HashMap::new();
-    for port in &spec.ports {
-        port_bindings
-            .entry(format!(
-                "{}/{}",
-                port.container_port,
-                port.protocol.as_str()
-            ))
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(BollardPort {
-                host_ip: port.host_ip.clone(),
-                host_port: Some(port.host_port.to_string()),
-            });
-    }
-    let mounts = spec
-        .mounts
-        .iter()
-        .map(|m| {
-            let (typ, source) = match &m.source {
-                MountSource::Volume(name) => (MountType::VOLUME, name.clone()),
-                MountSource::Bind(path) => (MountType::BIND, path.clone()),
-            };
-            BollardMount {
-                target: Some(m.target.clone()),
-                source: Some(source),
-                typ: Some(typ),
-                read_only: Some(m.read_only),
-                ..Default::default()
-            }
-        })
-        .collect::<Vec<_>>();
-    let gpu = |device_ids: Option<Vec<String>>, count: Option<i64>| DeviceRequest {
-        driver: Some(String::new()),
-        count,
-        device_ids,
-        capabilities: Some(vec![vec!["gpu".to_string()]]),
-        options: None,
-    };
-    let device_requests = match &spec.gpus {
-        GpuRequest::None => None,
-        GpuRequest::All => Some(vec![gpu(None, Some(-1))]),
-        GpuRequest::Indices(ids) => Some(vec![gpu(
-            Some(ids.iter().map(u32::to_string).collect()),
-            None,
-        )]),
-    };
-    let devices = spec
-        .security
-        .devices
-        .iter()
-        .map(|d| BollardDevice {
-            path_on_host: Some(d.host_path.clone()),
-            path_in_container: Some(d.container_path.clone()),
-            cgroup_permissions: Some(d.permissions.clone()),
-        })
-        .collect::<Vec<_>>();
-    let nanos = |d: std::time::Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-    let healthcheck = spec.health.as_ref().map(|h| HealthConfig {
-        test: Some(
-            std::iter::once("CMD".to_string())
-                .chain(h.test.iter().cloned())
-                .collect(),
-        ),
-        interval: Some(nanos(h.interval)),
-        timeout: Some(nanos(h.timeout)),
-        retries: Some(i64::from(h.retries)),
-        start_period: Some(nanos(h.start_period)),
-        start_interval: None,
-    });
-    let to_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-    // `systempaths=unconfined` is a docker CLI option, not an engine one: the
-    // CLI turns it into empty masked and read-only path lists, and the engine
-    // rejects it in SecurityOpt ("invalid --security-opt 2").
-    let unconfined_paths = spec
-        .security
-        .security_opt
-        .iter()
-        .any(|o| o == SYSTEMPATHS_UNCONFINED);
-    let security_opt: Vec<String> = spec
-        .security
-        .security_opt
-        .iter()
-        .filter(|o| *o != SYSTEMPATHS_UNCONFINED)
-        .cloned()
-        .collect();
-    let host_config = HostConfig {
-        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        mounts: (!mounts.is_empty()).then_some(mounts),
-        privileged: Some(spec.security.privileged),
-        cap_add: non_empty(&spec.security.cap_add),
-        cap_drop: non_empty(&spec.security.cap_drop),
-        security_opt: non_empty(&security_opt),
-        masked_paths: unconfined_paths.then(Vec::new),
-        readonly_paths: unconfined_paths.then(Vec::new),
-        devices: (!devices.is_empty()).then_some(devices),
-        device_requests,
-        memory: to_i64(spec.resources.memory_bytes),
-        nano_cpus: to_i64(spec.resources.nano_cpus),
-        shm_size: to_i64(spec.resources.shm_size_bytes),
-        // The agent is the one owner of restarts (with backoff); the engine never restarts.
-        restart_policy: Some(BollardRestart {
-            name: Some(RestartPolicyNameEnum::NO),
-            maximum_retry_count: None,
-        }),
-        ..Default::default()
-    };
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        entrypoint: non_empty(&spec.entrypoint),
-        cmd: non_empty(&spec.command),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        exposed_ports: {
-            let ports: Vec<String> = spec
-                .ports
-                .iter()
-                .map(|p| format!("{}/{}", p.container_port, p.protocol.as_str()))
-                .collect();
-            (!ports.is_empty()).then_some(ports)
-        },
-        labels: Some(labels.clone().into_iter().collect()),
-        healthcheck,
-        host_config: Some(host_config),
-        ..Default::default()
-    }
 }

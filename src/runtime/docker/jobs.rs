@@ -11,10 +11,7 @@ use std::time::Duration;
 
 use bollard::container::LogOutput;
 use bollard::errors::Error as BollardError;
-use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointSettings, HostConfig, Mount, MountType,
-    NetworkCreateRequest, NetworkingConfig, VolumeCreateRequest,
-};
+use bollard::models::{NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, DownloadFromContainerOptions, ImportImageOptions,
     KillContainerOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions,
@@ -30,7 +27,10 @@ use crate::jobs::engine::{
 use crate::jobs::limits::Enforcement;
 use crate::spec::PodmanHost;
 
-use super::labels;
+use super::create_body::job_body;
+use super::podman_health::{podman_verdict, verdict, Verdict};
+use super::{status_code, ApiError};
+use crate::runtime::labels;
 
 /// Seconds a single API call to podman may take (image loads included).
 const API_TIMEOUT_SECS: u64 = 600;
@@ -55,21 +55,7 @@ pub struct PodmanJobEngine {
 fn step(step: &'static str) -> impl Fn(BollardError) -> EngineError {
     move |err| EngineError::Step {
         step,
-        message: message(err),
-    }
-}
-
-fn message(err: BollardError) -> String {
-    match err {
-        BollardError::DockerResponseServerError { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
-fn status_code(err: &BollardError) -> Option<u16> {
-    match err {
-        BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
-        _ => None,
+        message: ApiError::from(err).to_string(),
     }
 }
 
@@ -88,13 +74,18 @@ impl PodmanJobEngine {
         let volume = host
             .inspect_volume(&podman.socket_volume)
             .await
-            .map_err(|e| unreachable(&format!("volume {}", podman.socket_volume), message(e)))?;
+            .map_err(|e| {
+                unreachable(
+                    &format!("volume {}", podman.socket_volume),
+                    ApiError::from(e).to_string(),
+                )
+            })?;
         let socket = PathBuf::from(volume.mountpoint).join(&podman.socket_file);
         Self::connect_socket(socket, host, &podman.container).await
     }
 
     /// Connects to a podman socket at a known path.
-    pub async fn connect_socket(
+    async fn connect_socket(
         socket: PathBuf,
         host: Docker,
         podman_container: &str,
@@ -249,7 +240,7 @@ impl JobEngine for PodmanJobEngine {
             ..Default::default()
         };
         self.podman
-            .create_container(Some(options), create_body(spec))
+            .create_container(Some(options), job_body(spec))
             .await
             .map(|r| r.id)
             .map_err(step("creating the job container"))
@@ -424,7 +415,7 @@ impl JobEngine for PodmanJobEngine {
             Err(err) if status_code(&err) == Some(404) => Ok(()),
             Err(err) => Err(EngineError::Step {
                 step: "removing what a job created",
-                message: format!("{}: {}", item.id, message(err)),
+                message: format!("{}: {}", item.id, ApiError::from(err)),
             }),
         }
     }
@@ -433,7 +424,8 @@ impl JobEngine for PodmanJobEngine {
         // The engine reports a kill a moment after the socket drops: give
         // its state a second to settle before calling podman merely silent.
         for _ in 0..10 {
-            match self.diagnose_once().await {
+            let seen = self.podman_seen.as_ref();
+            match podman_verdict(&self.host, &self.podman, &self.podman_container, seen).await {
                 Some(Verdict::Silent) => tokio::time::sleep(Duration::from_millis(100)).await,
                 Some(Verdict::Known(why)) => return Some(why),
                 None => return None,
@@ -449,125 +441,3 @@ impl JobEngine for PodmanJobEngine {
         verdict(&self.socket.with_file_name(LIMITS_FILE)).await
     }
 }
-
-/// The limits verdict in `file`; a missing one means not enforced.
-async fn verdict(file: &std::path::Path) -> Enforcement {
-    match tokio::fs::read_to_string(file).await {
-        Ok(verdict) => Enforcement::parse(&verdict),
-        Err(err) => Enforcement::NotEnforced(format!(
-            "the podman host recorded no limits verdict in {} ({err}; fix: rebuild the podman \
-             image with `docker/build.sh podman` and restart the podman component)",
-            file.display()
-        )),
-    }
-}
-
-/// What the host engine says about the podman container.
-enum Verdict {
-    Known(String),
-    /// Running as before, yet the API does not answer.
-    Silent,
-}
-
-impl PodmanJobEngine {
-    async fn diagnose_once(&self) -> Option<Verdict> {
-        let name = &self.podman_container;
-        let inspect = match self.host.inspect_container(name, None).await {
-            Ok(inspect) => inspect,
-            Err(err) if status_code(&err) == Some(404) => {
-                return Some(Verdict::Known(format!(
-                    "the podman container {name} was removed"
-                )));
-            }
-            Err(_) => return None,
-        };
-        let (seen_id, seen_start) = self.podman_seen.clone().unzip();
-        if inspect.id.is_some() && seen_id.is_some() && inspect.id != seen_id {
-            return Some(Verdict::Known(format!(
-                "the podman container {name} was replaced by a new one"
-            )));
-        }
-        let state = inspect.state?;
-        if state.running != Some(true) {
-            let status = state
-                .status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "not running".into());
-            return Some(Verdict::Known(format!(
-                "the podman container {name} stopped: {status}, exit code {}{}",
-                state.exit_code.unwrap_or(-1),
-                if state.oom_killed == Some(true) {
-                    ", killed for memory"
-                } else {
-                    ""
-                }
-            )));
-        }
-        if seen_start.flatten() != state.started_at {
-            return Some(Verdict::Known(format!(
-                "the podman container {name} stopped and was restarted at {}",
-                state.started_at.unwrap_or_default()
-            )));
-        }
-        match self.podman.ping().await {
-            Ok(_) => None,
-            Err(_) => Some(Verdict::Silent),
-        }
-    }
-}
-
-fn create_body(spec: &JobContainer) -> ContainerCreateBody {
-    let to_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-    let mounts: Vec<Mount> = spec
-        .volumes
-        .iter()
-        .map(|(name, dest, read_only)| Mount {
-            target: Some(dest.clone()),
-            source: Some(name.clone()),
-            typ: Some(MountType::VOLUME),
-            read_only: Some(*read_only),
-            ..Default::default()
-        })
-        .collect();
-    // GPUs inside podman are CDI devices (the podman image writes the spec
-    // at start when the node hands it GPUs).
-    let devices = spec.gpu.then(|| {
-        vec![DeviceMapping {
-            path_on_host: Some("nvidia.com/gpu=all".into()),
-            path_in_container: Some("nvidia.com/gpu=all".into()),
-            cgroup_permissions: Some("rwm".into()),
-        }]
-    });
-    let host_config = HostConfig {
-        mounts: (!mounts.is_empty()).then_some(mounts),
-        memory: to_i64(spec.limits.memory_bytes),
-        nano_cpus: to_i64(spec.limits.nano_cpus),
-        shm_size: to_i64(spec.limits.shm_size_bytes),
-        pids_limit: spec.limits.pids.map(i64::from),
-        devices,
-        network_mode: Some(spec.network.clone()),
-        ..Default::default()
-    };
-    let exposed: Vec<String> = spec.expose.iter().map(|p| format!("{p}/tcp")).collect();
-    ContainerCreateBody {
-        image: Some(spec.image.clone()),
-        entrypoint: spec.entrypoint.clone(),
-        cmd: spec.cmd.clone(),
-        env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        working_dir: spec.work_dir.clone(),
-        labels: Some(spec.labels.clone().into_iter().collect()),
-        exposed_ports: (!exposed.is_empty()).then_some(exposed),
-        host_config: Some(host_config),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                spec.network.clone(),
-                EndpointSettings::default(),
-            )])),
-        }),
-        ..Default::default()
-    }
-}
-
-#[cfg(test)]
-#[path = "jobs_tests.rs"]
-mod tests;
