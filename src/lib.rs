@@ -3,7 +3,7 @@
 
 pub mod agent;
 pub mod benchmark;
-pub mod commands;
+pub mod node;
 pub mod coordinator;
 pub mod error_text;
 pub mod gpu;

@@ -3,6 +3,7 @@
 //! `spec.coordinator`) the coordinator reporter under one supervisor. The first task to fail stops the rest; a stop (SIGTERM)
 //! leaves every workload running.
 
+pub mod cli;
 pub mod events;
 pub mod http;
 pub mod lock;

@@ -7,7 +7,7 @@
 //! [`JobEngine`] seam; the bollard implementation of that seam lives in
 //! `crate::runtime::jobs`, so this module imports no engine client.
 
-pub mod command;
+pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod images;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::commands::apply_with;
+use crate::node::apply_with;
 use crate::metrics::AgentMetrics;
 use crate::runtime::fake::FakeRuntime;
 use crate::runtime::{
