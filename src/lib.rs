@@ -3,7 +3,6 @@
 
 pub mod agent;
 pub mod benchmark;
-pub mod node;
 pub mod coordinator;
 pub mod error_text;
 pub mod gpu;
@@ -13,6 +12,7 @@ pub mod inference;
 pub mod jobs;
 pub mod meminfo;
 pub mod metrics;
+pub mod node;
 pub mod reconcile;
 pub mod runtime;
 pub mod spec;

@@ -6,11 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use garage::agent::cli::AgentCommand;
-use garage::identity::cli::IdentityCommand;
-use garage::jobs::cli::JobCommand;
-use garage::node::cli::NodeCommand;
-use garage::{benchmark, coordinator, inference};
+use garage::{agent, benchmark, coordinator, identity, inference, jobs, node};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,11 +31,11 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     #[command(flatten)]
-    Node(NodeCommand),
+    Node(node::cli::NodeCommand),
     #[command(flatten)]
-    Agent(AgentCommand),
+    Agent(agent::cli::AgentCommand),
     #[command(flatten)]
-    Identity(IdentityCommand),
+    Identity(identity::cli::IdentityCommand),
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
     Worker {
@@ -55,7 +51,7 @@ enum Command {
     /// Container jobs in the node's podman host.
     Job {
         #[command(subcommand)]
-        command: JobCommand,
+        command: jobs::cli::JobCommand,
     },
     /// Run the coordinator: node registration, signed heartbeats, nodes and
     /// markets over HTTP (OpenAPI at /api/openapi.json); or, with `token`,
@@ -98,10 +94,7 @@ fn finish<E: std::error::Error>(result: Result<ExitCode, E>) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(dispatch(cli.command)),
         Err(err) => report(&err),
     }

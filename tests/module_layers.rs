@@ -17,8 +17,14 @@ use std::path::Path;
 const KNOWN_CIRCLE_EDGES: &[(&str, &str)] = &[
     // coordinator: the error bodies and the routes share types (issue 10, item 4).
     ("src/coordinator/error.rs", "src/coordinator/routes.rs"),
-    ("src/coordinator/token_routes.rs", "src/coordinator/routes.rs"),
-    ("src/coordinator/join_tokens.rs", "src/coordinator/admission.rs"),
+    (
+        "src/coordinator/token_routes.rs",
+        "src/coordinator/routes.rs",
+    ),
+    (
+        "src/coordinator/join_tokens.rs",
+        "src/coordinator/admission.rs",
+    ),
     // inference: the loaders return the checkpoint type they are called from.
     ("src/inference/gguf/mod.rs", "src/inference/checkpoint.rs"),
     ("src/inference/hf/mod.rs", "src/inference/checkpoint.rs"),

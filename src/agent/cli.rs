@@ -56,10 +56,7 @@ pub enum AgentCommandError {
 impl AgentCommand {
     /// Runs the command; `garage run` stops cleanly when `stop` resolves
     /// (workloads keep running).
-    pub async fn run(
-        self,
-        stop: impl Future<Output = ()>,
-    ) -> Result<ExitCode, AgentCommandError> {
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<ExitCode, AgentCommandError> {
         match self {
             AgentCommand::Run { file, state_dir } => {
                 let file = match file {

@@ -119,10 +119,7 @@ pub enum JobCommandError {
     #[error(transparent)]
     Node(#[from] SpecError),
     #[error("{}: node {node} has no podman host (fix: add a `podman:` section to spec, then `garage apply -f {}`)", file.display(), file.display())]
-    NoPodman {
-        file: PathBuf,
-        node: String,
-    },
+    NoPodman { file: PathBuf, node: String },
     #[error("cannot reach the podman host of node {node} (fix: start it with `garage apply -f {} --wait`, or keep `garage run` running)", file.display())]
     Connect {
         node: String,

@@ -34,7 +34,9 @@ pub enum NodeCommand {
         timeout: Duration,
     },
     /// Remove every container this node owns.
-    #[command(display_order = 6)]
+    // Listed after the agent's `run` and `status` in `garage --help`, where
+    // it stood before the commands were grouped (7 = status's place + 1).
+    #[command(display_order = 7)]
     Down {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
