@@ -35,8 +35,8 @@ pub enum NodeCommand {
     },
     /// Remove every container this node owns.
     // Listed after the agent's `run` and `status` in `garage --help`, where
-    // it stood before the commands were grouped (7 = status's place + 1).
-    #[command(display_order = 7)]
+    // it stood before the commands were grouped (ties sort by name).
+    #[command(display_order = 8)]
     Down {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
