@@ -38,16 +38,10 @@ enum Command {
     Identity(identity::cli::IdentityCommand),
     /// Serve a Llama-architecture model over an OpenAI-compatible API
     /// (what the worker container runs).
-    Worker {
-        #[command(flatten)]
-        args: inference::WorkerArgs,
-    },
+    Worker(inference::WorkerArgs),
     /// Measure this node: host and GPU facts, memory bandwidth, matmul rate
     /// and the model's tokens/s. Progress on stderr, the report on stdout.
-    Benchmark {
-        #[command(flatten)]
-        args: benchmark::BenchmarkArgs,
-    },
+    Benchmark(benchmark::BenchmarkArgs),
     /// Container jobs in the node's podman host.
     Job {
         #[command(subcommand)]
@@ -105,8 +99,8 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Node(command) => finish(command.run().await),
         Command::Agent(command) => finish(command.run(stop_signal()).await),
         Command::Identity(command) => finish(command.run().await),
-        Command::Worker { args } => finish(args.run(stop_signal()).await),
-        Command::Benchmark { args } => finish(args.run().await),
+        Command::Worker(args) => finish(args.run(stop_signal()).await),
+        Command::Benchmark(args) => finish(args.run().await),
         Command::Job { command } => finish(command.run(stop_signal()).await),
         Command::Coordinator {
             command: Some(command),
