@@ -4,6 +4,7 @@
 //! first task to fail stops the rest; a stop (SIGTERM) leaves every workload
 //! running.
 
+pub mod cli;
 pub mod events;
 pub mod http;
 pub mod lock;

@@ -1,8 +1,9 @@
 //! Command-line flags of `garage benchmark`, for `main.rs` to flatten into
-//! its subcommand; parsing and model selection only, the run itself is
+//! its subcommand, model selection and printing; the run itself is
 //! [`crate::benchmark::run`].
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use super::{select_model, BenchmarkError, BenchmarkOptions};
 use crate::inference::cli::DeviceArg;
@@ -35,7 +36,35 @@ pub struct BenchmarkArgs {
     pub device: DeviceArg,
 }
 
+/// Why `garage benchmark` printed no report.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchmarkCommandError {
+    #[error(transparent)]
+    Benchmark(#[from] BenchmarkError),
+    #[error(transparent)]
+    Task(#[from] tokio::task::JoinError),
+}
+
 impl BenchmarkArgs {
+    /// Measures on a blocking thread, progress on stderr, and prints the
+    /// report on stdout (JSON with `--json`, else a table).
+    pub async fn run(self) -> Result<ExitCode, BenchmarkCommandError> {
+        let options = self.options().await?;
+        let measured = tokio::task::spawn_blocking(move || {
+            super::run(&options, &|step| eprintln!("==> {step}"))
+        })
+        .await??;
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&measured).unwrap_or_default()
+            );
+        } else {
+            print!("{}", measured.render());
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
     /// The options these flags ask for; fails when --model does not exist
     /// or cannot be fetched, or --file is not a valid node spec.
     pub async fn options(&self) -> Result<BenchmarkOptions, BenchmarkError> {

@@ -4,6 +4,9 @@
 //! printed or logged; loading refuses a key that group or others can read,
 //! and a state directory that is not private ([`ensure_private_dir`]).
 
+pub mod api_request;
+pub mod cli;
+pub mod register;
 pub mod signing;
 
 use std::fmt;

@@ -1,12 +1,15 @@
 //! Command-line flags of `garage worker`, for `main.rs` to flatten into its
-//! subcommand; parsing only, the worker itself is [`crate::inference::serve`].
+//! subcommand, and the call that serves until a stop signal; the worker
+//! itself is [`crate::inference::serve`].
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use super::backend::DeviceChoice;
 use super::hub::ModelRef;
-use super::server::WorkerConfig;
+use super::server::{self, WorkerConfig, WorkerError};
 
 /// `--device` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,6 +53,17 @@ pub struct WorkerArgs {
     /// Directory for CUDA's compiled-kernel cache.
     #[arg(long, env = "GARAGE_WORKER_KERNEL_CACHE")]
     pub kernel_cache: Option<PathBuf>,
+}
+
+impl WorkerArgs {
+    /// Serves the worker these flags describe until `stop` resolves.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<ExitCode, WorkerError> {
+        server::serve(WorkerConfig::from(self), stop).await?;
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 impl From<DeviceArg> for DeviceChoice {

@@ -9,7 +9,7 @@
 //! `crate::runtime::docker`, so this module imports no engine client.
 
 mod cleanup;
-pub mod command;
+pub mod cli;
 pub mod engine;
 pub mod images;
 pub mod job;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::commands::apply_with;
 use crate::metrics::AgentMetrics;
+use crate::node::apply_with;
 use crate::runtime::fake::FakeRuntime;
 use crate::runtime::{
     ComponentKind, ContainerSpec, ContainerState, DesiredComponent, DesiredState, RestartPolicy,
