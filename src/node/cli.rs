@@ -30,7 +30,7 @@ pub enum NodeCommand {
         #[arg(long)]
         wait: bool,
         /// Give up after this long (e.g. 90s, 5m).
-        #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "120s", value_parser = crate::spec::quantity::parse_duration)]
         timeout: Duration,
     },
     /// Remove every container this node owns.
