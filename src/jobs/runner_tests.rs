@@ -2,6 +2,8 @@
 //! exit codes, a vanishing engine, image admission, limits, cleanup and the
 //! sweep.
 //! The same paths run against real podman in tests/e2e_jobs.rs.
+//! Over 450 lines on purpose: one scenario per test over one shared fake
+//! engine set-up; split by file, the set-up would be repeated.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
