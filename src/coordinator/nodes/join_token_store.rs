@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{query_err, Store, StoreError};
-use crate::coordinator::join_tokens::StoredToken;
+use super::join_tokens::StoredToken;
+use crate::coordinator::store::{query_err, Store, StoreError};
 
 macro_rules! token_columns {
     () => {

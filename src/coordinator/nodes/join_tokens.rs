@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::admission::AdmissionError;
+use super::admission_rules::AdmissionError;
 
 /// Every join token starts with this.
 pub const PREFIX: &str = "gjt_";

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::metrics::CoordinatorMetrics;
+use crate::coordinator::metrics::CoordinatorMetrics;
 use super::rate_limit::{retry_after_secs, ClientAddr, SlidingWindow};
 use crate::identity::{self, IdentityError};
 

@@ -5,8 +5,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{query_err, Store, StoreError};
-use crate::coordinator::api::{HeartbeatRequest, NodeState};
+use super::api::{HeartbeatRequest, NodeState};
+use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// How much heartbeat history a node keeps: the newest `count`, and no more
 /// than `bytes` of status JSON (the newest one is always kept).

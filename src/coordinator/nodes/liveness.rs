@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::CoordinatorMetrics;
-use super::store::Store;
+use crate::coordinator::metrics::CoordinatorMetrics;
+use crate::coordinator::store::{now_ms, Store};
 
 /// Runs until `cancel` fires.
 pub async fn run(
@@ -29,7 +29,7 @@ pub async fn run(
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let now = super::routes::now_ms();
+        let now = now_ms();
         match store.mark_offline(now.saturating_sub(silence_ms)).await {
             Ok(nodes) => {
                 for node_id in nodes {

@@ -5,8 +5,9 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{heartbeat_record, node_view, query_err, Store, StoreError};
-use crate::coordinator::api::{HeartbeatRecord, MarketView, NodeView};
+use super::api::{HeartbeatRecord, MarketView, NodeView};
+use super::store::{heartbeat_record, node_view};
+use crate::coordinator::store::{query_err, Store, StoreError};
 
 fn fetch_limit(limit: u32) -> i64 {
     i64::from(limit) + 1

@@ -1,14 +1,34 @@
 //! API errors as `{"error": {"code", "message"}}` bodies with the matching
-//! HTTP status; the one place a failure becomes a response.
+//! HTTP status; the one place a failure becomes a response. Also the JSON
+//! body parser, whose failures name the field.
 
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use super::api::{ErrorBody, ErrorDetail};
-use super::auth::AuthError;
-use super::store::StoreError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use utoipa::ToSchema;
+
+use super::limits::{BODY_LIMIT_BYTES, MAX_FIELD_BYTES};
+use super::node_auth::AuthError;
+use crate::coordinator::store::StoreError;
+
+/// Every error the API answers: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable, e.g. "stale_request", "payload_too_large".
+    pub code: String,
+    /// For people: what went wrong and how to fix it.
+    pub message: String,
+}
 
 /// An error answered to an API client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +87,22 @@ impl ApiError {
     }
 }
 
+/// Parses a JSON body, naming the field that does not fit.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ApiError::invalid_json(&err))
+}
+
+/// 413 when the JSON text of `value` (as stored) is over [`MAX_FIELD_BYTES`].
+pub fn check_field<T: Serialize + ?Sized>(field: &'static str, value: &T) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec(value).map_or(0, |text| text.len());
+    if bytes > MAX_FIELD_BYTES {
+        Err(ApiError::field_too_large(field, bytes, MAX_FIELD_BYTES))
+    } else {
+        Ok(())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -114,7 +150,7 @@ impl From<BytesRejection> for ApiError {
                 "payload_too_large",
                 format!(
                     "the request body is larger than the coordinator's limit of {} bytes",
-                    super::routes::BODY_LIMIT_BYTES
+                    BODY_LIMIT_BYTES
                 ),
             )
         } else {
@@ -132,5 +168,25 @@ impl From<PathRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         Self::bad_request("invalid_query", rejection.body_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_over_the_cap_is_named_in_a_413() {
+        let small = serde_json::json!({"tokens_per_second": 1.0});
+        assert!(check_field("benchmark", &small).is_ok());
+        let big = serde_json::json!({"pad": "x".repeat(MAX_FIELD_BYTES)});
+        let err = check_field("benchmark", &big).expect_err("too large");
+        assert_eq!(err.status.as_u16(), 413);
+        assert_eq!(err.code, "field_too_large");
+        assert!(
+            err.message.contains("`benchmark`") && err.message.contains("65536"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -25,6 +25,8 @@ pub enum ListKind {
     Markets,
     Heartbeats,
     JoinTokens,
+    Accounts,
+    Jobs,
 }
 
 impl ListKind {
@@ -34,6 +36,8 @@ impl ListKind {
             ListKind::Markets => "markets",
             ListKind::Heartbeats => "heartbeats",
             ListKind::JoinTokens => "join-tokens",
+            ListKind::Accounts => "accounts",
+            ListKind::Jobs => "jobs",
         }
     }
 }

@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
 
-use super::metrics::CoordinatorMetrics;
-use super::store::{Store, StoreError};
+use crate::coordinator::metrics::CoordinatorMetrics;
+use crate::coordinator::store::{Store, StoreError};
 use crate::identity::signing::{self, SignatureError, SignedHeaders};
 
 /// Why a request was refused.
@@ -239,7 +239,7 @@ mod tests {
         let node = NodeIdentity::load_or_create(&tmp.path().join("a")).expect("node");
         let other = NodeIdentity::load_or_create(&tmp.path().join("b")).expect("node");
         for identity in [&node, &other] {
-            let new = super::super::store::NewNode {
+            let new = crate::coordinator::nodes::store::NewNode {
                 node_id: identity.node_id(),
                 public_key: identity.public_key_hex(),
                 market: "cpu".into(),

@@ -1,20 +1,16 @@
 //! `garage coordinator token create|list|revoke`: the flags, and what each
-//! does through a running coordinator's admin API. The admin token comes
-//! from `--admin-token-file`, `GARAGE_ADMIN_TOKEN`, or the coordinator's
-//! default file `coordinator-state/admin-token`, never from a flag value.
-//! Output is returned as text for `main.rs` to print.
+//! does through a running coordinator's admin API (the admin token as
+//! `bearer_client::AdminArgs` finds it). Output is returned as text for
+//! `main.rs` to print.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::admin::{ADMIN_TOKEN_ENV, ADMIN_TOKEN_FILE};
-use super::admin_client::{AdminClient, AdminClientError};
-use super::api::CreateJoinTokenRequest;
+use super::api::{CreateJoinTokenRequest, JoinTokenCreated, JoinTokenList};
+use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
 use super::join_tokens::{MAX_TTL, MAX_USES};
-use crate::identity::{self, IdentityError};
 
 /// Subcommands of `garage coordinator`.
 #[derive(Debug, clap::Subcommand)]
@@ -56,22 +52,6 @@ pub enum TokenCommand {
     },
 }
 
-/// Where the coordinator is and how to prove being its admin.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AdminArgs {
-    /// The coordinator's URL.
-    #[arg(
-        long,
-        env = "GARAGE_COORDINATOR_URL",
-        default_value = "http://127.0.0.1:7070"
-    )]
-    pub url: String,
-    /// File holding the admin token; default: GARAGE_ADMIN_TOKEN, else
-    /// coordinator-state/admin-token (a local coordinator's default).
-    #[arg(long)]
-    pub admin_token_file: Option<PathBuf>,
-}
-
 fn parse_ttl(text: &str) -> Result<Duration, String> {
     let ttl = humantime::parse_duration(text).map_err(|err| err.to_string())?;
     if ttl < Duration::from_secs(1) || ttl > MAX_TTL {
@@ -80,43 +60,8 @@ fn parse_ttl(text: &str) -> Result<Duration, String> {
     Ok(ttl)
 }
 
-/// Why a token command failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenCliError {
-    #[error(
-        "cannot read the admin token (fix: pass --admin-token-file FILE or set {ADMIN_TOKEN_ENV})"
-    )]
-    AdminToken(#[source] IdentityError),
-    #[error(transparent)]
-    Api(#[from] AdminClientError),
-}
-
-/// What a command prints: `stdout` (the result, for scripts) and `stderr`
-/// (notes for people).
-#[derive(Debug, Default)]
-pub struct Output {
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl AdminArgs {
-    fn client(&self) -> Result<AdminClient, TokenCliError> {
-        let token = match (&self.admin_token_file, std::env::var(ADMIN_TOKEN_ENV).ok()) {
-            (Some(file), _) => {
-                identity::read_private_file(file).map_err(TokenCliError::AdminToken)?
-            }
-            (None, Some(token)) => token,
-            (None, None) => {
-                let default = PathBuf::from("coordinator-state").join(ADMIN_TOKEN_FILE);
-                identity::read_private_file(&default).map_err(TokenCliError::AdminToken)?
-            }
-        };
-        Ok(AdminClient::new(&self.url, token.trim().to_string())?)
-    }
-}
-
 /// Runs one `garage coordinator` subcommand.
-pub async fn run(command: CoordinatorCommand) -> Result<Output, TokenCliError> {
+pub async fn run(command: CoordinatorCommand) -> Result<Output, BearerClientError> {
     let CoordinatorCommand::Token { command } = command;
     match command {
         TokenCommand::Create {
@@ -130,7 +75,10 @@ pub async fn run(command: CoordinatorCommand) -> Result<Output, TokenCliError> {
                 uses: Some(uses),
                 node_id,
             };
-            let made = admin.client()?.create_join_token(&request).await?;
+            let made: JoinTokenCreated = admin
+                .client()?
+                .post("/api/join-tokens", &request, &[])
+                .await?;
             let bound = made
                 .view
                 .node_id
@@ -150,7 +98,11 @@ pub async fn run(command: CoordinatorCommand) -> Result<Output, TokenCliError> {
             let mut out = String::from("ID                NODE                                  USES LEFT  EXPIRES                   STATE\n");
             let mut next: Option<String> = None;
             loop {
-                let page = client.join_tokens(next.as_deref()).await?;
+                let path = match &next {
+                    Some(token) => format!("/api/join-tokens?continue={token}"),
+                    None => "/api/join-tokens".to_string(),
+                };
+                let page: JoinTokenList = client.get(&path).await?;
                 for t in &page.tokens {
                     let node = t
                         .node_id
@@ -173,7 +125,10 @@ pub async fn run(command: CoordinatorCommand) -> Result<Output, TokenCliError> {
             })
         }
         TokenCommand::Revoke { admin, id } => {
-            admin.client()?.revoke_join_token(&id).await?;
+            admin
+                .client()?
+                .delete(&format!("/api/join-tokens/{id}"))
+                .await?;
             Ok(Output {
                 stdout: String::new(),
                 stderr: format!("revoked join token {id}\n"),

@@ -5,8 +5,10 @@
 
 use super::*;
 
-use crate::coordinator::api::HeartbeatRequest;
-use crate::coordinator::join_tokens::{JoinToken, StoredToken};
+use crate::coordinator::nodes::api::HeartbeatRequest;
+use crate::coordinator::store::redact;
+use crate::coordinator::nodes::heartbeats::Retention;
+use crate::coordinator::nodes::join_tokens::{JoinToken, StoredToken};
 
 const T0: i64 = 1_800_000_000_000;
 

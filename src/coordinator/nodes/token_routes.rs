@@ -11,23 +11,23 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 
-use super::api::{
-    CreateJoinTokenRequest, ErrorBody, JoinTokenCreated, JoinTokenList, JoinTokenView,
-};
-use super::error::ApiError;
+use super::api::{CreateJoinTokenRequest, JoinTokenCreated, JoinTokenList, JoinTokenView};
 use super::join_tokens::{JoinToken, StoredToken, DEFAULT_TTL, MAX_TTL, MAX_USES};
-use super::page::{self, ListKind, PageQuery};
-use super::rate_limit::ClientAddr;
-use super::routes::{now_ms, parse_json, AppState};
-use super::store::rfc3339_ms;
+use super::routes::NodesState;
+use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
+use crate::coordinator::http::page::{self, ListKind, PageQuery};
+use crate::coordinator::http::rate_limit::ClientAddr;
+use crate::coordinator::store::{now_ms, rfc3339_ms};
 
-pub fn router() -> Router<AppState> {
+/// The join-token routes, with their state.
+pub fn router(state: NodesState) -> Router {
     Router::new()
         .route(
             "/api/join-tokens",
             get(list_join_tokens).post(create_join_token),
         )
         .route("/api/join-tokens/{id}", delete(revoke_join_token))
+        .with_state(state)
 }
 
 fn view(token: &StoredToken, now_ms: i64) -> JoinTokenView {
@@ -93,7 +93,7 @@ fn new_token(
     )
 )]
 pub async fn create_join_token(
-    State(state): State<AppState>,
+    State(state): State<NodesState>,
     client: ClientAddr,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -132,7 +132,7 @@ pub async fn create_join_token(
     )
 )]
 pub async fn list_join_tokens(
-    State(state): State<AppState>,
+    State(state): State<NodesState>,
     client: ClientAddr,
     headers: HeaderMap,
     query: Result<Query<PageQuery>, QueryRejection>,
@@ -166,7 +166,7 @@ pub async fn list_join_tokens(
     )
 )]
 pub async fn revoke_join_token(
-    State(state): State<AppState>,
+    State(state): State<NodesState>,
     client: ClientAddr,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,

@@ -3,18 +3,16 @@
 //! at most [`OPEN_REGISTRATIONS_PER_WINDOW`] new ids per source address in
 //! any [`OPEN_WINDOW`]. A deleted id (tombstoned) comes back only with a
 //! token issued for that id. Re-registering an id with the key it is bound
-//! to needs nothing: the agent does it at every start.
+//! to needs nothing: the agent does it at every start. The reasons a
+//! registration is refused are here too; `admission` applies the rules.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use uuid::Uuid;
 
-use super::error::ApiError;
-use super::join_tokens::{self, JoinToken};
-use super::rate_limit::{retry_after_secs, ClientAddr, SlidingWindow};
-use super::store::{rfc3339_ms, Store};
+use crate::coordinator::http::error::ApiError;
+use crate::coordinator::store::rfc3339_ms;
 
 /// New node ids one source address may register in `open` mode per window.
 pub const OPEN_REGISTRATIONS_PER_WINDOW: usize = 10;
@@ -94,123 +92,9 @@ impl From<AdmissionError> for ApiError {
     }
 }
 
-/// How a new node id gets in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ticket {
-    /// By this token; `must_be_bound` for a deleted id.
-    Token {
-        token: JoinToken,
-        must_be_bound: bool,
-    },
-    /// By open registration, subject to the per-address limit.
-    Open,
-}
-
-/// The rule: which ticket a new registration needs. A token given in open
-/// mode is used (and skips the address limit).
-pub fn ticket(
-    mode: RegistrationMode,
-    node_id: Uuid,
-    deleted: bool,
-    token: Option<JoinToken>,
-) -> Result<Ticket, AdmissionError> {
-    match (token, deleted, mode) {
-        (Some(token), must_be_bound, _) => Ok(Ticket::Token {
-            token,
-            must_be_bound,
-        }),
-        (None, true, _) => Err(AdmissionError::DeletedNode { node_id }),
-        (None, false, RegistrationMode::Token) => Err(AdmissionError::TokenRequired { node_id }),
-        (None, false, RegistrationMode::Open) => Ok(Ticket::Open),
-    }
-}
-
-/// Admission as a server runs it; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Admission {
-    pub mode: RegistrationMode,
-    open: Arc<Mutex<SlidingWindow>>,
-}
-
-impl Admission {
-    pub fn new(mode: RegistrationMode) -> Self {
-        Admission {
-            mode,
-            open: SlidingWindow::shared(OPEN_REGISTRATIONS_PER_WINDOW, OPEN_WINDOW),
-        }
-    }
-
-    /// Admits the registration of an id that is not registered, using up
-    /// one use of its token; refuses with the reason otherwise.
-    pub async fn admit_new(
-        &self,
-        store: &Store,
-        node_id: Uuid,
-        token: Option<&str>,
-        client: ClientAddr,
-        now_ms: i64,
-    ) -> Result<(), ApiError> {
-        let token = token.map(JoinToken::parse).transpose()?;
-        let deleted = store.is_tombstoned(node_id).await?;
-        match ticket(self.mode, node_id, deleted, token)? {
-            Ticket::Token {
-                token,
-                must_be_bound,
-            } => {
-                let stored = store.join_token(&token.id).await?;
-                join_tokens::check(stored.as_ref(), &token, node_id, must_be_bound, now_ms)?;
-                if !store.use_join_token(&token.id, now_ms).await? {
-                    // Another registration took the last use meanwhile.
-                    let uses = stored.map_or(0, |s| s.uses_total);
-                    return Err(AdmissionError::UsedUpToken { id: token.id, uses }.into());
-                }
-                Ok(())
-            }
-            Ticket::Open => {
-                let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-                open.try_acquire(client.0, Instant::now()).map_err(|wait| {
-                    AdmissionError::RateLimited {
-                        retry_after_secs: retry_after_secs(wait),
-                    }
-                    .into()
-                })
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_mode_and_the_tombstone_decide_what_a_new_id_needs() {
-        let id = Uuid::from_u128(1);
-        let token = JoinToken::generate();
-        let with = |deleted| Ticket::Token {
-            token: token.clone(),
-            must_be_bound: deleted,
-        };
-        for mode in [RegistrationMode::Token, RegistrationMode::Open] {
-            assert_eq!(
-                ticket(mode, id, false, Some(token.clone())),
-                Ok(with(false))
-            );
-            assert_eq!(ticket(mode, id, true, Some(token.clone())), Ok(with(true)));
-            assert_eq!(
-                ticket(mode, id, true, None),
-                Err(AdmissionError::DeletedNode { node_id: id })
-            );
-        }
-        assert_eq!(
-            ticket(RegistrationMode::Token, id, false, None),
-            Err(AdmissionError::TokenRequired { node_id: id })
-        );
-        assert_eq!(
-            ticket(RegistrationMode::Open, id, false, None),
-            Ok(Ticket::Open)
-        );
-    }
 
     #[test]
     fn a_rate_limit_answers_429_with_retry_after() {

@@ -1,50 +1,39 @@
-//! The HTTP API: routes, handlers and the OpenAPI document describing them
-//! (served at [`OPENAPI_PATH`]; the join-token routes are in
-//! `token_routes`). Handlers check access, call the store and shape
-//! answers; they hold no state of their own.
+//! The nodes domain's HTTP routes: registration, signed heartbeats, node
+//! and market views, node deletion and heartbeat history. Handlers check
+//! access, call the store and shape answers; they hold no state of their
+//! own. The join-token routes are in `token_routes`.
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use uuid::Uuid;
 
-use super::admin::AdminGuard;
 use super::admission::Admission;
 use super::api::{
-    CoordinatorInfo, ErrorBody, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList,
-    NodeList, NodeState, NodeView, RegisterRequest, RegisterResponse,
+    CoordinatorInfo, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState, NodeView,
+    RegisterRequest, RegisterResponse,
 };
-use super::auth::{Authenticator, RequestHead};
-use super::error::ApiError;
-use super::limits::check_field;
+use super::heartbeats::Retention;
 use super::markets;
-use super::metrics::CoordinatorMetrics;
-use super::page::{self, ListKind, PageQuery};
-use super::rate_limit::ClientAddr;
-use super::store::{NewNode, Registered, Retention, Store};
-use super::token_routes;
+use super::store::{NewNode, Registered};
+use crate::coordinator::http::admin::AdminGuard;
+use crate::coordinator::http::error::{check_field, parse_json, ApiError, ErrorBody};
+use crate::coordinator::http::node_auth::{Authenticator, RequestHead};
+use crate::coordinator::http::page::{self, ListKind, PageQuery};
+use crate::coordinator::http::rate_limit::ClientAddr;
+use crate::coordinator::metrics::CoordinatorMetrics;
+use crate::coordinator::store::{now_ms, Store};
 use crate::identity::signing;
 
-/// Largest request body accepted; larger ones get 413.
-pub const BODY_LIMIT_BYTES: usize = 1024 * 1024;
-/// Where the OpenAPI document is served.
-pub const OPENAPI_PATH: &str = "/api/openapi.json";
-/// Heartbeats kept per node when not configured.
-pub const DEFAULT_HEARTBEAT_HISTORY: u32 = 1000;
-
-/// What every handler shares.
+/// What the nodes domain's handlers share.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct NodesState {
     pub store: Store,
     pub auth: Authenticator,
     pub admin: AdminGuard,
@@ -55,8 +44,8 @@ pub struct AppState {
     pub heartbeat_history_bytes: u64,
 }
 
-/// The router, for serving and for tests.
-pub fn router(state: AppState) -> Router {
+/// The nodes routes, with their state.
+pub fn router(state: NodesState) -> Router {
     Router::new()
         .route("/api/nodes/register", post(register))
         .route("/api/nodes/{id}/heartbeat", post(heartbeat))
@@ -64,91 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/nodes/{id}", get(get_node).delete(delete_node))
         .route("/api/nodes/{id}/heartbeats", get(list_heartbeats))
         .route("/api/markets", get(list_markets))
-        .merge(token_routes::router())
         .route("/api/coordinator", get(coordinator_info))
-        .route(OPENAPI_PATH, get(openapi_json))
-        .route("/metrics", get(metrics_text))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .fallback(|uri: Uri| async move {
-            ApiError::not_found(format!("no such endpoint: {}", uri.path()))
-        })
-        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{method} is not allowed on {}", uri.path()),
-            )
-        })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .with_state(state)
-}
-
-/// The OpenAPI description of [`router`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Garage AI coordinator",
-        description = "Node registration, signed heartbeats, node and market views. \
-Node requests carry x-garage-node, x-garage-coordinator, x-garage-timestamp, \
-x-garage-nonce and x-garage-signature: an ed25519 signature over \
-\"garage-sig-v2\\nCOORDINATOR_ID\\nMETHOD\\nPATH\\nSHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\" \
-where COORDINATOR_ID is the coordinator_id of GET /api/coordinator. Errors are {\"error\": {\"code\", \"message\"}}. \
-A new node id needs a join token (`join_token`) unless the coordinator runs with \
---registration open. Lists take `limit` (1-500, default 100) and `continue` (the previous \
-page's `continue`)."
-    ),
-    paths(
-        register,
-        heartbeat,
-        list_nodes,
-        get_node,
-        delete_node,
-        list_heartbeats,
-        list_markets,
-        token_routes::create_join_token,
-        token_routes::list_join_tokens,
-        token_routes::revoke_join_token,
-        coordinator_info
-    ),
-    modifiers(&SecuritySchemes)
-)]
-struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl Modify for SecuritySchemes {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "node_signature",
-            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
-                signing::HEADER_SIGNATURE,
-                "ed25519 signature of the canonical request by the node key, with \
-                 x-garage-node, x-garage-timestamp and x-garage-nonce",
-            ))),
-        );
-        components.add_security_scheme(
-            "admin_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
-/// The wall clock in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// Parses a JSON body, naming the field that does not fit.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| ApiError::invalid_json(&err))
 }
 
 fn interval_secs(interval: Duration) -> u64 {
@@ -173,8 +79,8 @@ fn interval_secs(interval: Duration) -> u64 {
         (status = 429, description = "open registration: too many new nodes from this address (Retry-After)", body = ErrorBody),
     )
 )]
-async fn register(
-    State(state): State<AppState>,
+pub async fn register(
+    State(state): State<NodesState>,
     client: ClientAddr,
     method: Method,
     uri: Uri,
@@ -275,7 +181,7 @@ async fn register(
     path = "/api/coordinator",
     responses((status = 200, description = "the coordinator's id and signature scheme", body = CoordinatorInfo))
 )]
-async fn coordinator_info(State(state): State<AppState>) -> Json<CoordinatorInfo> {
+pub async fn coordinator_info(State(state): State<NodesState>) -> Json<CoordinatorInfo> {
     Json(CoordinatorInfo {
         coordinator_id: state.auth.coordinator_id(),
         signature_scheme: signing::SCHEME.to_string(),
@@ -297,8 +203,8 @@ async fn coordinator_info(State(state): State<AppState>) -> Json<CoordinatorInfo
         (status = 413, description = "body over 1 MiB, or status over 64 KiB", body = ErrorBody),
     )
 )]
-async fn heartbeat(
-    State(state): State<AppState>,
+pub async fn heartbeat(
+    State(state): State<NodesState>,
     id: Result<Path<Uuid>, PathRejection>,
     method: Method,
     uri: Uri,
@@ -338,7 +244,7 @@ async fn heartbeat(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct NodeFilter {
+pub struct NodeFilter {
     /// Only nodes of this market (see `GET /api/markets`).
     market: Option<String>,
 }
@@ -353,8 +259,8 @@ struct NodeFilter {
         (status = 400, description = "limit out of range or a foreign continue token", body = ErrorBody),
     )
 )]
-async fn list_nodes(
-    State(state): State<AppState>,
+pub async fn list_nodes(
+    State(state): State<NodesState>,
     query: Result<Query<PageQuery>, QueryRejection>,
     filter: Result<Query<NodeFilter>, QueryRejection>,
 ) -> Result<Json<NodeList>, ApiError> {
@@ -393,8 +299,8 @@ async fn list_nodes(
         (status = 404, description = "no such node", body = ErrorBody),
     )
 )]
-async fn get_node(
-    State(state): State<AppState>,
+pub async fn get_node(
+    State(state): State<NodesState>,
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<NodeView>, ApiError> {
     let Path(id) = id?;
@@ -420,8 +326,8 @@ async fn get_node(
         (status = 429, description = "too many failed admin attempts from this address (Retry-After)", body = ErrorBody),
     )
 )]
-async fn delete_node(
-    State(state): State<AppState>,
+pub async fn delete_node(
+    State(state): State<NodesState>,
     client: ClientAddr,
     id: Result<Path<Uuid>, PathRejection>,
     headers: HeaderMap,
@@ -450,8 +356,8 @@ async fn delete_node(
         (status = 429, description = "too many failed admin attempts from this address (Retry-After)", body = ErrorBody),
     )
 )]
-async fn list_heartbeats(
-    State(state): State<AppState>,
+pub async fn list_heartbeats(
+    State(state): State<NodesState>,
     client: ClientAddr,
     id: Result<Path<Uuid>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
@@ -493,8 +399,8 @@ async fn list_heartbeats(
         (status = 400, description = "limit out of range or a foreign continue token", body = ErrorBody),
     )
 )]
-async fn list_markets(
-    State(state): State<AppState>,
+pub async fn list_markets(
+    State(state): State<NodesState>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<MarketList>, ApiError> {
     let Query(query) = query?;
@@ -508,32 +414,4 @@ async fn list_markets(
         markets,
         continue_token,
     }))
-}
-
-async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi())
-}
-
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    match state.store.count_by_state().await {
-        Ok(counts) => {
-            for node_state in [NodeState::Online, NodeState::Offline] {
-                let count = counts
-                    .iter()
-                    .find(|(s, _)| *s == node_state)
-                    .map_or(0, |(_, n)| *n);
-                state
-                    .metrics
-                    .nodes
-                    .with_label_values(&[node_state.as_str()])
-                    .set(count);
-            }
-        }
-        Err(err) => return ApiError::from(err).into_response(),
-    }
-    (
-        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-        state.metrics.render(),
-    )
-        .into_response()
 }
