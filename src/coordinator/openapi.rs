@@ -5,9 +5,19 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::accounts::routes as accounts;
-use super::jobs::{lease_routes, routes as jobs};
-use super::nodes::{routes as nodes, token_routes};
+// Imported by name, not referenced by module path: utoipa tags each
+// operation referenced by path with its module's name (the join-token
+// routes keep the `token_routes` tag they always had).
+use super::accounts::routes::{__path_create_account, __path_list_accounts, __path_revoke_account};
+use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
+use super::jobs::routes::{
+    __path_cancel_job, __path_get_job, __path_job_logs, __path_list_jobs, __path_submit_job,
+};
+use super::nodes::routes::{
+    __path_coordinator_info, __path_delete_node, __path_get_node, __path_heartbeat,
+    __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
+};
+use super::nodes::token_routes;
 use crate::identity::signing;
 
 /// Where the OpenAPI document is served.
@@ -35,29 +45,29 @@ nodes pull them with the signed long-poll POST /api/nodes/{id}/claim and hold ea
 lease whose id fences renew, logs and complete (409 once it is not the job's current live lease)."
     ),
     paths(
-        nodes::register,
-        nodes::heartbeat,
-        nodes::list_nodes,
-        nodes::get_node,
-        nodes::delete_node,
-        nodes::list_heartbeats,
-        nodes::list_markets,
+        register,
+        heartbeat,
+        list_nodes,
+        get_node,
+        delete_node,
+        list_heartbeats,
+        list_markets,
         token_routes::create_join_token,
         token_routes::list_join_tokens,
         token_routes::revoke_join_token,
-        nodes::coordinator_info,
-        accounts::create_account,
-        accounts::list_accounts,
-        accounts::revoke_account,
-        jobs::submit_job,
-        jobs::list_jobs,
-        jobs::get_job,
-        jobs::cancel_job,
-        jobs::job_logs,
-        lease_routes::claim,
-        lease_routes::renew,
-        lease_routes::append_logs,
-        lease_routes::complete
+        coordinator_info,
+        create_account,
+        list_accounts,
+        revoke_account,
+        submit_job,
+        list_jobs,
+        get_job,
+        cancel_job,
+        job_logs,
+        claim,
+        renew,
+        append_logs,
+        complete
     ),
     modifiers(&SecuritySchemes)
 )]
