@@ -304,23 +304,11 @@ impl Store {
                     Standing::Live
                 }
             }
-            _ if self.lease_expired(lease_id).await? => Standing::Stale(Stale::Expired),
-            _ => Standing::Stale(Stale::Superseded),
+            // Another lease holds the job now.
+            Some(job) if job.lease_id.is_some() => Standing::Stale(Stale::Superseded),
+            // The sweep took the job back (requeued, or failed at the last attempt).
+            _ => Standing::Stale(Stale::Expired),
         })
-    }
-
-    /// True when the sweep ended this lease as expired.
-    async fn lease_expired(&self, lease_id: Uuid) -> Result<bool, StoreError> {
-        let outcome: Option<String> = sqlx::query("SELECT outcome FROM leases WHERE lease_id = $1")
-            .bind(lease_id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("read a lease"))?
-            .map(|row| row.try_get::<Option<String>, _>(0))
-            .transpose()
-            .map_err(query_err("read a lease"))?
-            .flatten();
-        Ok(outcome.as_deref() == Some("expired"))
     }
 }
 
