@@ -364,18 +364,19 @@ async fn dispatch(command: Command) -> ExitCode {
             }
         }
         Command::Job { command } => job_command(command).await,
-        Command::Account { command } => match garage::coordinator::accounts::cli::run(command).await
-        {
-            Ok(output) => {
-                eprint!("{}", output.stderr);
-                print!("{}", output.stdout);
-                ExitCode::SUCCESS
+        Command::Account { command } => {
+            match garage::coordinator::accounts::cli::run(command).await {
+                Ok(output) => {
+                    eprint!("{}", output.stderr);
+                    print!("{}", output.stdout);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
             }
-            Err(err) => {
-                report(&err);
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Benchmark { args } => benchmark(args).await,
         Command::Coordinator {
             command: Some(command),

@@ -12,8 +12,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use coordinator_support::*;
-use garage::coordinator::nodes::admission_rules::{RegistrationMode, OPEN_REGISTRATIONS_PER_WINDOW};
 use garage::coordinator::api::RegisterRequest;
+use garage::coordinator::nodes::admission_rules::{
+    RegistrationMode, OPEN_REGISTRATIONS_PER_WINDOW,
+};
 use garage::identity::{signing, NodeIdentity};
 use reqwest::Method;
 use serde_json::{json, Value};

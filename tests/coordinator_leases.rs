@@ -37,19 +37,32 @@ async fn requeue_and_fencing(dir: &Path, db: Db) {
     let requeued = coordinator
         .wait_job(&key, &id, "QUEUED", Duration::from_secs(10))
         .await;
-    assert!(requeued["reason"].as_str().expect("reason").contains("requeued"), "{requeued}");
+    assert!(
+        requeued["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("requeued"),
+        "{requeued}"
+    );
     let taken = second.claim(5).await.expect("the second lease");
     assert_eq!((taken.job_id, taken.attempt), (lost.job_id, 2));
 
-    assert_eq!(refusal(first.client.renew(lost.lease_id).await), (409, "lease_superseded".into()));
-    let late = first.complete(&lost, Outcome::Succeeded, json!({"from": "first"})).await;
+    assert_eq!(
+        refusal(first.client.renew(lost.lease_id).await),
+        (409, "lease_superseded".into())
+    );
+    let late = first
+        .complete(&lost, Outcome::Succeeded, json!({"from": "first"}))
+        .await;
     assert_eq!(refusal(late), (409, "lease_superseded".into()));
     // Signed by the first node, for the second node's lease.
     let stolen = first.complete(&taken, Outcome::Succeeded, json!({})).await;
     assert_eq!(refusal(stolen), (403, "not_your_lease".into()));
 
     second.log(&taken, 0, "done\n").await;
-    let done = second.complete(&taken, Outcome::Succeeded, json!({"from": "second"})).await;
+    let done = second
+        .complete(&taken, Outcome::Succeeded, json!({"from": "second"}))
+        .await;
     assert_eq!(done.expect("completed"), "SUCCEEDED");
     let job = coordinator.job(&key, &id).await;
     assert_eq!(job["result"], json!({"from": "second"}), "{job}");
@@ -60,7 +73,10 @@ async fn requeue_and_fencing(dir: &Path, db: Db) {
         .iter()
         .map(|e| e["state"].as_str().expect("state"))
         .collect();
-    assert_eq!(states, ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]);
+    assert_eq!(
+        states,
+        ["QUEUED", "RUNNING", "QUEUED", "RUNNING", "SUCCEEDED"]
+    );
     coordinator.stop().await;
 }
 on_both_databases!(requeue_sqlite, requeue_postgres, requeue_and_fencing);
@@ -79,8 +95,14 @@ async fn last_attempt_lost(dir: &Path, db: Db) {
         .await;
     let reason = failed["reason"].as_str().expect("reason");
     assert!(reason.starts_with("node lost"), "{reason}");
-    assert_eq!(refusal(node.client.renew(lease.lease_id).await), (409, "lease_expired".into()));
-    assert!(node.claim(1).await.is_none(), "a failed job is not offered again");
+    assert_eq!(
+        refusal(node.client.renew(lease.lease_id).await),
+        (409, "lease_expired".into())
+    );
+    assert!(
+        node.claim(1).await.is_none(),
+        "a failed job is not offered again"
+    );
     coordinator.stop().await;
 }
 on_both_databases!(lost_sqlite, lost_postgres, last_attempt_lost);
@@ -99,12 +121,24 @@ async fn restart_mid_job(dir: &Path, db: Db) {
     coordinator.stop().await;
 
     let coordinator = Coordinator::start_on(addr, config).await;
-    assert!(!node.client.renew(lease.lease_id).await.expect("renewed").cancel);
+    assert!(
+        !node
+            .client
+            .renew(lease.lease_id)
+            .await
+            .expect("renewed")
+            .cancel
+    );
     node.log(&lease, 1, "after\n").await;
-    let done = node.complete(&lease, Outcome::Succeeded, json!({"exit_code": 0})).await;
+    let done = node
+        .complete(&lease, Outcome::Succeeded, json!({"exit_code": 0}))
+        .await;
     assert_eq!(done.expect("completed"), "SUCCEEDED");
     let job = coordinator.job(&key, &id).await;
-    assert_eq!((&job["state"], &job["attempt"]), (&json!("SUCCEEDED"), &json!(1)));
+    assert_eq!(
+        (&job["state"], &job["attempt"]),
+        (&json!("SUCCEEDED"), &json!(1))
+    );
     coordinator.stop().await;
 }
 on_both_databases!(restart_sqlite, restart_postgres, restart_mid_job);

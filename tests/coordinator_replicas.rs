@@ -55,8 +55,14 @@ async fn replica(state_dir: &Path, database: &str) -> Replica {
         api: Api::external(&format!("http://127.0.0.1:{port}")),
     };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/healthz", replica.api.base)).await.is_err() {
-        assert!(Instant::now() < deadline, "replica on {port} not healthy in 30 s");
+    while reqwest::get(format!("{}/healthz", replica.api.base))
+        .await
+        .is_err()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "replica on {port} not healthy in 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     replica
@@ -125,27 +131,49 @@ async fn two_replicas_complete_every_job_exactly_once() {
     }
     let done = done.lock().await.clone();
     let unique: HashSet<&String> = done.iter().collect();
-    assert_eq!((done.len(), unique.len()), (JOBS, JOBS), "each job completed once");
+    assert_eq!(
+        (done.len(), unique.len()),
+        (JOBS, JOBS),
+        "each job completed once"
+    );
 
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM jobs").await, JOBS as i64);
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM jobs WHERE state = 'SUCCEEDED' AND attempt = 1").await,
+        count(&mut conn, "SELECT COUNT(*) FROM jobs").await,
+        JOBS as i64
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) FROM jobs WHERE state = 'SUCCEEDED' AND attempt = 1"
+        )
+        .await,
         JOBS as i64,
         "none lost, none retried"
     );
-    assert_eq!(count(&mut conn, "SELECT COUNT(*) FROM leases").await, JOBS as i64);
+    assert_eq!(
+        count(&mut conn, "SELECT COUNT(*) FROM leases").await,
+        JOBS as i64
+    );
     assert_eq!(
         count(&mut conn, "SELECT COUNT(DISTINCT job_id) FROM leases").await,
         JOBS as i64,
         "one lease per job: none ran twice"
     );
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM job_events WHERE state = 'RUNNING'").await,
+        count(
+            &mut conn,
+            "SELECT COUNT(*) FROM job_events WHERE state = 'RUNNING'"
+        )
+        .await,
         JOBS as i64
     );
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM job_events WHERE state = 'SUCCEEDED'").await,
+        count(
+            &mut conn,
+            "SELECT COUNT(*) FROM job_events WHERE state = 'SUCCEEDED'"
+        )
+        .await,
         JOBS as i64
     );
     conn.close().await.ok();

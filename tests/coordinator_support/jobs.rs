@@ -79,7 +79,13 @@ impl Api {
     /// `GET /api/jobs/{id}` as `key` (asserts 200).
     pub async fn job(&self, key: &str, id: &str) -> Value {
         let (status, job) = self
-            .client_send(key, reqwest::Method::GET, &format!("/api/jobs/{id}"), None, &[])
+            .client_send(
+                key,
+                reqwest::Method::GET,
+                &format!("/api/jobs/{id}"),
+                None,
+                &[],
+            )
             .await;
         assert_eq!(status, 200, "{job}");
         job

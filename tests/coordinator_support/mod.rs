@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use garage::coordinator::nodes::admission_rules::RegistrationMode;
 use garage::coordinator::api::{HeartbeatRequest, Location, RegisterRequest};
+use garage::coordinator::nodes::admission_rules::RegistrationMode;
 use garage::coordinator::{CoordinatorClient, CoordinatorConfig};
 use garage::identity::{signing, NodeIdentity};
 use serde_json::Value;

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::coordinator::metrics::CoordinatorMetrics;
 use super::rate_limit::{retry_after_secs, ClientAddr, SlidingWindow};
+use crate::coordinator::metrics::CoordinatorMetrics;
 use crate::identity::{self, IdentityError};
 
 /// File in the coordinator's state directory holding the admin token when

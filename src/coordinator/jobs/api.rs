@@ -64,7 +64,11 @@ pub struct JobSubmission {
     pub expires_after: Option<String>,
     /// Leases the job may be given (1-10, default 2); a lease that expires
     /// at the last one fails the job ("node lost").
-    #[serde(rename = "maxAttempts", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "maxAttempts",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_attempts: Option<u32>,
 }
 
@@ -80,7 +84,11 @@ pub struct Placement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub market: Option<String>,
     /// GPU memory the node's largest GPU must have, in MiB.
-    #[serde(rename = "minVramMiB", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "minVramMiB",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_vram_mib: Option<u64>,
     /// Labels the node must claim with (every pair, exactly).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

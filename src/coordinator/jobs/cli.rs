@@ -86,7 +86,7 @@ pub enum JobCliError {
     Read {
         file: PathBuf,
         #[source]
-        source: crate::spec::SpecError,
+        source: Box<crate::spec::SpecError>,
     },
     #[error("{}: not a job file nor a submission document: {message}", file.display())]
     Document { file: PathBuf, message: String },
@@ -99,7 +99,7 @@ pub enum JobCliError {
 pub fn submission(file: &Path, market: Option<String>) -> Result<JobSubmission, JobCliError> {
     let read = |source| JobCliError::Read {
         file: file.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let text = crate::spec::read_text(file).map_err(read)?;
     let (value, _) = crate::spec::locate::load(&text, file).map_err(read)?;
@@ -260,6 +260,9 @@ mod tests {
         )
         .expect("write");
         let taken = submission(&doc, None).expect("submission");
-        assert_eq!((taken.kind, taken.max_attempts), (JobType::Inference, Some(1)));
+        assert_eq!(
+            (taken.kind, taken.max_attempts),
+            (JobType::Inference, Some(1))
+        );
     }
 }

@@ -61,7 +61,11 @@ impl JobsClient {
     /// `POST /api/jobs/{id}/cancel`.
     pub async fn cancel(&self, id: Uuid) -> Result<JobView, BearerClientError> {
         self.http
-            .post(&format!("/api/jobs/{id}/cancel"), &serde_json::json!({}), &[])
+            .post(
+                &format!("/api/jobs/{id}/cancel"),
+                &serde_json::json!({}),
+                &[],
+            )
             .await
     }
 

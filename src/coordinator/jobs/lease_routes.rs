@@ -16,8 +16,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::api::{
-    AppendLogsRequest, AppendLogsResponse, ClaimRequest, CompleteRequest, CompleteResponse,
-    Lease, Outcome, RenewResponse,
+    AppendLogsRequest, AppendLogsResponse, ClaimRequest, CompleteRequest, CompleteResponse, Lease,
+    Outcome, RenewResponse,
 };
 use super::lease_store::{Claimant, Completed, Granted, LeaseOwner, Renewed, Stale};
 use super::log_store::Appended;
@@ -404,10 +404,12 @@ mod tests {
         let small = serde_json::json!({"exit_code": 0});
         assert_eq!(capped_result(&small), small.to_string());
         let big = serde_json::json!({"out": "x".repeat(MAX_RESULT_BYTES)});
-        let stored: serde_json::Value =
-            serde_json::from_str(&capped_result(&big)).expect("json");
+        let stored: serde_json::Value = serde_json::from_str(&capped_result(&big)).expect("json");
         assert_eq!(stored["truncated"], true);
-        assert!(stored["head"].as_str().expect("head").starts_with("{\"out\":\"xxx"));
+        assert!(stored["head"]
+            .as_str()
+            .expect("head")
+            .starts_with("{\"out\":\"xxx"));
         assert!(capped_result(&big).len() < MAX_RESULT_BYTES);
     }
 

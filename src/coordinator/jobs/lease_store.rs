@@ -75,7 +75,9 @@ pub enum Stale {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Renewed {
     /// Extended to this time.
-    Extended { expires_at_ms: i64 },
+    Extended {
+        expires_at_ms: i64,
+    },
     /// The job was cancelled or timed out by the coordinator: stop it.
     Stop,
     Stale(Stale),
@@ -276,7 +278,9 @@ impl Store {
                 now_ms,
             );
             record(&mut tx, &event).await?;
-            tx.commit().await.map_err(query_err("commit a completion"))?;
+            tx.commit()
+                .await
+                .map_err(query_err("commit a completion"))?;
             return Ok(Completed::Final(state));
         }
         drop(tx);

@@ -352,7 +352,10 @@ pub async fn cancel_job(
         Some((ended, _)) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "job_finished",
-            format!("job {id} already ended as {}; there is nothing to cancel", ended.as_str()),
+            format!(
+                "job {id} already ended as {}; there is nothing to cancel",
+                ended.as_str()
+            ),
         )),
         None => Err(ApiError::not_found(format!("there is no job {id}"))),
     }
@@ -446,7 +449,10 @@ fn follow(store: Store, job_id: Uuid) -> impl Stream<Item = Result<Event, Infall
                 Err(err) => {
                     f.done = true;
                     tracing::warn!(error = %err, "following a job's log failed");
-                    return Some((Ok(Event::default().event("error").data("storage failed")), f));
+                    return Some((
+                        Ok(Event::default().event("error").data("storage failed")),
+                        f,
+                    ));
                 }
             };
             match f.store.job_logs(f.job_id, f.after, 1000).await {
@@ -462,7 +468,10 @@ fn follow(store: Store, job_id: Uuid) -> impl Stream<Item = Result<Event, Infall
                 Err(err) => {
                     f.done = true;
                     tracing::warn!(error = %err, "following a job's log failed");
-                    return Some((Ok(Event::default().event("error").data("storage failed")), f));
+                    return Some((
+                        Ok(Event::default().event("error").data("storage failed")),
+                        f,
+                    ));
                 }
             }
         }

@@ -121,25 +121,28 @@ impl Store {
             return Ok((job_id, true));
         }
         drop(tx);
-        let existing: String = sqlx::query(
-            "SELECT job_id FROM jobs WHERE owner = $1 AND idempotency_key = $2",
-        )
-        .bind(owner.to_string())
-        .bind(idempotency_key.map(str::to_string))
-        .fetch_one(&self.pool)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(query_err("read a job by idempotency key"))?;
+        let existing: String =
+            sqlx::query("SELECT job_id FROM jobs WHERE owner = $1 AND idempotency_key = $2")
+                .bind(owner.to_string())
+                .bind(idempotency_key.map(str::to_string))
+                .fetch_one(&self.pool)
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(query_err("read a job by idempotency key"))?;
         Ok((parse_uuid("job_id", &existing)?, false))
     }
 
     /// One job.
     pub async fn job(&self, job_id: Uuid) -> Result<Option<JobRow>, StoreError> {
-        let row = sqlx::query(concat!("SELECT ", job_columns!(), " FROM jobs WHERE job_id = $1"))
-            .bind(job_id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("read a job"))?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE job_id = $1"
+        ))
+        .bind(job_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("read a job"))?;
         row.as_ref().map(job_row).transpose()
     }
 
@@ -155,14 +158,21 @@ impl Store {
         .map_err(query_err("read a job's history"))?;
         rows.iter()
             .map(|row| {
-                let state: String = row.try_get("state").map_err(query_err("read a job event"))?;
-                let attempt: i64 = row.try_get("attempt").map_err(query_err("read a job event"))?;
-                let node: Option<String> =
-                    row.try_get("node_id").map_err(query_err("read a job event"))?;
+                let state: String = row
+                    .try_get("state")
+                    .map_err(query_err("read a job event"))?;
+                let attempt: i64 = row
+                    .try_get("attempt")
+                    .map_err(query_err("read a job event"))?;
+                let node: Option<String> = row
+                    .try_get("node_id")
+                    .map_err(query_err("read a job event"))?;
                 Ok(JobEvent {
                     at: rfc3339_ms(row.try_get("at").map_err(query_err("read a job event"))?),
                     state: parse_state(&job_id.to_string(), &state)?,
-                    reason: row.try_get("reason").map_err(query_err("read a job event"))?,
+                    reason: row
+                        .try_get("reason")
+                        .map_err(query_err("read a job event"))?,
                     attempt: u32::try_from(attempt).unwrap_or_default(),
                     node_id: node.map(|n| parse_uuid("node_id", &n)).transpose()?,
                 })
@@ -271,10 +281,7 @@ impl Transition {
 
 /// Records a transition; called inside the transaction that made it, after
 /// the conditional UPDATE that won the job row.
-pub(super) async fn record(
-    conn: &mut AnyConnection,
-    event: &Transition,
-) -> Result<(), StoreError> {
+pub(super) async fn record(conn: &mut AnyConnection, event: &Transition) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO job_events (job_id, seq, at, state, reason, attempt, node_id) VALUES \
          ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1), $2, $3, $4, \

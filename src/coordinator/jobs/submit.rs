@@ -42,7 +42,10 @@ pub fn check(submission: JobSubmission) -> Result<NewJob, ApiError> {
     let (spec, own_timeout) = match submission.kind {
         JobType::Container => {
             if submission.inference.is_some() {
-                return Err(invalid("inference", "only an inference job has it; a container job gives `job`"));
+                return Err(invalid(
+                    "inference",
+                    "only an inference job has it; a container job gives `job`",
+                ));
             }
             let document = submission
                 .job
@@ -55,14 +58,19 @@ pub fn check(submission: JobSubmission) -> Result<NewJob, ApiError> {
         }
         JobType::Inference => {
             if submission.job.is_some() {
-                return Err(invalid("job", "only a container job has it; an inference job gives `inference`"));
+                return Err(invalid(
+                    "job",
+                    "only a container job has it; an inference job gives `inference`",
+                ));
             }
             let request = submission.inference.ok_or_else(|| {
-                invalid("inference", "an inference job needs its request in `inference`")
+                invalid(
+                    "inference",
+                    "an inference job needs its request in `inference`",
+                )
             })?;
             check_inference(&request)?;
-            let spec = serde_json::to_value(&request)
-                .map_err(|err| invalid("inference", err))?;
+            let spec = serde_json::to_value(&request).map_err(|err| invalid("inference", err))?;
             (spec, DEFAULT_INFERENCE_TIMEOUT)
         }
     };
@@ -107,7 +115,10 @@ fn check_container(document: &serde_json::Value) -> Result<crate::jobs::Job, Api
 
 fn check_inference(request: &InferenceRequest) -> Result<(), ApiError> {
     if request.model.trim().is_empty() || request.model.len() > 256 {
-        return Err(invalid("inference.model", "name the model (1-256 characters)"));
+        return Err(invalid(
+            "inference.model",
+            "name the model (1-256 characters)",
+        ));
     }
     match (&request.messages, &request.prompt) {
         (Some(messages), None) => {
@@ -131,7 +142,10 @@ fn check_inference(request: &InferenceRequest) -> Result<(), ApiError> {
             ))
         }
     }
-    if request.max_tokens.is_some_and(|n| !(1..=32_768).contains(&n)) {
+    if request
+        .max_tokens
+        .is_some_and(|n| !(1..=32_768).contains(&n))
+    {
         return Err(invalid("inference.max_tokens", "use 1 to 32768"));
     }
     if request
@@ -144,7 +158,10 @@ fn check_inference(request: &InferenceRequest) -> Result<(), ApiError> {
         .top_p
         .is_some_and(|p| !p.is_finite() || p <= 0.0 || p > 1.0)
     {
-        return Err(invalid("inference.top_p", "use a number above 0, at most 1"));
+        return Err(invalid(
+            "inference.top_p",
+            "use a number above 0, at most 1",
+        ));
     }
     if request.stop.len() > 4 {
         return Err(invalid("inference.stop", "give at most 4 stop sequences"));
@@ -155,7 +172,10 @@ fn check_inference(request: &InferenceRequest) -> Result<(), ApiError> {
 fn check_placement(placement: &Placement) -> Result<(), ApiError> {
     if let Some(market) = &placement.market {
         if market.trim().is_empty() {
-            return Err(invalid("placement.market", "name a market, or leave it out"));
+            return Err(invalid(
+                "placement.market",
+                "name a market, or leave it out",
+            ));
         }
     }
     if !placement.constraints.is_empty() {
@@ -187,7 +207,10 @@ fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {
     if value < Duration::from_secs(1) || value > MAX_JOB_DURATION {
         return Err(invalid(
             field,
-            format!("{text:?} is outside 1s to {}h", MAX_JOB_DURATION.as_secs() / 3600),
+            format!(
+                "{text:?} is outside 1s to {}h",
+                MAX_JOB_DURATION.as_secs() / 3600
+            ),
         ));
     }
     Ok(value)

@@ -62,7 +62,10 @@ fn inference_jobs_need_a_model_and_messages_or_a_prompt() {
         (json!({"prompt": "both"}), "`inference`"),
         (json!({"max_tokens": 0}), "inference.max_tokens"),
         (json!({"temperature": 9.0}), "inference.temperature"),
-        (json!({"messages": [{"role": "robot", "content": "x"}]}), "inference.messages[0].role"),
+        (
+            json!({"messages": [{"role": "robot", "content": "x"}]}),
+            "inference.messages[0].role",
+        ),
     ] {
         let mut bad = serde_json::to_value(&ok).expect("json");
         for (key, value) in patch.as_object().expect("object") {
@@ -77,7 +80,10 @@ fn inference_jobs_need_a_model_and_messages_or_a_prompt() {
 #[test]
 fn placement_durations_and_attempts_are_bounded() {
     for (patch, field) in [
-        (json!({"placement": {"constraints": {"country": "SE"}}}), "placement.constraints"),
+        (
+            json!({"placement": {"constraints": {"country": "SE"}}}),
+            "placement.constraints",
+        ),
         (json!({"timeout": "0s"}), "timeout"),
         (json!({"expiresAfter": "soon"}), "expiresAfter"),
         (json!({"maxAttempts": 0}), "maxAttempts"),

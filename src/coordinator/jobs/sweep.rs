@@ -63,16 +63,8 @@ pub async fn run(state: JobsState, period: Duration, cancel: CancellationToken) 
 /// One sweep at `now_ms`: every transition this replica won.
 pub async fn sweep_once(store: &Store, now_ms: i64) -> Result<Vec<Transition>, StoreError> {
     let mut done = store.expire_leases(now_ms).await?;
-    done.extend(
-        store
-            .finish_overdue(now_ms, Overdue::Unplaced)
-            .await?,
-    );
-    done.extend(
-        store
-            .finish_overdue(now_ms, Overdue::PastTimeout)
-            .await?,
-    );
+    done.extend(store.finish_overdue(now_ms, Overdue::Unplaced).await?);
+    done.extend(store.finish_overdue(now_ms, Overdue::PastTimeout).await?);
     Ok(done)
 }
 
@@ -101,7 +93,9 @@ impl Store {
             let (state, reason) = if attempt < max_attempts {
                 (
                     JobState::Queued,
-                    format!("lease of {lost} expired (attempt {attempt} of {max_attempts}); requeued"),
+                    format!(
+                        "lease of {lost} expired (attempt {attempt} of {max_attempts}); requeued"
+                    ),
                 )
             } else {
                 (
@@ -129,7 +123,13 @@ impl Store {
             if changed.rows_affected() != 1 {
                 continue;
             }
-            end_lease(&mut tx, parse_uuid("lease_id", &lease_id)?, "expired", now_ms).await?;
+            end_lease(
+                &mut tx,
+                parse_uuid("lease_id", &lease_id)?,
+                "expired",
+                now_ms,
+            )
+            .await?;
             let event = Transition::new(
                 parse_uuid("job_id", &job_id)?,
                 state,
@@ -196,7 +196,9 @@ impl Store {
             record(&mut tx, &event).await?;
             done.push(event);
         }
-        tx.commit().await.map_err(query_err("commit overdue jobs"))?;
+        tx.commit()
+            .await
+            .map_err(query_err("commit overdue jobs"))?;
         Ok(done)
     }
 }

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::admission::Admission;
 use super::api::{
-    CoordinatorInfo, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList, NodeState, NodeView,
-    RegisterRequest, RegisterResponse,
+    CoordinatorInfo, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList,
+    NodeState, NodeView, RegisterRequest, RegisterResponse,
 };
 use super::heartbeats::Retention;
 use super::markets;

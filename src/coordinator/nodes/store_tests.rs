@@ -6,9 +6,9 @@
 use super::*;
 
 use crate::coordinator::nodes::api::HeartbeatRequest;
-use crate::coordinator::store::redact;
 use crate::coordinator::nodes::heartbeats::Retention;
 use crate::coordinator::nodes::join_tokens::{JoinToken, StoredToken};
+use crate::coordinator::store::redact;
 
 const T0: i64 = 1_800_000_000_000;
 

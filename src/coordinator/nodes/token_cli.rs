@@ -9,8 +9,8 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use super::api::{CreateJoinTokenRequest, JoinTokenCreated, JoinTokenList};
-use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
 use super::join_tokens::{MAX_TTL, MAX_USES};
+use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
 
 /// Subcommands of `garage coordinator`.
 #[derive(Debug, clap::Subcommand)]

@@ -57,14 +57,12 @@ pub enum StoreError {
     CorruptCoordinatorId { value: String },
 }
 
-
 /// Which server the URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
 }
-
 
 /// The migrations, embedded in the binary; never edit one that shipped.
 #[derive(Debug)]
@@ -109,7 +107,6 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-
 /// Set on every SQLite connection (see [`Store::connect`]).
 const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 
@@ -124,7 +121,6 @@ pub struct Store {
     /// 400-500 heartbeats/s). Not taken on PostgreSQL, which locks rows.
     writer: Arc<tokio::sync::Mutex<()>>,
 }
-
 
 /// A query on the Any driver, for helpers that bind shared parameters.
 pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -223,7 +219,9 @@ impl Store {
     }
 
     /// This process's turn to write (SQLite only; see [`Store::writer`]).
-    pub(in crate::coordinator) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(in crate::coordinator) async fn write_turn(
+        &self,
+    ) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.writer.lock().await),
             Backend::Postgres => None,
@@ -234,7 +232,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-
 }
 
 /// The wall clock in Unix milliseconds, the unit of every stored time.
@@ -264,4 +261,3 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
-
