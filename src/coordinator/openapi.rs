@@ -10,9 +10,8 @@ use utoipa::{Modify, OpenApi};
 // routes keep the `token_routes` tag they always had).
 use super::accounts::routes::{__path_create_account, __path_list_accounts, __path_revoke_account};
 use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
-use super::jobs::routes::{
-    __path_cancel_job, __path_get_job, __path_job_logs, __path_list_jobs, __path_submit_job,
-};
+use super::jobs::log_routes::__path_job_logs;
+use super::jobs::routes::{__path_cancel_job, __path_get_job, __path_list_jobs, __path_submit_job};
 use super::nodes::routes::{
     __path_coordinator_info, __path_delete_node, __path_get_node, __path_heartbeat,
     __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,

@@ -23,9 +23,9 @@ use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
 use super::http::limits::BODY_LIMIT_BYTES;
 use super::http::node_auth::Authenticator;
-use super::jobs::lease_routes;
 use super::jobs::routes::{self as job_routes, JobsState};
 use super::jobs::sweep;
+use super::jobs::{lease_routes, log_routes};
 use super::metrics::CoordinatorMetrics;
 use super::nodes::admission::Admission;
 use super::nodes::api::NodeState;
@@ -190,7 +190,7 @@ fn router(
                 .with_state(server),
         );
     http_server::with_request_timeout(bounded, http_server::REQUEST_TIMEOUT)
-        .merge(job_routes::unbounded_router(jobs.clone()))
+        .merge(log_routes::router(jobs.clone()))
         .merge(lease_routes::unbounded_router(jobs))
         .fallback(|uri: Uri| async move {
             ApiError::not_found(format!("no such endpoint: {}", uri.path()))

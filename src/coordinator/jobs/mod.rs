@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod lease_routes;
 pub mod lease_store;
+pub mod log_routes;
 pub mod log_store;
 pub mod routes;
 pub mod store;

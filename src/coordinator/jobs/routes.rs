@@ -1,9 +1,7 @@
 //! The client side of the jobs API (API key or admin token): submit, list,
-//! get, cancel and read or follow logs. A client sees only its own jobs;
+//! get and cancel (logs are in `log_routes`). A client sees only its own jobs;
 //! another's answer 404 like a job that does not exist.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,21 +9,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::api::{JobList, JobLogs, JobState, JobSubmission, JobView, LogChunk};
+use super::api::{JobList, JobState, JobSubmission, JobView};
 use super::store::{JobCursor, JobRow};
 use super::submit;
 use crate::coordinator::http::api_key::{Caller, ClientAuth};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
-use crate::coordinator::http::limits::MAX_JOB_LOG_BYTES;
 use crate::coordinator::http::node_auth::Authenticator;
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
@@ -87,13 +81,6 @@ pub fn router(state: JobsState) -> Router {
         .with_state(state)
 }
 
-/// The log route, which may follow a job for as long as it runs.
-pub fn unbounded_router(state: JobsState) -> Router {
-    Router::new()
-        .route("/api/jobs/{id}/logs", get(job_logs))
-        .with_state(state)
-}
-
 /// A job as its owner sees it.
 pub fn view(job: &JobRow, reason: String, history: Vec<super::api::JobEvent>) -> JobView {
     JobView {
@@ -135,7 +122,11 @@ async fn reason(store: &Store, job: &JobRow) -> Result<String, ApiError> {
 }
 
 /// The job `id` if `caller` may see it; 404 otherwise.
-async fn visible_job(state: &JobsState, caller: &Caller, id: Uuid) -> Result<JobRow, ApiError> {
+pub(super) async fn visible_job(
+    state: &JobsState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<JobRow, ApiError> {
     match state.store.job(id).await? {
         Some(job) if caller.sees(&job.owner) => Ok(job),
         _ => Err(ApiError::not_found(format!(
@@ -359,121 +350,4 @@ pub async fn cancel_job(
         )),
         None => Err(ApiError::not_found(format!("there is no job {id}"))),
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LogQuery {
-    /// `true`: stream the log as server-sent events (`log` events with a
-    /// chunk, then one `end` event with the job's final state).
-    #[serde(default)]
-    follow: bool,
-}
-
-/// A job's log, attempt by attempt; or followed as server-sent events
-/// until the job ends.
-#[utoipa::path(
-    get,
-    path = "/api/jobs/{id}/logs",
-    params(("id" = Uuid, Path, description = "the job's id"), LogQuery),
-    security(("api_key" = [])),
-    responses(
-        (status = 200, description = "the stored log (JSON), or with follow=true an event stream", body = JobLogs),
-        (status = 401, description = "no, a malformed, an unknown or a revoked API key", body = ErrorBody),
-        (status = 404, description = "no such job for this account", body = ErrorBody),
-    )
-)]
-pub async fn job_logs(
-    State(state): State<JobsState>,
-    client: ClientAddr,
-    headers: HeaderMap,
-    id: Result<Path<Uuid>, PathRejection>,
-    query: Result<Query<LogQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let caller = state.clients.check(&headers, client).await?;
-    let Path(id) = id?;
-    let Query(query) = query?;
-    let job = visible_job(&state, &caller, id).await?;
-    if query.follow {
-        let stream = follow(state.store.clone(), id);
-        return Ok(Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response());
-    }
-    let mut chunks: Vec<LogChunk> = Vec::new();
-    loop {
-        let after = chunks.last().map(|c| (c.attempt, c.seq));
-        let batch = state.store.job_logs(id, after, 1000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        chunks.extend(batch);
-    }
-    Ok(Json(JobLogs {
-        chunks,
-        truncated: job.log_bytes >= MAX_JOB_LOG_BYTES,
-    })
-    .into_response())
-}
-
-/// A followed log: every chunk once, in order, then the final state.
-struct Following {
-    store: Store,
-    job_id: Uuid,
-    after: Option<(u32, u64)>,
-    pending: VecDeque<LogChunk>,
-    done: bool,
-}
-
-fn follow(store: Store, job_id: Uuid) -> impl Stream<Item = Result<Event, Infallible>> {
-    let start = Following {
-        store,
-        job_id,
-        after: None,
-        pending: VecDeque::new(),
-        done: false,
-    };
-    futures::stream::unfold(start, |mut f| async move {
-        loop {
-            if let Some(chunk) = f.pending.pop_front() {
-                f.after = Some((chunk.attempt, chunk.seq));
-                let event = Event::default().event("log").json_data(&chunk);
-                return Some((Ok(event.unwrap_or_default()), f));
-            }
-            if f.done {
-                return None;
-            }
-            // The state first: chunks stored before it ended are read after.
-            let ended = match f.store.job(f.job_id).await {
-                Ok(job) => job.filter(|j| j.state.is_final()).map(|j| j.state),
-                Err(err) => {
-                    f.done = true;
-                    tracing::warn!(error = %err, "following a job's log failed");
-                    return Some((
-                        Ok(Event::default().event("error").data("storage failed")),
-                        f,
-                    ));
-                }
-            };
-            match f.store.job_logs(f.job_id, f.after, 1000).await {
-                Ok(chunks) if !chunks.is_empty() => f.pending.extend(chunks),
-                Ok(_) => match ended {
-                    Some(state) => {
-                        f.done = true;
-                        let body = serde_json::json!({"state": state});
-                        return Some((Ok(Event::default().event("end").data(body.to_string())), f));
-                    }
-                    None => tokio::time::sleep(POLL).await,
-                },
-                Err(err) => {
-                    f.done = true;
-                    tracing::warn!(error = %err, "following a job's log failed");
-                    return Some((
-                        Ok(Event::default().event("error").data("storage failed")),
-                        f,
-                    ));
-                }
-            }
-        }
-    })
 }
