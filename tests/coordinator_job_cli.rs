@@ -78,7 +78,11 @@ async fn submit_follow_list_and_revoke_through_the_cli() {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).expect("0600");
     let key_file = key_file.to_str().expect("utf-8 path").to_string();
     let listed = run(garage(&["account", "list", "--url", &base]));
-    assert!(text(&listed.stdout).contains("alice"), "{}", text(&listed.stdout));
+    assert!(
+        text(&listed.stdout).contains("alice"),
+        "{}",
+        text(&listed.stdout)
+    );
 
     let job_file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jobs/hello.yaml");
     let submit = garage(&["job", "submit", job_file, "--market", "cpu", "--follow"])
@@ -103,18 +107,43 @@ async fn submit_follow_list_and_revoke_through_the_cli() {
     assert_eq!(view["state"], "SUCCEEDED", "{view}");
     assert_eq!(view["job_id"], lease.job_id.to_string());
 
-    let listed = run(garage(&["job", "list", "--coordinator", &base, "--api-key-file", &key_file]));
-    assert!(text(&listed.stdout).contains(&lease.job_id.to_string()), "{}", text(&listed.stdout));
+    let listed = run(garage(&[
+        "job",
+        "list",
+        "--coordinator",
+        &base,
+        "--api-key-file",
+        &key_file,
+    ]));
+    assert!(
+        text(&listed.stdout).contains(&lease.job_id.to_string()),
+        "{}",
+        text(&listed.stdout)
+    );
     let no_key = run(garage(&["job", "list", "--coordinator", &base]));
     assert!(!no_key.status.success());
-    assert!(text(&no_key.stderr).contains("GARAGE_API_KEY"), "{}", text(&no_key.stderr));
+    assert!(
+        text(&no_key.stderr).contains("GARAGE_API_KEY"),
+        "{}",
+        text(&no_key.stderr)
+    );
 
     let id = key.split('_').nth(1).expect("key id").to_string();
     let revoked = run(garage(&["account", "revoke", &id, "--url", &base]));
     assert!(revoked.status.success(), "{}", text(&revoked.stderr));
-    let mut get = garage(&["job", "get", &lease.job_id.to_string(), "--coordinator", &base]);
+    let mut get = garage(&[
+        "job",
+        "get",
+        &lease.job_id.to_string(),
+        "--coordinator",
+        &base,
+    ]);
     get.env("GARAGE_API_KEY", &key);
     let refused = run(get);
     assert!(!refused.status.success());
-    assert!(text(&refused.stderr).contains("api_key_revoked"), "{}", text(&refused.stderr));
+    assert!(
+        text(&refused.stderr).contains("api_key_revoked"),
+        "{}",
+        text(&refused.stderr)
+    );
 }

@@ -2,7 +2,8 @@
 //! requeues its job for another node and the first node's late renew and
 //! complete get 409; a node completing another node's lease gets 403; the
 //! last attempt's expiry fails the job ("node lost"); a coordinator
-//! restarted mid-job lets the job finish.
+//! restarted mid-job (promptly, with a claim waiting and a log followed)
+//! lets the job finish.
 
 #[macro_use]
 mod coordinator_support;
@@ -117,8 +118,30 @@ async fn restart_mid_job(dir: &Path, db: Db) {
     let id = coordinator.submit(&key, submission("cpu")).await;
     let lease = node.claim(5).await.expect("a lease");
     node.log(&lease, 0, "before\n").await;
+    // A followed log and a waiting claim do not hold the shutdown up.
+    let follow = reqwest::Client::new()
+        .get(format!(
+            "{}/api/jobs/{id}/logs?follow=true",
+            coordinator.base
+        ))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .expect("following");
+    let idle = TestNode::new(&dir.join("idle"), &coordinator);
+    idle.register(None).await;
+    let waiting = tokio::spawn(async move { idle.claim(25).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let addr = coordinator.addr;
+    let stopping = std::time::Instant::now();
     coordinator.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(waiting.await.expect("claim").is_none());
+    assert!(follow.text().await.expect("ended").contains("before"));
 
     let coordinator = Coordinator::start_on(addr, config).await;
     assert!(

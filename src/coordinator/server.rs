@@ -110,12 +110,14 @@ pub async fn serve_with_listener(
         heartbeat_history: config.heartbeat_history,
         heartbeat_history_bytes: config.heartbeat_history_bytes,
     };
+    let cancel = CancellationToken::new();
     let jobs = JobsState::new(
         store.clone(),
         auth,
         ClientAuth::new(store.clone(), admin.clone(), metrics.clone()),
         metrics.clone(),
         config.lease_duration,
+        cancel.clone(),
     );
     let accounts = AccountsState {
         store: store.clone(),
@@ -137,7 +139,6 @@ pub async fn serve_with_listener(
         "coordinator serving the API, {OPENAPI_PATH} and /metrics"
     );
 
-    let cancel = CancellationToken::new();
     let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
     {
         let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());

@@ -218,6 +218,9 @@ pub async fn claim(
         tokio::select! {
             () = woken => {}
             () = tokio::time::sleep(nap) => {}
+            () = state.stopping.cancelled() => {
+                return Ok(StatusCode::NO_CONTENT.into_response());
+            }
         }
     }
 }

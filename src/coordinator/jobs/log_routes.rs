@@ -15,6 +15,7 @@ use axum::Json;
 use axum::Router;
 use futures::Stream;
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::api::{JobLogs, LogChunk};
@@ -65,7 +66,7 @@ pub async fn job_logs(
     let Query(query) = query?;
     let job = visible_job(&state, &caller, id).await?;
     if query.follow {
-        let stream = follow(state.store.clone(), id);
+        let stream = follow(state.store.clone(), id, state.stopping.clone());
         return Ok(Sse::new(stream)
             .keep_alive(KeepAlive::default())
             .into_response());
@@ -89,15 +90,21 @@ pub async fn job_logs(
 /// A followed log: every chunk once, in order, then the final state.
 struct Following {
     store: Store,
+    stopping: CancellationToken,
     job_id: Uuid,
     after: Option<(u32, u64)>,
     pending: VecDeque<LogChunk>,
     done: bool,
 }
 
-fn follow(store: Store, job_id: Uuid) -> impl Stream<Item = Result<Event, Infallible>> {
+fn follow(
+    store: Store,
+    job_id: Uuid,
+    stopping: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let start = Following {
         store,
+        stopping,
         job_id,
         after: None,
         pending: VecDeque::new(),
@@ -133,7 +140,13 @@ fn follow(store: Store, job_id: Uuid) -> impl Stream<Item = Result<Event, Infall
                         let body = serde_json::json!({"state": state});
                         return Some((Ok(Event::default().event("end").data(body.to_string())), f));
                     }
-                    None => tokio::time::sleep(POLL).await,
+                    None => {
+                        tokio::select! {
+                            () = tokio::time::sleep(POLL) => {}
+                            // The server stops: end the stream (the client asks again).
+                            () = f.stopping.cancelled() => return None,
+                        }
+                    }
                 },
                 Err(err) => {
                     f.done = true;

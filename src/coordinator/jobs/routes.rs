@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::api::{JobList, JobState, JobSubmission, JobView};
@@ -43,6 +44,9 @@ pub struct JobsState {
     /// Woken when a job is queued, so waiting claims on this replica look
     /// at once (claims on other replicas find it within [`POLL`]).
     pub wake: Arc<Notify>,
+    /// Cancelled when the server stops: waiting claims answer 204 and
+    /// followed logs end, so a graceful shutdown waits for neither.
+    pub stopping: CancellationToken,
 }
 
 impl JobsState {
@@ -52,6 +56,7 @@ impl JobsState {
         clients: ClientAuth,
         metrics: CoordinatorMetrics,
         lease_duration: Duration,
+        stopping: CancellationToken,
     ) -> Self {
         JobsState {
             store,
@@ -60,6 +65,7 @@ impl JobsState {
             metrics,
             lease_duration,
             wake: Arc::new(Notify::new()),
+            stopping,
         }
     }
 
