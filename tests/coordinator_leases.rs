@@ -14,6 +14,8 @@ use std::time::Duration;
 use coordinator_support::jobs::{refusal, submission};
 use coordinator_support::*;
 use garage::coordinator::api::Outcome;
+use garage::coordinator::bearer_client::BearerClient;
+use garage::coordinator::jobs::client::JobsClient;
 use serde_json::json;
 
 /// A coordinator whose leases last 1 s (swept every 250 ms).
@@ -128,6 +130,17 @@ async fn restart_mid_job(dir: &Path, db: Db) {
         .send()
         .await
         .expect("following");
+    let client =
+        JobsClient::new(BearerClient::new(&coordinator.base, key.clone()).expect("client"));
+    let job_id: uuid::Uuid = id.parse().expect("uuid");
+    let resumed = tokio::spawn(async move {
+        let mut seen = String::new();
+        let state = client
+            .follow(job_id, |chunk| seen.push_str(&chunk.data))
+            .await
+            .expect("followed across the restart");
+        (state, seen)
+    });
     let idle = TestNode::new(&dir.join("idle"), &coordinator);
     idle.register(None).await;
     let waiting = tokio::spawn(async move { idle.claim(25).await });
@@ -161,6 +174,12 @@ async fn restart_mid_job(dir: &Path, db: Db) {
     assert_eq!(
         (&job["state"], &job["attempt"]),
         (&json!("SUCCEEDED"), &json!(1))
+    );
+    let (state, seen) = resumed.await.expect("follow task");
+    assert_eq!(
+        (state.as_str(), seen.as_str()),
+        ("SUCCEEDED", "before\nafter\n"),
+        "each chunk once, across the restart"
     );
     coordinator.stop().await;
 }

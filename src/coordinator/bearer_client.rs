@@ -184,14 +184,19 @@ impl BearerClient {
             .map(drop)
     }
 
-    /// `GET path` as a stream (server-sent events): the response once its
-    /// status is 2xx; no overall timeout.
-    pub async fn stream(&self, path: &str) -> Result<reqwest::Response, BearerClientError> {
+    /// `GET path` as a stream (server-sent events) with extra headers: the
+    /// response once its status is 2xx; no overall timeout.
+    pub async fn stream(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<reqwest::Response, BearerClientError> {
         let what = format!("GET {path}");
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(&self.token)
+        let mut builder = self.http.get(self.url(path)).bearer_auth(&self.token);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = builder
             .send()
             .await
             .map_err(|source| self.transport(source))?;

@@ -36,7 +36,8 @@ pub fn router(state: JobsState) -> Router {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// `true`: stream the log as server-sent events (`log` events with a
-    /// chunk, then one `end` event with the job's final state).
+    /// chunk and the id `ATTEMPT.SEQ`, then one `end` event with the job's
+    /// final state); a `Last-Event-ID` header continues after that chunk.
     #[serde(default)]
     follow: bool,
 }
@@ -66,7 +67,13 @@ pub async fn job_logs(
     let Query(query) = query?;
     let job = visible_job(&state, &caller, id).await?;
     if query.follow {
-        let stream = follow(state.store.clone(), id, state.stopping.clone());
+        // A reconnecting client names the last chunk it got (SSE's
+        // Last-Event-ID, `ATTEMPT.SEQ`); it continues after that one.
+        let after = headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(event_position);
+        let stream = follow(state.store.clone(), id, after, state.stopping.clone());
         return Ok(Sse::new(stream)
             .keep_alive(KeepAlive::default())
             .into_response());
@@ -97,16 +104,27 @@ struct Following {
     done: bool,
 }
 
+/// The event id of a chunk: `ATTEMPT.SEQ`.
+pub fn event_id(chunk: &LogChunk) -> String {
+    format!("{}.{}", chunk.attempt, chunk.seq)
+}
+
+fn event_position(id: &str) -> Option<(u32, u64)> {
+    let (attempt, seq) = id.trim().split_once('.')?;
+    Some((attempt.parse().ok()?, seq.parse().ok()?))
+}
+
 fn follow(
     store: Store,
     job_id: Uuid,
+    after: Option<(u32, u64)>,
     stopping: CancellationToken,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let start = Following {
         store,
         stopping,
         job_id,
-        after: None,
+        after,
         pending: VecDeque::new(),
         done: false,
     };
@@ -114,7 +132,10 @@ fn follow(
         loop {
             if let Some(chunk) = f.pending.pop_front() {
                 f.after = Some((chunk.attempt, chunk.seq));
-                let event = Event::default().event("log").json_data(&chunk);
+                let event = Event::default()
+                    .event("log")
+                    .id(event_id(&chunk))
+                    .json_data(&chunk);
                 return Some((Ok(event.unwrap_or_default()), f));
             }
             if f.done {
@@ -159,4 +180,22 @@ fn follow(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::jobs::api::LogStream;
+
+    #[test]
+    fn an_event_id_names_the_chunk_to_continue_after() {
+        let chunk = LogChunk {
+            seq: 7,
+            stream: LogStream::Stdout,
+            data: String::new(),
+            attempt: 2,
+        };
+        assert_eq!(event_position(&event_id(&chunk)), Some((2, 7)));
+        assert_eq!(event_position("junk"), None);
+    }
 }
