@@ -98,8 +98,8 @@ async fn run(db: &str, database: &str, dir: &Path, jobs: usize, claimers: usize)
     let (_coordinator, base) = start(&dir.join(db), database).await;
     let mut nodes = Vec::with_capacity(claimers);
     for i in 0..claimers {
-        let identity = NodeIdentity::load_or_create(&dir.join(format!("{db}-node-{i}")))
-            .expect("identity");
+        let identity =
+            NodeIdentity::load_or_create(&dir.join(format!("{db}-node-{i}"))).expect("identity");
         let client = CoordinatorClient::new(&base, Arc::new(identity)).expect("client");
         let request: RegisterRequest = client.registration(Vec::new(), Default::default(), None);
         client.register(&request).await.expect("registered");
@@ -150,7 +150,10 @@ async fn run(db: &str, database: &str, dir: &Path, jobs: usize, claimers: usize)
                     reason: None,
                     result: json!({}),
                 };
-                client.complete(lease.lease_id, &done).await.expect("complete");
+                client
+                    .complete(lease.lease_id, &done)
+                    .await
+                    .expect("complete");
             }
         });
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::api::{AccountCreated, AccountList, CreateAccountRequest};
+use super::client::AccountsClient;
 use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
 
 /// `garage account …`.
@@ -35,10 +35,7 @@ pub enum AccountCommand {
 pub async fn run(command: AccountCommand) -> Result<Output, BearerClientError> {
     match command {
         AccountCommand::Create { admin, name } => {
-            let made: AccountCreated = admin
-                .client()?
-                .post("/api/accounts", &CreateAccountRequest { name }, &[])
-                .await?;
+            let made = AccountsClient::new(admin.client()?).create(&name).await?;
             Ok(Output {
                 stdout: format!("{}\n", made.api_key),
                 stderr: format!(
@@ -50,17 +47,13 @@ pub async fn run(command: AccountCommand) -> Result<Output, BearerClientError> {
             })
         }
         AccountCommand::List { admin } => {
-            let client = admin.client()?;
+            let client = AccountsClient::new(admin.client()?);
             let mut out = String::from(
                 "ID                NAME                             CREATED                   STATE\n",
             );
             let mut next: Option<String> = None;
             loop {
-                let path = match &next {
-                    Some(token) => format!("/api/accounts?continue={token}"),
-                    None => "/api/accounts".to_string(),
-                };
-                let page: AccountList = client.get(&path).await?;
+                let page = client.list(next.as_deref()).await?;
                 for a in &page.accounts {
                     let _ = writeln!(
                         out,
@@ -79,10 +72,7 @@ pub async fn run(command: AccountCommand) -> Result<Output, BearerClientError> {
             })
         }
         AccountCommand::Revoke { admin, id } => {
-            admin
-                .client()?
-                .delete(&format!("/api/accounts/{id}"))
-                .await?;
+            AccountsClient::new(admin.client()?).revoke(&id).await?;
             Ok(Output {
                 stdout: String::new(),
                 stderr: format!("revoked account {id}\n"),

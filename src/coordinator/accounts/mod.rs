@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod keys;
 pub mod routes;
 pub mod store;
