@@ -1,7 +1,9 @@
 //! Leases as fencing tokens, on SQLite and PostgreSQL: an expired lease
 //! requeues its job for another node and the first node's late renew and
 //! complete get 409; a node completing another node's lease gets 403; the
-//! last attempt's expiry fails the job ("node lost"); a coordinator
+//! last attempt's expiry fails the job ("node lost"); a job past its
+//! timeout ends TIMED_OUT and its renew says stop; job types and labels
+//! choose the node; a coordinator
 //! restarted mid-job (promptly, with a claim waiting and a log followed)
 //! lets the job finish.
 
@@ -184,3 +186,91 @@ async fn restart_mid_job(dir: &Path, db: Db) {
     coordinator.stop().await;
 }
 on_both_databases!(restart_sqlite, restart_postgres, restart_mid_job);
+
+async fn past_timeout(dir: &Path, db: Db) {
+    let coordinator = start(dir, &db).await;
+    let node = TestNode::new(&dir.join("node"), &coordinator);
+    node.register(None).await;
+    let key = coordinator.account("alice").await;
+    let mut body = submission("cpu");
+    body["timeout"] = json!("1s");
+    let id = coordinator.submit(&key, body).await;
+    let lease = node.claim(5).await.expect("a lease");
+    // The node keeps renewing but never reports: one lease past its timeout
+    // the sweep ends the job, and the next renew says stop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let renewed = node.client.renew(lease.lease_id).await.expect("renew");
+        if renewed.cancel {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never told to stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let job = coordinator.job(&key, &id).await;
+    assert_eq!(job["state"], "TIMED_OUT", "{job}");
+    let late = node.complete(&lease, Outcome::Succeeded, json!({})).await;
+    assert_eq!(late.expect("answered"), "TIMED_OUT");
+    coordinator.stop().await;
+}
+on_both_databases!(timeout_sqlite, timeout_postgres, past_timeout);
+
+async fn types_and_labels_route_jobs(dir: &Path, db: Db) {
+    use garage::coordinator::api::{ClaimRequest, JobType};
+    let coordinator = start(dir, &db).await;
+    let containers = TestNode::new(&dir.join("containers"), &coordinator);
+    let workers = TestNode::new(&dir.join("workers"), &coordinator);
+    containers.register(None).await;
+    workers.register(None).await;
+    let key = coordinator.account("alice").await;
+    let inference = json!({
+        "type": "inference",
+        "inference": {"model": "smollm2", "messages": [{"role": "user", "content": "hi"}]},
+        "placement": {"market": "cpu", "labels": {"zone": "garage-7"}}
+    });
+    let id = coordinator.submit(&key, inference).await;
+    let claim = |types: Vec<JobType>, zone: Option<&str>| ClaimRequest {
+        slots: 1,
+        job_types: types,
+        labels: zone
+            .map(|z| [("zone".to_string(), z.to_string())].into())
+            .unwrap_or_default(),
+        wait_seconds: Some(0),
+    };
+    let none = containers
+        .client
+        .claim(&claim(vec![JobType::Container], Some("garage-7")))
+        .await
+        .expect("answered");
+    assert!(
+        none.is_none(),
+        "a container-only node gets no inference job"
+    );
+    let none = workers
+        .client
+        .claim(&claim(vec![JobType::Inference], Some("elsewhere")))
+        .await
+        .expect("answered");
+    assert!(none.is_none(), "labels must match");
+    let lease = workers
+        .client
+        .claim(&claim(vec![JobType::Inference], Some("garage-7")))
+        .await
+        .expect("answered")
+        .expect("the inference job");
+    assert_eq!(lease.job_id.to_string(), id);
+    assert_eq!(lease.kind, JobType::Inference);
+    assert_eq!(lease.spec["model"], "smollm2");
+    let answer = json!({"choices": [{"message": {"role": "assistant", "content": "hej"}}]});
+    let done = workers
+        .complete(&lease, Outcome::Succeeded, answer.clone())
+        .await;
+    assert_eq!(done.expect("completed"), "SUCCEEDED");
+    assert_eq!(coordinator.job(&key, &id).await["result"], answer);
+    coordinator.stop().await;
+}
+on_both_databases!(
+    routing_sqlite,
+    routing_postgres,
+    types_and_labels_route_jobs
+);
