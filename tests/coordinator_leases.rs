@@ -3,9 +3,8 @@
 //! complete get 409; a node completing another node's lease gets 403; the
 //! last attempt's expiry fails the job ("node lost"); a job past its
 //! timeout ends TIMED_OUT and its renew says stop; job types and labels
-//! choose the node; a coordinator
-//! restarted mid-job (promptly, with a claim waiting and a log followed)
-//! lets the job finish.
+//! choose the node; a coordinator restarted mid-job (promptly, with a
+//! claim waiting and a log followed) lets the job finish.
 
 #[macro_use]
 mod coordinator_support;
