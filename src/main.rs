@@ -50,11 +50,11 @@ enum Command {
     /// Run the coordinator: node registration, signed heartbeats, nodes and
     /// markets over HTTP (OpenAPI at /api/openapi.json); or, with `token`,
     /// manage the join tokens of a running one.
-    Coordinator {
-        #[command(flatten)]
-        args: coordinator::CoordinatorArgs,
+    Coordinator(coordinator::cli::CoordinatorCli),
+    /// Client accounts and their API keys (admin, through a running coordinator).
+    Account {
         #[command(subcommand)]
-        command: Option<coordinator::token_cli::CoordinatorCommand>,
+        command: coordinator::accounts::cli::AccountCommand,
     },
 }
 
@@ -102,21 +102,11 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Worker(args) => finish(args.run(stop_signal()).await),
         Command::Benchmark(args) => finish(args.run().await),
         Command::Job { command } => finish(command.run(stop_signal()).await),
-        Command::Coordinator {
-            command: Some(command),
-            ..
-        } => finish(coordinator::token_cli::run(command).await.map(|output| {
-            eprint!("{}", output.stderr);
-            print!("{}", output.stdout);
-            ExitCode::SUCCESS
-        })),
-        Command::Coordinator {
-            args,
-            command: None,
-        } => finish(
-            coordinator::serve(args.into(), stop_signal())
+        Command::Coordinator(command) => finish(command.run(stop_signal()).await),
+        Command::Account { command } => finish(
+            coordinator::accounts::cli::run(command)
                 .await
-                .map(|()| ExitCode::SUCCESS),
+                .map(|out| out.print()),
         ),
     }
 }

@@ -1,16 +1,25 @@
-//! Command-line flags of `garage coordinator`, for `main.rs` to flatten into
-//! its subcommand; parsing only, the server itself is [`super::serve`]. The
+//! `garage coordinator`: its flags and what it runs — the server itself
+//! ([`super::serve`]) or, with `token`, the join-token commands against a
+//! running one. The
 //! admin token is never a flag value (`/proc/*/cmdline` shows those): it
 //! comes from `GARAGE_ADMIN_TOKEN` or `--admin-token-file`.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
-use super::admin::ADMIN_TOKEN_ENV;
-use super::admission::RegistrationMode;
-use super::limits::{DEFAULT_HEARTBEAT_HISTORY_BYTES, MIN_HEARTBEAT_HISTORY_BYTES};
-use super::CoordinatorConfig;
+use super::bearer_client::BearerClientError;
+use super::config::CoordinatorConfig;
+use super::http::admin::ADMIN_TOKEN_ENV;
+use super::http::limits::{
+    DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
+    MIN_HEARTBEAT_HISTORY_BYTES,
+};
+use super::nodes::admission_rules::RegistrationMode;
+use super::nodes::token_cli::{self, CoordinatorCommand};
+use super::server::{serve, CoordinatorError};
 
 /// The range `--heartbeat-interval` takes (README "Limits").
 pub const HEARTBEAT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
@@ -19,13 +28,47 @@ pub const HEARTBEAT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
 /// Parses `--heartbeat-interval`: whole seconds within
 /// [`HEARTBEAT_INTERVAL_RANGE`] (an agent waits this long between reports).
 pub fn parse_heartbeat_interval(text: &str) -> Result<Duration, String> {
-    let interval = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    let interval = crate::spec::quantity::parse_duration(text)?;
     if !HEARTBEAT_INTERVAL_RANGE.contains(&interval) || interval.subsec_nanos() != 0 {
         return Err(format!(
             "{text} is outside the heartbeat interval's range: whole seconds from 1s to 1h"
         ));
     }
     Ok(interval)
+}
+
+/// `garage coordinator [token …]`.
+#[derive(Debug, clap::Args)]
+pub struct CoordinatorCli {
+    #[command(flatten)]
+    pub args: CoordinatorArgs,
+    #[command(subcommand)]
+    pub command: Option<CoordinatorCommand>,
+}
+
+/// Why `garage coordinator` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorCliError {
+    #[error(transparent)]
+    Serve(#[from] CoordinatorError),
+    #[error(transparent)]
+    Admin(#[from] BearerClientError),
+}
+
+impl CoordinatorCli {
+    /// Serves until `stop` resolves, or runs the token command.
+    pub async fn run(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<ExitCode, CoordinatorCliError> {
+        match self.command {
+            Some(command) => Ok(token_cli::run(command).await?.print()),
+            None => {
+                serve(self.args.into(), stop).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
 }
 
 /// Flags of `garage coordinator`. `Debug` shows them as the config they
@@ -69,12 +112,26 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub offline_after: u32,
     /// Heartbeats kept per node (older ones are deleted).
-    #[arg(long, default_value_t = super::routes::DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
     pub heartbeat_history: u32,
     /// Bytes of heartbeat status kept per node, at least 65536 (older
     /// heartbeats are deleted).
     #[arg(long, default_value_t = DEFAULT_HEARTBEAT_HISTORY_BYTES, value_parser = clap::value_parser!(u64).range(MIN_HEARTBEAT_HISTORY_BYTES..))]
     pub heartbeat_history_bytes: u64,
+    /// How long a job lease lives without a renew (whole seconds, 1s to
+    /// 10m); a node renews well before, and a lease past it is requeued.
+    #[arg(long, default_value = "30s", value_parser = parse_lease_duration)]
+    pub lease_duration: Duration,
+}
+
+fn parse_lease_duration(text: &str) -> Result<Duration, String> {
+    let lease = crate::spec::quantity::parse_duration(text)?;
+    if lease < Duration::from_secs(1) || lease > MAX_LEASE_DURATION || lease.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text} is outside the lease duration's range: whole seconds from 1s to 10m"
+        ));
+    }
+    Ok(lease)
 }
 
 impl std::fmt::Debug for CoordinatorArgs {
@@ -103,6 +160,7 @@ impl CoordinatorArgs {
             offline_after: self.offline_after,
             heartbeat_history: self.heartbeat_history,
             heartbeat_history_bytes: self.heartbeat_history_bytes,
+            lease_duration: self.lease_duration,
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum JobCommand {
     Validate { file: PathBuf },
     /// Print the JSON Schema of job files.
     Schema,
+    /// Jobs on the network, through a coordinator (submit, get, list, logs, cancel).
+    #[command(flatten)]
+    Network(crate::coordinator::jobs::cli::NetworkJobCommand),
 }
 
 impl JobCommand {
@@ -48,6 +51,10 @@ impl JobCommand {
     /// kills the job and cleans up when `stop` resolves.
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<ExitCode, JobCommandError> {
         match self {
+            JobCommand::Network(command) => {
+                let succeeded = crate::coordinator::jobs::cli::run(command).await?;
+                return Ok(ExitCode::from(u8::from(!succeeded)));
+            }
             JobCommand::Validate { file } => {
                 let job = super::load(&file)?;
                 println!(
@@ -128,6 +135,8 @@ pub enum JobCommandError {
     },
     #[error(transparent)]
     Locks(#[from] SlotError),
+    #[error(transparent)]
+    Network(#[from] crate::coordinator::jobs::cli::JobCliError),
     #[error(transparent)]
     Run(#[from] RunError),
     /// The job ran and did not succeed (its report is printed).

@@ -14,7 +14,7 @@ mod model_ref;
 pub(crate) mod names;
 mod node;
 mod ports;
-pub(crate) mod quantity;
+pub mod quantity;
 mod settings;
 pub mod types;
 mod validate;

@@ -1,0 +1,199 @@
+//! Placement throughput (issue 11): simulated nodes (signed HTTP claimers,
+//! no Docker) claiming and completing no-op jobs through one coordinator
+//! binary, on SQLite and on PostgreSQL (when `GARAGE_TEST_POSTGRES_URL` is
+//! set). Jobs are queued first, then every claimer loops claim → complete
+//! until none is left; a placement is one leased claim. Prints placements/s
+//! and the claim latency (p50, p99) of leased claims per database, against
+//! the issue's goal of ≥ 1,000 placements/s at p99 < 50 ms.
+//!
+//!   cargo bench --bench placement
+//!   GARAGE_PLACEMENT_JOBS=5000 GARAGE_PLACEMENT_CLAIMERS=32 cargo bench --bench placement
+//!
+//! Parameters (environment): GARAGE_PLACEMENT_JOBS (2000),
+//! GARAGE_PLACEMENT_CLAIMERS (16), GARAGE_PLACEMENT_DBS (sqlite postgres).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use garage::coordinator::api::{ClaimRequest, CompleteRequest, JobType, Outcome, RegisterRequest};
+use garage::coordinator::CoordinatorClient;
+use garage::identity::NodeIdentity;
+use serde_json::json;
+use sqlx::Connection;
+use tokio::sync::Mutex;
+
+const ADMIN_TOKEN: &str = "placement-bench-admin-token-0123456789";
+
+fn param(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Coordinator(Child);
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start(state_dir: &Path, database: &str) -> (Coordinator, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_garage"))
+        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(["--database", database, "--registration", "open"])
+        .args(["--lease-duration", "60s"])
+        .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start garage coordinator");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline, "coordinator not healthy in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (Coordinator(child), base)
+}
+
+/// A fresh schema on the PostgreSQL server and a URL that uses it.
+async fn postgres_schema(base: &str) -> String {
+    let schema = format!("placement_bench_{}", std::process::id());
+    let mut conn = sqlx::postgres::PgConnection::connect(base)
+        .await
+        .expect("connect to GARAGE_TEST_POSTGRES_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("make a schema");
+    conn.close().await.ok();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn run(db: &str, database: &str, dir: &Path, jobs: usize, claimers: usize) {
+    let (_coordinator, base) = start(&dir.join(db), database).await;
+    let mut nodes = Vec::with_capacity(claimers);
+    for i in 0..claimers {
+        let identity =
+            NodeIdentity::load_or_create(&dir.join(format!("{db}-node-{i}"))).expect("identity");
+        let client = CoordinatorClient::new(&base, Arc::new(identity)).expect("client");
+        let request: RegisterRequest = client.registration(Vec::new(), Default::default(), None);
+        client.register(&request).await.expect("registered");
+        nodes.push(client);
+    }
+    let http = reqwest::Client::new();
+    let submitted = Instant::now();
+    let mut submitters = tokio::task::JoinSet::new();
+    for part in 0..8 {
+        let (http, base) = (http.clone(), base.clone());
+        submitters.spawn(async move {
+            for _ in (part..jobs).step_by(8) {
+                let body = json!({"type": "inference", "inference": {"model": "noop", "prompt": "hi"}, "placement": {"market": "cpu"}});
+                let response = http
+                    .post(format!("{base}/api/jobs"))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("submit");
+                assert_eq!(response.status().as_u16(), 201);
+            }
+        });
+    }
+    submitters.join_all().await;
+    let submit_secs = submitted.elapsed().as_secs_f64();
+
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for client in nodes {
+        let latencies = latencies.clone();
+        workers.spawn(async move {
+            let request = ClaimRequest {
+                slots: 1,
+                job_types: vec![JobType::Container, JobType::Inference],
+                labels: Default::default(),
+                wait_seconds: Some(0),
+            };
+            loop {
+                let asked = Instant::now();
+                let Some(lease) = client.claim(&request).await.expect("claim") else {
+                    return;
+                };
+                latencies.lock().await.push(asked.elapsed());
+                let done = CompleteRequest {
+                    outcome: Outcome::Succeeded,
+                    reason: None,
+                    result: json!({}),
+                };
+                client
+                    .complete(lease.lease_id, &done)
+                    .await
+                    .expect("complete");
+            }
+        });
+    }
+    workers.join_all().await;
+    let secs = started.elapsed().as_secs_f64();
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort();
+    assert_eq!(latencies.len(), jobs, "every job placed once");
+    println!(
+        "{db:<9} {jobs:>6} jobs {claimers:>3} claimers  submit {:>7.0}/s  placements {:>7.0}/s  claim p50 {:>6.1} ms  p99 {:>6.1} ms",
+        jobs as f64 / submit_secs,
+        jobs as f64 / secs,
+        percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
+        percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
+    );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let jobs = param("GARAGE_PLACEMENT_JOBS", 2000);
+    let claimers = param("GARAGE_PLACEMENT_CLAIMERS", 16);
+    let dbs = std::env::var("GARAGE_PLACEMENT_DBS").unwrap_or_else(|_| "sqlite postgres".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!(
+        "placement benchmark: {} cores, coordinator {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        env!("CARGO_BIN_EXE_garage")
+    );
+    for db in dbs.split_whitespace() {
+        let database = match db {
+            "sqlite" => format!("sqlite://{}", dir.path().join("placement.db").display()),
+            "postgres" => match std::env::var("GARAGE_TEST_POSTGRES_URL") {
+                Ok(url) if !url.is_empty() => postgres_schema(&url).await,
+                _ => {
+                    println!("postgres  skipped: GARAGE_TEST_POSTGRES_URL is not set");
+                    continue;
+                }
+            },
+            other => panic!("unknown database {other:?} in GARAGE_PLACEMENT_DBS"),
+        };
+        run(db, &database, dir.path(), jobs, claimers).await;
+    }
+}

@@ -1,0 +1,40 @@
+//! The admin's side of the accounts API: typed calls over a
+//! [`BearerClient`] holding the admin token.
+
+use super::api::{AccountCreated, AccountList, CreateAccountRequest};
+use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+
+/// An accounts client for one coordinator.
+#[derive(Debug)]
+pub struct AccountsClient {
+    http: BearerClient,
+}
+
+impl AccountsClient {
+    pub fn new(http: BearerClient) -> Self {
+        AccountsClient { http }
+    }
+
+    /// `POST /api/accounts`: the new account and its API key (shown once).
+    pub async fn create(&self, name: &str) -> Result<AccountCreated, BearerClientError> {
+        let request = CreateAccountRequest { name: name.into() };
+        self.http.post("/api/accounts", &request, &[]).await
+    }
+
+    /// `GET /api/accounts`, one page.
+    pub async fn list(
+        &self,
+        continue_token: Option<&str>,
+    ) -> Result<AccountList, BearerClientError> {
+        let path = match continue_token {
+            Some(token) => format!("/api/accounts?continue={token}"),
+            None => "/api/accounts".to_string(),
+        };
+        self.http.get(&path).await
+    }
+
+    /// `DELETE /api/accounts/{id}`: revokes the account's key.
+    pub async fn revoke(&self, id: &str) -> Result<(), BearerClientError> {
+        self.http.delete(&format!("/api/accounts/{id}")).await
+    }
+}
