@@ -1,13 +1,12 @@
 //! Validated lowering of the parts every container shares: image, volumes,
 //! ports, mounts, security, resources, GPU request and restart policy.
 
-use crate::runtime::{
-    DeviceMapping, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
-};
-
 use super::container::{
     Capabilities, GpuRequestSpec, Port, ProtocolSpec, Quantity, Resources as ResourcesSpec,
     RestartPolicySpec, VolumeMount,
+};
+use super::container_spec::{
+    DeviceMapping, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
 };
 use super::names;
 use super::node::GpuWant;

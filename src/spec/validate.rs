@@ -8,10 +8,10 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::document::Locations;
-use crate::runtime::labels;
 
 use super::component;
 use super::host_images::HostImages;
+use super::label_keys;
 use super::limits::{self, DurationRange};
 use super::model_ref::HubModel;
 use super::names;
@@ -215,7 +215,7 @@ fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>
         )
     })?;
     Ok(Some(PodmanHost {
-        container: labels::container_name(&doc.metadata.name, "podman"),
+        container: label_keys::container_name(&doc.metadata.name, "podman"),
         socket_volume: podman.socket_volume.clone(),
         socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
         max_concurrent_jobs: podman.jobs.max_concurrent,
