@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::document::Checker;
+
+use super::checks::SpecChecks;
 use super::container::{Capabilities, Container};
 use super::container_fields::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
@@ -21,7 +24,6 @@ use super::names;
 use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
-use super::validate::Checker;
 use super::SpecError;
 
 const MODEL_CACHE_FLAG: &str = "--model-cache";

@@ -5,6 +5,7 @@
 //! `crate::document`'s (the spec's errors are its [`DocumentError`]);
 //! lowering onto a host is `crate::reconcile::lower`'s.
 
+mod checks;
 mod component;
 pub mod container;
 mod container_fields;
