@@ -31,6 +31,11 @@ pub fn unix_nanos() -> u128 {
     unix_now().as_nanos()
 }
 
+/// RFC 3339 in whole seconds (status timestamps, job start times).
+pub fn rfc3339_secs(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
 /// RFC 3339 with milliseconds for a time in Unix milliseconds (negative reads as the epoch).
 pub fn rfc3339_millis(ms: i64) -> String {
     let time = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));

@@ -42,7 +42,8 @@ enum Command {
     /// Measure this node: host and GPU facts, memory bandwidth, matmul rate
     /// and the model's tokens/s. Progress on stderr, the report on stdout.
     Benchmark(benchmark::BenchmarkArgs),
-    /// Container jobs in the node's podman host.
+    /// Jobs: run one in this node's podman host, or submit, follow and
+    /// cancel jobs on the network through a coordinator.
     Job {
         #[command(subcommand)]
         command: jobs::cli::JobCommand,

@@ -15,28 +15,6 @@ use std::path::Path;
 
 use imports::{collect, import_graph, Graph};
 
-/// Imports that close today's known circles, each being removed by another
-/// change of issue 10 (item 4); the lead empties this list after merging
-/// them. An entry that no longer exists fails the test, so the list never
-/// hides a new circle behind an old excuse.
-const KNOWN_CIRCLE_EDGES: &[(&str, &str)] = &[
-    // spec: types ↔ container and validate ↔ component, reworked by the
-    // one-document-layer change (issue 10, items 1 and 2).
-    ("src/spec/container.rs", "src/spec/types.rs"),
-    ("src/spec/validate.rs", "src/spec/component.rs"),
-];
-
-/// Imports against the layer order that exist today, by top-level module
-/// (`from`, `to`), each being removed by the `spec` as a leaf change (issue
-/// 10, item 2); the lead empties this list after merging it. An entry that
-/// no longer matches any import fails the test.
-const KNOWN_LAYER_BREAKS: &[(&str, &str)] = &[
-    // spec lowers into runtime's `DesiredComponent` and names its labels.
-    ("spec", "runtime"),
-    // spec/lower.rs places GPUs from the host's inventory.
-    ("spec", "gpu"),
-];
-
 /// A layer's rank: lower ranks may import higher ranks, never the reverse.
 fn rank(file: &str) -> Option<u8> {
     let name = file.rsplit('/').next().unwrap_or(file);
@@ -67,24 +45,7 @@ fn source_files_import_no_circles_and_keep_the_layer_order() {
     assert!(files.len() > 50, "found only {} source files", files.len());
     let graph = import_graph(&files);
     let mut problems = Vec::new();
-    for &(from, to) in KNOWN_CIRCLE_EDGES {
-        if !graph.get(from).is_some_and(|t| t.contains(to)) {
-            problems.push(format!(
-                "{from} no longer imports {to}: remove it from KNOWN_CIRCLE_EDGES"
-            ));
-        } else if !reachable(&graph, to).contains(from) {
-            problems.push(format!(
-                "{from} → {to} no longer closes a circle: remove it from KNOWN_CIRCLE_EDGES"
-            ));
-        }
-    }
-    let mut open = graph.clone();
-    for &(from, to) in KNOWN_CIRCLE_EDGES {
-        if let Some(targets) = open.get_mut(from) {
-            targets.remove(to);
-        }
-    }
-    for (circle, set) in circles(&open) {
+    for (circle, set) in circles(&graph) {
         let mut text = format!("import circle: {}", circle.join(" → "));
         if set.len() + 1 > circle.len() {
             let all: Vec<_> = set.into_iter().collect();
@@ -93,21 +54,8 @@ fn source_files_import_no_circles_and_keep_the_layer_order() {
         text.push_str(" (fix: move what they share into a file they both import)");
         problems.push(text);
     }
-    let breaks = layer_breaks(&graph);
-    for &(from, to) in KNOWN_LAYER_BREAKS {
-        if !breaks
-            .iter()
-            .any(|(f, t, _)| top_module(f) == from && top_module(t) == to)
-        {
-            problems.push(format!(
-                "{from} no longer imports {to}: remove it from KNOWN_LAYER_BREAKS"
-            ));
-        }
-    }
-    for (from, to, rule) in &breaks {
-        if !KNOWN_LAYER_BREAKS.contains(&(top_module(from), top_module(to))) {
-            problems.push(format!("{from} imports {to}: {rule}"));
-        }
+    for (from, to, rule) in layer_breaks(&graph) {
+        problems.push(format!("{from} imports {to}: {rule}"));
     }
     assert!(problems.is_empty(), "\n{}\n", problems.join("\n"));
 }

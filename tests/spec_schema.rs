@@ -36,8 +36,11 @@ fn every_example_validates() {
         let name = Path::new("examples").join(path.file_name().expect("a file name"));
         let spec =
             garage::spec::load(&path).unwrap_or_else(|err| panic!("{}: {err}", name.display()));
-        spec.desired(&garage::gpu::GpuInventory::none("test host without GPU"))
-            .unwrap_or_else(|err| panic!("{}: {err}", name.display()));
+        garage::reconcile::lower::desired_state(
+            &spec,
+            &garage::gpu::GpuInventory::none("test host without GPU"),
+        )
+        .unwrap_or_else(|err| panic!("{}: {err}", name.display()));
         seen += 1;
     }
     assert!(seen >= 3, "expected at least three examples, found {seen}");

@@ -64,7 +64,7 @@ impl AgentCommand {
                     None => super::ensure_default_spec(Path::new("node.yaml"))
                         .map_err(AgentCommandError::DefaultSpec)?,
                 };
-                let state_dir = state_dir.unwrap_or_else(|| super::default_state_dir(&file));
+                let state_dir = state_dir.unwrap_or_else(|| crate::spec::default_state_dir(&file));
                 run_agent(&file, &state_dir, stop).await?;
             }
             AgentCommand::Status { url, file, json } => {

@@ -88,16 +88,6 @@ pub fn ensure_default_spec(path: &Path) -> Result<PathBuf, std::io::Error> {
     Ok(path.to_path_buf())
 }
 
-/// The node's state directory (identity) when none is given: `.garage`
-/// next to the spec file.
-pub fn default_state_dir(spec_path: &Path) -> PathBuf {
-    spec_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join(".garage")
-}
-
 /// Runs the agent for the spec at `path` until `cancel` fires. The node's
 /// identity lives in `state_dir` (made there at first start when the spec
 /// names a coordinator).

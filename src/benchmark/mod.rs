@@ -189,7 +189,7 @@ pub fn run(
     options: &BenchmarkOptions,
     progress: &dyn Fn(&str),
 ) -> Result<BenchmarkReport, BenchmarkError> {
-    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let started_at = crate::clock::rfc3339_secs(std::time::SystemTime::now());
     progress("reading host facts");
     let host = host::detect();
     progress("reading GPUs through NVML");

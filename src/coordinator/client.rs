@@ -282,9 +282,7 @@ impl CoordinatorClient {
         timeout: Duration,
     ) -> Result<RawResponse, ClientError> {
         let coordinator = self.coordinator_id().await?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX);
         let signed = self.identity.sign_request(
             coordinator,
             method.as_str(),

@@ -33,7 +33,8 @@ use super::nodes::liveness;
 use super::nodes::routes::{self as node_routes, NodesState};
 use super::nodes::token_routes;
 use super::openapi::{self, OPENAPI_PATH};
-use super::store::{self, now_ms, Store, StoreError};
+use super::store::{self, Store, StoreError};
+use crate::clock::unix_millis;
 use crate::http_server;
 use crate::identity::{self, IdentityError};
 use crate::supervisor::{supervise, TaskPanicked};
@@ -96,7 +97,7 @@ pub async fn serve_with_listener(
     )
     .map_err(CoordinatorError::AdminToken)?;
     let store = Store::connect(&config.database_url).await?;
-    let coordinator_id = store.coordinator_id(now_ms()).await?;
+    let coordinator_id = store.coordinator_id(unix_millis()).await?;
     let metrics = CoordinatorMetrics::new();
     let auth = Authenticator::new(store.clone(), metrics.clone(), coordinator_id);
     let admin = AdminGuard::new(&admin_token, metrics.clone());

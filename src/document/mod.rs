@@ -1,13 +1,14 @@
 //! Documents read with positions: the bounded YAML/JSON reader (`yaml`,
 //! within `limits`), field path → line and column (`locate`), the one
-//! located error type, and the read → parse → deserialize pipeline that
-//! node specs and job files share. Knows nothing of what a document
+//! located error type and the [`Checker`] that places it, and the
+//! read → parse → deserialize pipeline that node specs and job files share. Knows nothing of what a document
 //! describes; each kind names itself with a [`Kind`].
 //!
 //! The text is parsed once into a YAML tree with positions; serde reads the
 //! typed document from it, `serde_path_to_error` names the field that
 //! failed, and [`Locations`] maps that name back to a line and column.
 
+mod checker;
 mod error;
 pub mod limits;
 pub mod locate;
@@ -19,6 +20,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+pub use checker::Checker;
 pub use error::{DocumentError, Site};
 pub use locate::Locations;
 

@@ -37,7 +37,7 @@ impl Coordinator {
             None => {
                 let file = file.unwrap_or_else(|| PathBuf::from("node.yaml"));
                 (
-                    state_dir.unwrap_or_else(|| crate::agent::default_state_dir(&file)),
+                    state_dir.unwrap_or_else(|| crate::spec::default_state_dir(&file)),
                     Coordinator::Spec(file),
                 )
             }

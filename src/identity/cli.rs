@@ -12,7 +12,7 @@ use clap::Subcommand;
 use super::api_request::{self, ApiCommandError, ApiRequest, Coordinator};
 use super::register::{self, JoinTokenInput, RegisterError};
 use super::{IdentityError, NodeIdentity};
-use crate::agent::default_state_dir;
+use crate::spec::default_state_dir;
 
 /// The identity commands.
 #[derive(Debug, Subcommand)]

@@ -77,7 +77,7 @@ impl JobCommand {
                 state_dir,
             } => {
                 let state_dir =
-                    state_dir.unwrap_or_else(|| crate::agent::default_state_dir(&node_file));
+                    state_dir.unwrap_or_else(|| crate::spec::default_state_dir(&node_file));
                 let job = run_until(&file, &node_file, &state_dir, stop).await?;
                 println!("{}", serde_json::to_string_pretty(&job).unwrap_or_default());
                 if job.status != JobStatus::Succeeded {

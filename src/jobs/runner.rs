@@ -77,7 +77,7 @@ impl<E: JobEngine> Runner<E> {
             limits.describe()
         )));
         let started = Instant::now();
-        let started_at = crate::reconcile::status::rfc3339(SystemTime::now());
+        let started_at = crate::clock::rfc3339_secs(SystemTime::now());
         let deadline = started + job.timeout;
         let node = &self.options.node;
         let locks = &self.options.locks;

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::document::string_or_list::StringOrList;
 use crate::spec::container::Quantity;
-use crate::spec::types::DURATION_PATTERN;
+use crate::spec::quantity::DURATION_PATTERN;
 
 /// A container job: one or more operations run in order inside the node's
 /// podman host.

@@ -6,39 +6,23 @@ use std::path::Path;
 
 use regex::Regex;
 
-use crate::document::Locations;
+use crate::document::{Checker, Locations};
 use crate::spec::{limits, names, quantity};
 
 use super::job::{Extractor, Job, Limits, RunOp, VolumeMount};
 use super::types::{Command, JobDocument, JobResources, LogType, Op, ResultSpec};
 use super::JobFileError;
 
-/// Builds errors at the positions recorded while parsing.
-struct Checker<'a> {
-    at: &'a Locations,
+/// Checks only job files make, as methods of the document's [`Checker`].
+trait JobChecks {
+    /// A size written at `path`, in bytes.
+    fn bytes(&self, path: &str, text: &str) -> Result<u64, JobFileError>;
+
+    /// GPU memory at `path`, written in GB, in bytes.
+    fn vram(&self, path: &str, gb: f64) -> Result<u64, JobFileError>;
 }
 
-impl Checker<'_> {
-    fn invalid(&self, path: &str, message: impl Into<String>, fix: &str) -> JobFileError {
-        JobFileError::Invalid {
-            site: self.at.value(path),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-
-    fn invalid_key(&self, path: &str, message: impl Into<String>, fix: &str) -> JobFileError {
-        JobFileError::Invalid {
-            site: self.at.key(path),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-
-    fn check(&self, path: &str, result: Result<(), String>, fix: &str) -> Result<(), JobFileError> {
-        result.map_err(|message| self.invalid(path, message, fix))
-    }
-
+impl JobChecks for Checker<'_> {
     fn bytes(&self, path: &str, text: &str) -> Result<u64, JobFileError> {
         quantity::parse_bytes(text).map_err(|why| {
             self.invalid(

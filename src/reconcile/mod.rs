@@ -1,12 +1,14 @@
 //! Converging the engine to the desired state: the target it is told
-//! (`target`), pure planning (`plan`), execution (`apply`), restart backoff
-//! (`backoff`), what it remembers per component (`memory`), the status it
-//! projects (`projection` onto `status`) and the loop that ties them
-//! together (`controller`).
+//! (`target`, the spec lowered onto this host by `lower`), pure planning
+//! (`plan`), execution (`apply`), restart backoff (`backoff`), what it
+//! remembers per component (`memory`), the status it projects
+//! (`projection` onto `status`) and the loop that ties them together
+//! (`controller`).
 
 pub mod apply;
 pub mod backoff;
 pub mod controller;
+pub mod lower;
 mod memory;
 pub mod plan;
 mod projection;
@@ -15,6 +17,8 @@ pub mod target;
 
 #[cfg(test)]
 mod controller_tests;
+#[cfg(test)]
+mod lower_tests;
 #[cfg(test)]
 mod plan_tests;
 

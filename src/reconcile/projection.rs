@@ -10,12 +10,13 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use crate::clock::rfc3339_secs;
 use crate::metrics::AgentMetrics;
 use crate::runtime::{labels, ComponentKind, ContainerState, ObservedContainer, RestartPolicy};
 
 use super::memory::ComponentMemory;
 use super::status::{
-    rfc3339, ComponentStatus, ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID,
+    ComponentStatus, ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID,
     REASON_SPEC_MISSING,
 };
 use super::target::Target;
@@ -91,7 +92,7 @@ pub(super) fn component_statuses(
                     .or(record.and_then(|r| r.last_exit_code)),
                 last_error: record.and_then(|r| r.last_error.clone()),
                 backoff_seconds: waiting.map(|at| (at - now).as_secs_f64()),
-                next_retry: waiting.map(|at| rfc3339(SystemTime::now() + (at - now))),
+                next_retry: waiting.map(|at| rfc3339_secs(SystemTime::now() + (at - now))),
                 last_termination: record
                     .and_then(|r| r.termination.as_ref())
                     .map(|(_, _, termination)| termination.clone()),

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::rfc3339_secs;
 use crate::runtime::Termination;
 
 /// SpecValid=False reasons: the file does not parse or validate, or it
@@ -110,14 +111,9 @@ pub struct NodeStatus {
     pub components: Vec<ComponentStatus>,
 }
 
-/// RFC 3339 (UTC, seconds) for `time`.
-pub fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 impl NodeStatus {
     pub fn new(node: &str) -> Self {
-        let now = rfc3339(SystemTime::now());
+        let now = rfc3339_secs(SystemTime::now());
         let unknown = |type_| Condition {
             type_,
             status: ConditionStatus::Unknown,
@@ -191,7 +187,7 @@ impl NodeStatus {
         match self.conditions.iter_mut().find(|c| c.type_ == type_) {
             Some(existing) => {
                 if existing.status != status {
-                    existing.last_transition_time = rfc3339(SystemTime::now());
+                    existing.last_transition_time = rfc3339_secs(SystemTime::now());
                 }
                 existing.status = status;
                 existing.reason = reason.into();
@@ -202,7 +198,7 @@ impl NodeStatus {
                 status,
                 reason: reason.into(),
                 message,
-                last_transition_time: rfc3339(SystemTime::now()),
+                last_transition_time: rfc3339_secs(SystemTime::now()),
             }),
         }
     }

@@ -1,15 +1,15 @@
 //! What the controller is told: the target it converges to (one validated
 //! revision of the spec, lowered onto this host) and the inputs that change
 //! it. Shared by the controller, its status projection and the one-shot
-//! commands; imports nothing else of the reconcile layer but its settings.
+//! commands; imports nothing else of the reconcile layer but lowering.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::gpu::GpuInventory;
 use crate::runtime::DesiredState;
-use crate::spec::{NodeSpec, SpecError};
+use crate::spec::{NodeSpec, ReconcileSettings, SpecError};
 
-use crate::spec::ReconcileSettings;
+use super::lower::desired_state;
 
 /// What the controller converges to: one validated revision of the spec.
 #[derive(Debug, Clone)]
@@ -25,7 +25,7 @@ impl Target {
     pub fn from_spec(spec: &NodeSpec, gpus: &GpuInventory) -> Result<Target, SpecError> {
         Ok(Target {
             generation: spec.generation().to_string(),
-            desired: spec.desired(gpus)?,
+            desired: desired_state(spec, gpus)?,
             settings: spec.reconcile(),
         })
     }

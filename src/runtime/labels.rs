@@ -1,30 +1,16 @@
 //! Ownership labels: the only source of truth for which containers the agent
-//! owns. Every label key is spelled here and nowhere else.
+//! owns. The keys are spelled once, in [`crate::spec::label_keys`]; this
+//! module writes them onto containers and selects containers by them.
 
 use std::collections::BTreeMap;
 
-use super::container::{ComponentKind, DesiredComponent};
+use super::container::DesiredComponent;
+use crate::spec::container_spec::ComponentKind;
 
-/// Every ownership label starts with this; users cannot set such labels.
-pub const PREFIX: &str = "ai.garage.";
-pub const MANAGED_BY: &str = "ai.garage.managed-by";
-pub const MANAGED_BY_VALUE: &str = "garage";
-pub const NODE: &str = "ai.garage.node";
-pub const COMPONENT: &str = "ai.garage.component";
-pub const KIND: &str = "ai.garage.kind";
-pub const CONFIG_HASH: &str = "ai.garage.config-hash";
-/// The canonical JSON of the hashed fields, so a plan can say *what* changed.
-pub const CONFIG: &str = "ai.garage.config";
-pub const HASH_VERSION: &str = "ai.garage.hash-version";
-
-/// Version of the hashed field set. Bump it when [`super::ContainerSpec`]
-/// gains or loses a field; the planner then says so instead of guessing.
-pub const CURRENT_HASH_VERSION: &str = "1";
-
-/// Name of the container that runs `component` of `node`.
-pub fn container_name(node: &str, component: &str) -> String {
-    format!("garage-{node}-{component}")
-}
+pub use crate::spec::label_keys::{
+    container_name, COMPONENT, CONFIG, CONFIG_HASH, CURRENT_HASH_VERSION, HASH_VERSION, JOB_NAME,
+    JOB_OP, JOB_RUN, KIND, MANAGED_BY, MANAGED_BY_VALUE, NODE,
+};
 
 /// All labels a container of `component` carries: the user's, then ours
 /// (ours win on a clash, so a user label can never forge ownership).
@@ -60,12 +46,6 @@ pub fn parse_kind(value: &str) -> Option<ComponentKind> {
         _ => None,
     }
 }
-
-/// Job runs (inside podman): the run that made a container, network or
-/// volume, the job's name and the op. Ownership is MANAGED_BY + NODE as above.
-pub const JOB_RUN: &str = "ai.garage.job-run";
-pub const JOB_NAME: &str = "ai.garage.job";
-pub const JOB_OP: &str = "ai.garage.job-op";
 
 /// Labels of everything job run `run` of `node` creates.
 pub fn job_labels(node: &str, job: &str, run: &str, op: Option<&str>) -> BTreeMap<String, String> {

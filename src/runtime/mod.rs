@@ -16,11 +16,11 @@ use std::future::Future;
 
 use futures::stream::BoxStream;
 
-pub use container::{
-    ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
-    HashedConfig, HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy,
-    Security,
+pub use crate::spec::container_spec::{
+    ComponentKind, ContainerSpec, DeviceMapping, GpuRequest, HealthCheck, Mount, MountSource,
+    PortBinding, Protocol, Resources, RestartPolicy, Security,
 };
+pub use container::{DesiredComponent, DesiredState, HashedConfig};
 
 /// What the engine says a container is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

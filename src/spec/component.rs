@@ -7,14 +7,16 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::runtime::{
-    ComponentKind, ContainerSpec, HealthCheck, Mount, MountSource, PortBinding, Protocol,
-    RestartPolicy,
-};
+use crate::document::Checker;
 
+use super::checks::SpecChecks;
 use super::container::{Capabilities, Container};
 use super::container_fields::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
+};
+use super::container_spec::{
+    ComponentKind, ContainerSpec, HealthCheck, Mount, MountSource, PortBinding, Protocol,
+    RestartPolicy,
 };
 use super::limits::{self, MAX_CONTAINERS};
 use super::model_ref::ModelRef;
@@ -22,7 +24,6 @@ use super::names;
 use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
-use super::validate::Checker;
 use super::SpecError;
 
 const MODEL_CACHE_FLAG: &str = "--model-cache";
@@ -227,7 +228,7 @@ fn podman_container(c: &Checker<'_>, podman: &Podman) -> Result<ContainerSpec, S
 /// The part of podman's container that depends on the host, once lowering
 /// has given it GPUs: podman is told to pass them on, and sees the NVIDIA
 /// persistence daemon's socket directory where the host has one.
-pub(super) fn podman_gpu_access(container: &mut ContainerSpec, persistenced_dir: Option<&str>) {
+pub fn podman_gpu_access(container: &mut ContainerSpec, persistenced_dir: Option<&str>) {
     container.env.insert("ENABLE_GPU".into(), "true".into());
     // Read-only is enough: connecting to a Unix socket is allowed on a
     // read-only mount.

@@ -10,7 +10,7 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::types::DURATION_PATTERN;
+use super::quantity::DURATION_PATTERN;
 use crate::document::string_or_list::StringOrList;
 
 /// One extra container, run next to podman and the worker.

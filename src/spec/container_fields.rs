@@ -1,18 +1,19 @@
 //! Validated lowering of the parts every container shares: image, volumes,
 //! ports, mounts, security, resources, GPU request and restart policy.
 
-use crate::runtime::{
-    DeviceMapping, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
-};
+use crate::document::Checker;
 
+use super::checks::unique_indices;
 use super::container::{
     Capabilities, GpuRequestSpec, Port, ProtocolSpec, Quantity, Resources as ResourcesSpec,
     RestartPolicySpec, VolumeMount,
 };
+use super::container_spec::{
+    DeviceMapping, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
+};
 use super::names;
 use super::node::GpuWant;
 use super::quantity;
-use super::validate::{unique_indices, Checker};
 use super::SpecError;
 
 pub(super) fn image(c: &Checker<'_>, path: &str, image: &str) -> Result<(), SpecError> {

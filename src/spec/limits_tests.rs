@@ -6,9 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::spec::test_support::{error_of, parse_text, EXAMPLE};
-
-const HEAD: &str = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n";
+use crate::spec::test_support::{containers, error_of, parse_text, EXAMPLE, HEAD};
 
 /// The error for `text`, parsed on a 256 KiB stack (a tenth of a tokio
 /// worker's), within `limit`.
@@ -141,22 +139,6 @@ fn reading_a_file_stops_one_byte_past_the_limit() {
     );
 }
 
-/// `count` containers, one line each, with `ports_each` published ports.
-fn containers(count: usize, ports_each: usize) -> String {
-    let mut text = format!("{HEAD}  containers:\n");
-    for i in 0..count {
-        let ports: Vec<String> = (0..ports_each)
-            .map(|j| format!("{{containerPort: {}}}", 10_000 + i * ports_each + j))
-            .collect();
-        let _ = writeln!(
-            text,
-            "    - {{name: c{i}, image: b, ports: [{}]}}",
-            ports.join(", ")
-        );
-    }
-    text
-}
-
 #[test]
 fn too_many_containers_is_a_located_error_and_fast() {
     let text = containers(20_000, 0);
@@ -184,23 +166,6 @@ fn long_lists_validate_in_linear_time() {
     parse_text(&text).expect("valid spec");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "validation took {took:?}");
-}
-
-#[test]
-fn the_largest_spec_validates_and_plans_fast() {
-    let text = containers(MAX_CONTAINERS, 40);
-    let started = Instant::now();
-    let spec = parse_text(&text).expect("valid spec");
-    let desired = spec
-        .desired(&crate::gpu::GpuInventory::none("test host"))
-        .expect("lowers");
-    let plan = crate::reconcile::plan(&desired, &[]);
-    assert_eq!(plan.steps.len(), MAX_CONTAINERS);
-    let took = started.elapsed();
-    assert!(
-        took < Duration::from_secs(2),
-        "validate and plan took {took:?}"
-    );
 }
 
 #[test]

@@ -1,15 +1,18 @@
 //! `node.yaml`: the typed document, its JSON Schema, validation into
 //! [`NodeSpec`] with file, line, column and field path in every error, and
-//! lowering onto a host as the reconciler's desired state. Reading the text
-//! with positions is `crate::document`'s; the spec's errors are its
-//! [`DocumentError`].
+//! the plain data a valid spec describes (containers, label keys,
+//! settings). A leaf: reading the text with positions is
+//! `crate::document`'s (the spec's errors are its [`DocumentError`]);
+//! lowering onto a host is `crate::reconcile::lower`'s.
 
+mod checks;
 mod component;
 pub mod container;
 mod container_fields;
+pub mod container_spec;
 mod host_images;
+pub mod label_keys;
 pub mod limits;
-mod lower;
 mod model_ref;
 pub(crate) mod names;
 mod node;
@@ -20,7 +23,7 @@ pub mod types;
 mod validate;
 
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::path::Path;
 
@@ -29,9 +32,10 @@ use schemars::generate::SchemaSettings;
 use crate::document::{self, Kind};
 
 pub use crate::document::{DocumentError, Site};
+pub use component::podman_gpu_access;
 pub use host_images::{HostImages, PatternError};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
-pub use node::{NodeSpec, PodmanHost, WorkerModel};
+pub use node::{GpuWant, NodeSpec, PodmanHost, UnresolvedComponent, WorkerModel};
 pub use settings::{BackoffSettings, ReconcileSettings};
 pub use types::NodeDocument;
 
@@ -70,4 +74,14 @@ pub fn schema() -> serde_json::Value {
         .into_generator()
         .into_root_schema_for::<NodeDocument>();
     schema.to_value()
+}
+
+/// The node's state directory (identity) when none is given: `.garage`
+/// next to the spec file.
+pub fn default_state_dir(spec_path: &Path) -> std::path::PathBuf {
+    spec_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(".garage")
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::label_keys;
 use super::limits::{MAX_ENV_STRING_BYTES, MAX_ENV_TOTAL_BYTES};
 
 /// RFC 1123 label: 1-63 of `[a-z0-9-]`, starting and ending alphanumeric.
@@ -27,10 +28,10 @@ pub fn dns_label(name: &str) -> Result<(), String> {
 /// Kubernetes label key: `[prefix/]name`, prefix a DNS subdomain, name 1-63
 /// of `[A-Za-z0-9-_.]` starting and ending alphanumeric.
 pub fn label_key(key: &str) -> Result<(), String> {
-    if key.starts_with(crate::runtime::labels::PREFIX) {
+    if key.starts_with(label_keys::PREFIX) {
         return Err(format!(
             "label key `{key}` uses the prefix `{}`, reserved for the agent's ownership labels",
-            crate::runtime::labels::PREFIX
+            label_keys::PREFIX
         ));
     }
     let (prefix, name) = match key.split_once('/') {

@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
-
+use super::container_spec::{ComponentKind, ContainerSpec, RestartPolicy};
 use super::host_images::HostImages;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
@@ -102,11 +101,17 @@ impl NodeSpec {
     pub fn worker_model(&self) -> Option<&WorkerModel> {
         self.worker_model.as_ref()
     }
+
+    /// Every component, waiting only for the host's GPUs (the reconciler
+    /// lowers them onto the host).
+    pub fn components(&self) -> &[UnresolvedComponent] {
+        &self.components
+    }
 }
 
 /// GPUs a component asks for, before the host's inventory is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum GpuWant {
+pub enum GpuWant {
     None,
     Auto,
     All,
@@ -116,7 +121,7 @@ pub(super) enum GpuWant {
 /// A component with everything decided except its GPUs, which lowering
 /// resolves against the host's inventory.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct UnresolvedComponent {
+pub struct UnresolvedComponent {
     pub name: String,
     pub kind: ComponentKind,
     pub restart: RestartPolicy,
@@ -128,3 +133,7 @@ pub(super) struct UnresolvedComponent {
     /// The setting to change when the host lacks GPUs (`mode` or `gpu`).
     pub gpu_setting: &'static str,
 }
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

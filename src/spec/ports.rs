@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::runtime::{PortBinding, Protocol};
+use super::container_spec::{PortBinding, Protocol};
 
 /// The addresses one binding takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

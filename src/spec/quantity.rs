@@ -43,11 +43,16 @@ pub fn parse_nano_cpus(text: &str) -> Result<u64, String> {
     Ok(nanos as u64)
 }
 
+/// Durations are written `<integer><unit>` with units `ms`, `s`, `m`, `h`,
+/// `d`, `y`, combinable (`1h30m`): [`parse_duration`]'s grammar as a JSON
+/// Schema pattern, for the document types.
+pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h|d|y))+)$";
+
 /// The one duration grammar of the project: spec files, job files and
 /// command-line flags (usable as a clap `value_parser`). One or more
 /// `<integer><unit>` parts, units `ms`, `s`, `m`, `h`, `d` (24 h) and `y`
 /// (365 d): `500ms`, `10s`, `5m`, `1h30m`, `24h`, `365d`. `0` alone means
-/// zero. [`crate::spec::types::DURATION_PATTERN`] is the same grammar as a
+/// zero. [`DURATION_PATTERN`] is the same grammar as a
 /// JSON Schema pattern; amounts past `Duration::MAX` saturate, so a range
 /// check names them.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -184,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_schema_pattern_is_the_same_grammar() {
-        let pattern = regex::Regex::new(crate::spec::types::DURATION_PATTERN).expect("pattern");
+        let pattern = regex::Regex::new(super::DURATION_PATTERN).expect("pattern");
         for text in [
             "0", "0s", "500ms", "1h30m", "365d", "2y", "5m", "5x", "s", "10", "1h 30m", "",
         ] {

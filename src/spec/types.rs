@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::container::{Capabilities, Container, Resources};
+use super::quantity::DURATION_PATTERN;
 
 /// A Garage AI node: what one host runs and how it describes itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -187,10 +188,6 @@ impl Default for Metrics {
 fn default_metrics_listen() -> String {
     DEFAULT_METRICS_LISTEN.to_owned()
 }
-
-/// Durations are written `<integer><unit>` with units `ms`, `s`, `m`, `h`,
-/// `d`, `y`, combinable (`1h30m`): `quantity::parse_duration`'s grammar.
-pub const DURATION_PATTERN: &str = r"^(0|([0-9]+(ms|s|m|h|d|y))+)$";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -1,94 +1,23 @@
 //! Checks a parsed document and turns it into a [`NodeSpec`]; every error
 //! points at the line and column of the offending field.
 
-use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::document::Locations;
-use crate::runtime::labels;
+use crate::document::{Checker, Locations};
 
+use super::checks::{unique_indices, SpecChecks};
 use super::component;
 use super::host_images::HostImages;
-use super::limits::{self, DurationRange};
+use super::label_keys;
+use super::limits;
 use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
-use super::quantity;
 use super::settings::{BackoffSettings, ReconcileSettings};
 use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
 use super::SpecError;
-
-/// Builds errors at the positions recorded while parsing.
-#[derive(Debug)]
-pub(super) struct Checker<'a> {
-    pub at: &'a Locations,
-}
-
-impl Checker<'_> {
-    /// A bad value at `path`.
-    pub fn invalid(&self, path: &str, message: impl Into<String>, fix: &str) -> SpecError {
-        SpecError::Invalid {
-            site: self.at.value(path),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-
-    /// A bad map key at `path` (points at the key, not its value).
-    pub fn invalid_key(&self, path: &str, message: impl Into<String>, fix: &str) -> SpecError {
-        SpecError::Invalid {
-            site: self.at.key(path),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-
-    pub fn check(
-        &self,
-        path: &str,
-        result: Result<(), String>,
-        fix: &str,
-    ) -> Result<(), SpecError> {
-        result.map_err(|message| self.invalid(path, message, fix))
-    }
-
-    /// A duration written at `path`, within `range`.
-    pub fn duration(
-        &self,
-        path: &str,
-        text: &str,
-        range: DurationRange,
-    ) -> Result<Duration, SpecError> {
-        let value = quantity::parse_duration(text).map_err(|why| {
-            self.invalid(
-                path,
-                format!("invalid duration `{text}`: {why}"),
-                "write a duration like 500ms, 10s, 5m or 1h30m",
-            )
-        })?;
-        range.check(text, value).map_err(|why| {
-            self.invalid(path, why, &format!("write a duration {}", range.describe()))
-        })
-    }
-
-    pub fn env(&self, path: &str, env: &BTreeMap<String, String>) -> Result<(), SpecError> {
-        for key in env.keys() {
-            names::env_key(key).map_err(|m| {
-                self.invalid_key(&format!("{path}.{key}"), m, "rename the variable")
-            })?;
-        }
-        names::env_sizes(env).map_err(|(key, why)| {
-            self.invalid(
-                &format!("{path}.{key}"),
-                why,
-                "pass large data in a file (a mount) instead of the environment",
-            )
-        })
-    }
-}
 
 /// Validates `doc`; `at` holds the positions of the text it came from.
 pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, SpecError> {
@@ -215,7 +144,7 @@ fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>
         )
     })?;
     Ok(Some(PodmanHost {
-        container: labels::container_name(&doc.metadata.name, "podman"),
+        container: label_keys::container_name(&doc.metadata.name, "podman"),
         socket_volume: podman.socket_volume.clone(),
         socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
         max_concurrent_jobs: podman.jobs.max_concurrent,
@@ -322,24 +251,6 @@ fn gpu_selection(c: &Checker<'_>, gpu: &GpuSelection) -> Result<GpuWant, SpecErr
         GpuMode::None => Ok(GpuWant::None),
         GpuMode::All => Ok(GpuWant::All),
     }
-}
-
-pub(super) fn unique_indices(
-    c: &Checker<'_>,
-    path: &str,
-    indices: &[u32],
-) -> Result<(), SpecError> {
-    let mut seen = HashSet::with_capacity(indices.len());
-    for (i, index) in indices.iter().enumerate() {
-        if !seen.insert(index) {
-            return Err(c.invalid(
-                &format!("{path}[{i}]"),
-                format!("GPU index {index} is listed twice"),
-                "list each GPU once",
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSettings, SpecError> {

@@ -1,8 +1,6 @@
 //! Golden error messages: each names file, line, column, field and fix.
 
-use crate::spec::test_support::{error_of, parse_text, EXAMPLE};
-
-const HEAD: &str = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n";
+use crate::spec::test_support::{error_of, parse_text, EXAMPLE, HEAD};
 
 fn with_spec(body: &str) -> String {
     format!("{HEAD}{body}")
@@ -135,53 +133,6 @@ fn wrong_api_version() {
     let text = EXAMPLE.replace("garage.ai/v1alpha1", "garage.ai/v1");
     assert_eq!(error_of(&text),
         "node.yaml:5:13: apiVersion: unknown variant `garage.ai/v1`, expected `garage.ai/v1alpha1` (fix: use one of the listed values; they are case-sensitive)"
-    );
-}
-
-#[test]
-fn gpu_mode_on_gpu_less_host() {
-    let text = EXAMPLE.replace("mode: auto", "mode: all");
-    let spec = parse_text(&text).expect("valid spec");
-    let host = crate::gpu::GpuInventory::none("NVML not available: libnvidia-ml.so.1 not found");
-    let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
-    assert_eq!(
-        err,
-        Err("node.yaml:24:11: spec.gpu.mode: this host has no GPU (NVML not available: libnvidia-ml.so.1 not found) (fix: use `mode: auto` or `mode: none`)".into())
-    );
-}
-
-#[test]
-fn container_gpu_on_gpu_less_host() {
-    let text = with_spec("  containers:\n    - name: a\n      image: busybox\n      gpu: [0]\n");
-    let spec = parse_text(&text).expect("valid spec");
-    let err = spec
-        .desired(&crate::gpu::GpuInventory::default())
-        .map(|_| ())
-        .map_err(|e| e.to_string());
-    assert_eq!(
-        err,
-        Err("node.yaml:9:7: spec.containers[0].gpu: this host has no GPU (NVML found no devices) (fix: use `gpu: auto` or `gpu: none`)".into())
-    );
-}
-
-#[test]
-fn gpu_index_beyond_count() {
-    let text = EXAMPLE.replace("mode: auto", "mode: indices\n    indices: [0, 1]");
-    let spec = parse_text(&text).expect("valid spec");
-    let host = crate::gpu::GpuInventory {
-        devices: vec![crate::gpu::GpuDevice {
-            index: 0,
-            name: "H100".into(),
-            uuid: "GPU-0".into(),
-            memory_total_bytes: 80 << 30,
-        }],
-        unavailable_reason: None,
-        persistenced_dir: None,
-    };
-    let err = spec.desired(&host).map(|_| ()).map_err(|e| e.to_string());
-    assert_eq!(
-        err,
-        Err("node.yaml:25:5: spec.gpu.indices: GPU index 1 does not exist; this host has 1 GPU(s) (fix: use indices 0 to 0)".into())
     );
 }
 

@@ -11,11 +11,12 @@ use axum::{Json, Router};
 use super::api::{AccountCreated, AccountList, AccountView, CreateAccountRequest};
 use super::keys::ApiKey;
 use super::store::{Inserted, StoredAccount};
+use crate::clock::{rfc3339_millis, unix_millis};
 use crate::coordinator::http::admin::AdminGuard;
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
-use crate::coordinator::store::{now_ms, rfc3339_ms, Store};
+use crate::coordinator::store::Store;
 
 /// What the accounts handlers share.
 #[derive(Debug, Clone)]
@@ -36,8 +37,8 @@ fn view(account: &StoredAccount) -> AccountView {
     AccountView {
         id: account.id.clone(),
         name: account.name.clone(),
-        created_at: rfc3339_ms(account.created_at_ms),
-        revoked_at: account.revoked_at_ms.map(rfc3339_ms),
+        created_at: rfc3339_millis(account.created_at_ms),
+        revoked_at: account.revoked_at_ms.map(rfc3339_millis),
         state: if account.revoked_at_ms.is_some() {
             "revoked"
         } else {
@@ -95,7 +96,7 @@ pub async fn create_account(
         id: key.id.clone(),
         name: request.name,
         secret_sha256: key.secret_sha256(),
-        created_at_ms: now_ms(),
+        created_at_ms: unix_millis(),
         revoked_at_ms: None,
     };
     if state.store.insert_account(&account).await? == Inserted::Taken {
@@ -173,7 +174,7 @@ pub async fn revoke_account(
 ) -> Result<StatusCode, ApiError> {
     state.admin.check(&headers, client)?;
     let Path(id) = id?;
-    if state.store.revoke_account(&id, now_ms()).await? {
+    if state.store.revoke_account(&id, unix_millis()).await? {
         tracing::info!(account_id = %id, "account revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -22,12 +22,12 @@ use super::api::{
 use super::lease_store::{Claimant, Completed, Granted, LeaseOwner, Renewed, Stale};
 use super::log_store::Appended;
 use super::routes::{JobsState, POLL};
+use crate::clock::{rfc3339_millis, unix_millis};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::limits::{
     MAX_CLAIM_WAIT, MAX_LOG_CHUNKS_PER_REQUEST, MAX_RESULT_BYTES,
 };
 use crate::coordinator::http::node_auth::RequestHead;
-use crate::coordinator::store::{now_ms, rfc3339_ms};
 
 /// How long a claim waits when the node does not say.
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(25);
@@ -74,7 +74,7 @@ async fn signed_by(
         uri,
         headers,
     };
-    let signer = state.auth.node_request(head, body, now_ms()).await?;
+    let signer = state.auth.node_request(head, body, unix_millis()).await?;
     state.auth.same_node(signer, target)?;
     Ok(signer)
 }
@@ -203,7 +203,11 @@ pub async fn claim(
     loop {
         // Made before looking, so a job queued meanwhile wakes this claim.
         let woken = state.wake.notified();
-        if let Some(granted) = state.store.claim(&claimant, lease_ms, now_ms()).await? {
+        if let Some(granted) = state
+            .store
+            .claim(&claimant, lease_ms, unix_millis())
+            .await?
+        {
             state.metrics.claims.with_label_values(&["leased"]).inc();
             state.count(super::api::JobState::Running);
             tracing::info!(job_id = %granted.job.job_id, %node_id, attempt = granted.attempt, "job leased");
@@ -230,7 +234,7 @@ fn lease(state: &JobsState, granted: Granted) -> Lease {
         lease_id: granted.lease_id,
         job_id: granted.job.job_id,
         attempt: granted.attempt,
-        expires_at: rfc3339_ms(granted.expires_at_ms),
+        expires_at: rfc3339_millis(granted.expires_at_ms),
         lease_seconds: state.lease_duration.as_secs(),
         renew_every_seconds: renew_every(state.lease_duration).as_secs(),
         kind: granted.job.kind,
@@ -266,18 +270,18 @@ pub async fn renew(
     let body = body?;
     let node = signed_by(&state, target, &method, &uri, &headers, &body).await?;
     let lease = held_lease(&state, node, lease_id).await?;
-    let now = now_ms();
+    let now = unix_millis();
     match state
         .store
         .renew(lease, lease_id, millis(state.lease_duration), now)
         .await?
     {
         Renewed::Extended { expires_at_ms } => Ok(Json(RenewResponse {
-            expires_at: rfc3339_ms(expires_at_ms),
+            expires_at: rfc3339_millis(expires_at_ms),
             cancel: false,
         })),
         Renewed::Stop => Ok(Json(RenewResponse {
-            expires_at: rfc3339_ms(now),
+            expires_at: rfc3339_millis(now),
             cancel: true,
         })),
         Renewed::Stale(why) => Err(stale(why, lease_id, lease.job_id)),
@@ -327,7 +331,7 @@ pub async fn append_logs(
     let lease = held_lease(&state, node, lease_id).await?;
     match state
         .store
-        .append_logs(lease, lease_id, &request.chunks, now_ms())
+        .append_logs(lease, lease_id, &request.chunks, unix_millis())
         .await?
     {
         Appended::Stored {
@@ -385,7 +389,14 @@ pub async fn complete(
     let result = capped_result(&request.result);
     match state
         .store
-        .complete(lease, lease_id, request.outcome, &reason, &result, now_ms())
+        .complete(
+            lease,
+            lease_id,
+            request.outcome,
+            &reason,
+            &result,
+            unix_millis(),
+        )
         .await?
     {
         Completed::Final(job_state) => {

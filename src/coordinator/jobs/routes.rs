@@ -19,13 +19,14 @@ use uuid::Uuid;
 use super::api::{JobList, JobState, JobSubmission, JobView};
 use super::store::{JobCursor, JobRow};
 use super::submit;
+use crate::clock::{rfc3339_millis, unix_millis};
 use crate::coordinator::http::api_key::{Caller, ClientAuth};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::node_auth::Authenticator;
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
 use crate::coordinator::metrics::CoordinatorMetrics;
-use crate::coordinator::store::{now_ms, rfc3339_ms, Store};
+use crate::coordinator::store::Store;
 
 /// The header that makes a submission idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -96,13 +97,13 @@ pub fn view(job: &JobRow, reason: String, history: Vec<super::api::JobEvent>) ->
         kind: job.kind,
         placement: job.placement.clone(),
         timeout_seconds: u64::try_from(job.timeout_ms / 1000).unwrap_or_default(),
-        expires_at: job.expires_at_ms.map(rfc3339_ms),
+        expires_at: job.expires_at_ms.map(rfc3339_millis),
         max_attempts: job.max_attempts,
         attempt: job.attempt,
         node_id: job.lease_node,
-        created_at: rfc3339_ms(job.created_at_ms),
-        updated_at: rfc3339_ms(job.updated_at_ms),
-        finished_at: job.finished_at_ms.map(rfc3339_ms),
+        created_at: rfc3339_millis(job.created_at_ms),
+        updated_at: rfc3339_millis(job.updated_at_ms),
+        finished_at: job.finished_at_ms.map(rfc3339_millis),
         result: job.result.clone(),
         history,
         spec: job.spec.clone(),
@@ -202,7 +203,7 @@ pub async fn submit_job(
     }
     let (id, created) = state
         .store
-        .insert_job(caller.owner(), key.as_deref(), &job, now_ms())
+        .insert_job(caller.owner(), key.as_deref(), &job, unix_millis())
         .await?;
     if created {
         state.metrics.jobs_submitted.inc();
@@ -337,7 +338,7 @@ pub async fn cancel_job(
     let caller = state.clients.check(&headers, client).await?;
     let Path(id) = id?;
     visible_job(&state, &caller, id).await?;
-    match state.store.cancel_job(id, now_ms()).await? {
+    match state.store.cancel_job(id, unix_millis()).await? {
         Some((JobState::Cancelled, now)) => {
             if now {
                 state.count(JobState::Cancelled);

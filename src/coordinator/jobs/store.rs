@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use super::api::{JobEvent, JobState, JobType, Placement};
 use super::submit::NewJob;
-use crate::coordinator::store::{query_err, rfc3339_ms, Store, StoreError};
+use crate::clock::rfc3339_millis;
+use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// A job as the store holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,7 +169,7 @@ impl Store {
                     .try_get("node_id")
                     .map_err(query_err("read a job event"))?;
                 Ok(JobEvent {
-                    at: rfc3339_ms(row.try_get("at").map_err(query_err("read a job event"))?),
+                    at: rfc3339_millis(row.try_get("at").map_err(query_err("read a job event"))?),
                     state: parse_state(&job_id.to_string(), &state)?,
                     reason: row
                         .try_get("reason")

@@ -15,7 +15,8 @@ use super::api::JobState;
 use super::lease_store::end_lease;
 use super::routes::JobsState;
 use super::store::{parse_uuid, record, Transition};
-use crate::coordinator::store::{now_ms, query_err, Store, StoreError};
+use crate::clock::unix_millis;
+use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// Jobs the sweep ends because a time passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +46,7 @@ pub async fn run(state: JobsState, period: Duration, cancel: CancellationToken) 
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        match sweep_once(&state.store, now_ms()).await {
+        match sweep_once(&state.store, unix_millis()).await {
             Ok(transitions) => {
                 for t in &transitions {
                     state.count(t.state);

@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use uuid::Uuid;
 
+use crate::clock::rfc3339_millis;
 use crate::coordinator::http::error::ApiError;
-use crate::coordinator::store::rfc3339_ms;
 
 /// New node ids one source address may register in `open` mode per window.
 pub const OPEN_REGISTRATIONS_PER_WINDOW: usize = 10;
@@ -38,7 +38,7 @@ pub enum AdmissionError {
     MalformedToken,
     #[error("join token {id} is not known to this coordinator: revoked, never issued here, or its secret is wrong (fix: ask the admin for a new one)")]
     UnknownToken { id: String },
-    #[error("join token {id} expired at {} (fix: ask the admin for a new one)", rfc3339_ms(*expired_at_ms))]
+    #[error("join token {id} expired at {} (fix: ask the admin for a new one)", rfc3339_millis(*expired_at_ms))]
     ExpiredToken { id: String, expired_at_ms: i64 },
     #[error("join token {id} has been used for all of its {uses} registration(s) (fix: ask the admin for a new one, or one with more --uses)")]
     UsedUpToken { id: String, uses: u32 },

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::unix_millis;
 use crate::coordinator::metrics::CoordinatorMetrics;
-use crate::coordinator::store::{now_ms, Store};
+use crate::coordinator::store::Store;
 
 /// Runs until `cancel` fires.
 pub async fn run(
@@ -29,7 +30,7 @@ pub async fn run(
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let now = now_ms();
+        let now = unix_millis();
         match store.mark_offline(now.saturating_sub(silence_ms)).await {
             Ok(nodes) => {
                 for node_id in nodes {

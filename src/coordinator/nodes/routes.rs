@@ -22,13 +22,14 @@ use super::api::{
 use super::heartbeats::Retention;
 use super::markets;
 use super::store::{NewNode, Registered};
+use crate::clock::unix_millis;
 use crate::coordinator::http::admin::AdminGuard;
 use crate::coordinator::http::error::{check_field, parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::node_auth::{Authenticator, RequestHead};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
 use crate::coordinator::metrics::CoordinatorMetrics;
-use crate::coordinator::store::{now_ms, Store};
+use crate::coordinator::store::Store;
 use crate::identity::signing;
 
 /// What the nodes domain's handlers share.
@@ -104,7 +105,7 @@ pub async fn register(
             format!("public_key is {problem}; send the hex of the 32-byte ed25519 public key"),
         )
     })?;
-    let now = now_ms();
+    let now = unix_millis();
     state
         .auth
         .registration(head, &signed, &body, request.node_id, &key, now)
@@ -218,7 +219,7 @@ pub async fn heartbeat(
     };
     let Path(target) = id?;
     let body = body?;
-    let now = now_ms();
+    let now = unix_millis();
     let signer = state.auth.node_request(head, &body, now).await?;
     state.auth.same_node(signer, target)?;
     let request: HeartbeatRequest = parse_json(&body)?;
@@ -334,7 +335,7 @@ pub async fn delete_node(
 ) -> Result<StatusCode, ApiError> {
     state.admin.check(&headers, client)?;
     let Path(id) = id?;
-    if state.store.delete_node(id, now_ms()).await? {
+    if state.store.delete_node(id, unix_millis()).await? {
         tracing::info!(node_id = %id, "node deleted by an admin");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -7,7 +7,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::api::{GpuInfo, HeartbeatRecord, Location, MarketView, NodeState, NodeView};
-use crate::coordinator::store::{query_err, rfc3339_ms, AnyQuery, Store, StoreError};
+use crate::clock::rfc3339_millis;
+use crate::coordinator::store::{query_err, AnyQuery, Store, StoreError};
 
 /// A registration as the store records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -241,8 +242,8 @@ pub(super) fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
             .map(|text| serde_json::from_str(&text))
             .transpose()
             .map_err(|err| corrupt(format!("benchmark: {err}")))?,
-        registered_at: rfc3339_ms(registered_at),
-        last_seen_at: rfc3339_ms(last_seen_at),
+        registered_at: rfc3339_millis(registered_at),
+        last_seen_at: rfc3339_millis(last_seen_at),
         heartbeats: u64::try_from(heartbeats).unwrap_or_default(),
         observed_generation: row.try_get("observed_generation").map_err(read)?,
         ready: ready.map(|r| r != 0),
@@ -260,7 +261,7 @@ pub(super) fn heartbeat_record(node_id: Uuid, row: &AnyRow) -> Result<HeartbeatR
     let status: String = row.try_get("status").map_err(read)?;
     Ok(HeartbeatRecord {
         seq: u64::try_from(seq).unwrap_or_default(),
-        received_at: rfc3339_ms(received_at),
+        received_at: rfc3339_millis(received_at),
         observed_generation: row.try_get("observed_generation").map_err(read)?,
         ready: ready.map(|r| r != 0),
         status: serde_json::from_str(&status).map_err(|err| StoreError::Corrupt {

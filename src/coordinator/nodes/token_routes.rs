@@ -14,10 +14,10 @@ use axum::{Json, Router};
 use super::api::{CreateJoinTokenRequest, JoinTokenCreated, JoinTokenList, JoinTokenView};
 use super::join_tokens::{JoinToken, StoredToken, DEFAULT_TTL, MAX_TTL, MAX_USES};
 use super::routes::NodesState;
+use crate::clock::{rfc3339_millis, unix_millis};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
-use crate::coordinator::store::{now_ms, rfc3339_ms};
 
 /// The join-token routes, with their state.
 pub fn router(state: NodesState) -> Router {
@@ -36,8 +36,8 @@ fn view(token: &StoredToken, now_ms: i64) -> JoinTokenView {
         node_id: token.node_id,
         uses_total: token.uses_total,
         uses_left: token.uses_left,
-        created_at: rfc3339_ms(token.created_at_ms),
-        expires_at: rfc3339_ms(token.expires_at_ms),
+        created_at: rfc3339_millis(token.created_at_ms),
+        expires_at: rfc3339_millis(token.expires_at_ms),
         state: token.state(now_ms).as_str().to_string(),
     }
 }
@@ -105,7 +105,7 @@ pub async fn create_join_token(
     } else {
         parse_json(&body)?
     };
-    let now = now_ms();
+    let now = unix_millis();
     let (token, stored) = new_token(&request, now)?;
     state.store.insert_join_token(&stored).await?;
     tracing::info!(token_id = %stored.id, uses = stored.uses_total, node_id = ?stored.node_id, "join token made");
@@ -145,7 +145,7 @@ pub async fn list_join_tokens(
         .join_tokens_page(page.after.as_deref(), page.limit)
         .await?;
     let continue_token = page::finish(&mut stored, &page, ListKind::JoinTokens, |t| t.id.clone());
-    let now = now_ms();
+    let now = unix_millis();
     Ok(Json(JoinTokenList {
         tokens: stored.iter().map(|t| view(t, now)).collect(),
         continue_token,

@@ -1,17 +1,21 @@
-//! Defaults and lowering onto hosts with and without GPUs.
+//! Defaults and lowering onto hosts with and without GPUs, and the GPU
+//! requests a host cannot meet.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::gpu::{GpuDevice, GpuInventory};
 use crate::runtime::{
     ComponentKind, ContainerSpec, DesiredComponent, DesiredState, DeviceMapping, GpuRequest,
     HealthCheck, Mount, MountSource, PortBinding, Protocol, Resources, RestartPolicy, Security,
 };
-use crate::spec::types::{PowerSource, PriceArea};
+use crate::spec::limits::MAX_CONTAINERS;
+use crate::spec::test_support::{containers, parse_text, EXAMPLE, HEAD};
+use crate::spec::types::PowerSource;
 use crate::spec::ReconcileSettings;
 
-use crate::spec::test_support::{parse_text, EXAMPLE};
+use super::lower::desired_state;
+use super::plan::plan;
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -19,34 +23,6 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 fn labels() -> BTreeMap<String, String> {
     BTreeMap::from([("fleet".to_owned(), "stockholm".to_owned())])
-}
-
-#[test]
-fn example_accessors() {
-    let spec = parse_text(EXAMPLE).expect("examples/node.yaml is valid");
-    assert_eq!(spec.name(), "garage-node-1");
-    assert_eq!(spec.generation().len(), 12);
-    assert_eq!(spec.coordinator_url(), Some("http://127.0.0.1:8080"));
-    let location = spec.location().expect("location is set");
-    assert_eq!(
-        (location.country.as_str(), location.price_area),
-        ("SE", Some(PriceArea::SE3))
-    );
-    assert_eq!(spec.power().source, PowerSource::Solar);
-    assert_eq!(spec.metrics_listen().to_string(), "127.0.0.1:9464");
-    assert_eq!(spec.reconcile(), ReconcileSettings::default());
-}
-
-#[test]
-fn generation_follows_content_not_formatting() {
-    let a = parse_text(EXAMPLE).expect("valid");
-    let reformatted = EXAMPLE
-        .replace("memory: 4Gi", "memory: \"4Gi\"")
-        .replace("# A complete", "# A");
-    let b = parse_text(&reformatted).expect("valid");
-    assert_eq!(a.generation(), b.generation());
-    let changed = parse_text(&EXAMPLE.replace("memory: 4Gi", "memory: 8Gi")).expect("valid");
-    assert_ne!(a.generation(), changed.generation());
 }
 
 #[test]
@@ -58,9 +34,7 @@ fn defaults_applied() {
     assert_eq!(spec.reconcile().resync, Duration::from_secs(30));
     assert_eq!(spec.coordinator_url(), None);
     assert_eq!(spec.power().source, PowerSource::Grid);
-    let desired = spec
-        .desired(&GpuInventory::default())
-        .expect("no GPU asked for");
+    let desired = desired_state(&spec, &GpuInventory::default()).expect("no GPU asked for");
     let podman = desired.components[0].container();
     assert_eq!(podman.image, "garage/podman:0.1");
     assert_eq!(podman.security.cap_add, strings(&["ALL"]));
@@ -99,7 +73,7 @@ fn auto_gpu_mode_uses_gpus_when_present() {
         unavailable_reason: None,
         persistenced_dir: None,
     };
-    let desired = spec.desired(&host).expect("GPUs present");
+    let desired = desired_state(&spec, &host).expect("GPUs present");
     let podman = desired.components[0].container();
     assert_eq!(podman.gpus, GpuRequest::All);
     assert_eq!(
@@ -128,9 +102,8 @@ fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
         unavailable_reason: None,
         persistenced_dir: persistenced_dir.map(String::from),
     };
-    let desired = spec
-        .desired(&gpu_host(Some("/run/nvidia-persistenced")))
-        .expect("GPUs present");
+    let desired =
+        desired_state(&spec, &gpu_host(Some("/run/nvidia-persistenced"))).expect("GPUs present");
     assert!(desired.components[0]
         .container()
         .mounts
@@ -142,14 +115,13 @@ fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
             .contains(&persistenced),
         "only the podman host gets it"
     );
-    let without = spec.desired(&gpu_host(None)).expect("GPUs present");
+    let without = desired_state(&spec, &gpu_host(None)).expect("GPUs present");
     assert!(!without.components[0]
         .container()
         .mounts
         .contains(&persistenced));
     let no_gpu_mode = parse_text(&EXAMPLE.replace("mode: auto", "mode: none")).expect("valid");
-    let desired = no_gpu_mode
-        .desired(&gpu_host(Some("/run/nvidia-persistenced")))
+    let desired = desired_state(&no_gpu_mode, &gpu_host(Some("/run/nvidia-persistenced")))
         .expect("no GPUs asked for");
     assert!(!desired.components[0]
         .container()
@@ -160,9 +132,8 @@ fn podman_with_gpus_gets_the_persistenced_directory_when_the_host_has_it() {
 #[test]
 fn example_lowers_without_gpu() {
     let spec = parse_text(EXAMPLE).expect("valid");
-    let desired = spec
-        .desired(&GpuInventory::none("NVML not available"))
-        .expect("auto mode");
+    let desired =
+        desired_state(&spec, &GpuInventory::none("NVML not available")).expect("auto mode");
     let podman = DesiredComponent::new(
         "podman",
         ComponentKind::Podman,
@@ -293,10 +264,8 @@ fn hub_model_gets_a_writable_volume_and_a_cache_flag() {
     let text = "apiVersion: garage.ai/v1alpha1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  \
                 worker:\n    model:\n      huggingFace:\n        repo: o/n\n        \
                 file: m.Q4_1.gguf\n";
-    let desired = parse_text(text)
-        .expect("valid")
-        .desired(&GpuInventory::none("NVML not available"))
-        .expect("lowers");
+    let spec = parse_text(text).expect("valid");
+    let desired = desired_state(&spec, &GpuInventory::none("NVML not available")).expect("lowers");
     let worker = desired
         .components
         .iter()
@@ -324,5 +293,71 @@ fn hub_model_gets_a_writable_volume_and_a_cache_flag() {
     assert!(
         e.contains("spec.worker.model.huggingFace") && e.contains("file path"),
         "{e}"
+    );
+}
+
+#[test]
+fn gpu_mode_on_gpu_less_host() {
+    let text = EXAMPLE.replace("mode: auto", "mode: all");
+    let spec = parse_text(&text).expect("valid spec");
+    let host = GpuInventory::none("NVML not available: libnvidia-ml.so.1 not found");
+    let err = desired_state(&spec, &host)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:24:11: spec.gpu.mode: this host has no GPU (NVML not available: libnvidia-ml.so.1 not found) (fix: use `mode: auto` or `mode: none`)".into())
+    );
+}
+
+#[test]
+fn container_gpu_on_gpu_less_host() {
+    let text =
+        format!("{HEAD}  containers:\n    - name: a\n      image: busybox\n      gpu: [0]\n");
+    let spec = parse_text(&text).expect("valid spec");
+    let err = desired_state(&spec, &GpuInventory::default())
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:9:7: spec.containers[0].gpu: this host has no GPU (NVML found no devices) (fix: use `gpu: auto` or `gpu: none`)".into())
+    );
+}
+
+#[test]
+fn gpu_index_beyond_count() {
+    let text = EXAMPLE.replace("mode: auto", "mode: indices\n    indices: [0, 1]");
+    let spec = parse_text(&text).expect("valid spec");
+    let host = GpuInventory {
+        devices: vec![GpuDevice {
+            index: 0,
+            name: "H100".into(),
+            uuid: "GPU-0".into(),
+            memory_total_bytes: 80 << 30,
+        }],
+        unavailable_reason: None,
+        persistenced_dir: None,
+    };
+    let err = desired_state(&spec, &host)
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    assert_eq!(
+        err,
+        Err("node.yaml:25:5: spec.gpu.indices: GPU index 1 does not exist; this host has 1 GPU(s) (fix: use indices 0 to 0)".into())
+    );
+}
+
+#[test]
+fn the_largest_spec_validates_and_plans_fast() {
+    let text = containers(MAX_CONTAINERS, 40);
+    let started = Instant::now();
+    let spec = parse_text(&text).expect("valid spec");
+    let desired = desired_state(&spec, &GpuInventory::none("test host")).expect("lowers");
+    let plan = plan(&desired, &[]);
+    assert_eq!(plan.steps.len(), MAX_CONTAINERS);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "validate and plan took {took:?}"
     );
 }

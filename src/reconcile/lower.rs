@@ -6,25 +6,20 @@
 
 use crate::gpu::GpuInventory;
 use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
+use crate::spec::{podman_gpu_access, GpuWant, NodeSpec, SpecError, UnresolvedComponent};
 
-use super::component::podman_gpu_access;
-use super::node::{GpuWant, NodeSpec, UnresolvedComponent};
-use super::SpecError;
-
-impl NodeSpec {
-    /// What this node must run on a host with `gpus`. Fails only when the
-    /// spec explicitly asks for GPUs the host does not have.
-    pub fn desired(&self, gpus: &GpuInventory) -> Result<DesiredState, SpecError> {
-        let components = self
-            .components
-            .iter()
-            .map(|component| lower(component, gpus))
-            .collect::<Result<_, _>>()?;
-        Ok(DesiredState {
-            node: self.name.clone(),
-            components,
-        })
-    }
+/// What `spec` must run on a host with `gpus`. Fails only when the spec
+/// explicitly asks for GPUs the host does not have.
+pub fn desired_state(spec: &NodeSpec, gpus: &GpuInventory) -> Result<DesiredState, SpecError> {
+    let components = spec
+        .components()
+        .iter()
+        .map(|component| lower(component, gpus))
+        .collect::<Result<_, _>>()?;
+    Ok(DesiredState {
+        node: spec.name().to_owned(),
+        components,
+    })
 }
 
 fn lower(
@@ -75,7 +70,3 @@ fn resolve(template: &UnresolvedComponent, gpus: &GpuInventory) -> Result<GpuReq
         },
     }
 }
-
-#[cfg(test)]
-#[path = "lower_tests.rs"]
-mod tests;
