@@ -4,6 +4,9 @@
 //! The controller is the one owner of restarts and of the node's status;
 //! what it remembers per component is in [`super::memory`], and how that
 //! reads as status in [`super::projection`].
+//! Just over 450 lines on purpose: the loop's state and its transitions
+//! read best in one file; what could leave it (target, memory, projection,
+//! backoff, apply) already has.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
