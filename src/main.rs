@@ -150,7 +150,12 @@ enum Command {
         #[command(flatten)]
         args: garage::coordinator::CoordinatorArgs,
         #[command(subcommand)]
-        command: Option<garage::coordinator::token_cli::CoordinatorCommand>,
+        command: Option<garage::coordinator::nodes::token_cli::CoordinatorCommand>,
+    },
+    /// Client accounts and their API keys (admin, through a running coordinator).
+    Account {
+        #[command(subcommand)]
+        command: garage::coordinator::accounts::cli::AccountCommand,
     },
 }
 
@@ -359,11 +364,24 @@ async fn dispatch(command: Command) -> ExitCode {
             }
         }
         Command::Job { command } => job_command(command).await,
+        Command::Account { command } => {
+            match garage::coordinator::accounts::cli::run(command).await {
+                Ok(output) => {
+                    eprint!("{}", output.stderr);
+                    print!("{}", output.stdout);
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    report(&err);
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Benchmark { args } => benchmark(args).await,
         Command::Coordinator {
             command: Some(command),
             ..
-        } => match garage::coordinator::token_cli::run(command).await {
+        } => match garage::coordinator::nodes::token_cli::run(command).await {
             Ok(output) => {
                 eprint!("{}", output.stderr);
                 print!("{}", output.stdout);
@@ -499,6 +517,8 @@ enum JobCommand {
     Validate { file: PathBuf },
     /// Print the JSON Schema of job files.
     Schema,
+    #[command(flatten)]
+    Network(garage::coordinator::jobs::cli::NetworkJobCommand),
 }
 
 async fn job_command(command: JobCommand) -> ExitCode {
@@ -515,6 +535,13 @@ async fn job_command(command: JobCommand) -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            Err(err) => {
+                report(&err);
+                ExitCode::FAILURE
+            }
+        },
+        JobCommand::Network(command) => match garage::coordinator::jobs::cli::run(command).await {
+            Ok(succeeded) => ExitCode::from(u8::from(!succeeded)),
             Err(err) => {
                 report(&err);
                 ExitCode::FAILURE

@@ -12,8 +12,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use coordinator_support::*;
-use garage::coordinator::admission::{RegistrationMode, OPEN_REGISTRATIONS_PER_WINDOW};
 use garage::coordinator::api::RegisterRequest;
+use garage::coordinator::nodes::admission_rules::{
+    RegistrationMode, OPEN_REGISTRATIONS_PER_WINDOW,
+};
 use garage::identity::{signing, NodeIdentity};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -467,7 +469,7 @@ async fn failed_admin_attempts_are_throttled(tmp: &std::path::Path, db: Db) {
     let coordinator = start(tmp, &db, RegistrationMode::Token).await;
     let http = reqwest::Client::new();
     let url = format!("{}/api/join-tokens", coordinator.base);
-    for _ in 0..garage::coordinator::admin::FAILURES_ALLOWED {
+    for _ in 0..garage::coordinator::http::admin::FAILURES_ALLOWED {
         let response = http
             .get(&url)
             .bearer_auth("wrong")

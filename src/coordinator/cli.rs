@@ -7,10 +7,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::admin::ADMIN_TOKEN_ENV;
-use super::admission::RegistrationMode;
-use super::limits::{DEFAULT_HEARTBEAT_HISTORY_BYTES, MIN_HEARTBEAT_HISTORY_BYTES};
-use super::CoordinatorConfig;
+use super::config::CoordinatorConfig;
+use super::http::admin::ADMIN_TOKEN_ENV;
+use super::http::limits::{
+    DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
+    MIN_HEARTBEAT_HISTORY_BYTES,
+};
+use super::nodes::admission_rules::RegistrationMode;
 
 /// The range `--heartbeat-interval` takes (README "Limits").
 pub const HEARTBEAT_INTERVAL_RANGE: std::ops::RangeInclusive<Duration> =
@@ -69,12 +72,26 @@ pub struct CoordinatorArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub offline_after: u32,
     /// Heartbeats kept per node (older ones are deleted).
-    #[arg(long, default_value_t = super::routes::DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_HEARTBEAT_HISTORY, value_parser = clap::value_parser!(u32).range(1..))]
     pub heartbeat_history: u32,
     /// Bytes of heartbeat status kept per node, at least 65536 (older
     /// heartbeats are deleted).
     #[arg(long, default_value_t = DEFAULT_HEARTBEAT_HISTORY_BYTES, value_parser = clap::value_parser!(u64).range(MIN_HEARTBEAT_HISTORY_BYTES..))]
     pub heartbeat_history_bytes: u64,
+    /// How long a job lease lives without a renew (whole seconds, 1s to
+    /// 10m); a node renews well before, and a lease past it is requeued.
+    #[arg(long, default_value = "30s", value_parser = parse_lease_duration)]
+    pub lease_duration: Duration,
+}
+
+fn parse_lease_duration(text: &str) -> Result<Duration, String> {
+    let lease = humantime::parse_duration(text).map_err(|err| err.to_string())?;
+    if lease < Duration::from_secs(1) || lease > MAX_LEASE_DURATION || lease.subsec_nanos() != 0 {
+        return Err(format!(
+            "{text} is outside the lease duration's range: whole seconds from 1s to 10m"
+        ));
+    }
+    Ok(lease)
 }
 
 impl std::fmt::Debug for CoordinatorArgs {
@@ -103,6 +120,7 @@ impl CoordinatorArgs {
             offline_after: self.offline_after,
             heartbeat_history: self.heartbeat_history,
             heartbeat_history_bytes: self.heartbeat_history_bytes,
+            lease_duration: self.lease_duration,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The node's side of the coordinator API: an HTTP client that signs every
 //! request with the node's key (`identity::signing`) for the coordinator's
-//! published id (fetched once from `GET /api/coordinator`). The agent and
-//! `garage api` use it; it keeps no state beyond the identity and that id,
-//! and retries only a request refused for a changed coordinator id.
+//! published id (fetched once from `GET /api/coordinator`): registration,
+//! heartbeats, and the job protocol (claim, renew, append_logs, complete).
+//! The agent and `garage api` use it; it keeps no state beyond the identity
+//! and that id, and retries only a request refused for a changed
+//! coordinator id.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -15,8 +17,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::api::{
-    CoordinatorInfo, ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Location,
-    RegisterRequest, RegisterResponse,
+    AppendLogsRequest, AppendLogsResponse, ClaimRequest, CompleteRequest, CompleteResponse,
+    CoordinatorInfo, ErrorBody, GpuInfo, HeartbeatRequest, HeartbeatResponse, Lease, Location,
+    RegisterRequest, RegisterResponse, RenewResponse,
 };
 use crate::identity::{signing, NodeIdentity};
 
@@ -151,6 +154,57 @@ impl CoordinatorClient {
         self.post(&path, request).await
     }
 
+    /// `POST /api/nodes/{id}/claim`: waits up to `request.wait_seconds`
+    /// (capped at 30 by the coordinator) for a job; `None` when none came.
+    pub async fn claim(&self, request: &ClaimRequest) -> Result<Option<Lease>, ClientError> {
+        let path = format!("/api/nodes/{}/claim", self.identity.node_id());
+        let wait = Duration::from_secs(u64::from(request.wait_seconds.unwrap_or(25).min(30)));
+        let body = encode(&path, request)?;
+        let answer = self
+            .send_signed_with(Method::POST, &path, body, wait + REQUEST_TIMEOUT)
+            .await?;
+        if answer.status == 204 {
+            return Ok(None);
+        }
+        decode_answer(&path, &answer).map(Some)
+    }
+
+    /// `POST /api/nodes/{id}/leases/{lease_id}/renew`. A 409 (the lease is
+    /// no longer the job's) is `Refused` with code `lease_expired` or
+    /// `lease_superseded`: stop the job. `cancel: true`: stop it too.
+    pub async fn renew(&self, lease_id: Uuid) -> Result<RenewResponse, ClientError> {
+        let path = self.lease_path(lease_id, "renew");
+        self.post(&path, &serde_json::json!({})).await
+    }
+
+    /// `POST /api/nodes/{id}/leases/{lease_id}/logs`: chunks with their
+    /// sequence numbers; resending a chunk is harmless.
+    pub async fn append_logs(
+        &self,
+        lease_id: Uuid,
+        request: &AppendLogsRequest,
+    ) -> Result<AppendLogsResponse, ClientError> {
+        let path = self.lease_path(lease_id, "logs");
+        self.post(&path, request).await
+    }
+
+    /// `POST /api/nodes/{id}/leases/{lease_id}/complete`; idempotent.
+    pub async fn complete(
+        &self,
+        lease_id: Uuid,
+        request: &CompleteRequest,
+    ) -> Result<CompleteResponse, ClientError> {
+        let path = self.lease_path(lease_id, "complete");
+        self.post(&path, request).await
+    }
+
+    fn lease_path(&self, lease_id: Uuid, action: &str) -> String {
+        format!(
+            "/api/nodes/{}/leases/{lease_id}/{action}",
+            self.identity.node_id()
+        )
+    }
+
     /// The coordinator's id (the audience of every signature), fetched at
     /// the first call.
     pub async fn coordinator_id(&self) -> Result<Uuid, ClientError> {
@@ -193,7 +247,21 @@ impl CoordinatorClient {
         path: &str,
         body: Vec<u8>,
     ) -> Result<RawResponse, ClientError> {
-        let first = self.send_once(method.clone(), path, body.clone()).await?;
+        self.send_signed_with(method, path, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// [`Self::send_signed`] with its own per-request limit (a long poll).
+    async fn send_signed_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<RawResponse, ClientError> {
+        let first = self
+            .send_once(method.clone(), path, body.clone(), timeout)
+            .await?;
         if first.status != 401 || refused_code(&first.body).as_deref() != Some("wrong_coordinator")
         {
             return Ok(first);
@@ -203,7 +271,7 @@ impl CoordinatorClient {
             .coordinator_id
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
-        self.send_once(method, path, body).await
+        self.send_once(method, path, body, timeout).await
     }
 
     async fn send_once(
@@ -211,6 +279,7 @@ impl CoordinatorClient {
         method: Method,
         path: &str,
         body: Vec<u8>,
+        timeout: Duration,
     ) -> Result<RawResponse, ClientError> {
         let coordinator = self.coordinator_id().await?;
         let now = std::time::SystemTime::now()
@@ -225,7 +294,7 @@ impl CoordinatorClient {
             &signing::new_nonce(),
         );
         let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
+        let mut request = self.http.request(method, &url).timeout(timeout);
         if !body.is_empty() {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
         }
@@ -248,19 +317,28 @@ impl CoordinatorClient {
         path: &str,
         body: &B,
     ) -> Result<R, ClientError> {
-        let body = serde_json::to_vec(body).map_err(|source| ClientError::Decode {
-            path: path.into(),
-            source,
-        })?;
+        let body = encode(path, body)?;
         let answer = self.send_signed(Method::POST, path, body).await?;
-        if !(200..300).contains(&answer.status) {
-            return Err(refusal(path, answer.status, &answer.body));
-        }
-        serde_json::from_slice(&answer.body).map_err(|source| ClientError::Decode {
-            path: path.into(),
-            source,
-        })
+        decode_answer(path, &answer)
     }
+}
+
+fn encode<B: Serialize>(path: &str, body: &B) -> Result<Vec<u8>, ClientError> {
+    serde_json::to_vec(body).map_err(|source| ClientError::Decode {
+        path: path.into(),
+        source,
+    })
+}
+
+/// A 2xx answer's body decoded; a refusal otherwise.
+fn decode_answer<R: DeserializeOwned>(path: &str, answer: &RawResponse) -> Result<R, ClientError> {
+    if !(200..300).contains(&answer.status) {
+        return Err(refusal(path, answer.status, &answer.body));
+    }
+    serde_json::from_slice(&answer.body).map_err(|source| ClientError::Decode {
+        path: path.into(),
+        source,
+    })
 }
 
 /// The `code` of an `{"error": {"code", "message"}}` body.

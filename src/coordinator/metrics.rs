@@ -4,7 +4,7 @@
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// `reason` label values of `garage_coordinator_auth_rejections_total`.
-pub const REJECTION_REASONS: [&str; 9] = [
+pub const REJECTION_REASONS: [&str; 10] = [
     "unsigned",
     "malformed",
     "stale",
@@ -14,6 +14,18 @@ pub const REJECTION_REASONS: [&str; 9] = [
     "replayed",
     "cross_node",
     "admin_token",
+    "api_key",
+];
+
+/// `state` label values of `garage_coordinator_job_transitions_total`.
+pub const JOB_STATES: [&str; 7] = [
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "CANCELLED",
+    "EXPIRED",
 ];
 
 /// `result` label values of `garage_coordinator_registrations_total`.
@@ -35,6 +47,9 @@ pub struct CoordinatorMetrics {
     pub admin_throttled: IntCounter,
     pub marked_offline: IntCounter,
     pub nodes: IntGaugeVec,
+    pub jobs_submitted: IntCounter,
+    pub job_transitions: IntCounterVec,
+    pub claims: IntCounterVec,
 }
 
 impl Default for CoordinatorMetrics {
@@ -84,6 +99,27 @@ impl CoordinatorMetrics {
                 &["state"],
             )
             .expect("valid metric"),
+            jobs_submitted: IntCounter::new(
+                "garage_coordinator_jobs_submitted_total",
+                "Jobs accepted (an idempotent resubmission is not counted again).",
+            )
+            .expect("valid metric"),
+            job_transitions: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_job_transitions_total",
+                    "Job state transitions made by this replica, by the state entered.",
+                ),
+                &["state"],
+            )
+            .expect("valid metric"),
+            claims: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_claims_total",
+                    "Node claims answered, by result (leased or empty).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
             registry,
         };
         for collector in [
@@ -93,6 +129,9 @@ impl CoordinatorMetrics {
             Box::new(metrics.admin_throttled.clone()),
             Box::new(metrics.marked_offline.clone()),
             Box::new(metrics.nodes.clone()),
+            Box::new(metrics.jobs_submitted.clone()),
+            Box::new(metrics.job_transitions.clone()),
+            Box::new(metrics.claims.clone()),
         ] {
             metrics.registry.register(collector).expect("unique metric");
         }
@@ -101,6 +140,12 @@ impl CoordinatorMetrics {
         }
         for result in REGISTRATION_RESULTS {
             metrics.registrations.with_label_values(&[result]);
+        }
+        for state in JOB_STATES {
+            metrics.job_transitions.with_label_values(&[state]);
+        }
+        for result in ["leased", "empty"] {
+            metrics.claims.with_label_values(&[result]);
         }
         metrics
     }

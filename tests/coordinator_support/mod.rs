@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use garage::coordinator::admission::RegistrationMode;
 use garage::coordinator::api::{HeartbeatRequest, Location, RegisterRequest};
+use garage::coordinator::nodes::admission_rules::RegistrationMode;
 use garage::coordinator::{CoordinatorClient, CoordinatorConfig};
 use garage::identity::{signing, NodeIdentity};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+pub mod jobs;
 
 /// 32 bytes or more, as the coordinator requires.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";

@@ -1,0 +1,106 @@
+//! The OpenAPI document of the whole API (served at [`OPENAPI_PATH`],
+//! committed as `manifests/coordinator.openapi.json`): every domain's
+//! routes and the security schemes they use.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+// Imported by name, not referenced by module path: utoipa tags each
+// operation referenced by path with its module's name (the join-token
+// routes keep the `token_routes` tag they always had).
+use super::accounts::routes::{__path_create_account, __path_list_accounts, __path_revoke_account};
+use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
+use super::jobs::log_routes::__path_job_logs;
+use super::jobs::routes::{__path_cancel_job, __path_get_job, __path_list_jobs, __path_submit_job};
+use super::nodes::routes::{
+    __path_coordinator_info, __path_delete_node, __path_get_node, __path_heartbeat,
+    __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
+};
+use super::nodes::token_routes;
+use crate::identity::signing;
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI description of the coordinator's API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Garage AI coordinator",
+        description = "Node registration, signed heartbeats, node and market views. \
+Node requests carry x-garage-node, x-garage-coordinator, x-garage-timestamp, \
+x-garage-nonce and x-garage-signature: an ed25519 signature over \
+\"garage-sig-v2\\nCOORDINATOR_ID\\nMETHOD\\nPATH\\nSHA256(body) hex\\nTIMESTAMP\\nNONCE\\nNODE_ID\" \
+where COORDINATOR_ID is the coordinator_id of GET /api/coordinator. Errors are {\"error\": {\"code\", \"message\"}}. \
+A new node id needs a join token (`join_token`) unless the coordinator runs with \
+--registration open. Lists take `limit` (1-500, default 100) and `continue` (the previous \
+page's `continue`). \
+Jobs: clients submit with `Authorization: Bearer gk_…` (an API key from POST /api/accounts); \
+nodes pull them with the signed long-poll POST /api/nodes/{id}/claim and hold each under a \
+lease whose id fences renew, logs and complete (409 once it is not the job's current live lease)."
+    ),
+    paths(
+        register,
+        heartbeat,
+        list_nodes,
+        get_node,
+        delete_node,
+        list_heartbeats,
+        list_markets,
+        token_routes::create_join_token,
+        token_routes::list_join_tokens,
+        token_routes::revoke_join_token,
+        coordinator_info,
+        create_account,
+        list_accounts,
+        revoke_account,
+        submit_job,
+        list_jobs,
+        get_job,
+        cancel_job,
+        job_logs,
+        claim,
+        renew,
+        append_logs,
+        complete
+    ),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "node_signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                signing::HEADER_SIGNATURE,
+                "ed25519 signature of the canonical request by the node key, with \
+                 x-garage-node, x-garage-timestamp and x-garage-nonce",
+            ))),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("gk_<id>_<secret>")
+                    .description(Some(
+                        "a client's API key (`garage account create`); the admin token is \
+                         accepted too and sees every job",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Running a coordinator: opens the store, builds each domain's state and
+//! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
+//! metrics, health, fallbacks, body limit, request deadline), and
+//! supervises the server with the background sweeps (node liveness, job
+//! leases).
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::accounts::routes::{self as account_routes, AccountsState};
+use super::config::CoordinatorConfig;
+use super::http::admin::{self, AdminGuard, AdminTokenError};
+use super::http::api_key::ClientAuth;
+use super::http::error::ApiError;
+use super::http::limits::BODY_LIMIT_BYTES;
+use super::http::node_auth::Authenticator;
+use super::jobs::routes::{self as job_routes, JobsState};
+use super::jobs::sweep;
+use super::jobs::{lease_routes, log_routes};
+use super::metrics::CoordinatorMetrics;
+use super::nodes::admission::Admission;
+use super::nodes::api::NodeState;
+use super::nodes::liveness;
+use super::nodes::routes::{self as node_routes, NodesState};
+use super::nodes::token_routes;
+use super::openapi::{self, OPENAPI_PATH};
+use super::store::{self, now_ms, Store, StoreError};
+use crate::http_server;
+use crate::identity::{self, IdentityError};
+use crate::supervisor::{supervise, TaskPanicked};
+
+/// Why the coordinator could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    #[error("cannot use the coordinator's state directory (--state-dir)")]
+    StateDir(#[source] IdentityError),
+    #[error("cannot set up the admin token")]
+    AdminToken(#[source] AdminTokenError),
+    #[error("cannot open the coordinator database")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} (is another coordinator running? change --listen)")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Panicked(#[from] TaskPanicked),
+}
+
+/// Binds `config.listen` and serves until `shutdown` completes.
+pub async fn serve(
+    config: CoordinatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| CoordinatorError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    serve_with_listener(listener, config, shutdown).await
+}
+
+/// What the routes that belong to no domain read.
+#[derive(Debug, Clone)]
+struct ServerState {
+    store: Store,
+    metrics: CoordinatorMetrics,
+}
+
+/// Serves on an already bound listener (tests bind 127.0.0.1:0) until
+/// `shutdown` completes; `config.listen` is not used.
+pub async fn serve_with_listener(
+    listener: TcpListener,
+    config: CoordinatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), CoordinatorError> {
+    identity::ensure_private_dir(&config.state_dir).map_err(CoordinatorError::StateDir)?;
+    let admin_token = admin::load_token(
+        &config.state_dir,
+        config.admin_token.as_deref(),
+        config.admin_token_file.as_deref(),
+    )
+    .map_err(CoordinatorError::AdminToken)?;
+    let store = Store::connect(&config.database_url).await?;
+    let coordinator_id = store.coordinator_id(now_ms()).await?;
+    let metrics = CoordinatorMetrics::new();
+    let auth = Authenticator::new(store.clone(), metrics.clone(), coordinator_id);
+    let admin = AdminGuard::new(&admin_token, metrics.clone());
+    let nodes = NodesState {
+        auth: auth.clone(),
+        admin: admin.clone(),
+        admission: Admission::new(config.registration),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        heartbeat_interval: config.heartbeat_interval,
+        heartbeat_history: config.heartbeat_history,
+        heartbeat_history_bytes: config.heartbeat_history_bytes,
+    };
+    let cancel = CancellationToken::new();
+    let jobs = JobsState::new(
+        store.clone(),
+        auth,
+        ClientAuth::new(store.clone(), admin.clone(), metrics.clone()),
+        metrics.clone(),
+        config.lease_duration,
+        cancel.clone(),
+    );
+    let accounts = AccountsState {
+        store: store.clone(),
+        admin,
+    };
+    let server = ServerState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+    };
+    let addr = listener.local_addr().map_err(CoordinatorError::Serve)?;
+    tracing::info!(
+        %addr,
+        %coordinator_id,
+        database = %store::redact(&config.database_url),
+        heartbeat_interval = ?config.heartbeat_interval,
+        offline_after = config.offline_after,
+        registration = ?config.registration,
+        lease_duration = ?config.lease_duration,
+        "coordinator serving the API, {OPENAPI_PATH} and /metrics"
+    );
+
+    let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
+    {
+        let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());
+        let (interval, offline_after) = (config.heartbeat_interval, config.offline_after);
+        tasks.spawn(async move {
+            liveness::run(store, metrics, interval, offline_after, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let (jobs, cancel) = (jobs.clone(), cancel.clone());
+        tasks.spawn(async move {
+            sweep::run(jobs, sweep::period(config.lease_duration), cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let cancel = cancel.clone();
+        let app = router(nodes, jobs, accounts, server);
+        tasks.spawn(async move {
+            let limits = http_server::ServerLimits::for_this_process();
+            http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
+            Ok(())
+        });
+    }
+    let first = supervise(tasks, shutdown, &cancel, "coordinator").await;
+    store.close().await;
+    first
+}
+
+/// Every route. The long-poll claim and the followed log stream bound
+/// their own time; every other route has the server's request deadline.
+fn router(
+    nodes: NodesState,
+    jobs: JobsState,
+    accounts: AccountsState,
+    server: ServerState,
+) -> Router {
+    let bounded = Router::new()
+        .merge(node_routes::router(nodes.clone()))
+        .merge(token_routes::router(nodes))
+        .merge(account_routes::router(accounts))
+        .merge(job_routes::router(jobs.clone()))
+        .merge(lease_routes::router(jobs.clone()))
+        .merge(
+            Router::new()
+                .route(OPENAPI_PATH, get(openapi_json))
+                .route("/metrics", get(metrics_text))
+                .route("/healthz", get(|| async { "ok\n" }))
+                .with_state(server),
+        );
+    http_server::with_request_timeout(bounded, http_server::REQUEST_TIMEOUT)
+        .merge(log_routes::router(jobs.clone()))
+        .merge(lease_routes::unbounded_router(jobs))
+        .fallback(|uri: Uri| async move {
+            ApiError::not_found(format!("no such endpoint: {}", uri.path()))
+        })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {}", uri.path()),
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi::openapi())
+}
+
+async fn metrics_text(State(state): State<ServerState>) -> Response {
+    match state.store.count_by_state().await {
+        Ok(counts) => {
+            for node_state in [NodeState::Online, NodeState::Offline] {
+                let count = counts
+                    .iter()
+                    .find(|(s, _)| *s == node_state)
+                    .map_or(0, |(_, n)| *n);
+                state
+                    .metrics
+                    .nodes
+                    .with_label_values(&[node_state.as_str()])
+                    .set(count);
+            }
+        }
+        Err(err) => return ApiError::from(err).into_response(),
+    }
+    (
+        [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
