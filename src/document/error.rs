@@ -106,3 +106,20 @@ pub enum DocumentError {
         fix: String,
     },
 }
+
+impl DocumentError {
+    /// Where in the document the error is; `None` when the file could not
+    /// be read at all.
+    pub fn site(&self) -> Option<&Site> {
+        match self {
+            DocumentError::Read { .. } => None,
+            DocumentError::Syntax { site, .. }
+            | DocumentError::Limit { site, .. }
+            | DocumentError::UnknownField { site, .. }
+            | DocumentError::MissingField { site, .. }
+            | DocumentError::WrongType { site, .. }
+            | DocumentError::Invalid { site, .. }
+            | DocumentError::Unavailable { site, .. } => Some(site),
+        }
+    }
+}

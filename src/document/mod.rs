@@ -10,7 +10,7 @@
 
 mod error;
 pub mod limits;
-mod locate;
+pub mod locate;
 pub mod string_or_list;
 mod yaml;
 
