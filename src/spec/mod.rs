@@ -8,6 +8,7 @@ mod component;
 pub mod container;
 mod container_fields;
 mod host_images;
+pub mod jobs;
 pub mod limits;
 mod lower;
 mod model_ref;
@@ -30,6 +31,7 @@ use crate::document::{self, Kind};
 
 pub use crate::document::{DocumentError, Site};
 pub use host_images::{HostImages, PatternError};
+pub use jobs::{JobKind, JobSettings};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
 pub use node::{NodeSpec, PodmanHost, WorkerModel};
 pub use settings::{BackoffSettings, ReconcileSettings};

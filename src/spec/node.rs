@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use crate::runtime::{ComponentKind, ContainerSpec, RestartPolicy};
 
 use super::host_images::HostImages;
+use super::jobs::JobSettings;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
 use super::types::{Location, Power};
@@ -27,6 +28,7 @@ pub struct NodeSpec {
     pub(super) components: Vec<UnresolvedComponent>,
     pub(super) podman: Option<PodmanHost>,
     pub(super) worker_model: Option<WorkerModel>,
+    pub(super) jobs: JobSettings,
 }
 
 /// The model `spec.worker` serves, as written (already validated).
@@ -48,7 +50,7 @@ pub struct PodmanHost {
     pub socket_volume: String,
     /// The socket's file name inside that volume.
     pub socket_file: String,
-    /// `spec.podman.jobs.maxConcurrent`, at least 1.
+    /// The node's one job concurrency (`spec.jobs.maxConcurrent`).
     pub max_concurrent_jobs: u32,
     /// `spec.podman.jobs.hostImages`.
     pub host_images: HostImages,
@@ -101,6 +103,11 @@ impl NodeSpec {
     /// The worker's model, when `spec.worker` is present and enabled.
     pub fn worker_model(&self) -> Option<&WorkerModel> {
         self.worker_model.as_ref()
+    }
+
+    /// `spec.jobs`: network jobs and the job concurrency.
+    pub fn jobs(&self) -> &JobSettings {
+        &self.jobs
     }
 }
 

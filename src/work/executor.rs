@@ -1,0 +1,142 @@
+//! What runs a leased job on this node: the [`Executor`] seam, and the
+//! node's real one, which runs container jobs through the podman job
+//! runner (`crate::jobs`) and inference jobs on the node's worker
+//! (`super::inference`). Whatever happens, an execution ends in an
+//! [`Execution`] (a job that cannot run here is a failed one); a cancelled
+//! one ends only after its containers are gone.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::coordinator::api::{JobType, Lease, LogStream, Outcome};
+use crate::jobs::engine::LogStream as EngineStream;
+use crate::jobs::runner::{RunEvent, RunOptions, Runner};
+use crate::jobs::JobStatus;
+use crate::runtime::docker::PodmanJobEngine;
+use crate::spec::PodmanHost;
+
+use super::inference::InferenceRunner;
+use super::logs::LogSink;
+
+/// How a job ended on this node: what `complete` sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub result: serde_json::Value,
+}
+
+impl Execution {
+    /// A job that failed before it ran, for `reason`.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Execution {
+            outcome: Outcome::Failed,
+            reason: Some(reason.into()),
+            result: serde_json::Value::Null,
+        }
+    }
+}
+
+/// Runs one leased job to its end; stops early when `cancel` fires.
+pub trait Executor: Send + Sync + 'static {
+    fn execute(
+        &self,
+        lease: &Lease,
+        logs: &LogSink,
+        cancel: &CancellationToken,
+    ) -> impl Future<Output = Execution> + Send;
+}
+
+/// The node's executor: container jobs in its podman host, inference jobs
+/// on its worker; a type without its host fails the job.
+#[derive(Debug)]
+pub struct NodeExecutor {
+    pub containers: Option<ContainerJobs>,
+    pub inference: Option<InferenceRunner>,
+}
+
+impl Executor for NodeExecutor {
+    async fn execute(&self, lease: &Lease, logs: &LogSink, cancel: &CancellationToken) -> Execution {
+        let timeout = Duration::from_secs(lease.timeout_seconds);
+        match (lease.kind, &self.containers, &self.inference) {
+            (JobType::Container, Some(containers), _) => {
+                containers.run(&lease.spec, timeout, logs, cancel).await
+            }
+            (JobType::Inference, _, Some(worker)) => {
+                worker.run(&lease.spec, timeout, logs, cancel).await
+            }
+            (kind, _, _) => Execution::failed(format!(
+                "this node does not run {} jobs (spec.jobs.types)",
+                kind.as_str()
+            )),
+        }
+    }
+}
+
+/// Container jobs through the podman runner; the podman host is connected
+/// when a job comes (it may start after the agent, or restart).
+#[derive(Debug)]
+pub struct ContainerJobs {
+    podman: PodmanHost,
+    options: RunOptions,
+}
+
+impl ContainerJobs {
+    pub fn new(podman: PodmanHost, options: RunOptions) -> Self {
+        ContainerJobs { podman, options }
+    }
+
+    async fn run(
+        &self,
+        spec: &serde_json::Value,
+        timeout: Duration,
+        logs: &LogSink,
+        cancel: &CancellationToken,
+    ) -> Execution {
+        // The job was checked at submission; the node checks it again
+        // with its own rules (and its own node-side limits).
+        let mut job = match crate::jobs::parse(&spec.to_string(), Path::new("job")) {
+            Ok(job) => job,
+            Err(err) => return Execution::failed(format!("the job is not valid on this node: {err}")),
+        };
+        if !timeout.is_zero() {
+            job.timeout = job.timeout.min(timeout);
+        }
+        let engine = match PodmanJobEngine::connect(&self.podman).await {
+            Ok(engine) => engine,
+            Err(err) => {
+                return Execution::failed(format!("cannot reach this node's podman host: {err}"))
+            }
+        };
+        let runner = Runner::new(Arc::new(engine), self.options.clone());
+        let observer = |event: RunEvent<'_>| match event {
+            RunEvent::Log { chunk, .. } => {
+                let stream = match chunk.stream {
+                    EngineStream::Stdout => LogStream::Stdout,
+                    EngineStream::Stderr => LogStream::Stderr,
+                };
+                logs.push(stream, &chunk.bytes);
+            }
+            RunEvent::Progress(text) => tracing::debug!(job = %job.name, "{text}"),
+        };
+        match runner.run(&job, &observer, cancel).await {
+            Ok(report) => {
+                let outcome = match report.status {
+                    JobStatus::Succeeded => Outcome::Succeeded,
+                    JobStatus::Failed => Outcome::Failed,
+                    JobStatus::TimedOut => Outcome::TimedOut,
+                };
+                Execution {
+                    outcome,
+                    reason: report.reason.clone(),
+                    result: serde_json::to_value(&report).unwrap_or_default(),
+                }
+            }
+            Err(err) => Execution::failed(crate::error_text::one_line(&err)),
+        }
+    }
+}
