@@ -16,7 +16,6 @@ use super::container::{Capabilities, Container};
 use super::container_fields::{
     container_gpu, image, port_binding, resources, restart_policy, security, volume, volume_mount,
 };
-use super::SpecError;
 use super::limits::{self, MAX_CONTAINERS};
 use super::model_ref::ModelRef;
 use super::names;
@@ -24,6 +23,7 @@ use super::node::{GpuWant, UnresolvedComponent};
 use super::ports::HostPorts;
 use super::types::{NodeDocument, Podman, Worker};
 use super::validate::Checker;
+use super::SpecError;
 
 const MODEL_CACHE_FLAG: &str = "--model-cache";
 /// Where the worker keeps hub downloads: inside the model volume, so they

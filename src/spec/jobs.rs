@@ -71,18 +71,17 @@ pub(super) fn job_settings(c: &Checker<'_>, doc: &NodeDocument) -> Result<JobSet
     let podman = spec.podman.as_ref().filter(|p| p.enabled);
     let worker = spec.worker.as_ref().filter(|w| w.enabled);
     let old = podman.and_then(|p| p.jobs.max_concurrent);
-    let max_concurrent = match (jobs.max_concurrent, old) {
-        (Some(_), Some(_)) => {
-            return Err(c.invalid(
+    let max_concurrent =
+        match (jobs.max_concurrent, old) {
+            (Some(_), Some(_)) => return Err(c.invalid(
                 "spec.podman.jobs.maxConcurrent",
                 "the job concurrency is written twice, here and in spec.jobs.maxConcurrent",
                 "remove spec.podman.jobs.maxConcurrent; spec.jobs.maxConcurrent is the one setting",
-            ))
-        }
-        (Some(n), None) => (n, "spec.jobs.maxConcurrent"),
-        (None, Some(n)) => (n, "spec.podman.jobs.maxConcurrent"),
-        (None, None) => (DEFAULT_MAX_CONCURRENT, ""),
-    };
+            )),
+            (Some(n), None) => (n, "spec.jobs.maxConcurrent"),
+            (None, Some(n)) => (n, "spec.podman.jobs.maxConcurrent"),
+            (None, None) => (DEFAULT_MAX_CONCURRENT, ""),
+        };
     if !(1..=MAX_CONCURRENT).contains(&max_concurrent.0) {
         return Err(c.invalid(
             max_concurrent.1,
@@ -148,3 +147,7 @@ pub(super) fn job_settings(c: &Checker<'_>, doc: &NodeDocument) -> Result<JobSet
         worker_port: worker.map(|w| w.port),
     })
 }
+
+#[cfg(test)]
+#[path = "jobs_tests.rs"]
+mod tests;

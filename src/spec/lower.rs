@@ -8,8 +8,8 @@ use crate::gpu::GpuInventory;
 use crate::runtime::{ComponentKind, DesiredComponent, DesiredState, GpuRequest};
 
 use super::component::podman_gpu_access;
-use super::SpecError;
 use super::node::{GpuWant, NodeSpec, UnresolvedComponent};
+use super::SpecError;
 
 impl NodeSpec {
     /// What this node must run on a host with `gpus`. Fails only when the

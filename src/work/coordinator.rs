@@ -48,7 +48,10 @@ pub trait JobCoordinator: Send + Sync + 'static {
         &self,
         request: &ClaimRequest,
     ) -> impl Future<Output = Result<Option<Lease>, CallError>> + Send;
-    fn renew(&self, lease_id: Uuid) -> impl Future<Output = Result<RenewResponse, CallError>> + Send;
+    fn renew(
+        &self,
+        lease_id: Uuid,
+    ) -> impl Future<Output = Result<RenewResponse, CallError>> + Send;
     fn append_logs(
         &self,
         lease_id: Uuid,

@@ -60,7 +60,12 @@ pub struct NodeExecutor {
 }
 
 impl Executor for NodeExecutor {
-    async fn execute(&self, lease: &Lease, logs: &LogSink, cancel: &CancellationToken) -> Execution {
+    async fn execute(
+        &self,
+        lease: &Lease,
+        logs: &LogSink,
+        cancel: &CancellationToken,
+    ) -> Execution {
         let timeout = Duration::from_secs(lease.timeout_seconds);
         match (lease.kind, &self.containers, &self.inference) {
             (JobType::Container, Some(containers), _) => {
@@ -101,7 +106,9 @@ impl ContainerJobs {
         // with its own rules (and its own node-side limits).
         let mut job = match crate::jobs::parse(&spec.to_string(), Path::new("job")) {
             Ok(job) => job,
-            Err(err) => return Execution::failed(format!("the job is not valid on this node: {err}")),
+            Err(err) => {
+                return Execution::failed(format!("the job is not valid on this node: {err}"))
+            }
         };
         if !timeout.is_zero() {
             job.timeout = job.timeout.min(timeout);

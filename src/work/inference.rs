@@ -208,7 +208,10 @@ mod tests {
         let (path, body) = openai_request(&text).expect("prompt");
         assert_eq!(path, "/v1/completions");
         assert_eq!(body["prompt"], "Once");
-        assert!(matches!(openai_request(&request()), Err(InferenceError::Empty)));
+        assert!(matches!(
+            openai_request(&request()),
+            Err(InferenceError::Empty)
+        ));
     }
 
     #[tokio::test]
@@ -223,7 +226,12 @@ mod tests {
         })
         .expect("json");
         let execution = runner
-            .run(&spec, Duration::from_secs(5), &LogSink::new(), &CancellationToken::new())
+            .run(
+                &spec,
+                Duration::from_secs(5),
+                &LogSink::new(),
+                &CancellationToken::new(),
+            )
             .await;
         assert_eq!(execution.outcome, Outcome::Failed);
         let reason = execution.reason.unwrap_or_default();

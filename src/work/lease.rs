@@ -86,7 +86,11 @@ impl Expiry {
 pub fn renew_every(lease: &Lease) -> Duration {
     let third = Duration::from_secs(lease.lease_seconds) / 3;
     let asked = Duration::from_secs(lease.renew_every_seconds);
-    let every = if asked.is_zero() { third } else { third.min(asked) };
+    let every = if asked.is_zero() {
+        third
+    } else {
+        third.min(asked)
+    };
     every.max(Duration::from_millis(100))
 }
 

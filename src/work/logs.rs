@@ -88,7 +88,9 @@ impl Buffer {
         let mut bytes = 0;
         let mut batch = Vec::new();
         for chunk in &self.chunks {
-            if batch.len() == BATCH_CHUNKS || (bytes + chunk.data.len() > BATCH_BYTES && !batch.is_empty()) {
+            if batch.len() == BATCH_CHUNKS
+                || (bytes + chunk.data.len() > BATCH_BYTES && !batch.is_empty())
+            {
                 break;
             }
             bytes += chunk.data.len();
@@ -215,7 +217,11 @@ mod tests {
         let mut buffer = Buffer::default();
         buffer.push(LogStream::Stdout, "one\n");
         buffer.push(LogStream::Stderr, &"x".repeat(CHUNK_BYTES + 5));
-        let seqs: Vec<(u64, usize)> = buffer.chunks.iter().map(|c| (c.seq, c.data.len())).collect();
+        let seqs: Vec<(u64, usize)> = buffer
+            .chunks
+            .iter()
+            .map(|c| (c.seq, c.data.len()))
+            .collect();
         assert_eq!(seqs, vec![(0, 4), (1, CHUNK_BYTES), (2, 5)]);
         buffer.sent(1);
         assert_eq!(buffer.chunks.front().map(|c| c.seq), Some(2));

@@ -115,7 +115,10 @@ pub async fn run<C: JobCoordinator, X: Executor>(
         };
         match answer {
             Ok(Some(lease)) => {
-                metrics.network_job_claims.with_label_values(&[CLAIM_LEASED]).inc();
+                metrics
+                    .network_job_claims
+                    .with_label_values(&[CLAIM_LEASED])
+                    .inc();
                 retries.reset();
                 tracing::info!(job_id = %lease.job_id, lease_id = %lease.lease_id, attempt = lease.attempt, kind = lease.kind.as_str(), "took a job");
                 running.start(&lease, &metrics);
@@ -127,23 +130,35 @@ pub async fn run<C: JobCoordinator, X: Executor>(
                 jobs.spawn(async move {
                     let end = job::run(&*coordinator, &*executor, &lease, &stop).await;
                     running.end(lease.lease_id, &metrics);
-                    metrics.network_job_leases.with_label_values(&[end.as_str()]).inc();
+                    metrics
+                        .network_job_leases
+                        .with_label_values(&[end.as_str()])
+                        .inc();
                     if let JobEnd::Completed(outcome) = end {
                         let label = match outcome {
                             crate::coordinator::api::Outcome::Succeeded => "succeeded",
                             crate::coordinator::api::Outcome::Failed => "failed",
                             crate::coordinator::api::Outcome::TimedOut => "timed_out",
                         };
-                        metrics.network_job_completions.with_label_values(&[label]).inc();
+                        metrics
+                            .network_job_completions
+                            .with_label_values(&[label])
+                            .inc();
                     }
                 });
             }
             Ok(None) => {
-                metrics.network_job_claims.with_label_values(&[CLAIM_EMPTY]).inc();
+                metrics
+                    .network_job_claims
+                    .with_label_values(&[CLAIM_EMPTY])
+                    .inc();
                 retries.reset();
             }
             Err(err) => {
-                metrics.network_job_claims.with_label_values(&[CLAIM_ERROR]).inc();
+                metrics
+                    .network_job_claims
+                    .with_label_values(&[CLAIM_ERROR])
+                    .inc();
                 let delay = retries.fail();
                 let failures = retries.failures();
                 if failures == 1 || failures.is_power_of_two() {

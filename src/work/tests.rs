@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::coordinator::api::{
-    AppendLogsRequest, AppendLogsResponse, CompleteRequest, CompleteResponse, Lease,
-    LogStream, NewLogChunk, Outcome, RenewResponse,
+    AppendLogsRequest, AppendLogsResponse, CompleteRequest, CompleteResponse, Lease, LogStream,
+    NewLogChunk, Outcome, RenewResponse,
 };
 use crate::coordinator::ClientError;
 use crate::work::lease::LeaseEnd;
@@ -160,7 +160,12 @@ struct FakeExecutor {
 }
 
 impl Executor for FakeExecutor {
-    async fn execute(&self, _lease: &Lease, logs: &LogSink, cancel: &CancellationToken) -> Execution {
+    async fn execute(
+        &self,
+        _lease: &Lease,
+        logs: &LogSink,
+        cancel: &CancellationToken,
+    ) -> Execution {
         for line in &self.lines {
             logs.push(LogStream::Stdout, line.as_bytes());
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -198,7 +203,11 @@ async fn a_job_runs_its_log_arrives_in_order_and_it_is_completed() {
     let end = one_job(&coordinator, &executor, &lease(9)).await;
     assert_eq!(end, JobEnd::Completed(Outcome::Succeeded));
     let script = coordinator.script();
-    let log: Vec<(u64, &str)> = script.chunks.iter().map(|c| (c.seq, c.data.as_str())).collect();
+    let log: Vec<(u64, &str)> = script
+        .chunks
+        .iter()
+        .map(|c| (c.seq, c.data.as_str()))
+        .collect();
     assert_eq!(log, vec![(0, "one\n"), (1, "two\n"), (2, "three\n")]);
     assert_eq!(script.completes.len(), 1);
     assert_eq!(script.completes[0].result, serde_json::json!({"exit": 0}));
@@ -233,10 +242,18 @@ async fn a_renew_that_says_cancel_stops_the_job_and_completes_it() {
     let started = tokio::time::Instant::now();
     let end = one_job(&coordinator, &executor, &lease(9)).await;
     assert_eq!(end, JobEnd::Lease(LeaseEnd::Cancel));
-    assert_eq!(started.elapsed(), Duration::from_secs(6), "the second renew cancels");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_secs(6),
+        "the second renew cancels"
+    );
     assert_eq!(*executor.cancelled.lock().expect("cancelled"), 1);
     let script = coordinator.script();
-    assert_eq!(script.completes.len(), 1, "a cancelled job is still completed");
+    assert_eq!(
+        script.completes.len(),
+        1,
+        "a cancelled job is still completed"
+    );
     assert_eq!(script.completes[0].outcome, Outcome::Failed);
 }
 
@@ -280,7 +297,11 @@ async fn an_outage_the_lease_survives_changes_nothing() {
     let end = one_job(&coordinator, &executor, &lease(9)).await;
     assert_eq!(end, JobEnd::Completed(Outcome::Succeeded));
     assert_eq!(*executor.cancelled.lock().expect("cancelled"), 0);
-    assert_eq!(coordinator.script().completes.len(), 1, "completed after three failures");
+    assert_eq!(
+        coordinator.script().completes.len(),
+        1,
+        "completed after three failures"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -319,11 +340,17 @@ async fn claims_ask_for_the_free_slots_and_jobs_show_while_running() {
     assert_eq!(running.count(), 0);
     assert_eq!(coordinator.script().completes.len(), 2);
     assert_eq!(
-        metrics.network_job_leases.with_label_values(&["completed"]).get(),
+        metrics
+            .network_job_leases
+            .with_label_values(&["completed"])
+            .get(),
         2
     );
     assert_eq!(
-        metrics.network_job_completions.with_label_values(&["succeeded"]).get(),
+        metrics
+            .network_job_completions
+            .with_label_values(&["succeeded"])
+            .get(),
         2
     );
     stop.cancel();

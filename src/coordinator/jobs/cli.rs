@@ -102,7 +102,8 @@ pub fn submission(file: &Path, market: Option<String>) -> Result<JobSubmission, 
         source: Box::new(source),
     };
     let text = crate::spec::read_text(file).map_err(read)?;
-    let (value, _) = crate::document::locate::load(&text, file, &crate::jobs::JOB_FILE).map_err(read)?;
+    let (value, _) =
+        crate::document::locate::load(&text, file, &crate::jobs::JOB_FILE).map_err(read)?;
     let document = |message: String| JobCliError::Document {
         file: file.to_owned(),
         message,
