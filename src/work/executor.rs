@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::coordinator::api::{JobType, Lease, LogStream, Outcome};
 use crate::jobs::engine::LogStream as EngineStream;
 use crate::jobs::runner::{RunEvent, RunOptions, Runner};
-use crate::jobs::JobStatus;
+use crate::jobs::{JobEngine, JobStatus};
 use crate::runtime::docker::PodmanJobEngine;
 use crate::spec::PodmanHost;
 
@@ -41,8 +41,13 @@ impl Execution {
     }
 }
 
-/// Runs one leased job to its end; stops early when `cancel` fires.
+/// Runs leased jobs on this node.
 pub trait Executor: Send + Sync + 'static {
+    /// The types of `wanted` this node can start now (its podman host or
+    /// worker answers): only those are claimed.
+    fn ready_types(&self, wanted: &[JobType]) -> impl Future<Output = Vec<JobType>> + Send;
+
+    /// Runs one leased job to its end; stops early when `cancel` fires.
     fn execute(
         &self,
         lease: &Lease,
@@ -60,6 +65,21 @@ pub struct NodeExecutor {
 }
 
 impl Executor for NodeExecutor {
+    async fn ready_types(&self, wanted: &[JobType]) -> Vec<JobType> {
+        let mut ready = Vec::new();
+        for kind in wanted {
+            let up = match (kind, &self.containers, &self.inference) {
+                (JobType::Container, Some(containers), _) => containers.ready().await,
+                (JobType::Inference, _, Some(worker)) => worker.ready().await,
+                _ => false,
+            };
+            if up {
+                ready.push(*kind);
+            }
+        }
+        ready
+    }
+
     async fn execute(
         &self,
         lease: &Lease,
@@ -93,6 +113,14 @@ pub struct ContainerJobs {
 impl ContainerJobs {
     pub fn new(podman: PodmanHost, options: RunOptions) -> Self {
         ContainerJobs { podman, options }
+    }
+
+    /// The podman host answers.
+    async fn ready(&self) -> bool {
+        match PodmanJobEngine::connect(&self.podman).await {
+            Ok(engine) => engine.ping().await.is_ok(),
+            Err(_) => false,
+        }
     }
 
     async fn run(

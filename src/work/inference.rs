@@ -15,6 +15,9 @@ use super::logs::LogSink;
 /// The longest an inference job may take when its lease does not say.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long the worker may take to say it is ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Why the worker gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum InferenceError {
@@ -55,6 +58,16 @@ impl InferenceRunner {
             http,
             base: base.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// The worker answers `GET /v1/models` (it has loaded its model).
+    pub async fn ready(&self) -> bool {
+        self.http
+            .get(format!("{}/v1/models", self.base))
+            .timeout(READY_TIMEOUT)
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
     }
 
     /// Runs the request in `spec` within `timeout` (0: [`DEFAULT_TIMEOUT`]).

@@ -44,6 +44,8 @@ pub const CLAIM_RETRY: Policy = Policy {
     jitter: true,
     ..Policy::doubling(Duration::from_secs(1), Duration::from_secs(30))
 };
+/// How often a node that can start no job looks again.
+pub const NOT_READY_POLL: Duration = Duration::from_secs(1);
 /// How long running jobs get to stop when the agent stops (the
 /// supervisor's grace is longer).
 pub const STOP_GRACE: Duration = Duration::from_secs(8);
@@ -101,9 +103,18 @@ pub async fn run<C: JobCoordinator, X: Executor>(
                 () = stop.cancelled() => break,
             }
         }
+        let job_types = executor.ready_types(&settings.job_types).await;
+        if job_types.is_empty() {
+            // Nothing here can start a job yet (podman or the worker is
+            // still coming up): claim nothing rather than fail what comes.
+            tokio::select! {
+                () = tokio::time::sleep(NOT_READY_POLL) => continue,
+                () = stop.cancelled() => break,
+            }
+        }
         let request = ClaimRequest {
             slots: u32::try_from(free).unwrap_or(u32::MAX),
-            job_types: settings.job_types.clone(),
+            job_types,
             labels: settings.labels.clone(),
             wait_seconds: Some(settings.claim_wait_seconds),
         };

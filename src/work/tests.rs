@@ -160,6 +160,10 @@ struct FakeExecutor {
 }
 
 impl Executor for FakeExecutor {
+    async fn ready_types(&self, wanted: &[JobType]) -> Vec<JobType> {
+        wanted.to_vec()
+    }
+
     async fn execute(
         &self,
         _lease: &Lease,
