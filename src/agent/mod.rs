@@ -197,7 +197,8 @@ pub async fn run(
             running.clone(),
             metrics.clone(),
             cancel.clone(),
-        )?,
+        )
+        .map_err(AgentError::JobSlots)?,
         None => None,
     };
 

@@ -11,15 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::CoordinatorClient;
 use crate::gpu::GpuInventory;
-use crate::jobs::slots::JobLocks;
+use crate::jobs::slots::{JobLocks, SlotError};
 use crate::jobs::RunOptions;
 use crate::metrics::AgentMetrics;
 use crate::spec::{JobKind, NodeSpec};
 use crate::work::executor::ContainerJobs;
 use crate::work::inference::InferenceRunner;
 use crate::work::{self, NodeExecutor, RunningJobs, WorkSettings};
-
-use super::AgentError;
 
 /// The work task for `spec`, ready to run under the supervisor; `None`
 /// when the node can run none of the types.
@@ -31,12 +29,12 @@ pub fn work(
     running: RunningJobs,
     metrics: AgentMetrics,
     stop: CancellationToken,
-) -> Result<Option<impl Future<Output = ()>>, AgentError> {
+) -> Result<Option<impl Future<Output = ()>>, SlotError> {
     let jobs = spec.jobs();
     let takes = |kind| jobs.types.contains(&kind);
     let containers = match spec.podman().filter(|_| takes(JobKind::Container)) {
         Some(podman) => {
-            let locks = JobLocks::open(state_dir, spec.name()).map_err(AgentError::JobSlots)?;
+            let locks = JobLocks::open(state_dir, spec.name())?;
             let mut options =
                 RunOptions::new(spec.name(), podman.max_concurrent_jobs, gpus.clone(), locks);
             options.host_images = podman.host_images.clone();

@@ -33,9 +33,10 @@ impl From<ClientError> for CallError {
     fn from(err: ClientError) -> Self {
         match &err {
             _ if err.is_transient() => CallError::Unavailable(err),
-            ClientError::Refused { status, .. } if matches!(status, 403 | 404 | 409) => {
-                CallError::LeaseLost(err)
-            }
+            ClientError::Refused {
+                status: 403 | 404 | 409,
+                ..
+            } => CallError::LeaseLost(err),
             _ => CallError::Refused(err),
         }
     }
