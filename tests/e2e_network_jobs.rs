@@ -71,6 +71,24 @@ async fn a_node_runs_network_jobs_follows_cancel_and_survives_a_coordinator_rest
         "{}",
         node.job_containers()
     );
+    let (_, metrics) = support::http_get(&node.metrics, "/metrics").expect("/metrics");
+    let count = |name: &str, labels: &[(&str, &str)]| support::metric(&metrics, name, labels);
+    assert_eq!(
+        count("garage_network_job_claims_total", &[("result", "leased")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        count("garage_network_job_leases_total", &[("end", "completed")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        count(
+            "garage_network_job_completions_total",
+            &[("outcome", "succeeded")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(count("garage_network_jobs_running", &[]), Some(0.0));
 
     // Cancel of a running job: its container is gone within 5 s.
     let id = coordinator

@@ -21,7 +21,7 @@ pub const RETRY: Policy = Policy {
     ..Policy::doubling(Duration::from_millis(500), Duration::from_secs(5))
 };
 /// Taken off the node's estimate of a lease granted by a claim (the grant
-/// happened a little before the answer arrived).
+/// happened a little before the answer arrived); at most a quarter of it.
 pub const GRANT_MARGIN: Duration = Duration::from_secs(1);
 
 /// Why a lease stopped being kept.
@@ -60,7 +60,8 @@ impl Expiry {
     /// For `lease`, received just now.
     pub fn granted(lease: &Lease) -> Self {
         let length = Duration::from_secs(lease.lease_seconds);
-        let at = later(Instant::now(), length.saturating_sub(GRANT_MARGIN));
+        let margin = GRANT_MARGIN.min(length / 4);
+        let at = later(Instant::now(), length.saturating_sub(margin));
         Expiry {
             at: Arc::new(Mutex::new(at)),
             length,
