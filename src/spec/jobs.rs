@@ -71,7 +71,7 @@ pub(super) fn job_settings(c: &Checker<'_>, doc: &NodeDocument) -> Result<JobSet
     let podman = spec.podman.as_ref().filter(|p| p.enabled);
     let worker = spec.worker.as_ref().filter(|w| w.enabled);
     let old = podman.and_then(|p| p.jobs.max_concurrent);
-    let max_concurrent =
+    let (max_concurrent, written_at) =
         match (jobs.max_concurrent, old) {
             (Some(_), Some(_)) => return Err(c.invalid(
                 "spec.podman.jobs.maxConcurrent",
@@ -80,15 +80,12 @@ pub(super) fn job_settings(c: &Checker<'_>, doc: &NodeDocument) -> Result<JobSet
             )),
             (Some(n), None) => (n, "spec.jobs.maxConcurrent"),
             (None, Some(n)) => (n, "spec.podman.jobs.maxConcurrent"),
-            (None, None) => (DEFAULT_MAX_CONCURRENT, ""),
+            (None, None) => (DEFAULT_MAX_CONCURRENT, "spec.jobs.maxConcurrent"),
         };
-    if !(1..=MAX_CONCURRENT).contains(&max_concurrent.0) {
+    if !(1..=MAX_CONCURRENT).contains(&max_concurrent) {
         return Err(c.invalid(
-            max_concurrent.1,
-            format!(
-                "jobs at once must be 1 to {MAX_CONCURRENT}, got {}",
-                max_concurrent.0
-            ),
+            written_at,
+            format!("jobs at once must be 1 to {MAX_CONCURRENT}, got {max_concurrent}"),
             "write 1 or more",
         ));
     }
@@ -143,7 +140,7 @@ pub(super) fn job_settings(c: &Checker<'_>, doc: &NodeDocument) -> Result<JobSet
     Ok(JobSettings {
         accept: jobs.accept,
         types,
-        max_concurrent: max_concurrent.0,
+        max_concurrent,
         worker_port: worker.map(|w| w.port),
     })
 }
