@@ -1,4 +1,5 @@
-//! Network jobs end to end: the real coordinator binary (SQLite, short
+//! Network jobs end to end: the real coordinator binary (SQLite; the
+//! requeue also on PostgreSQL where `GARAGE_TEST_POSTGRES_URL` names one; short
 //! leases), real agents (`garage run` with `spec.jobs.accept`) and their
 //! real podman hosts. A job submitted with `garage job submit --wait
 //! --follow` runs in a node's podman with its log on the terminal; a
@@ -9,11 +10,13 @@
 //! gets 409. Skipped without Docker or the podman image, unless
 //! `GARAGE_REQUIRE_E2E=1`. Every wait is bounded.
 
+mod coordinator_support;
 mod network_support;
 mod support;
 
 use std::time::{Duration, Instant};
 
+use coordinator_support::Db;
 use garage::coordinator::api::{CompleteRequest, Outcome};
 use garage::coordinator::ClientError;
 use network_support::{job, wait_for, Coordinator, Node, JOB_LIMIT};
@@ -186,7 +189,28 @@ async fn a_job_of_a_killed_node_completes_on_the_other_and_the_late_complete_get
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let coordinator = Coordinator::start(&tmp.path().join("coordinator")).await;
+    requeue_of_a_killed_node(tmp.path(), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_a_killed_node_is_requeued_on_postgresql_too() {
+    let Some(url) = coordinator_support::postgres_url() else {
+        return;
+    };
+    if !podman_prerequisites() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Db::Postgres(url) = coordinator_support::postgres_db(&url, "e2e_requeue").await else {
+        unreachable!("postgres_db makes a PostgreSQL database");
+    };
+    requeue_of_a_killed_node(tmp.path(), Some(url)).await;
+}
+
+/// Two nodes, the job's node SIGKILLed mid-job: the job is requeued once,
+/// completes on the other node, and the first lease's complete gets 409.
+async fn requeue_of_a_killed_node(tmp: &std::path::Path, database_url: Option<String>) {
+    let coordinator = Coordinator::start_on(&tmp.join("coordinator"), database_url).await;
     let key = coordinator.api_key("bob");
     let mut first = Node::new("first", &coordinator.base);
     let mut second = Node::new("second", &coordinator.base);

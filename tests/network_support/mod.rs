@@ -1,6 +1,6 @@
 //! Fixtures of the network job tests (`mod network_support;` next to
-//! `mod support;`): the coordinator binary on a fixed port and state
-//! directory (restartable), an account's API key, job submission and
+//! `mod support;`): the coordinator binary on a fixed port, state
+//! directory and database (restartable), an account's API key, job submission and
 //! bounded waits on a job's state, and a node with podman that takes
 //! container jobs (`spec.jobs.accept`), its agent, `/status` network jobs,
 //! the job containers inside its podman and its signed client.
@@ -38,16 +38,25 @@ pub struct Coordinator {
     pub process: Option<Process>,
     pub port: u16,
     pub state: PathBuf,
+    /// `--database`; the SQLite file in `state` when `None`.
+    pub database_url: Option<String>,
     pub base: String,
 }
 
 impl Coordinator {
+    /// On SQLite in `state`.
     pub async fn start(state: &Path) -> Coordinator {
+        Self::start_on(state, None).await
+    }
+
+    /// On `database_url` (SQLite in `state` when `None`).
+    pub async fn start_on(state: &Path, database_url: Option<String>) -> Coordinator {
         let port = free_port();
         let mut coordinator = Coordinator {
             process: None,
             port,
             state: state.to_path_buf(),
+            database_url,
             base: format!("http://127.0.0.1:{port}"),
         };
         coordinator.restart().await;
@@ -60,7 +69,8 @@ impl Coordinator {
             .append(true)
             .open(self.state.with_extension("log"))
             .expect("coordinator log");
-        let child = Command::new(garage_bin())
+        let mut command = Command::new(garage_bin());
+        command
             .args([
                 "coordinator",
                 "--listen",
@@ -71,11 +81,14 @@ impl Coordinator {
             .args(["--registration", "open", "--heartbeat-interval", "1s"])
             .args(["--offline-after", "2", "--lease-duration", LEASE])
             .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("GARAGE_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start garage coordinator");
+            .stderr(log);
+        if let Some(url) = &self.database_url {
+            command.args(["--database", url]);
+        }
+        let child = command.spawn().expect("start garage coordinator");
         self.process = Some(Process(child));
         let deadline = Instant::now() + Duration::from_secs(30);
         while reqwest::get(format!("{}/healthz", self.base))
