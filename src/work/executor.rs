@@ -175,3 +175,44 @@ impl ContainerJobs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(kind: JobType) -> Lease {
+        Lease {
+            lease_id: uuid::Uuid::new_v4(),
+            job_id: uuid::Uuid::new_v4(),
+            attempt: 1,
+            expires_at: String::new(),
+            lease_seconds: 30,
+            renew_every_seconds: 3,
+            kind,
+            timeout_seconds: 60,
+            spec: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_type_without_its_host_is_neither_ready_nor_run() {
+        let node = NodeExecutor {
+            containers: None,
+            inference: None,
+        };
+        let wanted = [JobType::Container, JobType::Inference];
+        assert!(node.ready_types(&wanted).await.is_empty());
+        let execution = node
+            .execute(
+                &lease(JobType::Container),
+                &LogSink::new(),
+                &CancellationToken::new(),
+            )
+            .await;
+        assert_eq!(execution.outcome, Outcome::Failed);
+        assert_eq!(
+            execution.reason.as_deref(),
+            Some("this node does not run container jobs (spec.jobs.types)")
+        );
+    }
+}

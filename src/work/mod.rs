@@ -92,6 +92,8 @@ pub async fn run<C: JobCoordinator, X: Executor>(
 ) {
     let mut jobs: JoinSet<()> = JoinSet::new();
     let mut retries = Backoff::new(CLAIM_RETRY);
+    // What the last look found ready, to log changes only.
+    let mut ready: Vec<JobType> = Vec::new();
     let max = usize::try_from(settings.max_concurrent.max(1)).unwrap_or(1);
     tracing::info!(slots = max, types = ?settings.job_types, "taking jobs from the coordinator");
     loop {
@@ -104,6 +106,10 @@ pub async fn run<C: JobCoordinator, X: Executor>(
             }
         }
         let job_types = executor.ready_types(&settings.job_types).await;
+        if job_types != ready {
+            tracing::info!(ready = ?job_types, wanted = ?settings.job_types, "job types this node can start now");
+            ready.clone_from(&job_types);
+        }
         if job_types.is_empty() {
             // Nothing here can start a job yet (podman or the worker is
             // still coming up): claim nothing rather than fail what comes.
