@@ -321,6 +321,9 @@ ${location_yaml:+$location_yaml
       path: /models/$model_name
     modelVolume: $models_volume
     port: $worker_port
+  jobs:
+    accept: true
+    maxConcurrent: 1
 YAML
   "$GARAGE" validate "$spec" >/dev/null \
     || fail "the generated $spec is invalid" "report this as a bug; delete $spec to regenerate it"

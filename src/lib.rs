@@ -22,3 +22,4 @@ pub mod runtime;
 pub mod spec;
 pub mod supervisor;
 pub mod watch;
+pub mod work;

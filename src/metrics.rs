@@ -26,6 +26,10 @@ pub struct AgentMetrics {
     pub spec_reloads: IntCounterVec,
     pub coordinator_reports: IntCounterVec,
     pub coordinator_last_report: Gauge,
+    pub network_job_claims: IntCounterVec,
+    pub network_job_leases: IntCounterVec,
+    pub network_job_completions: IntCounterVec,
+    pub network_jobs_running: IntGauge,
 }
 
 /// Result label values.
@@ -34,6 +38,16 @@ pub const RESULT_ERROR: &str = "error";
 /// Request label values of `garage_coordinator_reports_total`.
 pub const REPORT_REGISTER: &str = "register";
 pub const REPORT_HEARTBEAT: &str = "heartbeat";
+
+/// Result label values of `garage_network_job_claims_total`.
+pub const CLAIM_LEASED: &str = "leased";
+pub const CLAIM_EMPTY: &str = "empty";
+pub const CLAIM_ERROR: &str = "error";
+/// End label values of `garage_network_job_leases_total`: completed, or
+/// [`crate::work::lease::LeaseEnd`]'s, or stopped with the agent.
+pub const LEASE_ENDS: [&str; 5] = ["completed", "cancelled", "lost", "expired", "stopped"];
+/// Outcome label values of `garage_network_job_completions_total`.
+pub const COMPLETION_OUTCOMES: [&str; 3] = ["succeeded", "failed", "timed_out"];
 
 const KINDS: [ComponentKind; 3] = [
     ComponentKind::Podman,
@@ -121,6 +135,35 @@ impl AgentMetrics {
                 "Unix time of the last request the coordinator accepted (0: none yet).",
             )
             .expect("valid metric"),
+            network_job_claims: IntCounterVec::new(
+                Opts::new(
+                    "garage_network_job_claims_total",
+                    "Claims of network jobs, by result (leased, empty, error).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            network_job_leases: IntCounterVec::new(
+                Opts::new(
+                    "garage_network_job_leases_total",
+                    "Leases of network jobs that ended, by how (completed, cancelled, lost, expired, stopped).",
+                ),
+                &["end"],
+            )
+            .expect("valid metric"),
+            network_job_completions: IntCounterVec::new(
+                Opts::new(
+                    "garage_network_job_completions_total",
+                    "Network jobs the coordinator took the completion of, by outcome.",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            network_jobs_running: IntGauge::new(
+                "garage_network_jobs_running",
+                "Network jobs running on this node now.",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -151,6 +194,10 @@ impl AgentMetrics {
             Box::new(self.spec_reloads.clone()),
             Box::new(self.coordinator_reports.clone()),
             Box::new(self.coordinator_last_report.clone()),
+            Box::new(self.network_job_claims.clone()),
+            Box::new(self.network_job_leases.clone()),
+            Box::new(self.network_job_completions.clone()),
+            Box::new(self.network_jobs_running.clone()),
             Box::new(build_info),
             // Sampled from NVML at scrape time; `garage_gpus 0` without one.
             Box::new(crate::gpu::telemetry::GpuCollector::new()),
@@ -172,6 +219,15 @@ impl AgentMetrics {
                 self.coordinator_reports
                     .with_label_values(&[request, result]);
             }
+        }
+        for result in [CLAIM_LEASED, CLAIM_EMPTY, CLAIM_ERROR] {
+            self.network_job_claims.with_label_values(&[result]);
+        }
+        for end in LEASE_ENDS {
+            self.network_job_leases.with_label_values(&[end]);
+        }
+        for outcome in COMPLETION_OUTCOMES {
+            self.network_job_completions.with_label_values(&[outcome]);
         }
         for cause in crate::reconcile::Cause::METRIC_LABELS {
             self.drift_corrections.with_label_values(&[cause]);

@@ -1,4 +1,5 @@
-//! The agent's HTTP endpoints: `/status` (JSON), `/metrics` (Prometheus
+//! The agent's HTTP endpoints: `/status` (JSON: the node's status and its
+//! running network jobs as `networkJobs`), `/metrics` (Prometheus
 //! text), `/healthz` (the process serves) and `/readyz` (the agent is
 //! converging, as [`NodeStatus::is_converging`] decides).
 
@@ -11,25 +12,40 @@ use tokio::sync::watch;
 
 use crate::metrics::AgentMetrics;
 use crate::reconcile::NodeStatus;
+use crate::work::RunningJobs;
 
 #[derive(Debug, Clone)]
 struct AppState {
     status: watch::Receiver<NodeStatus>,
     metrics: AgentMetrics,
+    running: RunningJobs,
 }
 
 /// The router, for serving and for tests.
-pub fn router(status: watch::Receiver<NodeStatus>, metrics: AgentMetrics) -> Router {
+pub fn router(
+    status: watch::Receiver<NodeStatus>,
+    metrics: AgentMetrics,
+    running: RunningJobs,
+) -> Router {
     Router::new()
         .route("/status", get(status_json))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(AppState { status, metrics })
+        .with_state(AppState {
+            status,
+            metrics,
+            running,
+        })
 }
 
-async fn status_json(State(state): State<AppState>) -> Json<NodeStatus> {
-    Json(state.status.borrow().clone())
+async fn status_json(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut status = serde_json::to_value(&*state.status.borrow()).unwrap_or_default();
+    if let Some(fields) = status.as_object_mut() {
+        let jobs = serde_json::to_value(state.running.list()).unwrap_or_default();
+        fields.insert("networkJobs".into(), jobs);
+    }
+    Json(status)
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

@@ -1,6 +1,7 @@
 //! The node agent (`garage run`): wires the spec watch, the engine's event
 //! stream, the reconcile controller, the HTTP endpoints and (with
-//! `spec.coordinator`) the coordinator heartbeats under one supervisor. The
+//! `spec.coordinator`) the coordinator heartbeats and (with `spec.jobs.accept`)
+//! the work task that runs network jobs, under one supervisor. The
 //! first task to fail stops the rest; a stop (SIGTERM) leaves every workload
 //! running.
 
@@ -9,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod lock;
 pub mod spec_source;
+mod work_task;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use crate::runtime::RuntimeError;
 use crate::spec::{self, SpecError};
 use crate::supervisor::{supervise, TaskPanicked};
 use crate::watch::{SpecWatch, WatchError};
+use crate::work::RunningJobs;
 
 use lock::{LockError, NodeLock, LOCK_ROOT};
 use spec_source::SpecSource;
@@ -72,6 +75,8 @@ pub enum AgentError {
     Identity(#[source] IdentityError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("cannot open the job slots for spec.jobs in the state directory")]
+    JobSlots(#[source] crate::jobs::slots::SlotError),
     #[error(transparent)]
     Panicked(#[from] TaskPanicked),
 }
@@ -143,25 +148,13 @@ pub async fn run(
     tracing::info!(%listen, node = %node, "agent serving /status, /metrics, /healthz, /readyz");
     let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
 
-    let heartbeats = match spec.coordinator_url() {
+    let client = match spec.coordinator_url() {
         Some(url) => {
             let identity = NodeIdentity::load_or_create(state_dir).map_err(AgentError::Identity)?;
             match CoordinatorClient::new(url, Arc::new(identity)) {
                 Ok(client) => {
-                    let benchmark = saved::read_saved(state_dir).unwrap_or_else(|err| {
-                        tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
-                        None
-                    });
-                    let registration =
-                        coordinator_link::registration(&client, &spec, &gpus, benchmark);
                     tracing::info!(%url, node_id = %client.identity().node_id(), "reporting to the coordinator");
-                    Some(coordinator_link::run(
-                        client,
-                        registration,
-                        gpus.clone(),
-                        status.clone(),
-                        metrics.clone(),
-                    ))
+                    Some(client)
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "not reporting to the coordinator");
@@ -169,6 +162,34 @@ pub async fn run(
                 }
             }
         }
+        None => None,
+    };
+    let heartbeats = client.clone().map(|client| {
+        let benchmark = saved::read_saved(state_dir).unwrap_or_else(|err| {
+            tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
+            None
+        });
+        let registration = coordinator_link::registration(&client, &spec, &gpus, benchmark);
+        coordinator_link::run(
+            client,
+            registration,
+            gpus.clone(),
+            status.clone(),
+            metrics.clone(),
+        )
+    });
+    let running = RunningJobs::new();
+    let work = match client.filter(|_| spec.jobs().accept) {
+        Some(client) => work_task::work(
+            client,
+            &spec,
+            &gpus,
+            state_dir,
+            running.clone(),
+            metrics.clone(),
+            cancel.clone(),
+        )
+        .map_err(AgentError::JobSlots)?,
         None => None,
     };
 
@@ -198,6 +219,13 @@ pub async fn run(
     if let Some(heartbeats) = heartbeats {
         tasks.spawn(until_cancelled(cancel.clone(), heartbeats));
     }
+    if let Some(work) = work {
+        // Not `until_cancelled`: on a stop it stops its jobs itself.
+        tasks.spawn(async move {
+            work.await;
+            Ok(())
+        });
+    }
     {
         let cancel = cancel.clone();
         tasks.spawn(async move {
@@ -208,7 +236,7 @@ pub async fn run(
     {
         let cancel = cancel.clone();
         let app = http_server::with_request_timeout(
-            http::router(status, metrics),
+            http::router(status, metrics, running),
             http_server::REQUEST_TIMEOUT,
         );
         tasks.spawn(async move {

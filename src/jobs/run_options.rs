@@ -16,7 +16,7 @@ use super::slots::{JobLocks, SlotError};
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub node: String,
-    /// Jobs that may run at once on the node (`spec.podman.jobs.maxConcurrent`).
+    /// Jobs that may run at once on the node (`spec.jobs.maxConcurrent`).
     pub max_concurrent: u32,
     pub gpus: GpuInventory,
     /// Slot and run locks, in the node's state directory.
@@ -68,7 +68,7 @@ pub enum RunError {
         #[source]
         source: EngineError,
     },
-    #[error("no free job slot within the job's timeout ({max} job(s) may run at once; raise spec.podman.jobs.maxConcurrent or try later)")]
+    #[error("no free job slot within the job's timeout ({max} job(s) may run at once; raise spec.jobs.maxConcurrent or try later)")]
     NoSlot { max: u32 },
     #[error(transparent)]
     Lock(#[from] SlotError),

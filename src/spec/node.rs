@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::container_spec::{ComponentKind, ContainerSpec, RestartPolicy};
 use super::host_images::HostImages;
+use super::jobs::JobSettings;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
 use super::types::{Location, Power};
@@ -26,6 +27,7 @@ pub struct NodeSpec {
     pub(super) components: Vec<UnresolvedComponent>,
     pub(super) podman: Option<PodmanHost>,
     pub(super) worker_model: Option<WorkerModel>,
+    pub(super) jobs: JobSettings,
 }
 
 /// The model `spec.worker` serves, as written (already validated).
@@ -47,7 +49,7 @@ pub struct PodmanHost {
     pub socket_volume: String,
     /// The socket's file name inside that volume.
     pub socket_file: String,
-    /// `spec.podman.jobs.maxConcurrent`, at least 1.
+    /// The node's one job concurrency (`spec.jobs.maxConcurrent`).
     pub max_concurrent_jobs: u32,
     /// `spec.podman.jobs.hostImages`.
     pub host_images: HostImages,
@@ -106,6 +108,11 @@ impl NodeSpec {
     /// lowers them onto the host).
     pub fn components(&self) -> &[UnresolvedComponent] {
         &self.components
+    }
+
+    /// `spec.jobs`: network jobs and the job concurrency.
+    pub fn jobs(&self) -> &JobSettings {
+        &self.jobs
     }
 }
 

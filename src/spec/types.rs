@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::container::{Capabilities, Container, Resources};
+use super::jobs::Jobs;
 use super::quantity::DURATION_PATTERN;
 
 /// A Garage AI node: what one host runs and how it describes itself.
@@ -79,6 +80,9 @@ pub struct Spec {
     /// Extra containers the node runs next to podman and the worker.
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// Jobs from the network, and how many jobs run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<Jobs>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -297,10 +301,11 @@ pub struct Podman {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PodmanJobs {
-    /// Jobs that may run at once; more wait for a free slot (default 1).
-    #[serde(default = "default_max_concurrent")]
-    #[schemars(range(min = 1))]
-    pub max_concurrent: u32,
+    /// Deprecated: write `spec.jobs.maxConcurrent`. Read only when that is
+    /// not written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1), extend("deprecated" = true))]
+    pub max_concurrent: Option<u32>,
     /// Images jobs may copy from the host's Docker engine, as patterns
     /// matched against the reference the job writes (`garage-test/*`,
     /// `myorg/model:1.2`; `*` stays within a `/` segment, `**` spans them).
@@ -317,16 +322,13 @@ pub struct PodmanJobs {
 impl Default for PodmanJobs {
     fn default() -> Self {
         PodmanJobs {
-            max_concurrent: default_max_concurrent(),
+            max_concurrent: None,
             host_images: Vec::new(),
             pids_limit: default_pids_limit(),
         }
     }
 }
 
-fn default_max_concurrent() -> u32 {
-    1
-}
 fn default_pids_limit() -> u32 {
     super::limits::DEFAULT_PIDS_LIMIT
 }

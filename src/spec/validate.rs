@@ -10,6 +10,8 @@ use crate::document::{Checker, Locations};
 use super::checks::{unique_indices, SpecChecks};
 use super::component;
 use super::host_images::HostImages;
+use super::job_settings::job_settings;
+use super::jobs::JobSettings;
 use super::label_keys;
 use super::limits;
 use super::model_ref::HubModel;
@@ -79,6 +81,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
     })?;
     let reconcile = reconcile_settings(&c, &spec.reconcile)?;
     let components = component::components(&c, doc, node_gpu, metrics_listen)?;
+    let jobs = job_settings(&c, doc)?;
     Ok(NodeSpec {
         name: name.clone(),
         generation: generation(doc),
@@ -89,8 +92,9 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         metrics_listen,
         reconcile,
         components,
-        podman: podman_host(&c, doc)?,
+        podman: podman_host(&c, doc, &jobs)?,
         worker_model: worker_model(doc),
+        jobs,
     })
 }
 
@@ -115,17 +119,14 @@ fn worker_model(doc: &NodeDocument) -> Option<WorkerModel> {
     }
 }
 
-fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>, SpecError> {
+fn podman_host(
+    c: &Checker<'_>,
+    doc: &NodeDocument,
+    jobs: &JobSettings,
+) -> Result<Option<PodmanHost>, SpecError> {
     let Some(podman) = doc.spec.podman.as_ref().filter(|p| p.enabled) else {
         return Ok(None);
     };
-    if podman.jobs.max_concurrent == 0 {
-        return Err(c.invalid(
-            "spec.podman.jobs.maxConcurrent",
-            "at least one job must be allowed to run",
-            "write 1 or more",
-        ));
-    }
     if !(1..=4_194_304).contains(&podman.jobs.pids_limit) {
         return Err(c.invalid(
             "spec.podman.jobs.pidsLimit",
@@ -147,7 +148,7 @@ fn podman_host(c: &Checker<'_>, doc: &NodeDocument) -> Result<Option<PodmanHost>
         container: label_keys::container_name(&doc.metadata.name, "podman"),
         socket_volume: podman.socket_volume.clone(),
         socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
-        max_concurrent_jobs: podman.jobs.max_concurrent,
+        max_concurrent_jobs: jobs.max_concurrent,
         host_images,
         pids_limit: podman.jobs.pids_limit,
     }))

@@ -1,0 +1,23 @@
+//! How a job ended on this node: what `complete` sends, whichever
+//! executor ran it.
+
+use crate::coordinator::api::Outcome;
+
+/// How a job ended on this node: what `complete` sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    pub result: serde_json::Value,
+}
+
+impl Execution {
+    /// A job that failed before it ran, for `reason`.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        Execution {
+            outcome: Outcome::Failed,
+            reason: Some(reason.into()),
+            result: serde_json::Value::Null,
+        }
+    }
+}
