@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use garage::{agent, benchmark, coordinator, identity, inference, jobs, node};
+use garage::{agent, benchmark, coordinator, identity, inference, jobs, node, supervisor};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,35 +98,16 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> ExitCode {
     match command {
         Command::Node(command) => finish(command.run().await),
-        Command::Agent(command) => finish(command.run(stop_signal()).await),
+        Command::Agent(command) => finish(command.run(supervisor::stop_signal()).await),
         Command::Identity(command) => finish(command.run().await),
-        Command::Worker(args) => finish(args.run(stop_signal()).await),
+        Command::Worker(args) => finish(args.run(supervisor::stop_signal()).await),
         Command::Benchmark(args) => finish(args.run().await),
-        Command::Job { command } => finish(command.run(stop_signal()).await),
-        Command::Coordinator(command) => finish(command.run(stop_signal()).await),
+        Command::Job { command } => finish(command.run(supervisor::stop_signal()).await),
+        Command::Coordinator(command) => finish(command.run(supervisor::stop_signal()).await),
         Command::Account { command } => finish(
             coordinator::accounts::cli::run(command)
                 .await
                 .map(|out| out.print()),
         ),
-    }
-}
-
-/// Resolves at the first SIGTERM or SIGINT.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }
