@@ -189,7 +189,7 @@ async fn a_job_of_a_killed_node_completes_on_the_other_and_the_late_complete_get
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    requeue_of_a_killed_node(tmp.path(), None).await;
+    requeue_of_a_killed_node(tmp.path(), "sqlite", None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,16 +204,18 @@ async fn a_job_of_a_killed_node_is_requeued_on_postgresql_too() {
     let Db::Postgres(url) = coordinator_support::postgres_db(&url, "e2e_requeue").await else {
         unreachable!("postgres_db makes a PostgreSQL database");
     };
-    requeue_of_a_killed_node(tmp.path(), Some(url)).await;
+    requeue_of_a_killed_node(tmp.path(), "pg", Some(url)).await;
 }
 
 /// Two nodes, the job's node SIGKILLed mid-job: the job is requeued once,
 /// completes on the other node, and the first lease's complete gets 409.
-async fn requeue_of_a_killed_node(tmp: &std::path::Path, database_url: Option<String>) {
+/// `db` keeps the node names of the two variants apart: they run at once,
+/// and two agents of one node name refuse each other (the node lock).
+async fn requeue_of_a_killed_node(tmp: &std::path::Path, db: &str, database_url: Option<String>) {
     let coordinator = Coordinator::start_on(&tmp.join("coordinator"), database_url).await;
     let key = coordinator.api_key("bob");
-    let mut first = Node::new("first", &coordinator.base);
-    let mut second = Node::new("second", &coordinator.base);
+    let mut first = Node::new(&format!("first-{db}"), &coordinator.base);
+    let mut second = Node::new(&format!("second-{db}"), &coordinator.base);
     first.start();
     coordinator.wait_online(1).await;
     // The second node comes up once the first holds the job.
