@@ -220,8 +220,8 @@ impl Store {
         let job_id = Uuid::new_v4();
         let lease_id = Uuid::new_v4();
         let expires_at_ms = now_ms.saturating_add(lease_ms);
-        let spec = serde_json::to_string(&check::request(qualification))
-            .unwrap_or_else(|_| "{}".into());
+        let spec =
+            serde_json::to_string(&check::request(qualification)).unwrap_or_else(|_| "{}".into());
         let reason = format!(
             "qualifying node {} for market {}",
             claimant.node_id, claimant.market
