@@ -4,12 +4,14 @@
 //! at speed qualifies it and then it gets the queued job; a wrong answer or
 //! a too slow one does not, and it waits out the pause; a node that takes
 //! no inference jobs gets nothing there; a market without a qualification
-//! is unchanged; the node and market views show claimed vs qualified.
+//! is unchanged; a qualification job whose lease expires is a failed try;
+//! the node and market views show claimed vs qualified.
 
 #[macro_use]
 mod coordinator_support;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use coordinator_support::jobs::submission;
 use coordinator_support::*;
@@ -204,3 +206,29 @@ on_both_databases!(
     unchanged_postgres,
     other_markets_unchanged
 );
+
+async fn lost_qualification_fails(dir: &Path, db: Db) {
+    let mut config = Coordinator::config(&dir.join("coordinator"), &db);
+    config.lease_duration = Duration::from_secs(1);
+    let coordinator = Coordinator::start_with(config).await;
+    qualify(&coordinator, 1.0).await;
+    let node = TestNode::new(&dir.join("node"), &coordinator);
+    node.register(None).await;
+    let test = node.claim(5).await.expect("the qualification job");
+    // The node goes silent; the sweep fails the one-attempt job.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(node.claim(0).await.is_none(), "no retry within the pause");
+        let view = node_qualification(&coordinator, &node).await;
+        if let Some(failure) = view["last_failure"].as_str() {
+            assert!(failure.contains("node lost"), "{failure}");
+            assert!(view.get("running_job").is_none(), "{view}");
+            break;
+        }
+        assert_eq!(view["running_job"], test.job_id.to_string(), "{view}");
+        assert!(Instant::now() < deadline, "no failure recorded: {view}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    coordinator.stop().await;
+}
+on_both_databases!(lost_sqlite, lost_postgres, lost_qualification_fails);
