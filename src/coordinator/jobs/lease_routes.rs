@@ -28,7 +28,6 @@ use crate::coordinator::http::limits::{
     MAX_CLAIM_WAIT, MAX_LOG_CHUNKS_PER_REQUEST, MAX_RESULT_BYTES,
 };
 use crate::coordinator::http::node_auth::RequestHead;
-use crate::coordinator::qualification::check::Verdict;
 
 /// How long a claim waits when the node does not say.
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(25);
@@ -405,24 +404,15 @@ pub async fn complete(
         Completed::Final(job_state) => {
             state.count(job_state);
             tracing::info!(job_id = %lease.job_id, %node, state = job_state.as_str(), "job completed");
-            let verdict = state
-                .store
-                .judge_qualification(
-                    lease.job_id,
-                    lease_id,
-                    job_state,
-                    &request.result,
-                    unix_millis(),
-                )
-                .await?;
-            match verdict {
-                Some(Verdict::Passed { tokens_per_second }) => {
-                    tracing::info!(%node, tokens_per_second, "node qualified");
-                }
-                Some(Verdict::Failed { reason, .. }) => {
-                    tracing::warn!(%node, %reason, "node failed its qualification");
-                }
-                None => {}
+            let judged = state.store.judge_qualification(
+                lease.job_id,
+                lease_id,
+                job_state,
+                &request.result,
+                unix_millis(),
+            );
+            if let Some(verdict) = judged.await? {
+                verdict.log(node);
             }
             Ok(Json(CompleteResponse { state: job_state }))
         }

@@ -25,6 +25,20 @@ pub enum Verdict {
     },
 }
 
+impl Verdict {
+    /// Logs what node `node`'s qualification showed.
+    pub fn log(&self, node: uuid::Uuid) {
+        match self {
+            Verdict::Passed { tokens_per_second } => {
+                tracing::info!(%node, tokens_per_second, "node qualified");
+            }
+            Verdict::Failed { reason, .. } => {
+                tracing::warn!(%node, %reason, "node failed its qualification");
+            }
+        }
+    }
+}
+
 /// The inference request of a qualification job: greedy, one answer.
 pub fn request(qualification: &Qualification) -> InferenceRequest {
     InferenceRequest {
