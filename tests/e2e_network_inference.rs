@@ -3,7 +3,9 @@
 //! file unless `GARAGE_REQUIRE_SMOLLM2=1`), and the agent's work task with
 //! the node's executor and its signed client, in this process (an agent
 //! would run the worker in a container; this is the same runner pointed at
-//! a worker process). The job's answer is the worker's greedy answer.
+//! a worker process). The market has a qualification, so the node first
+//! passes it through the same work task (SmolLM2's greedy " Paris"); then
+//! the job's answer is the worker's greedy answer.
 
 mod common;
 mod network_support;
@@ -23,7 +25,7 @@ use garage::reconcile::NodeStatus;
 use garage::spec::JobKind;
 use garage::work::inference::InferenceRunner;
 use garage::work::{self, NodeExecutor, RunningJobs, WorkSettings};
-use network_support::{Coordinator, Process, JOB_LIMIT};
+use network_support::{Coordinator, Process, ADMIN_TOKEN, JOB_LIMIT};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -73,6 +75,22 @@ async fn an_inference_job_returns_the_workers_answer() {
         AgentMetrics::new(),
     ));
     coordinator.wait_online(1).await;
+    let qualification = json!({
+        "model": "smollm2",
+        "prompt": "The capital of France is",
+        "expected": " Paris",
+        "max_tokens": 3,
+        "min_tokens_per_second": 0.1,
+    });
+    let (status, set) = coordinator
+        .send(
+            ADMIN_TOKEN,
+            reqwest::Method::PUT,
+            "/api/markets/cpu/qualification",
+            Some(qualification),
+        )
+        .await;
+    assert_eq!(status, 200, "{set}");
     let executor = NodeExecutor {
         containers: None,
         inference: Some(runner),
@@ -103,6 +121,23 @@ async fn an_inference_job_returns_the_workers_answer() {
         .wait_state(&key, &id, "SUCCEEDED", JOB_LIMIT)
         .await;
     let answer = view["result"]["choices"][0]["message"]["content"].clone();
+    let (_, nodes) = coordinator
+        .send(ADMIN_TOKEN, reqwest::Method::GET, "/api/nodes", None)
+        .await;
+    let node_id = nodes["nodes"][0]["node_id"].as_str().expect("node_id");
+    let (_, node) = coordinator
+        .send(
+            ADMIN_TOKEN,
+            reqwest::Method::GET,
+            &format!("/api/nodes/{node_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        node["qualification"]["qualified"], true,
+        "the node passed the qualification before it took the job: {node}"
+    );
+    assert!(node["qualification"]["tokens_per_second"].as_f64() > Some(0.1));
     assert!(
         answer.as_str().is_some_and(|text| !text.is_empty()),
         "{view}"

@@ -2,8 +2,9 @@
 //! signed heartbeats, takes clients' jobs and leases them to the nodes that
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
-//! replicas). Organised by domain: `nodes`, `jobs`, `accounts`, over the
-//! shared `http` and `store` layers; `server` wires them.
+//! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
+//! `qualification`, over the shared `http` and `store` layers; `server`
+//! wires them.
 
 pub mod accounts;
 pub mod api;
@@ -16,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod openapi;
+pub mod qualification;
 pub mod server;
 pub mod store;
 

@@ -17,6 +17,9 @@ use super::nodes::routes::{
     __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
 };
 use super::nodes::token_routes;
+use super::qualification::routes::{
+    __path_delete_qualification, __path_get_qualification, __path_set_qualification,
+};
 use crate::identity::signing;
 
 /// Where the OpenAPI document is served.
@@ -41,7 +44,9 @@ A new node id needs a join token (`join_token`) unless the coordinator runs with
 page's `continue`). \
 Jobs: clients submit with `Authorization: Bearer gk_…` (an API key from POST /api/accounts); \
 nodes pull them with the signed long-poll POST /api/nodes/{id}/claim and hold each under a \
-lease whose id fences renew, logs and complete (409 once it is not the job's current live lease)."
+lease whose id fences renew, logs and complete (409 once it is not the job's current live lease). \
+A market with a qualification (PUT /api/markets/{market}/qualification) gives a node of it only \
+its qualification job until it passed."
     ),
     paths(
         register,
@@ -66,7 +71,10 @@ lease whose id fences renew, logs and complete (409 once it is not the job's cur
         claim,
         renew,
         append_logs,
-        complete
+        complete,
+        set_qualification,
+        get_qualification,
+        delete_qualification
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -33,6 +33,7 @@ use super::nodes::liveness;
 use super::nodes::routes::{self as node_routes, NodesState};
 use super::nodes::token_routes;
 use super::openapi::{self, OPENAPI_PATH};
+use super::qualification::routes::{self as qualification_routes, QualificationState};
 use super::store::{self, Store, StoreError};
 use crate::clock::unix_millis;
 use crate::http_server;
@@ -120,6 +121,10 @@ pub async fn serve_with_listener(
         config.lease_duration,
         cancel.clone(),
     );
+    let qualification = QualificationState {
+        store: store.clone(),
+        admin: admin.clone(),
+    };
     let accounts = AccountsState {
         store: store.clone(),
         admin,
@@ -158,7 +163,7 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(nodes, jobs, accounts, server);
+        let app = router(nodes, jobs, accounts, qualification, server);
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -176,12 +181,14 @@ fn router(
     nodes: NodesState,
     jobs: JobsState,
     accounts: AccountsState,
+    qualification: QualificationState,
     server: ServerState,
 ) -> Router {
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
         .merge(token_routes::router(nodes))
         .merge(account_routes::router(accounts))
+        .merge(qualification_routes::router(qualification))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

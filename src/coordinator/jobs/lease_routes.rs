@@ -140,7 +140,9 @@ pub fn capped_result(result: &serde_json::Value) -> String {
 }
 
 /// Wait for a job (signed by the node): the oldest job of the node's market
-/// it can run, under a lease; 204 when none came within `wait_seconds`.
+/// it can run, under a lease; 204 when none came within `wait_seconds`. A
+/// node of a market with a qualification it has not passed gets only its
+/// qualification job (an inference job).
 #[utoipa::path(
     post,
     path = "/api/nodes/{id}/claim",
@@ -205,7 +207,7 @@ pub async fn claim(
         let woken = state.wake.notified();
         if let Some(granted) = state
             .store
-            .claim(&claimant, lease_ms, unix_millis())
+            .claim_qualified(&claimant, lease_ms, unix_millis())
             .await?
         {
             state.metrics.claims.with_label_values(&["leased"]).inc();
@@ -402,6 +404,16 @@ pub async fn complete(
         Completed::Final(job_state) => {
             state.count(job_state);
             tracing::info!(job_id = %lease.job_id, %node, state = job_state.as_str(), "job completed");
+            let judged = state.store.judge_qualification(
+                lease.job_id,
+                lease_id,
+                job_state,
+                &request.result,
+                unix_millis(),
+            );
+            if let Some(verdict) = judged.await? {
+                verdict.log(node);
+            }
             Ok(Json(CompleteResponse { state: job_state }))
         }
         Completed::Already(job_state) => Ok(Json(CompleteResponse { state: job_state })),

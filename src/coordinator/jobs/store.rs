@@ -282,7 +282,10 @@ impl Transition {
 
 /// Records a transition; called inside the transaction that made it, after
 /// the conditional UPDATE that won the job row.
-pub(super) async fn record(conn: &mut AnyConnection, event: &Transition) -> Result<(), StoreError> {
+pub(in crate::coordinator) async fn record(
+    conn: &mut AnyConnection,
+    event: &Transition,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO job_events (job_id, seq, at, state, reason, attempt, node_id) VALUES \
          ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = $1), $2, $3, $4, \

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::coordinator::qualification::api::NodeQualification;
 use crate::gpu::GpuDevice;
 
 /// `POST /api/nodes/register`: binds `node_id` to `public_key` and records
@@ -154,6 +155,10 @@ pub struct NodeView {
     pub observed_generation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// Claimed vs qualified (`GET /api/nodes/{id}` only): present when the
+    /// market the node claims has a qualification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification: Option<NodeQualification>,
 }
 
 /// `GET /api/nodes`: one page, by node id.
@@ -196,6 +201,10 @@ pub struct MarketView {
     pub market: String,
     pub online: u64,
     pub total: u64,
+    /// Nodes that passed the market's qualification; absent when the
+    /// market has none (then every node of it takes its jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualified: Option<u64>,
 }
 
 /// `GET /api/markets`: one page, by market name.

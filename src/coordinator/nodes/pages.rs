@@ -71,6 +71,7 @@ impl Store {
                     market: row.try_get(0).map_err(query_err("read a market row"))?,
                     online: u64::try_from(online).unwrap_or_default(),
                     total: u64::try_from(total).unwrap_or_default(),
+                    qualified: None,
                 })
             })
             .collect()

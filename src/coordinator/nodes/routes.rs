@@ -290,7 +290,7 @@ pub async fn list_nodes(
     }))
 }
 
-/// One node.
+/// One node, with its standing in its market's qualification.
 #[utoipa::path(
     get,
     path = "/api/nodes/{id}",
@@ -305,12 +305,13 @@ pub async fn get_node(
     id: Result<Path<Uuid>, PathRejection>,
 ) -> Result<Json<NodeView>, ApiError> {
     let Path(id) = id?;
-    state
+    let mut node = state
         .store
         .node(id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("node {id} is not registered")))
+        .ok_or_else(|| ApiError::not_found(format!("node {id} is not registered")))?;
+    node.qualification = state.store.node_qualification(id, &node.market).await?;
+    Ok(Json(node))
 }
 
 /// Remove a node and its history (admin). The id is tombstoned: it
@@ -390,7 +391,8 @@ pub async fn list_heartbeats(
     }))
 }
 
-/// Markets: node counts by GPU class, a page at a time by name.
+/// Markets: node counts by GPU class (and qualified nodes where the market
+/// has a qualification), a page at a time by name.
 #[utoipa::path(
     get,
     path = "/api/markets",
@@ -411,6 +413,9 @@ pub async fn list_markets(
         .markets_page(page.after.as_deref(), page.limit)
         .await?;
     let continue_token = page::finish(&mut markets, &page, ListKind::Markets, |m| m.market.clone());
+    for market in &mut markets {
+        market.qualified = state.store.qualified_nodes(&market.market).await?;
+    }
     Ok(Json(MarketList {
         markets,
         continue_token,

@@ -154,6 +154,7 @@ impl Store {
             market: market.to_string(),
             online: u64::try_from(online.unwrap_or(0)).unwrap_or_default(),
             total: u64::try_from(total).unwrap_or_default(),
+            qualified: None,
         }))
     }
 
@@ -247,6 +248,7 @@ pub(super) fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
         heartbeats: u64::try_from(heartbeats).unwrap_or_default(),
         observed_generation: row.try_get("observed_generation").map_err(read)?,
         ready: ready.map(|r| r != 0),
+        qualification: None,
     })
 }
 

@@ -86,6 +86,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_coordinator_identity.sql"),
     ),
     (5, "jobs", include_str!("migrations/0005_jobs.sql")),
+    (
+        6,
+        "qualification",
+        include_str!("migrations/0006_qualification.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {
