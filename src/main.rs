@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: coordinator::accounts::cli::AccountCommand,
     },
+    /// Markets' qualification jobs (admin, through a running coordinator).
+    Market {
+        #[command(subcommand)]
+        command: coordinator::qualification::cli::MarketCommand,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -106,6 +111,11 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Coordinator(command) => finish(command.run(supervisor::stop_signal()).await),
         Command::Account { command } => finish(
             coordinator::accounts::cli::run(command)
+                .await
+                .map(|out| out.print()),
+        ),
+        Command::Market { command } => finish(
+            coordinator::qualification::cli::run(command)
                 .await
                 .map(|out| out.print()),
         ),

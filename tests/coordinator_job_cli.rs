@@ -2,7 +2,8 @@
 //! account create|list|revoke` with the admin token from the environment,
 //! `garage job submit --market cpu --follow` streaming a simulated node's
 //! log to stderr and printing the finished job, `garage job list|get` with
-//! the API key from a 0600 file, and a revoked key refused.
+//! the API key from a 0600 file, a revoked key refused, and `garage market
+//! qualification set|get|delete`.
 
 mod coordinator_support;
 
@@ -146,4 +147,81 @@ async fn submit_follow_list_and_revoke_through_the_cli() {
         "{}",
         text(&refused.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn market_qualification_set_get_and_delete_through_the_cli() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_coordinator, base) = start(&tmp.path().join("coordinator")).await;
+    let set = run(garage(&[
+        "market",
+        "qualification",
+        "set",
+        "cpu",
+        "--url",
+        &base,
+        "--model",
+        "smollm2",
+        "--prompt",
+        "The capital of France is",
+        "--expected",
+        "Paris",
+        "--min-tokens-per-second",
+        "2.5",
+    ]));
+    assert!(set.status.success(), "{}", text(&set.stderr));
+    let got = run(garage(&[
+        "market",
+        "qualification",
+        "get",
+        "cpu",
+        "--url",
+        &base,
+    ]));
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    let shown: serde_json::Value = serde_json::from_slice(&got.stdout).expect("JSON on stdout");
+    assert_eq!(shown["market"], "cpu");
+    assert_eq!(shown["qualification"]["expected"], "Paris");
+    assert_eq!(shown["qualification"]["min_tokens_per_second"], 2.5);
+    assert_eq!(shown["qualification"]["max_tokens"], 16);
+    let bad = run(garage(&[
+        "market",
+        "qualification",
+        "set",
+        "cpu",
+        "--url",
+        &base,
+        "--model",
+        "m",
+        "--prompt",
+        "p",
+        "--expected",
+        "e",
+        "--min-tokens-per-second",
+        "0",
+    ]));
+    assert!(!bad.status.success(), "a minimum of 0 is refused");
+    assert!(
+        text(&bad.stderr).contains("min_tokens_per_second"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let deleted = run(garage(&[
+        "market",
+        "qualification",
+        "delete",
+        "cpu",
+        "--url",
+        &base,
+    ]));
+    assert!(deleted.status.success(), "{}", text(&deleted.stderr));
+    let gone = run(garage(&[
+        "market",
+        "qualification",
+        "get",
+        "cpu",
+        "--url",
+        &base,
+    ]));
+    assert!(!gone.status.success(), "no qualification after delete");
 }

@@ -176,6 +176,21 @@ impl BearerClient {
         decode(&format!("POST {path}"), &bytes)
     }
 
+    /// `PUT path` with a JSON body, decoded.
+    pub async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, BearerClientError> {
+        let builder = self
+            .http
+            .put(self.url(path))
+            .timeout(REQUEST_TIMEOUT)
+            .json(body);
+        let bytes = self.send(&format!("PUT {path}"), builder).await?;
+        decode(&format!("PUT {path}"), &bytes)
+    }
+
     /// `DELETE path`; any 2xx is success.
     pub async fn delete(&self, path: &str) -> Result<(), BearerClientError> {
         let builder = self.http.delete(self.url(path)).timeout(REQUEST_TIMEOUT);
