@@ -4,7 +4,7 @@
 //! The controller is the one owner of restarts and of the node's status;
 //! what it remembers per component is in [`super::memory`], and how that
 //! reads as status in [`super::projection`].
-//! Just over 450 lines on purpose: the loop's state and its transitions
+//! Over 450 lines on purpose: the loop's state and its transitions
 //! read best in one file; what could leave it (target, memory, projection,
 //! backoff, apply) already has.
 
@@ -63,8 +63,14 @@ pub struct Controller<R: ContainerRuntime> {
     status: watch::Sender<NodeStatus>,
     metrics: AgentMetrics,
     failed_since_last_pass: bool,
+    /// A second look after a start: a container that dies at once may do so
+    /// before the engine's event stream is live or its list shows the exit,
+    /// and would wait for the resync (a crash seen 30 s late in CI).
+    recheck_at: Option<Instant>,
 }
 
+/// When to look again after a step started a container.
+const START_RECHECK: Duration = Duration::from_secs(1);
 /// How long a stopping agent lets in-flight steps finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Retry delay after the engine could not be listed.
@@ -84,6 +90,7 @@ impl<R: ContainerRuntime> Controller<R> {
             status,
             metrics,
             failed_since_last_pass: false,
+            recheck_at: None,
         }
     }
 
@@ -302,6 +309,7 @@ impl<R: ContainerRuntime> Controller<R> {
             return;
         };
         let drift = self.metrics.drift_corrections.clone();
+        let started = result.is_ok() && step.action != Action::Remove;
         let record = self.memory_of(&target, &step.component);
         match result {
             Ok(()) => {
@@ -329,6 +337,10 @@ impl<R: ContainerRuntime> Controller<R> {
                 record.backoff.record_failure(now);
                 self.failed_since_last_pass = true;
             }
+        }
+        if started {
+            let at = now + START_RECHECK;
+            self.recheck_at = Some(self.recheck_at.map_or(at, |r| r.min(at)));
         }
     }
 
@@ -432,6 +444,13 @@ impl<R: ContainerRuntime> Controller<R> {
                     tracing::warn!(error = %one_line(&err), "reconcile pass failed; retrying");
                     Instant::now() + ENGINE_RETRY
                 }
+            };
+            let wake = match self.recheck_at.take() {
+                Some(at) if at > Instant::now() => {
+                    self.recheck_at = Some(at);
+                    wake.min(at)
+                }
+                _ => wake,
             };
             tokio::select! {
                 () = cancel.cancelled() => break,
