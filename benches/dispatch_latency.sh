@@ -41,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 wait_for() { # URL SECONDS
   local deadline=$(( $(date +%s) + $2 ))
-  until curl -fsS -o /dev/null "$1"; do
+  until curl -fs -o /dev/null "$1"; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "no answer from $1 within $2 s" >&2; exit 1; }
     sleep 0.2
   done
