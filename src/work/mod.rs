@@ -19,6 +19,7 @@ pub mod logs;
 pub mod running;
 
 #[cfg(test)]
+#[path = "mod_tests.rs"]
 mod tests;
 
 use std::collections::BTreeMap;
