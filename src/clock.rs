@@ -42,6 +42,13 @@ pub fn rfc3339_millis(ms: i64) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
+/// Unix milliseconds of an RFC 3339 time (`Z` or no offset); `None` when malformed.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let time = humantime::parse_rfc3339_weak(text).ok()?;
+    let since = time.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +61,13 @@ mod tests {
         assert!((millis / 1000).abs_diff(i64::try_from(secs).unwrap()) <= 1);
         assert!((unix_secs_f64() - secs as f64).abs() < 2.0);
         assert!(unix_nanos() / 1_000_000 >= u128::try_from(millis).unwrap());
+    }
+
+    #[test]
+    fn rfc3339_parses_back() {
+        let ms = 1_790_000_000_123;
+        assert_eq!(parse_rfc3339_millis(&rfc3339_millis(ms)), Some(ms));
+        assert_eq!(parse_rfc3339_millis("yesterday"), None);
     }
 
     #[test]

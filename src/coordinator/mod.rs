@@ -3,7 +3,7 @@
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
-//! `qualification`, over the shared `http` and `store` layers; `server`
+//! `qualification`, `parameters`, over the shared `http` and `store` layers; `server`
 //! wires them.
 
 pub mod accounts;
@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod nodes;
 pub mod openapi;
+pub mod parameters;
 pub mod qualification;
 pub mod server;
 pub mod store;

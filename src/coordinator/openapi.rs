@@ -17,6 +17,9 @@ use super::nodes::routes::{
     __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
 };
 use super::nodes::token_routes;
+use super::parameters::routes::{
+    __path_get_parameter, __path_list_parameters, __path_set_parameter,
+};
 use super::qualification::routes::{
     __path_delete_qualification, __path_get_qualification, __path_set_qualification,
 };
@@ -74,7 +77,10 @@ its qualification job until it passed."
         complete,
         set_qualification,
         get_qualification,
-        delete_qualification
+        delete_qualification,
+        list_parameters,
+        get_parameter,
+        set_parameter
     ),
     modifiers(&SecuritySchemes)
 )]

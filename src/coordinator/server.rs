@@ -33,6 +33,9 @@ use super::nodes::liveness;
 use super::nodes::routes::{self as node_routes, NodesState};
 use super::nodes::token_routes;
 use super::openapi::{self, OPENAPI_PATH};
+use super::parameters::routes::{self as parameter_routes, ParametersState};
+use super::parameters::store::StartDefaults;
+use super::parameters::Parameters;
 use super::qualification::routes::{self as qualification_routes, QualificationState};
 use super::store::{self, Store, StoreError};
 use crate::clock::unix_millis;
@@ -125,6 +128,17 @@ pub async fn serve_with_listener(
         store: store.clone(),
         admin: admin.clone(),
     };
+    let parameters = ParametersState {
+        parameters: Parameters::new(
+            store.clone(),
+            StartDefaults {
+                heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
+                    .unwrap_or(i64::MAX),
+                offline_after_intervals: i64::from(config.offline_after),
+            },
+        ),
+        admin: admin.clone(),
+    };
     let accounts = AccountsState {
         store: store.clone(),
         admin,
@@ -163,7 +177,7 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(nodes, jobs, accounts, qualification, server);
+        let app = router(nodes, jobs, accounts, qualification, parameters, server);
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -182,6 +196,7 @@ fn router(
     jobs: JobsState,
     accounts: AccountsState,
     qualification: QualificationState,
+    parameters: ParametersState,
     server: ServerState,
 ) -> Router {
     let bounded = Router::new()
@@ -189,6 +204,7 @@ fn router(
         .merge(token_routes::router(nodes))
         .merge(account_routes::router(accounts))
         .merge(qualification_routes::router(qualification))
+        .merge(parameter_routes::router(parameters))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

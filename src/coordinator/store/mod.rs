@@ -91,6 +91,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "qualification",
         include_str!("migrations/0006_qualification.sql"),
     ),
+    (7, "ledger", include_str!("migrations/0007_ledger.sql")),
 ];
 
 impl MigrationSource<'static> for Embedded {
