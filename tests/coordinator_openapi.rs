@@ -28,6 +28,12 @@ async fn served_document_is_the_committed_one() {
         ("/api/markets", &["get"]),
         ("/api/join-tokens", &["get", "post"]),
         ("/api/join-tokens/{id}", &["delete"]),
+        ("/api/parameters", &["get"]),
+        ("/api/parameters/{name}", &["get", "put"]),
+        ("/api/ledger/accounts/{account}", &["get"]),
+        ("/api/ledger/accounts/{account}/transfers", &["get"]),
+        ("/api/ledger/mint", &["post"]),
+        ("/api/ledger/audit", &["get"]),
     ] {
         for method in methods {
             assert!(

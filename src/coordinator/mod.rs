@@ -3,7 +3,7 @@
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
-//! `qualification`, `parameters`, over the shared `http` and `store` layers; `server`
+//! `qualification`, `parameters`, `ledger`, over the shared `http` and `store` layers; `server`
 //! wires them.
 
 pub mod accounts;
@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod http;
 pub mod jobs;
+pub mod ledger;
 pub mod metrics;
 pub mod nodes;
 pub mod openapi;

@@ -12,6 +12,7 @@ use super::accounts::routes::{__path_create_account, __path_list_accounts, __pat
 use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
 use super::jobs::log_routes::__path_job_logs;
 use super::jobs::routes::{__path_cancel_job, __path_get_job, __path_list_jobs, __path_submit_job};
+use super::ledger::routes::{__path_audit, __path_get_balance, __path_list_transfers, __path_mint};
 use super::nodes::routes::{
     __path_coordinator_info, __path_delete_node, __path_get_node, __path_heartbeat,
     __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
@@ -49,7 +50,10 @@ Jobs: clients submit with `Authorization: Bearer gk_…` (an API key from POST /
 nodes pull them with the signed long-poll POST /api/nodes/{id}/claim and hold each under a \
 lease whose id fences renew, logs and complete (409 once it is not the job's current live lease). \
 A market with a qualification (PUT /api/markets/{market}/qualification) gives a node of it only \
-its qualification job until it passed."
+its qualification job until it passed. \
+Money: amounts are integers in µGAI; a client's submission holds price x timeout (402 when the balance \
+does not cover it), the completing lease's node is paid price x billed seconds minus the network fee \
+(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant."
     ),
     paths(
         register,
@@ -80,7 +84,11 @@ its qualification job until it passed."
         delete_qualification,
         list_parameters,
         get_parameter,
-        set_parameter
+        set_parameter,
+        get_balance,
+        list_transfers,
+        mint,
+        audit
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -26,6 +26,7 @@ use super::http::node_auth::Authenticator;
 use super::jobs::routes::{self as job_routes, JobsState};
 use super::jobs::sweep;
 use super::jobs::{lease_routes, log_routes};
+use super::ledger::routes::{self as ledger_routes, LedgerState};
 use super::metrics::CoordinatorMetrics;
 use super::nodes::admission::Admission;
 use super::nodes::api::NodeState;
@@ -116,27 +117,36 @@ pub async fn serve_with_listener(
         heartbeat_history_bytes: config.heartbeat_history_bytes,
     };
     let cancel = CancellationToken::new();
+    let live_parameters = Parameters::new(
+        store.clone(),
+        StartDefaults {
+            heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
+                .unwrap_or(i64::MAX),
+            offline_after_intervals: i64::from(config.offline_after),
+        },
+    );
+    let clients = ClientAuth::new(store.clone(), admin.clone(), metrics.clone());
+    let ledger = LedgerState {
+        store: store.clone(),
+        clients: clients.clone(),
+        auth: auth.clone(),
+        admin: admin.clone(),
+    };
     let jobs = JobsState::new(
         store.clone(),
         auth,
-        ClientAuth::new(store.clone(), admin.clone(), metrics.clone()),
+        clients,
         metrics.clone(),
         config.lease_duration,
+        live_parameters.clone(),
         cancel.clone(),
     );
-    let qualification = QualificationState {
-        store: store.clone(),
+    let parameters = ParametersState {
+        parameters: live_parameters,
         admin: admin.clone(),
     };
-    let parameters = ParametersState {
-        parameters: Parameters::new(
-            store.clone(),
-            StartDefaults {
-                heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
-                    .unwrap_or(i64::MAX),
-                offline_after_intervals: i64::from(config.offline_after),
-            },
-        ),
+    let qualification = QualificationState {
+        store: store.clone(),
         admin: admin.clone(),
     };
     let accounts = AccountsState {
@@ -177,7 +187,15 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(nodes, jobs, accounts, qualification, parameters, server);
+        let app = router(
+            nodes,
+            jobs,
+            accounts,
+            qualification,
+            parameters,
+            ledger,
+            server,
+        );
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -197,6 +215,7 @@ fn router(
     accounts: AccountsState,
     qualification: QualificationState,
     parameters: ParametersState,
+    ledger: LedgerState,
     server: ServerState,
 ) -> Router {
     let bounded = Router::new()
@@ -205,6 +224,7 @@ fn router(
         .merge(account_routes::router(accounts))
         .merge(qualification_routes::router(qualification))
         .merge(parameter_routes::router(parameters))
+        .merge(ledger_routes::router(ledger))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

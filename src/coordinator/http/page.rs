@@ -27,6 +27,7 @@ pub enum ListKind {
     JoinTokens,
     Accounts,
     Jobs,
+    Transfers,
 }
 
 impl ListKind {
@@ -38,6 +39,7 @@ impl ListKind {
             ListKind::JoinTokens => "join-tokens",
             ListKind::Accounts => "accounts",
             ListKind::Jobs => "jobs",
+            ListKind::Transfers => "transfers",
         }
     }
 }
