@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 use super::account::LedgerAccount;
 use super::cost::{self, Split};
-use super::store::{transfer_in, LedgerError, NewTransfer, TransferKind};
+use super::store::{
+    transfer_in, transfers_from_in, Credit, LedgerError, NewTransfer, TransferKind,
+};
 use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// Who pays for a job, and at what price.
@@ -145,7 +147,6 @@ pub async fn settle_in(
     if closed.rows_affected() != 1 {
         return Ok(None);
     }
-    let escrow = LedgerAccount::Escrow(job_id);
     let parts = [
         (
             "pay",
@@ -156,24 +157,28 @@ pub async fn settle_in(
         ("fee", LedgerAccount::Treasury, split.fee, TransferKind::Fee),
         ("refund", payer, split.refunded, TransferKind::Refund),
     ];
-    for (what, credit, amount, kind) in parts {
-        if amount == 0 {
-            continue;
-        }
-        let transfer = NewTransfer {
+    let credits: Vec<Credit> = parts
+        .into_iter()
+        .filter(|(_, _, amount, _)| *amount > 0)
+        .map(|(what, account, amount, kind)| Credit {
             id: format!("{what}:{job_id}"),
-            debit: escrow.clone(),
-            credit,
+            account,
             amount,
             kind,
-            job_id: Some(job_id),
             memo: format!(
                 "{what} for job {job_id} ({} s billed)",
                 split.billed_seconds
             ),
-        };
-        transfer_in(conn, &transfer, now_ms).await?;
-    }
+        })
+        .collect();
+    transfers_from_in(
+        conn,
+        &LedgerAccount::Escrow(job_id),
+        &credits,
+        Some(job_id),
+        now_ms,
+    )
+    .await?;
     Ok(Some(split))
 }
 

@@ -100,23 +100,16 @@ pub struct BalanceRow {
     pub balance: i64,
 }
 
-/// Opens `account` with a zero balance if it has none.
-pub async fn ensure_account(
-    conn: &mut AnyConnection,
-    account: &LedgerAccount,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO ledger_accounts (account, kind, balance, created_at) VALUES ($1, $2, 0, $3) \
-         ON CONFLICT (account) DO NOTHING",
-    )
-    .bind(account.key())
-    .bind(account.kind())
-    .bind(now_ms)
-    .execute(conn)
-    .await
-    .map_err(query_err("open a ledger account"))?;
-    Ok(())
+/// One credit of a batch from one debit account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    /// Unique: the same id twice is one transfer.
+    pub id: String,
+    pub account: LedgerAccount,
+    /// µGAI, above 0.
+    pub amount: i64,
+    pub kind: TransferKind,
+    pub memo: String,
 }
 
 /// Makes `transfer` inside the caller's transaction; on an error the
@@ -126,63 +119,136 @@ pub async fn transfer_in(
     transfer: &NewTransfer,
     now_ms: i64,
 ) -> Result<Applied, LedgerError> {
-    debug_assert!(transfer.amount > 0 && transfer.debit != transfer.credit);
-    ensure_account(conn, &transfer.debit, now_ms).await?;
-    ensure_account(conn, &transfer.credit, now_ms).await?;
-    let inserted = sqlx::query(
-        "INSERT INTO ledger_transfers (transfer_id, debit, credit, amount, kind, job_id, memo, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (transfer_id) DO NOTHING",
-    )
-    .bind(transfer.id.clone())
-    .bind(transfer.debit.key())
-    .bind(transfer.credit.key())
-    .bind(transfer.amount)
-    .bind(transfer.kind.as_str())
-    .bind(transfer.job_id.map(|id| id.to_string()))
-    .bind(transfer.memo.clone())
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await
-    .map_err(query_err("record a transfer"))?;
-    if inserted.rows_affected() == 0 {
-        let before = transfer_row(conn, &transfer.id).await?;
-        let same = before.is_some_and(|row| {
-            row.debit == transfer.debit.key()
-                && row.credit == transfer.credit.key()
-                && row.amount == transfer.amount
-        });
-        return if same {
-            Ok(Applied::Before)
-        } else {
-            Err(LedgerError::IdReused {
-                id: transfer.id.clone(),
-            })
-        };
+    let credit = Credit {
+        id: transfer.id.clone(),
+        account: transfer.credit.clone(),
+        amount: transfer.amount,
+        kind: transfer.kind,
+        memo: transfer.memo.clone(),
+    };
+    transfers_from_in(conn, &transfer.debit, &[credit], transfer.job_id, now_ms).await
+}
+
+/// Makes one transfer per credit, all from `debit`, inside the caller's
+/// transaction: the transfers recorded in one statement, the debit of
+/// their sum in one conditional UPDATE (refused below zero), each credit
+/// one upsert. Either all were made now, or all before (a retry of the
+/// same batch); anything else is refused and the caller must roll back.
+pub async fn transfers_from_in(
+    conn: &mut AnyConnection,
+    debit: &LedgerAccount,
+    credits: &[Credit],
+    job_id: Option<Uuid>,
+    now_ms: i64,
+) -> Result<Applied, LedgerError> {
+    debug_assert!(credits.iter().all(|c| c.amount > 0 && c.account != *debit));
+    if credits.is_empty() {
+        return Ok(Applied::Now);
     }
+    let rows: Vec<String> = (0..credits.len())
+        .map(|i| {
+            let n = i * 8;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO ledger_transfers (transfer_id, debit, credit, amount, kind, job_id, memo, at) \
+         VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for credit in credits {
+        insert = insert
+            .bind(credit.id.clone())
+            .bind(debit.key())
+            .bind(credit.account.key())
+            .bind(credit.amount)
+            .bind(credit.kind.as_str())
+            .bind(job_id.map(|id| id.to_string()))
+            .bind(credit.memo.clone())
+            .bind(now_ms);
+    }
+    let inserted = insert
+        .execute(&mut *conn)
+        .await
+        .map_err(query_err("record transfers"))?
+        .rows_affected();
+    if inserted != credits.len() as u64 {
+        return made_before(conn, debit, credits, inserted).await;
+    }
+    let total = credits
+        .iter()
+        .try_fold(0i64, |sum, c| sum.checked_add(c.amount))
+        .ok_or_else(|| LedgerError::Insufficient {
+            account: debit.key(),
+            balance: 0,
+            needed: i64::MAX,
+        })?;
     let debited = sqlx::query(
         "UPDATE ledger_accounts SET balance = balance - $2 WHERE account = $1 \
          AND (kind = 'issuer' OR balance >= $2)",
     )
-    .bind(transfer.debit.key())
-    .bind(transfer.amount)
+    .bind(debit.key())
+    .bind(total)
     .execute(&mut *conn)
     .await
     .map_err(query_err("debit an account"))?;
     if debited.rows_affected() != 1 {
-        let balance = balance_in(conn, &transfer.debit.key()).await?.unwrap_or(0);
+        let balance = balance_in(conn, &debit.key()).await?.unwrap_or(0);
         return Err(LedgerError::Insufficient {
-            account: transfer.debit.key(),
+            account: debit.key(),
             balance,
-            needed: transfer.amount,
+            needed: total,
         });
     }
-    sqlx::query("UPDATE ledger_accounts SET balance = balance + $2 WHERE account = $1")
-        .bind(transfer.credit.key())
-        .bind(transfer.amount)
+    for credit in credits {
+        sqlx::query(
+            "INSERT INTO ledger_accounts (account, kind, balance, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (account) \
+             DO UPDATE SET balance = ledger_accounts.balance + excluded.balance",
+        )
+        .bind(credit.account.key())
+        .bind(credit.account.kind())
+        .bind(credit.amount)
+        .bind(now_ms)
         .execute(&mut *conn)
         .await
         .map_err(query_err("credit an account"))?;
+    }
     Ok(Applied::Now)
+}
+
+/// A batch whose ids were (partly) used before: a retry when every
+/// transfer is stored exactly as asked, refused otherwise.
+async fn made_before(
+    conn: &mut AnyConnection,
+    debit: &LedgerAccount,
+    credits: &[Credit],
+    inserted: u64,
+) -> Result<Applied, LedgerError> {
+    for credit in credits {
+        let same = transfer_row(conn, &credit.id).await?.is_some_and(|row| {
+            row.debit == debit.key()
+                && row.credit == credit.account.key()
+                && row.amount == credit.amount
+        });
+        if !same || inserted != 0 {
+            return Err(LedgerError::IdReused {
+                id: credit.id.clone(),
+            });
+        }
+    }
+    Ok(Applied::Before)
 }
 
 /// Mints `amount` into `account` from the issuer under `transfer_id`.

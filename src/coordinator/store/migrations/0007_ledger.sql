@@ -19,10 +19,15 @@ CREATE TABLE ledger_accounts (
     CHECK (balance <= 0 OR kind <> 'issuer')
 );
 
+-- The issuer and the treasury exist from the start; every other account
+-- is opened by its first credit.
+INSERT INTO ledger_accounts (account, kind, balance, created_at) VALUES ('issuer', 'issuer', 0, 0);
+INSERT INTO ledger_accounts (account, kind, balance, created_at) VALUES ('treasury', 'treasury', 0, 0);
+
 CREATE TABLE ledger_transfers (
     transfer_id TEXT PRIMARY KEY,
-    debit TEXT NOT NULL REFERENCES ledger_accounts (account),
-    credit TEXT NOT NULL REFERENCES ledger_accounts (account),
+    debit TEXT NOT NULL REFERENCES ledger_accounts (account) DEFERRABLE INITIALLY DEFERRED,
+    credit TEXT NOT NULL REFERENCES ledger_accounts (account) DEFERRABLE INITIALLY DEFERRED,
     amount BIGINT NOT NULL,
     kind TEXT NOT NULL,
     job_id TEXT,
