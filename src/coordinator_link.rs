@@ -54,10 +54,7 @@ pub fn registration(
         .location()
         .map(|l| Location {
             country: Some(l.country.clone()),
-            region: l
-                .price_area
-                .and_then(|area| serde_json::to_value(area).ok())
-                .and_then(|v| v.as_str().map(str::to_string)),
+            region: l.price_area.map(|area| area.as_str().to_owned()),
             latitude: l.coordinates.as_ref().map(|c| c.latitude),
             longitude: l.coordinates.as_ref().map(|c| c.longitude),
         })
