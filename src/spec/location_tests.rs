@@ -36,7 +36,7 @@ fn unassigned_country_and_bad_coordinates_are_errors() {
         error_of(&located(
             "    country: SE\n    coordinates: {latitude: 59, longitude: -181}\n"
         )),
-        "node.yaml:8:45: spec.location.coordinates.longitude: longitude must be -180 to 180, got -181 (fix: write degrees east, e.g. 18.07)"
+        "node.yaml:8:44: spec.location.coordinates.longitude: longitude must be -180 to 180, got -181 (fix: write degrees east, e.g. 18.07)"
     );
     assert_eq!(
         error_of(&located("    country: SE\n    priceArea: SE5\n")),
@@ -86,7 +86,7 @@ fn coordinates_and_country_that_disagree_are_warnings() {
         warnings_of(&located(
             "    country: NO\n    coordinates: {latitude: 59.33, longitude: 18.07}\n"
         )),
-        ["node.yaml:8:18: spec.location.coordinates: warning: the coordinates (59.33, 18.07) lie in Sweden (SE3), but the country is NO (fix: check the coordinates (latitude first, then longitude) or set `country: SE`)"]
+        ["node.yaml:8:5: spec.location.coordinates: warning: the coordinates (59.33, 18.07) lie in Sweden (SE3), but the country is NO (fix: check the coordinates (latitude first, then longitude) or set `country: SE`)"]
     );
     assert!(warnings_of(&located(
         "    country: NO\n    coordinates: {latitude: 59.91, longitude: 10.75}\n"

@@ -71,7 +71,7 @@ pub(super) fn power_settings(
                 "spec.power.source",
                 format!(
                     "`source: {}` needs `spec.power.solar` (capacityKw, tiltDeg, azimuthDeg)",
-                    source_name(source)
+                    source.as_str()
                 ),
                 "add `solar: {capacityKw: 6.5, tiltDeg: 35, azimuthDeg: 180}`",
             ))
@@ -126,14 +126,6 @@ pub(super) fn power_settings(
         policy: power.policy,
         solar,
     })
-}
-
-fn source_name(source: PowerSource) -> &'static str {
-    match source {
-        PowerSource::Grid => "grid",
-        PowerSource::Solar => "solar",
-        PowerSource::Mixed => "mixed",
-    }
 }
 
 fn model_source(

@@ -88,28 +88,30 @@ fn bad_power_settings_are_placed_errors() {
         ),
         (
             "    source: solar\n    solar: {capacityKw: 5, production: {http: {url: 'ftp://x/y', pointer: /a}}}\n",
-            "node.yaml:11:57: spec.power.solar.production.http.url: `ftp://x/y` is not an http(s) URL (fix: write the inverter's URL, e.g. http://192.168.1.20/api/power)",
+            "node.yaml:11:53: spec.power.solar.production.http.url: `ftp://x/y` is not an http(s) URL (fix: write the inverter's URL, e.g. http://192.168.1.20/api/power)",
         ),
         (
             "    source: solar\n    solar: {capacityKw: 5, production: {http: {url: 'http://x/y', pointer: a/b}}}\n",
-            "node.yaml:11:79: spec.power.solar.production.http.pointer: `a/b` is not a JSON pointer (fix: start it with `/` and write `~` as `~0`, `/` in a key as `~1`, e.g. /inverters/0/acPower; leave it empty for a bare number)",
+            "node.yaml:11:76: spec.power.solar.production.http.pointer: `a/b` is not a JSON pointer (fix: start it with `/` and write `~` as `~0`, `/` in a key as `~1`, e.g. /inverters/0/acPower; leave it empty for a bare number)",
         ),
         (
             "    source: solar\n    solar: {capacityKw: 5, production: {http: {url: 'http://x/y', pointer: /a~2}}}\n",
-            "node.yaml:11:79: spec.power.solar.production.http.pointer: `/a~2` is not a JSON pointer (fix: start it with `/` and write `~` as `~0`, `/` in a key as `~1`, e.g. /inverters/0/acPower; leave it empty for a bare number)",
+            "node.yaml:11:76: spec.power.solar.production.http.pointer: `/a~2` is not a JSON pointer (fix: start it with `/` and write `~` as `~0`, `/` in a key as `~1`, e.g. /inverters/0/acPower; leave it empty for a bare number)",
         ),
         (
             "    source: solar\n    solar: {capacityKw: 5, production: {http: {url: 'http://x/y', pointer: '', timeout: 1m}}}\n",
-            "node.yaml:11:94: spec.power.solar.production.http.timeout: `1m` (1m) is longer than the maximum 30s (fix: write a duration from 100ms to 30s)",
+            "node.yaml:11:89: spec.power.solar.production.http.timeout: `1m` (1m) is longer than the maximum 30s (fix: write a duration from 100ms to 30s)",
         ),
         (
             "    source: solar\n    solar: {capacityKw: 5, production: {http: {url: 'http://x/y', pointer: '', unit: MW}}}\n",
-            "node.yaml:11:91: spec.power.solar.production.http.unit: unknown variant `MW`, expected `W` or `kW` (fix: use one of the listed values; they are case-sensitive)",
+            "node.yaml:11:86: spec.power.solar.production.http.unit: unknown variant `MW`, expected `W` or `kW` (fix: use one of the listed values; they are case-sensitive)",
         ),
     ];
-    for (power, expected) in cases {
-        assert_eq!(error_of(&powered(power)), expected, "{power}");
-    }
+    let (actual, expected): (Vec<String>, Vec<&str>) = cases
+        .iter()
+        .map(|(power, expected)| (error_of(&powered(power)), *expected))
+        .unzip();
+    assert_eq!(actual, expected);
 }
 
 #[test]

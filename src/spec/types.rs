@@ -144,6 +144,17 @@ pub enum PowerSource {
     Mixed,
 }
 
+impl PowerSource {
+    /// As written in node.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerSource::Grid => "grid",
+            PowerSource::Solar => "solar",
+            PowerSource::Mixed => "mixed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum PowerPolicy {
@@ -151,6 +162,17 @@ pub enum PowerPolicy {
     Any,
     PreferSolar,
     SolarOnly,
+}
+
+impl PowerPolicy {
+    /// As written in node.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerPolicy::Any => "any",
+            PowerPolicy::PreferSolar => "prefer-solar",
+            PowerPolicy::SolarOnly => "solar-only",
+        }
+    }
 }
 
 /// Solar panels and where their production is read.

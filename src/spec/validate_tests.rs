@@ -195,7 +195,7 @@ fn health_check_interval_out_of_range() {
     let text = EXAMPLE.replace("timeout: 3s", "timeout: 25h");
     assert_eq!(
         error_of(&text),
-        "node.yaml:68:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
+        "node.yaml:72:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
     );
 }
 
