@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::backoff::{later, Backoff, Policy};
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
+use crate::energy::PowerStatus;
 use crate::coordinator::{ClientError, CoordinatorClient};
 use crate::gpu::GpuInventory;
 use crate::metrics::{
@@ -54,10 +55,7 @@ pub fn registration(
         .location()
         .map(|l| Location {
             country: Some(l.country.clone()),
-            region: l
-                .price_area
-                .and_then(|area| serde_json::to_value(area).ok())
-                .and_then(|v| v.as_str().map(str::to_string)),
+            region: l.price_area.map(|area| area.as_str().to_owned()),
             latitude: l.coordinates.as_ref().map(|c| c.latitude),
             longitude: l.coordinates.as_ref().map(|c| c.longitude),
         })
@@ -66,23 +64,30 @@ pub fn registration(
     client.registration(gpu_info, location, benchmark)
 }
 
-/// The heartbeat for `status`.
-pub fn heartbeat(status: &NodeStatus, gpus: &GpuInventory) -> HeartbeatRequest {
+/// The heartbeat for `status` and the node's last power sample.
+pub fn heartbeat(
+    status: &NodeStatus,
+    gpus: &GpuInventory,
+    power: Option<&PowerStatus>,
+) -> HeartbeatRequest {
     HeartbeatRequest {
         observed_generation: status.observed_generation.clone(),
         ready: status.ready(),
         gpus: gpus.devices.iter().map(GpuInfo::from).collect(),
         status: serde_json::to_value(status).unwrap_or_default(),
+        power: power.map(PowerStatus::report),
     }
 }
 
 /// Registers, then heartbeats until the status channel closes. Runs under
-/// the agent's supervisor, which cancels it on stop.
+/// the agent's supervisor, which cancels it on stop. Each heartbeat carries
+/// the last power sample; a new sample alone sends none.
 pub async fn run(
     client: CoordinatorClient,
     registration: RegisterRequest,
     gpus: GpuInventory,
     mut status: watch::Receiver<NodeStatus>,
+    power: watch::Receiver<Option<PowerStatus>>,
     metrics: AgentMetrics,
 ) {
     let node_id = client.identity().node_id();
@@ -96,7 +101,11 @@ pub async fn run(
             REPORT_REGISTER
         };
         let result = if registered {
-            let request = heartbeat(&status.borrow_and_update(), &gpus);
+            let request = heartbeat(
+                &status.borrow_and_update(),
+                &gpus,
+                power.borrow().as_ref(),
+            );
             client
                 .heartbeat(&request)
                 .await
@@ -231,6 +240,7 @@ mod tests {
                 registration,
                 GpuInventory::none("test"),
                 status,
+                watch::channel(None).1,
                 AgentMetrics::new(),
             )
             .await;
@@ -325,7 +335,7 @@ mod tests {
     fn heartbeats_carry_the_generation_and_readiness() {
         let mut status = NodeStatus::new("n1");
         status.observed_generation = Some("abc123".into());
-        let beat = heartbeat(&status, &GpuInventory::none("test"));
+        let beat = heartbeat(&status, &GpuInventory::none("test"), None);
         assert_eq!(beat.observed_generation.as_deref(), Some("abc123"));
         assert_eq!(beat.ready, None, "Ready is Unknown before the first pass");
         assert_eq!(beat.status["node"], "n1");

@@ -3,8 +3,8 @@
 //! cause, component kind, container state) — never component names or ids.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::runtime::{ComponentKind, ContainerState};
@@ -30,6 +30,11 @@ pub struct AgentMetrics {
     pub network_job_leases: IntCounterVec,
     pub network_job_completions: IntCounterVec,
     pub network_jobs_running: IntGauge,
+    pub power_draw_watts: Gauge,
+    pub solar_production_watts: Gauge,
+    pub power_surplus_watts: Gauge,
+    pub energy_joules: Counter,
+    pub solar_energy_joules: Counter,
 }
 
 /// Result label values.
@@ -164,6 +169,31 @@ impl AgentMetrics {
                 "Network jobs running on this node now.",
             )
             .expect("valid metric"),
+            power_draw_watts: Gauge::new(
+                "garage_node_power_draw_watts",
+                "The node's draw (GPUs and CPU) over the last sample period.",
+            )
+            .expect("valid metric"),
+            solar_production_watts: Gauge::new(
+                "garage_node_solar_production_watts",
+                "Solar production (0 on grid nodes and while it cannot be read).",
+            )
+            .expect("valid metric"),
+            power_surplus_watts: Gauge::new(
+                "garage_node_power_surplus_watts",
+                "Solar production minus draw (negative: the grid covers the rest).",
+            )
+            .expect("valid metric"),
+            energy_joules: Counter::new(
+                "garage_node_energy_joules_total",
+                "Energy the node drew (GPUs and CPU), as metered.",
+            )
+            .expect("valid metric"),
+            solar_energy_joules: Counter::new(
+                "garage_node_solar_energy_joules_total",
+                "The part of that energy the node's solar production covered.",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -198,6 +228,11 @@ impl AgentMetrics {
             Box::new(self.network_job_leases.clone()),
             Box::new(self.network_job_completions.clone()),
             Box::new(self.network_jobs_running.clone()),
+            Box::new(self.power_draw_watts.clone()),
+            Box::new(self.solar_production_watts.clone()),
+            Box::new(self.power_surplus_watts.clone()),
+            Box::new(self.energy_joules.clone()),
+            Box::new(self.solar_energy_joules.clone()),
             Box::new(build_info),
             // Sampled from NVML at scrape time; `garage_gpus 0` without one.
             Box::new(crate::gpu::telemetry::GpuCollector::new()),

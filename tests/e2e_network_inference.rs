@@ -72,6 +72,7 @@ async fn an_inference_job_returns_the_workers_answer() {
         registration,
         GpuInventory::none("test"),
         status,
+        tokio::sync::watch::channel(None).1,
         AgentMetrics::new(),
     ));
     coordinator.wait_online(1).await;
@@ -98,6 +99,7 @@ async fn an_inference_job_returns_the_workers_answer() {
     let task = tokio::spawn(work::run(
         Arc::new(client),
         Arc::new(executor),
+        Arc::new(work::Unmetered),
         WorkSettings::new(1, &[JobKind::Inference], BTreeMap::new()),
         RunningJobs::new(),
         AgentMetrics::new(),

@@ -1,7 +1,8 @@
 //! The module order, checked on the source text of `src/**/*.rs`: (a) no
 //! two files import each other through a circle, and (b) the layers read one
 //! way: main/cli → agent/node commands → reconcile → runtime → spec/document,
-//! with spec and document importing no other module of the crate. An import
+//! with spec, document and geo (pure geography, which the spec's checks use)
+//! importing no other module of the crate. An import
 //! is a `use crate::…`/`super::…`/`self::…`/child-module path, or such a
 //! path written inline in code; a `pub use` re-export is followed to the file
 //! that defines the name. Test files (`*_tests.rs`, `tests.rs`, `tests/`
@@ -25,7 +26,7 @@ fn rank(file: &str) -> Option<u8> {
         "agent" | "node" => Some(1),
         "reconcile" => Some(2),
         "runtime" => Some(3),
-        "spec" | "document" => Some(4),
+        "spec" | "document" | "geo" => Some(4),
         _ => None,
     }
 }
@@ -179,7 +180,7 @@ fn layer_breaks(graph: &Graph) -> Vec<(String, String, &'static str)> {
                     Some("only main.rs and other cli.rs files import a cli.rs")
                 }
                 (Some(4), b) if b != Some(4) => {
-                    Some("spec and document import no other module of the crate")
+                    Some("spec, document and geo import no other module of the crate")
                 }
                 (Some(a), Some(b)) if a > b => Some(
                     "a lower layer imports a higher one (order: cli → agent/node → reconcile → runtime → spec/document)",

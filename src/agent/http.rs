@@ -1,5 +1,5 @@
-//! The agent's HTTP endpoints: `/status` (JSON: the node's status and its
-//! running network jobs as `networkJobs`), `/metrics` (Prometheus
+//! The agent's HTTP endpoints: `/status` (JSON: the node's status, its
+//! running network jobs as `networkJobs` and its power as `power`), `/metrics` (Prometheus
 //! text), `/healthz` (the process serves) and `/readyz` (the agent is
 //! converging, as [`NodeStatus::is_converging`] decides).
 
@@ -10,6 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::watch;
 
+use crate::energy::PowerStatus;
 use crate::metrics::AgentMetrics;
 use crate::reconcile::NodeStatus;
 use crate::work::RunningJobs;
@@ -19,6 +20,7 @@ struct AppState {
     status: watch::Receiver<NodeStatus>,
     metrics: AgentMetrics,
     running: RunningJobs,
+    power: watch::Receiver<Option<PowerStatus>>,
 }
 
 /// The router, for serving and for tests.
@@ -26,6 +28,7 @@ pub fn router(
     status: watch::Receiver<NodeStatus>,
     metrics: AgentMetrics,
     running: RunningJobs,
+    power: watch::Receiver<Option<PowerStatus>>,
 ) -> Router {
     Router::new()
         .route("/status", get(status_json))
@@ -36,6 +39,7 @@ pub fn router(
             status,
             metrics,
             running,
+            power,
         })
 }
 
@@ -44,6 +48,8 @@ async fn status_json(State(state): State<AppState>) -> Json<serde_json::Value> {
     if let Some(fields) = status.as_object_mut() {
         let jobs = serde_json::to_value(state.running.list()).unwrap_or_default();
         fields.insert("networkJobs".into(), jobs);
+        let power = serde_json::to_value(&*state.power.borrow()).unwrap_or_default();
+        fields.insert("power".into(), power);
     }
     Json(status)
 }

@@ -1,7 +1,8 @@
 //! The node agent (`garage run`): wires the spec watch, the engine's event
 //! stream, the reconcile controller, the HTTP endpoints and (with
 //! `spec.coordinator`) the coordinator heartbeats and (with `spec.jobs.accept`)
-//! the work task that runs network jobs, under one supervisor. The
+//! the work task that runs network jobs, and the energy monitor (power draw,
+//! solar production), under one supervisor. The
 //! first task to fail stops the rest; a stop (SIGTERM) leaves every workload
 //! running.
 
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::benchmark::saved;
 use crate::coordinator::CoordinatorClient;
 use crate::coordinator_link;
+use crate::energy::EnergyMonitor;
 use crate::gpu::GpuInventory;
 use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
@@ -115,6 +117,7 @@ pub async fn run(
         path: path.to_path_buf(),
         source,
     })?;
+    spec_source::log_warnings(&spec);
     let gpus = tokio::task::spawn_blocking(GpuInventory::detect)
         .await
         .unwrap_or_default();
@@ -164,6 +167,8 @@ pub async fn run(
         }
         None => None,
     };
+    // spec.power is read at start, like spec.coordinator and spec.jobs.
+    let energy = EnergyMonitor::for_host(spec.power(), metrics.clone());
     let heartbeats = client.clone().map(|client| {
         let benchmark = saved::read_saved(state_dir).unwrap_or_else(|err| {
             tracing::warn!(error = %crate::error_text::one_line(&err), "registering without the saved benchmark");
@@ -175,6 +180,7 @@ pub async fn run(
             registration,
             gpus.clone(),
             status.clone(),
+            energy.subscribe(),
             metrics.clone(),
         )
     });
@@ -183,6 +189,7 @@ pub async fn run(
         Some(client) => work_task::work(
             client,
             &spec,
+            energy.clone(),
             &gpus,
             state_dir,
             running.clone(),
@@ -216,6 +223,7 @@ pub async fn run(
         metrics.clone(),
     );
     tasks.spawn(until_cancelled(cancel.clone(), events));
+    tasks.spawn(until_cancelled(cancel.clone(), energy.clone().run()));
     if let Some(heartbeats) = heartbeats {
         tasks.spawn(until_cancelled(cancel.clone(), heartbeats));
     }
@@ -236,7 +244,7 @@ pub async fn run(
     {
         let cancel = cancel.clone();
         let app = http_server::with_request_timeout(
-            http::router(status, metrics, running),
+            http::router(status, metrics, running, energy.subscribe()),
             http_server::REQUEST_TIMEOUT,
         );
         tasks.spawn(async move {

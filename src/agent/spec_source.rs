@@ -114,6 +114,7 @@ impl SpecSource {
                     spec.name()
                 ));
             }
+            log_warnings(&spec);
             Target::from_spec(&spec, &self.gpus).map_err(|e| e.to_string())
         });
         match result {
@@ -228,5 +229,13 @@ mod tests {
             "{first:?}"
         );
         assert!(matches!(source.read(false), Read::Unchanged));
+    }
+}
+
+/// Logs what validation accepted but doubts (a price area the coordinates
+/// contradict), at each start and reload.
+pub fn log_warnings(spec: &spec::NodeSpec) {
+    for warning in spec.warnings() {
+        tracing::warn!(%warning, "node.yaml");
     }
 }

@@ -1,6 +1,7 @@
 //! Builds the agent's work task from the node spec: the node's executor
 //! (container jobs in its podman host, inference jobs on its worker, as
-//! `spec.jobs.types` says) and the claim settings. The task itself is
+//! `spec.jobs.types` says), the claim settings, and the energy monitor
+//! that gates claims (`solar-only`) and meters each job. The task itself is
 //! `crate::work`.
 
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::CoordinatorClient;
+use crate::energy::EnergyMonitor;
 use crate::gpu::GpuInventory;
 use crate::jobs::slots::{JobLocks, SlotError};
 use crate::jobs::RunOptions;
@@ -24,6 +26,7 @@ use crate::work::{self, NodeExecutor, RunningJobs, WorkSettings};
 pub fn work(
     client: CoordinatorClient,
     spec: &NodeSpec,
+    energy: EnergyMonitor,
     gpus: &GpuInventory,
     state_dir: &Path,
     running: RunningJobs,
@@ -72,6 +75,7 @@ pub fn work(
     Ok(Some(work::run(
         Arc::new(client),
         Arc::new(executor),
+        Arc::new(energy),
         settings,
         running,
         metrics,

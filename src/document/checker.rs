@@ -4,7 +4,7 @@
 //! checks on top (`crate::spec`'s durations and environment maps,
 //! `crate::jobs`' sizes).
 
-use super::{DocumentError, Locations};
+use super::{DocumentError, DocumentWarning, Locations};
 
 /// Builds errors at the positions recorded while parsing.
 #[derive(Debug)]
@@ -16,6 +16,15 @@ impl Checker<'_> {
     /// A bad value at `path`.
     pub fn invalid(&self, path: &str, message: impl Into<String>, fix: &str) -> DocumentError {
         DocumentError::Invalid {
+            site: self.at.value(path),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+
+    /// A suspicious but accepted value at `path`.
+    pub fn warning(&self, path: &str, message: impl Into<String>, fix: &str) -> DocumentWarning {
+        DocumentWarning {
             site: self.at.value(path),
             message: message.into(),
             fix: fix.into(),

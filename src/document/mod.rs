@@ -1,6 +1,6 @@
 //! Documents read with positions: the bounded YAML/JSON reader (`yaml`,
 //! within `limits`), field path → line and column (`locate`), the one
-//! located error type and the [`Checker`] that places it, and the
+//! located error and warning types and the [`Checker`] that places them, and the
 //! read → parse → deserialize pipeline that node specs and job files share. Knows nothing of what a document
 //! describes; each kind names itself with a [`Kind`].
 //!
@@ -13,6 +13,7 @@ mod error;
 pub mod limits;
 pub mod locate;
 pub mod string_or_list;
+mod warning;
 mod yaml;
 
 use std::io::Read;
@@ -23,6 +24,7 @@ use serde::de::DeserializeOwned;
 pub use checker::Checker;
 pub use error::{DocumentError, Site};
 pub use locate::Locations;
+pub use warning::DocumentWarning;
 
 /// How errors name one kind of document (node spec, job file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

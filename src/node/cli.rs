@@ -13,7 +13,7 @@ use crate::spec;
 /// The node commands.
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// Check a node spec; exit 0 when valid, 1 with the error's file:line:column when not.
+    /// Check a node spec; exit 0 when valid (warnings, if any, on stderr), 1 with the error's file:line:column when not.
     Validate { file: PathBuf },
     /// Print the JSON Schema of node.yaml.
     Schema,
@@ -49,6 +49,9 @@ impl NodeCommand {
         match self {
             NodeCommand::Validate { file } => {
                 let spec = spec::load(&file)?;
+                for warning in spec.warnings() {
+                    eprintln!("{warning}");
+                }
                 println!(
                     "{}: valid (node {}, generation {})",
                     file.display(),

@@ -23,6 +23,9 @@ pub enum ConditionType {
     Progressing,
     Degraded,
     SpecValid,
+    /// The solar production can be read (the power status's condition,
+    /// written by `crate::energy::monitor`, not by the projection).
+    SolarProduction,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,12 @@ pub const BACKOFF_RESET_AFTER: DurationRange = range(Duration::ZERO, DAY);
 pub const HEALTH_PERIOD: DurationRange = range(MS, DAY);
 /// `healthCheck.startPeriod`.
 pub const HEALTH_START_PERIOD: DurationRange = range(Duration::ZERO, DAY);
+/// `spec.power.solar.production.http.timeout`: an inverter on the LAN
+/// answers in well under a second; the agent samples every few seconds.
+pub const PRODUCTION_TIMEOUT: DurationRange =
+    range(Duration::from_millis(100), Duration::from_secs(30));
+/// `spec.power.solar.capacityKw`: larger than any roof or garage.
+pub const MAX_SOLAR_CAPACITY_KW: f64 = 10_000.0;
 /// A job file's `timeout`.
 pub const JOB_TIMEOUT: DurationRange =
     range(Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));

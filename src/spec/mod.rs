@@ -15,10 +15,12 @@ mod job_settings;
 pub mod jobs;
 pub mod label_keys;
 pub mod limits;
+mod location;
 mod model_ref;
 pub(crate) mod names;
 mod node;
 mod ports;
+mod power;
 pub mod quantity;
 mod settings;
 pub mod types;
@@ -33,12 +35,13 @@ use schemars::generate::SchemaSettings;
 
 use crate::document::{self, Kind};
 
-pub use crate::document::{DocumentError, Site};
+pub use crate::document::{DocumentError, DocumentWarning, Site};
 pub use component::podman_gpu_access;
 pub use host_images::{HostImages, PatternError};
 pub use jobs::{JobKind, JobSettings};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
 pub use node::{GpuWant, NodeSpec, PodmanHost, UnresolvedComponent, WorkerModel};
+pub use power::{HttpSource, PowerSettings, ProductionSource, SolarSettings};
 pub use settings::{BackoffSettings, ReconcileSettings};
 pub use types::NodeDocument;
 

@@ -9,8 +9,9 @@ use super::host_images::HostImages;
 use super::jobs::JobSettings;
 use super::model_ref::HubModel;
 use super::settings::ReconcileSettings;
-use super::types::{Location, Power};
-use super::Site;
+use super::power::PowerSettings;
+use super::types::Location;
+use super::{DocumentWarning, Site};
 
 /// A node spec that parsed and validated; the only way to get one is
 /// [`super::parse`] or [`super::load`].
@@ -21,7 +22,8 @@ pub struct NodeSpec {
     pub(super) labels: BTreeMap<String, String>,
     pub(super) coordinator_url: Option<String>,
     pub(super) location: Option<Location>,
-    pub(super) power: Power,
+    pub(super) power: PowerSettings,
+    pub(super) warnings: Vec<DocumentWarning>,
     pub(super) metrics_listen: SocketAddr,
     pub(super) reconcile: ReconcileSettings,
     pub(super) components: Vec<UnresolvedComponent>,
@@ -78,12 +80,20 @@ impl NodeSpec {
         self.coordinator_url.as_deref()
     }
 
+    /// `spec.location`, with the price area the coordinates imply when
+    /// none was written.
     pub fn location(&self) -> Option<&Location> {
         self.location.as_ref()
     }
 
-    pub fn power(&self) -> &Power {
+    pub fn power(&self) -> &PowerSettings {
         &self.power
+    }
+
+    /// What validation accepted but doubts (a price area the coordinates
+    /// contradict): `garage validate` prints them, the agent logs them.
+    pub fn warnings(&self) -> &[DocumentWarning] {
+        &self.warnings
     }
 
     pub fn metrics_listen(&self) -> SocketAddr {

@@ -15,7 +15,8 @@ fn example_accessors() {
         (location.country.as_str(), location.price_area),
         ("SE", Some(PriceArea::SE3))
     );
-    assert_eq!(spec.power().source, PowerSource::Solar);
+    assert_eq!(spec.power().source, PowerSource::Mixed);
+    assert!(spec.warnings().is_empty(), "{:?}", spec.warnings());
     assert_eq!(spec.metrics_listen().to_string(), "127.0.0.1:9464");
     assert_eq!(spec.reconcile(), ReconcileSettings::default());
 }

@@ -10,6 +10,8 @@ use super::container::{Capabilities, Container, Resources};
 use super::jobs::Jobs;
 use super::quantity::DURATION_PATTERN;
 
+pub use crate::geo::PriceArea;
+
 /// A Garage AI node: what one host runs and how it describes itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -98,20 +100,12 @@ pub struct Location {
     /// ISO 3166-1 alpha-2 country code, upper case (`SE`, `NO`, `DE`).
     pub country: String,
     /// Swedish electricity price area; only valid when `country` is `SE`.
+    /// Implied by `coordinates` in Sweden when not written.
     #[serde(default)]
     pub price_area: Option<PriceArea>,
     /// Position of the node in WGS 84 degrees.
     #[serde(default)]
     pub coordinates: Option<Coordinates>,
-}
-
-/// The four Swedish electricity price areas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum PriceArea {
-    SE1,
-    SE2,
-    SE3,
-    SE4,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -125,16 +119,20 @@ pub struct Coordinates {
     pub longitude: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Power {
-    /// Main power source (default `grid`).
+    /// Main power source (default `grid`); `solar` and `mixed` need `solar`.
     #[serde(default)]
     pub source: PowerSource,
-    /// Installed solar peak capacity in kW (default 0).
+    /// When the node takes network jobs (default `any`): `prefer-solar`
+    /// says so to the coordinator, `solar-only` claims a job only while the
+    /// solar surplus covers its expected draw.
     #[serde(default)]
-    #[schemars(range(min = 0.0))]
-    pub solar_capacity_kw: f64,
+    pub policy: PowerPolicy,
+    /// The panels, for `source: solar` or `mixed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solar: Option<Solar>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
@@ -144,7 +142,108 @@ pub enum PowerSource {
     Grid,
     Solar,
     Mixed,
-    Battery,
+}
+
+impl PowerSource {
+    /// As written in node.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerSource::Grid => "grid",
+            PowerSource::Solar => "solar",
+            PowerSource::Mixed => "mixed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PowerPolicy {
+    #[default]
+    Any,
+    PreferSolar,
+    SolarOnly,
+}
+
+impl PowerPolicy {
+    /// As written in node.yaml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerPolicy::Any => "any",
+            PowerPolicy::PreferSolar => "prefer-solar",
+            PowerPolicy::SolarOnly => "solar-only",
+        }
+    }
+}
+
+/// Solar panels and where their production is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Solar {
+    /// Peak power in kW: the output at 1000 W/m² on the panels (more than 0, at most 10000).
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub capacity_kw: f64,
+    /// Panel tilt from horizontal in degrees, 0 (flat) to 90 (vertical); default 35.
+    #[serde(default = "default_tilt")]
+    #[schemars(range(min = 0.0, max = 90.0))]
+    pub tilt_deg: f64,
+    /// Direction the panels face, degrees clockwise from north (90 east,
+    /// 180 south, 270 west), 0 to below 360; default 180.
+    #[serde(default = "default_azimuth")]
+    #[schemars(range(min = 0.0, max = 360.0))]
+    pub azimuth_deg: f64,
+    /// Where production comes from: `model` (default; clear-sky model for
+    /// `spec.location.coordinates`) or `http` (a local inverter's JSON).
+    #[serde(default)]
+    pub production: Production,
+}
+
+fn default_tilt() -> f64 {
+    35.0
+}
+fn default_azimuth() -> f64 {
+    180.0
+}
+
+/// `model`, or `{http: {...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Production {
+    /// Clear-sky production for the node's coordinates, the time, tilt,
+    /// azimuth and capacity (no weather: an upper bound).
+    #[default]
+    Model,
+    /// Measured: GET a local inverter's JSON endpoint.
+    Http(HttpProduction),
+}
+
+/// A local inverter's JSON endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpProduction {
+    /// `http://` or `https://` URL answering JSON to a GET.
+    pub url: String,
+    /// JSON pointer (RFC 6901) to the number in the answer, e.g.
+    /// `/inverters/0/acPower`; empty for an answer that is the number itself.
+    pub pointer: String,
+    /// Unit of that number (default `W`).
+    #[serde(default)]
+    pub unit: PowerUnit,
+    /// Longest wait for an answer (default `2s`, 100ms to 30s).
+    #[serde(default = "default_production_timeout")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub timeout: String,
+}
+
+fn default_production_timeout() -> String {
+    "2s".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+pub enum PowerUnit {
+    #[default]
+    W,
+    #[serde(rename = "kW")]
+    KW,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]

@@ -14,11 +14,13 @@ use super::job_settings::job_settings;
 use super::jobs::JobSettings;
 use super::label_keys;
 use super::limits;
+use super::location;
 use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
+use super::power;
 use super::settings::{BackoffSettings, ReconcileSettings};
-use super::types::{GpuMode, GpuSelection, Location, NodeDocument, Power, Reconcile};
+use super::types::{GpuMode, GpuSelection, NodeDocument, Reconcile};
 use super::SpecError;
 
 /// Validates `doc`; `at` holds the positions of the text it came from.
@@ -67,10 +69,14 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         Some(coordinator) => Some(coordinator_url(&c, &coordinator.url)?),
         None => None,
     };
-    if let Some(location) = &spec.location {
-        check_location(&c, location)?;
-    }
-    check_power(&c, &spec.power)?;
+    let (location, warnings) = match &spec.location {
+        Some(written) => {
+            let (checked, warnings) = location::location(&c, written)?;
+            (Some(checked), warnings)
+        }
+        None => (None, Vec::new()),
+    };
+    let power = power::power_settings(&c, &spec.power, location.as_ref())?;
     let node_gpu = gpu_selection(&c, &spec.gpu)?;
     let metrics_listen: SocketAddr = spec.metrics.listen.parse().map_err(|_| {
         c.invalid(
@@ -87,8 +93,9 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         generation: generation(doc),
         labels: doc.metadata.labels.clone(),
         coordinator_url,
-        location: spec.location.clone(),
-        power: spec.power,
+        location,
+        power,
+        warnings,
         metrics_listen,
         reconcile,
         components,
@@ -177,56 +184,6 @@ fn coordinator_url(c: &Checker<'_>, url: &str) -> Result<String, SpecError> {
             format!("`{url}` is not an http(s) URL"),
             "write a URL like https://coordinator.example.org",
         )),
-    }
-}
-
-fn check_location(c: &Checker<'_>, location: &Location) -> Result<(), SpecError> {
-    let country = &location.country;
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(c.invalid(
-            "spec.location.country",
-            format!("`{country}` is not an ISO 3166-1 alpha-2 country code"),
-            "write two upper-case letters, e.g. SE",
-        ));
-    }
-    if let (Some(area), false) = (location.price_area, country == "SE") {
-        return Err(c.invalid(
-            "spec.location.priceArea",
-            format!("price area {area:?} is Swedish but the country is {country}"),
-            "remove `priceArea` or set `country: SE`",
-        ));
-    }
-    if let Some(at) = location.coordinates {
-        if !(-90.0..=90.0).contains(&at.latitude) {
-            return Err(c.invalid(
-                "spec.location.coordinates.latitude",
-                format!("latitude must be -90 to 90, got {}", at.latitude),
-                "write degrees north, e.g. 59.33",
-            ));
-        }
-        if !(-180.0..=180.0).contains(&at.longitude) {
-            return Err(c.invalid(
-                "spec.location.coordinates.longitude",
-                format!("longitude must be -180 to 180, got {}", at.longitude),
-                "write degrees east, e.g. 18.07",
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_power(c: &Checker<'_>, power: &Power) -> Result<(), SpecError> {
-    if power.solar_capacity_kw >= 0.0 {
-        Ok(())
-    } else {
-        Err(c.invalid(
-            "spec.power.solarCapacityKw",
-            format!(
-                "solar capacity must be 0 or more, got {}",
-                power.solar_capacity_kw
-            ),
-            "write the installed peak power in kW, or 0",
-        ))
     }
 }
 

@@ -17,6 +17,7 @@ use super::coordinator::{CallError, JobCoordinator};
 use super::executor::{Execution, Executor};
 use super::lease::{self, Expiry, LeaseEnd};
 use super::logs::{self, LogSink, ShipEnd};
+use super::power::{with_energy, PowerGate};
 
 /// Retries of a completion the coordinator did not take.
 pub const COMPLETE_RETRY: Policy = Policy {
@@ -54,13 +55,16 @@ enum Stop {
 }
 
 /// Runs the job under `lease` to its end; `stop` is the agent stopping.
-pub async fn run<C: JobCoordinator, X: Executor>(
+/// `power` meters its energy, which the completion carries.
+pub async fn run<C: JobCoordinator, X: Executor, P: PowerGate>(
     coordinator: &C,
     executor: &X,
+    power: &P,
     lease: &Lease,
     stop: &CancellationToken,
 ) -> JobEnd {
     let expiry = Expiry::granted(lease);
+    power.job_started(lease.lease_id);
     let sink = LogSink::new();
     let cancel = CancellationToken::new();
     let execution = executor.execute(lease, &sink, &cancel);
@@ -82,6 +86,10 @@ pub async fn run<C: JobCoordinator, X: Executor>(
             (execution.await, Some(why))
         }
     };
+    let energy = power.job_finished(lease.lease_id);
+    if let Some(used) = &energy {
+        tracing::info!(job_id = %lease.job_id, energy_wh = used.energy_wh, measured_by = %used.measured_by, "the job's energy");
+    }
     match stopped {
         None | Some(Stop::Lease(LeaseEnd::Cancel)) => {}
         Some(Stop::Lease(end)) => {
@@ -91,6 +99,10 @@ pub async fn run<C: JobCoordinator, X: Executor>(
         Some(Stop::Agent) => return JobEnd::Stopped,
     }
     let cancelled = stopped.is_some();
+    let execution = Execution {
+        result: with_energy(execution.result, energy),
+        ..execution
+    };
     match complete(coordinator, lease, &sink, &expiry, execution, stop).await {
         Ok(outcome) if !cancelled => JobEnd::Completed(outcome),
         Ok(_) => JobEnd::Lease(LeaseEnd::Cancel),

@@ -16,6 +16,7 @@ pub mod inference;
 pub mod job;
 pub mod lease;
 pub mod logs;
+pub mod power;
 pub mod running;
 
 #[cfg(test)]
@@ -37,6 +38,7 @@ use crate::spec::JobKind;
 pub use coordinator::{CallError, JobCoordinator};
 pub use executor::{Execution, Executor, NodeExecutor};
 pub use job::JobEnd;
+pub use power::{PowerGate, Unmetered};
 pub use running::{RunningJob, RunningJobs};
 
 /// Seconds a claim waits for a job at the coordinator.
@@ -48,6 +50,9 @@ pub const CLAIM_RETRY: Policy = Policy {
 };
 /// How often a node that can start no job looks again.
 pub const NOT_READY_POLL: Duration = Duration::from_secs(1);
+/// How often a node whose power policy allows no job looks again (the
+/// energy monitor samples about this often).
+pub const POWER_POLL: Duration = Duration::from_secs(5);
 /// How long running jobs get to stop when the agent stops (the
 /// supervisor's grace is longer).
 pub const STOP_GRACE: Duration = Duration::from_secs(8);
@@ -83,10 +88,12 @@ impl WorkSettings {
 }
 
 /// Claims and runs jobs until `stop` fires; then stops the running jobs
-/// (their leases run out and the coordinator requeues them).
-pub async fn run<C: JobCoordinator, X: Executor>(
+/// (their leases run out and the coordinator requeues them). `power` says
+/// how many slots may be claimed and meters each job's energy.
+pub async fn run<C: JobCoordinator, X: Executor, P: PowerGate>(
     coordinator: Arc<C>,
     executor: Arc<X>,
+    power: Arc<P>,
     settings: WorkSettings,
     running: RunningJobs,
     metrics: AgentMetrics,
@@ -96,6 +103,8 @@ pub async fn run<C: JobCoordinator, X: Executor>(
     let mut retries = Backoff::new(CLAIM_RETRY);
     // What the last look found ready, to log changes only.
     let mut ready: Vec<JobType> = Vec::new();
+    // Whether the power policy held claims back at the last look.
+    let mut held_back = false;
     let max = usize::try_from(settings.max_concurrent.max(1)).unwrap_or(1);
     tracing::info!(slots = max, types = ?settings.job_types, "taking jobs from the coordinator");
     loop {
@@ -104,6 +113,21 @@ pub async fn run<C: JobCoordinator, X: Executor>(
         if free == 0 {
             tokio::select! {
                 _ = jobs.join_next() => continue,
+                () = stop.cancelled() => break,
+            }
+        }
+        let free = power.claimable(u32::try_from(free).unwrap_or(u32::MAX));
+        if (free == 0) != held_back {
+            held_back = free == 0;
+            if held_back {
+                tracing::info!("not claiming jobs: the solar surplus does not cover a job (spec.power.policy: solar-only)");
+            } else {
+                tracing::info!("claiming jobs again: the solar surplus covers a job");
+            }
+        }
+        if free == 0 {
+            tokio::select! {
+                () = tokio::time::sleep(POWER_POLL) => continue,
                 () = stop.cancelled() => break,
             }
         }
@@ -121,7 +145,7 @@ pub async fn run<C: JobCoordinator, X: Executor>(
             }
         }
         let request = ClaimRequest {
-            slots: u32::try_from(free).unwrap_or(u32::MAX),
+            slots: free,
             job_types,
             labels: settings.labels.clone(),
             wait_seconds: Some(settings.claim_wait_seconds),
@@ -143,11 +167,12 @@ pub async fn run<C: JobCoordinator, X: Executor>(
                 running.start(&lease, &metrics);
                 let coordinator = Arc::clone(&coordinator);
                 let executor = Arc::clone(&executor);
+                let power = Arc::clone(&power);
                 let running = running.clone();
                 let metrics = metrics.clone();
                 let stop = stop.clone();
                 jobs.spawn(async move {
-                    let end = job::run(&*coordinator, &*executor, &lease, &stop).await;
+                    let end = job::run(&*coordinator, &*executor, &*power, &lease, &stop).await;
                     running.end(lease.lease_id, &metrics);
                     metrics
                         .network_job_leases

@@ -197,7 +197,14 @@ fn executor(lines: Vec<&'static str>, runs: Duration) -> Arc<FakeExecutor> {
 }
 
 async fn one_job(coordinator: &FakeCoordinator, executor: &FakeExecutor, lease: &Lease) -> JobEnd {
-    job::run(coordinator, executor, lease, &CancellationToken::new()).await
+    job::run(
+        coordinator,
+        executor,
+        &Unmetered,
+        lease,
+        &CancellationToken::new(),
+    )
+    .await
 }
 
 #[tokio::test(start_paused = true)]
@@ -331,6 +338,7 @@ async fn claims_ask_for_the_free_slots_and_jobs_show_while_running() {
     let task = tokio::spawn(run(
         Arc::clone(&coordinator),
         Arc::clone(&executor),
+        Arc::new(Unmetered),
         settings,
         running.clone(),
         metrics.clone(),
@@ -374,6 +382,7 @@ async fn the_agent_stopping_stops_running_jobs_without_completing() {
     let task = tokio::spawn(run(
         Arc::clone(&coordinator),
         Arc::clone(&executor),
+        Arc::new(Unmetered),
         settings,
         running.clone(),
         AgentMetrics::new(),
@@ -386,4 +395,74 @@ async fn the_agent_stopping_stops_running_jobs_without_completing() {
     assert_eq!(*executor.cancelled.lock().expect("cancelled"), 1);
     assert!(coordinator.script().completes.is_empty());
     assert_eq!(running.count(), 0);
+}
+
+/// A solar-only node with the clear-sky model at an injected time: no
+/// claim at night, claims at noon.
+#[tokio::test(start_paused = true)]
+async fn solar_only_claims_nothing_at_night_and_claims_at_noon() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use crate::energy::draw::DrawSampler;
+    use crate::energy::rapl::Rapl;
+    use crate::energy::EnergyMonitor;
+    use crate::spec::types::{PowerPolicy, PowerSource};
+    use crate::spec::{PowerSettings, ProductionSource, SolarSettings};
+
+    // 2026-12-21T23:00:00Z and 2026-06-21T10:00:00Z in Stockholm.
+    const NIGHT: f64 = 1_797_894_000.0;
+    const NOON: f64 = 1_782_036_000.0;
+    let now = Arc::new(AtomicU64::new(NIGHT.to_bits()));
+    let read = Arc::clone(&now);
+    let settings = PowerSettings {
+        source: PowerSource::Solar,
+        policy: PowerPolicy::SolarOnly,
+        solar: Some(SolarSettings {
+            capacity_kw: 6.5,
+            tilt_deg: 35.0,
+            azimuth_deg: 180.0,
+            production: ProductionSource::Model {
+                latitude: 59.33,
+                longitude: 18.07,
+            },
+        }),
+    };
+    let sampler = DrawSampler::new(None, Rapl::default(), std::path::Path::new("/proc/stat"));
+    let monitor = EnergyMonitor::new(
+        &settings,
+        sampler,
+        Arc::new(move || f64::from_bits(read.load(Ordering::SeqCst))),
+        AgentMetrics::new(),
+    );
+    monitor.sample().await;
+    let coordinator = FakeCoordinator::with(Script {
+        leases: VecDeque::from([lease(30)]),
+        ..Script::default()
+    });
+    let executor = executor(Vec::new(), Duration::from_secs(10));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(
+        Arc::clone(&coordinator),
+        Arc::clone(&executor),
+        Arc::new(monitor.clone()),
+        WorkSettings::new(2, &[JobKind::Container], Default::default()),
+        RunningJobs::new(),
+        AgentMetrics::new(),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(coordinator.script().claims.is_empty(), "claimed at night");
+    now.store(NOON.to_bits(), Ordering::SeqCst);
+    monitor.sample().await;
+    tokio::time::sleep(POWER_POLL + Duration::from_secs(30)).await;
+    let script = coordinator.script();
+    assert_eq!(script.claims.first(), Some(&2), "{:?}", script.claims);
+    assert_eq!(script.completes.len(), 1);
+    // The completion carries the job's metered energy.
+    let energy = &script.completes[0].result["energy"];
+    assert!(energy["energy_wh"].as_f64().is_some(), "{energy}");
+    assert_eq!(energy["measured_by"], "estimate");
+    drop(script);
+    stop.cancel();
+    task.await.expect("the work task ends on stop");
 }

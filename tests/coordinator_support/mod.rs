@@ -381,6 +381,7 @@ impl TestNode {
             ready: Some(true),
             gpus: Vec::new(),
             status: serde_json::json!({"conditions": [{"type": "Ready", "status": "True"}]}),
+            power: None,
         };
         self.client
             .heartbeat(&request)

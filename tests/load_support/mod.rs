@@ -136,6 +136,7 @@ pub fn heartbeat_body() -> Vec<u8> {
         ready: Some(true),
         gpus: vec![gpu()],
         status,
+        power: None,
     };
     serde_json::to_vec(&request).expect("serialises")
 }

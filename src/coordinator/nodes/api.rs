@@ -99,6 +99,36 @@ pub struct HeartbeatRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub status: serde_json::Value,
+    /// The node's power now: draw, solar production and surplus (stored
+    /// with the status document, as its `power` member). Older agents send
+    /// none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerReport>,
+}
+
+/// A node's power at one moment, as its heartbeat reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PowerReport {
+    /// `spec.power.source`: `grid`, `solar` or `mixed`.
+    pub source: String,
+    /// `spec.power.policy`: `any`, `prefer-solar` or `solar-only`.
+    pub policy: String,
+    /// What the node draws, W (GPUs and CPU; averaged over the last sample period).
+    pub draw_watts: f64,
+    /// How the draw was measured: `nvml-energy+rapl`, `nvml-power+estimate`, `rapl`, `estimate`, …
+    pub draw_measured_by: String,
+    /// Solar production, W; absent on grid nodes. 0 while it cannot be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_watts: Option<f64>,
+    /// `model` (clear-sky model) or `http` (the node's inverter); absent on grid nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_source: Option<String>,
+    /// False while the production cannot be read (then it counts as 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production_ok: Option<bool>,
+    /// Production minus draw, W; absent on grid nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surplus_watts: Option<f64>,
 }
 
 /// Answer to a heartbeat.

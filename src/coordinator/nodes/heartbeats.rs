@@ -16,6 +16,19 @@ pub struct Retention {
     pub bytes: u64,
 }
 
+/// The status document as stored: the agent's status, with the typed
+/// `power` report (when sent) as its `power` member.
+fn stored_status(heartbeat: &HeartbeatRequest) -> serde_json::Value {
+    let mut status = heartbeat.status.clone();
+    if let (Some(power), Some(fields)) = (&heartbeat.power, status.as_object_mut()) {
+        fields.insert(
+            "power".into(),
+            serde_json::to_value(power).unwrap_or_default(),
+        );
+    }
+    status
+}
+
 impl Store {
     /// Records a heartbeat, marks the node online and prunes its history to
     /// `retain`. Returns the state the node was in before, or `None` for an
@@ -39,7 +52,7 @@ impl Store {
         let before: String = before
             .try_get(0)
             .map_err(query_err("read a node's state"))?;
-        let status = heartbeat.status.to_string();
+        let status = stored_status(heartbeat).to_string();
         let status_bytes = i64::try_from(status.len()).unwrap_or(i64::MAX);
         let ready = heartbeat.ready.map(i64::from);
         let _turn = self.write_turn().await;

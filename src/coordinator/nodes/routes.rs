@@ -224,6 +224,7 @@ pub async fn heartbeat(
     state.auth.same_node(signer, target)?;
     let request: HeartbeatRequest = parse_json(&body)?;
     check_field("status", &request.status)?;
+    check_field("power", &request.power)?;
     let retain = Retention {
         count: u64::from(state.heartbeat_history),
         bytes: state.heartbeat_history_bytes,

@@ -47,6 +47,7 @@ fn beat(generation: &str) -> HeartbeatRequest {
         ready: Some(true),
         gpus: Vec::new(),
         status: serde_json::json!({"g": generation}),
+        power: None,
     }
 }
 
@@ -424,4 +425,40 @@ async fn concurrent_heartbeats_on_sqlite_all_commit_in_turn() {
         .map(|h| h.seq)
         .collect();
     assert_eq!(seqs, (1..=64).rev().collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn a_heartbeats_power_is_stored_in_its_status_document() {
+    let (_tmp, store) = store().await;
+    let id = Uuid::from_u128(7);
+    store.register(&node("k1"), T0).await.expect("ok");
+    let power = crate::coordinator::nodes::api::PowerReport {
+        source: "solar".into(),
+        policy: "solar-only".into(),
+        draw_watts: 120.0,
+        draw_measured_by: "estimate".into(),
+        production_watts: Some(900.0),
+        production_source: Some("model".into()),
+        production_ok: Some(true),
+        surplus_watts: Some(780.0),
+    };
+    let with_power = HeartbeatRequest {
+        power: Some(power),
+        ..beat("g1")
+    };
+    store
+        .record_heartbeat(id, &with_power, T0, keep(10))
+        .await
+        .expect("ok");
+    // An older agent's heartbeat without power is stored as sent.
+    store
+        .record_heartbeat(id, &beat("g2"), T0 + 1, keep(10))
+        .await
+        .expect("ok");
+    let page = store.heartbeats_page(id, None, 10).await.expect("ok");
+    let statuses: Vec<&serde_json::Value> = page.iter().map(|h| &h.status).collect();
+    assert_eq!(statuses[0], &serde_json::json!({"g": "g2"}));
+    assert_eq!(statuses[1]["g"], "g1");
+    assert_eq!(statuses[1]["power"]["surplus_watts"], 780.0);
+    assert_eq!(statuses[1]["power"]["production_source"], "model");
 }
