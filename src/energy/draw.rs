@@ -290,6 +290,30 @@ mod tests {
         assert_eq!(second.gpu_watts, None);
     }
 
+    /// On a GPU host the GPUs' draw is measured through NVML; elsewhere
+    /// there is none (NVML does not load) and nothing more to check.
+    #[test]
+    fn gpus_are_measured_where_nvml_answers() {
+        let mut sampler = DrawSampler::for_host();
+        let start = Instant::now();
+        sampler.sample(start);
+        std::thread::sleep(Duration::from_millis(200));
+        let second = sampler.sample(Instant::now());
+        eprintln!("{second:?}");
+        let gpus = sampler
+            .nvml
+            .as_ref()
+            .and_then(|nvml| nvml.device_count().ok())
+            .unwrap_or(0);
+        if gpus == 0 {
+            assert_eq!(second.gpu_watts.unwrap_or(0.0), 0.0);
+            return;
+        }
+        assert!(second.gpu_watts.is_some_and(|w| w > 0.0), "{second:?}");
+        assert!(second.joules > 0.0, "{second:?}");
+        assert!(second.measured_by.gpu.is_some(), "{second:?}");
+    }
+
     #[test]
     fn rapl_replaces_the_estimate_where_readable() {
         let dir = tempfile::tempdir().expect("tempdir");
