@@ -8,7 +8,7 @@
 //! stops for it.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -118,11 +118,7 @@ impl std::fmt::Debug for EnergyMonitor {
 impl EnergyMonitor {
     /// A monitor for `settings` with the host's draw sources and the system clock.
     pub fn for_host(settings: &PowerSettings, metrics: AgentMetrics) -> Self {
-        let clock: Clock = Arc::new(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        });
+        let clock: Clock = Arc::new(crate::clock::unix_secs_f64);
         EnergyMonitor::new(settings, DrawSampler::for_host(), clock, metrics)
     }
 
