@@ -58,6 +58,11 @@ zone_country() {
 check_country() {
   [[ "$1" =~ ^[A-Z]{2}$ ]] \
     || bad "country \`$1\` is not an ISO 3166-1 alpha-2 code" "use two letters, such as SE, NO, DE"
+  # The assigned codes, as garage validates them (tzdata's iso3166.tab).
+  local codes
+  codes="$(dirname "$zone_tab")/iso3166.tab"
+  [[ ! -r "$codes" ]] || awk -F'\t' -v code="$1" '$1 == code { found = 1 } END { exit !found }' "$codes" \
+    || bad "country \`$1\` is not an assigned ISO 3166-1 alpha-2 code" "use the country's code, such as SE, NO, FI, DK, DE"
 }
 
 check_price_area() {

@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use crate::backoff::{later, Backoff, Policy};
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
-use crate::energy::PowerStatus;
 use crate::coordinator::{ClientError, CoordinatorClient};
+use crate::energy::PowerStatus;
 use crate::gpu::GpuInventory;
 use crate::metrics::{
     AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
@@ -101,11 +101,7 @@ pub async fn run(
             REPORT_REGISTER
         };
         let result = if registered {
-            let request = heartbeat(
-                &status.borrow_and_update(),
-                &gpus,
-                power.borrow().as_ref(),
-            );
+            let request = heartbeat(&status.borrow_and_update(), &gpus, power.borrow().as_ref());
             client
                 .heartbeat(&request)
                 .await
@@ -339,5 +335,24 @@ mod tests {
         assert_eq!(beat.observed_generation.as_deref(), Some("abc123"));
         assert_eq!(beat.ready, None, "Ready is Unknown before the first pass");
         assert_eq!(beat.status["node"], "n1");
+        assert_eq!(beat.power, None, "no sample yet");
+    }
+
+    #[tokio::test]
+    async fn heartbeats_carry_the_last_power_sample() {
+        let monitor = crate::energy::EnergyMonitor::for_host(
+            &crate::spec::PowerSettings::default(),
+            AgentMetrics::new(),
+        );
+        let sample = monitor.sample().await;
+        let beat = heartbeat(
+            &NodeStatus::new("n1"),
+            &GpuInventory::none("test"),
+            monitor.latest().as_ref(),
+        );
+        let power = beat.power.expect("a power report");
+        assert_eq!(power.source, "grid");
+        assert_eq!(power.draw_watts, sample.draw.watts);
+        assert_eq!(power.production_watts, None);
     }
 }

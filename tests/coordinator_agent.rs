@@ -122,6 +122,19 @@ async fn the_agent_registers_reports_changes_and_rides_out_an_outage() {
     )
     .await;
     assert_eq!(listed["node_id"], node_id.as_str());
+    // Heartbeats carry the node's power; the coordinator keeps it with the
+    // status document (a grid node: draw only, measured or estimated).
+    let (code, history) = coordinator
+        .admin_get(&format!("/api/nodes/{node_id}/heartbeats"))
+        .await;
+    assert_eq!(code, 200, "{history}");
+    let power = &history["heartbeats"][0]["status"]["power"];
+    assert_eq!(power["source"], "grid", "{history}");
+    assert!(
+        power["draw_watts"].as_f64().is_some_and(|w| w > 0.0),
+        "{history}"
+    );
+    assert!(power["draw_measured_by"].is_string(), "{history}");
     let (_, list) = coordinator.get("/api/nodes").await;
     assert_eq!(list["nodes"].as_array().map(Vec::len), Some(1), "{list}");
     let metrics = agent.metrics();

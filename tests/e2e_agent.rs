@@ -353,6 +353,11 @@ fn metrics_expose_every_contract_family() {
         ),
         ("garage_event_stream_reconnects_total", "counter"),
         ("garage_build_info", "gauge"),
+        ("garage_node_power_draw_watts", "gauge"),
+        ("garage_node_solar_production_watts", "gauge"),
+        ("garage_node_power_surplus_watts", "gauge"),
+        ("garage_node_energy_joules_total", "counter"),
+        ("garage_node_solar_energy_joules_total", "counter"),
     ];
     let missing: Vec<String> = families
         .iter()
@@ -364,6 +369,12 @@ fn metrics_expose_every_contract_family() {
         "missing metric families: {missing:?}\n--- /metrics:\n{text}"
     );
     assert_eq!(metric(&text, "garage_spec_valid", &[]), Some(1.0));
+    // The energy monitor samples at start: a CPU-only host draws at least
+    // the estimate's idle power.
+    assert!(
+        metric(&text, "garage_node_power_draw_watts", &[]).is_some_and(|w| w >= 15.0),
+        "--- /metrics:\n{text}"
+    );
     assert_eq!(
         metric(
             &text,

@@ -69,6 +69,23 @@ async fn a_node_runs_network_jobs_follows_cancel_and_survives_a_coordinator_rest
     assert_eq!(view["state"], "SUCCEEDED", "{view}");
     assert_eq!(view["result"]["status"], "succeeded", "{view}");
     assert_eq!(view["result"]["ops"][0]["exitCode"], 0, "{view}");
+    // The node metered the job: Wh > 0, within the draw it can have over
+    // the job's seconds (the estimate's bounds when it estimated).
+    let energy = &view["result"]["energy"];
+    let wh = energy["energy_wh"].as_f64().unwrap_or_default();
+    let seconds = energy["seconds"].as_f64().unwrap_or_default();
+    assert!(wh > 0.0 && seconds > 0.0, "{view}");
+    let average_watts = wh * 3600.0 / seconds;
+    assert!(average_watts < 5_000.0, "{view}");
+    if energy["measured_by"] == "estimate" {
+        use garage::energy::draw::{CORE_WATTS, IDLE_WATTS};
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!(
+            average_watts >= IDLE_WATTS * 0.999
+                && average_watts <= (IDLE_WATTS + CORE_WATTS * cores) * 1.001,
+            "{view}"
+        );
+    }
     assert!(
         node.job_containers().is_empty(),
         "{}",

@@ -79,6 +79,10 @@ fn bad_location_values_are_refused_with_the_reason_and_a_fix() {
             "not an ISO 3166-1 alpha-2 code",
         ),
         (
+            &["--country", "XX"][..],
+            "not an assigned ISO 3166-1 alpha-2 code",
+        ),
+        (
             &["--price-area", "SE5"][..],
             "not one of SE1, SE2, SE3, SE4",
         ),

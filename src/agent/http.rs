@@ -72,3 +72,66 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, String) {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::energy::EnergyMonitor;
+    use crate::spec::PowerSettings;
+
+    #[tokio::test]
+    async fn status_shows_the_power_and_metrics_its_gauges() {
+        let metrics = AgentMetrics::new();
+        let monitor = EnergyMonitor::for_host(&PowerSettings::default(), metrics.clone());
+        let (_status_tx, status) = watch::channel(NodeStatus::new("n1"));
+        let app = router(status, metrics, RunningJobs::new(), monitor.subscribe());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let get = |path: &str| reqwest::get(format!("{base}{path}"));
+        let before: serde_json::Value = get("/status")
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            before["power"],
+            serde_json::Value::Null,
+            "nothing sampled yet"
+        );
+        let sample = monitor.sample().await;
+        let after: serde_json::Value = get("/status")
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(after["power"]["source"], "grid");
+        assert_eq!(after["power"]["draw"]["watts"], sample.draw.watts);
+        assert_eq!(
+            after["power"]["draw"]["measuredBy"],
+            sample.draw.measured_by.as_str()
+        );
+        let text = get("/metrics")
+            .await
+            .expect("GET")
+            .text()
+            .await
+            .expect("text");
+        for name in [
+            "garage_node_power_draw_watts",
+            "garage_node_solar_production_watts",
+            "garage_node_power_surplus_watts",
+            "garage_node_energy_joules_total",
+            "garage_node_solar_energy_joules_total",
+        ] {
+            assert!(
+                text.contains(&format!("\n{name} ")),
+                "{name} missing:\n{text}"
+            );
+        }
+    }
+}

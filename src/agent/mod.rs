@@ -189,11 +189,13 @@ pub async fn run(
         Some(client) => work_task::work(
             client,
             &spec,
-            energy.clone(),
             &gpus,
             state_dir,
-            running.clone(),
-            metrics.clone(),
+            work_task::Shared {
+                running: running.clone(),
+                metrics: metrics.clone(),
+                energy: energy.clone(),
+            },
             cancel.clone(),
         )
         .map_err(AgentError::JobSlots)?,

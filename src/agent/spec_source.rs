@@ -163,6 +163,14 @@ impl SpecSource {
     }
 }
 
+/// Logs what validation accepted but doubts (a price area the coordinates
+/// contradict), at each start and reload.
+pub fn log_warnings(spec: &spec::NodeSpec) {
+    for warning in spec.warnings() {
+        tracing::warn!(%warning, "node.yaml");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,13 +237,5 @@ mod tests {
             "{first:?}"
         );
         assert!(matches!(source.read(false), Read::Unchanged));
-    }
-}
-
-/// Logs what validation accepted but doubts (a price area the coordinates
-/// contradict), at each start and reload.
-pub fn log_warnings(spec: &spec::NodeSpec) {
-    for warning in spec.warnings() {
-        tracing::warn!(%warning, "node.yaml");
     }
 }

@@ -21,16 +21,24 @@ use crate::work::executor::ContainerJobs;
 use crate::work::inference::InferenceRunner;
 use crate::work::{self, NodeExecutor, RunningJobs, WorkSettings};
 
+/// What the work task shares with the rest of the agent.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The running jobs, as `/status` lists them.
+    pub running: RunningJobs,
+    pub metrics: AgentMetrics,
+    /// Gates claims (`solar-only`) and meters each job's energy.
+    pub energy: EnergyMonitor,
+}
+
 /// The work task for `spec`, ready to run under the supervisor; `None`
 /// when the node can run none of the types.
 pub fn work(
     client: CoordinatorClient,
     spec: &NodeSpec,
-    energy: EnergyMonitor,
     gpus: &GpuInventory,
     state_dir: &Path,
-    running: RunningJobs,
-    metrics: AgentMetrics,
+    shared: Shared,
     stop: CancellationToken,
 ) -> Result<Option<impl Future<Output = ()>>, SlotError> {
     let jobs = spec.jobs();
@@ -75,10 +83,10 @@ pub fn work(
     Ok(Some(work::run(
         Arc::new(client),
         Arc::new(executor),
-        Arc::new(energy),
+        Arc::new(shared.energy),
         settings,
-        running,
-        metrics,
+        shared.running,
+        shared.metrics,
         stop,
     )))
 }

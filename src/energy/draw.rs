@@ -131,7 +131,8 @@ impl DrawSampler {
         let seconds = previous
             .as_ref()
             .map_or(0.0, |p| now.saturating_duration_since(p.at).as_secs_f64());
-        let (gpu_joules, gpu_watts, gpu_method) = self.gpus(previous.as_ref(), &gpu_energy_mj, seconds);
+        let (gpu_joules, gpu_watts, gpu_method) =
+            self.gpus(previous.as_ref(), &gpu_energy_mj, seconds);
         let rapl_joules = previous
             .as_ref()
             .filter(|_| !self.rapl.is_empty() && seconds > 0.0)
@@ -169,7 +170,12 @@ impl DrawSampler {
         };
         let count = nvml.device_count().unwrap_or(0);
         (0..count)
-            .map(|i| nvml.device_by_index(i).ok()?.total_energy_consumption().ok())
+            .map(|i| {
+                nvml.device_by_index(i)
+                    .ok()?
+                    .total_energy_consumption()
+                    .ok()
+            })
             .collect()
     }
 
@@ -224,7 +230,10 @@ fn parse_cpu_times(line: &str) -> Option<CpuTimes> {
     if fields.next()? != "cpu" {
         return None;
     }
-    let values: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let values: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
     let total: u64 = values.iter().sum();
     let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
     Some((total.saturating_sub(idle), total))
@@ -279,6 +288,30 @@ mod tests {
         assert_eq!(second.watts, 27.0);
         assert_eq!(second.joules, 270.0);
         assert_eq!(second.gpu_watts, None);
+    }
+
+    /// On a GPU host the GPUs' draw is measured through NVML; elsewhere
+    /// there is none (NVML does not load) and nothing more to check.
+    #[test]
+    fn gpus_are_measured_where_nvml_answers() {
+        let mut sampler = DrawSampler::for_host();
+        let start = Instant::now();
+        sampler.sample(start);
+        std::thread::sleep(Duration::from_millis(200));
+        let second = sampler.sample(Instant::now());
+        eprintln!("{second:?}");
+        let gpus = sampler
+            .nvml
+            .as_ref()
+            .and_then(|nvml| nvml.device_count().ok())
+            .unwrap_or(0);
+        if gpus == 0 {
+            assert_eq!(second.gpu_watts.unwrap_or(0.0), 0.0);
+            return;
+        }
+        assert!(second.gpu_watts.is_some_and(|w| w > 0.0), "{second:?}");
+        assert!(second.joules > 0.0, "{second:?}");
+        assert!(second.measured_by.gpu.is_some(), "{second:?}");
     }
 
     #[test]

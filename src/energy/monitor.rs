@@ -8,7 +8,7 @@
 //! stops for it.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::watch;
@@ -118,11 +118,7 @@ impl std::fmt::Debug for EnergyMonitor {
 impl EnergyMonitor {
     /// A monitor for `settings` with the host's draw sources and the system clock.
     pub fn for_host(settings: &PowerSettings, metrics: AgentMetrics) -> Self {
-        let clock: Clock = Arc::new(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64())
-        });
+        let clock: Clock = Arc::new(crate::clock::unix_secs_f64);
         EnergyMonitor::new(settings, DrawSampler::for_host(), clock, metrics)
     }
 
@@ -240,7 +236,10 @@ impl EnergyMonitor {
             Production::None => Ok(0.0),
             Production::Model(panel) => solar::estimate(panel, (self.clock)())
                 .map(|e| e.watts)
-                .ok_or(("ModelUnavailable", "the time is outside the solar position algorithm's years".to_owned())),
+                .ok_or((
+                    "ModelUnavailable",
+                    "the time is outside the solar position algorithm's years".to_owned(),
+                )),
             Production::Http(inverter) => inverter
                 .read_watts()
                 .await
@@ -256,7 +255,10 @@ impl EnergyMonitor {
         let mut state = self.lock();
         if let (Some(reading), true) = (reading, solar) {
             let (watts, condition) = match reading {
-                Ok(watts) => (watts, (ConditionStatus::True, "ProductionRead", self.read_message())),
+                Ok(watts) => (
+                    watts,
+                    (ConditionStatus::True, "ProductionRead", self.read_message()),
+                ),
                 Err((reason, message)) => (0.0, (ConditionStatus::False, reason, message)),
             };
             state.production = Some(watts);
@@ -337,7 +339,9 @@ fn set_condition(
     if flipped {
         match status {
             ConditionStatus::True => tracing::info!(%message, "solar production can be read"),
-            _ => tracing::warn!(reason, %message, "cannot read the solar production; counting it as 0"),
+            _ => {
+                tracing::warn!(reason, %message, "cannot read the solar production; counting it as 0")
+            }
         }
     }
     let last_transition_time = match condition {

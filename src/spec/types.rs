@@ -180,7 +180,7 @@ impl PowerPolicy {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Solar {
     /// Peak power in kW: the output at 1000 W/m² on the panels (more than 0, at most 10000).
-    #[schemars(range(min = 0.0, max = 10000.0))]
+    #[schemars(range(max = 10000.0), extend("exclusiveMinimum" = 0.0))]
     pub capacity_kw: f64,
     /// Panel tilt from horizontal in degrees, 0 (flat) to 90 (vertical); default 35.
     #[serde(default = "default_tilt")]
@@ -189,7 +189,7 @@ pub struct Solar {
     /// Direction the panels face, degrees clockwise from north (90 east,
     /// 180 south, 270 west), 0 to below 360; default 180.
     #[serde(default = "default_azimuth")]
-    #[schemars(range(min = 0.0, max = 360.0))]
+    #[schemars(range(min = 0.0), extend("exclusiveMaximum" = 360.0))]
     pub azimuth_deg: f64,
     /// Where production comes from: `model` (default; clear-sky model for
     /// `spec.location.coordinates`) or `http` (a local inverter's JSON).

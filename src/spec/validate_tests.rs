@@ -31,7 +31,7 @@ fn unknown_field_in_example() {
         "      imagee: garage-test/busybox:1",
     );
     assert_eq!(error_of(&text),
-        "node.yaml:62:7: spec.containers[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `entrypoint`, `command`, `env`, `ports`, `mounts`, `gpu`, `privileged`, `capabilities`, `securityOpt`, `devices`, `healthCheck`, `restartPolicy`, `resources` (fix: check the spelling; manifests/node.schema.json lists every field)"
+        "node.yaml:58:7: spec.containers[0].imagee: unknown field `imagee`, expected one of `name`, `image`, `entrypoint`, `command`, `env`, `ports`, `mounts`, `gpu`, `privileged`, `capabilities`, `securityOpt`, `devices`, `healthCheck`, `restartPolicy`, `resources` (fix: check the spelling; manifests/node.schema.json lists every field)"
     );
 }
 
@@ -84,7 +84,7 @@ fn reserved_name() {
 fn bad_quantity() {
     let text = EXAMPLE.replace("memory: 4Gi", "memory: 16Gx");
     assert_eq!(error_of(&text),
-        "node.yaml:58:15: spec.worker.resources.memory: invalid quantity `16Gx`: unknown unit `Gx` (fix: write e.g. 512Mi, 16Gi, 1G, 500M or plain bytes)"
+        "node.yaml:54:15: spec.worker.resources.memory: invalid quantity `16Gx`: unknown unit `Gx` (fix: write e.g. 512Mi, 16Gi, 1G, 500M or plain bytes)"
     );
 }
 
@@ -108,7 +108,7 @@ fn price_area_outside_sweden() {
 fn unknown_enum_value() {
     let text = EXAMPLE.replace("source: mixed", "source: wind");
     assert_eq!(error_of(&text),
-        "node.yaml:24:13: spec.power.source: unknown variant `wind`, expected one of `grid`, `solar`, `mixed` (fix: use one of the listed values; they are case-sensitive)"
+        "node.yaml:21:13: spec.power.source: unknown variant `wind`, expected one of `grid`, `solar`, `mixed` (fix: use one of the listed values; they are case-sensitive)"
     );
 }
 
@@ -116,7 +116,7 @@ fn unknown_enum_value() {
 fn bad_duration() {
     let text = EXAMPLE.replace("max: 5m", "max: 5 minutes");
     assert_eq!(error_of(&text),
-        "node.yaml:35:12: spec.reconcile.backoff.max: invalid duration `5 minutes`: unknown unit ` minutes` (fix: write a duration like 500ms, 10s, 5m or 1h30m)"
+        "node.yaml:31:12: spec.reconcile.backoff.max: invalid duration `5 minutes`: unknown unit ` minutes` (fix: write a duration like 500ms, 10s, 5m or 1h30m)"
     );
 }
 
@@ -141,7 +141,7 @@ fn privileged_with_capabilities() {
     let text = EXAMPLE.replace("privileged: false", "privileged: true");
     assert_eq!(
         error_of(&text),
-        "node.yaml:40:5: spec.podman.capabilities: `privileged: true` already grants every capability (fix: remove `capabilities` or set `privileged: false`)"
+        "node.yaml:36:5: spec.podman.capabilities: `privileged: true` already grants every capability (fix: remove `capabilities` or set `privileged: false`)"
     );
 }
 
@@ -150,7 +150,7 @@ fn host_port_clash_with_worker() {
     let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 8000");
     assert_eq!(
         error_of(&text),
-        "node.yaml:66:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
+        "node.yaml:62:21: spec.containers[0].ports[0].hostPort: host port 8000 is already bound by spec.worker.port (fix: choose another hostPort)"
     );
 }
 
@@ -172,7 +172,7 @@ fn resync_period_past_the_maximum() {
     let text = EXAMPLE.replace("resyncPeriod: 30s", "resyncPeriod: 18446744073709551615s");
     assert_eq!(
         error_of(&text),
-        "node.yaml:32:19: spec.reconcile.resyncPeriod: `18446744073709551615s` (584942417355y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
+        "node.yaml:28:19: spec.reconcile.resyncPeriod: `18446744073709551615s` (584942417355y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
     );
 }
 
@@ -181,7 +181,7 @@ fn backoff_past_the_maximum() {
     let text = EXAMPLE.replace("max: 5m", "max: 100000h");
     assert_eq!(
         error_of(&text),
-        "node.yaml:35:12: spec.reconcile.backoff.max: `100000h` (11y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
+        "node.yaml:31:12: spec.reconcile.backoff.max: `100000h` (11y) is longer than the maximum 24h (fix: write a duration from 100ms to 24h)"
     );
 }
 
@@ -190,12 +190,12 @@ fn health_check_interval_out_of_range() {
     let text = EXAMPLE.replace("interval: 10s", "interval: 0ms");
     assert_eq!(
         error_of(&text),
-        "node.yaml:71:19: spec.containers[0].healthCheck.interval: `0ms` is shorter than the minimum 1ms (fix: write a duration from 1ms to 24h)"
+        "node.yaml:67:19: spec.containers[0].healthCheck.interval: `0ms` is shorter than the minimum 1ms (fix: write a duration from 1ms to 24h)"
     );
     let text = EXAMPLE.replace("timeout: 3s", "timeout: 25h");
     assert_eq!(
         error_of(&text),
-        "node.yaml:72:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
+        "node.yaml:68:18: spec.containers[0].healthCheck.timeout: `25h` (25h) is longer than the maximum 24h (fix: write a duration from 1ms to 24h)"
     );
 }
 
@@ -223,7 +223,7 @@ fn host_port_of_the_agents_metrics_endpoint() {
     let text = EXAMPLE.replace("hostPort: 19100", "hostPort: 9464");
     assert_eq!(
         error_of(&text),
-        "node.yaml:66:21: spec.containers[0].ports[0].hostPort: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another hostPort)"
+        "node.yaml:62:21: spec.containers[0].ports[0].hostPort: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another hostPort)"
     );
 }
 
@@ -232,7 +232,7 @@ fn worker_port_of_the_agents_metrics_endpoint() {
     let text = EXAMPLE.replace("port: 8000", "port: 9464");
     assert_eq!(
         error_of(&text),
-        "node.yaml:54:11: spec.worker.port: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another port)"
+        "node.yaml:50:11: spec.worker.port: host port 9464 is already bound by spec.metrics.listen (the agent's metrics endpoint) (fix: choose another port)"
     );
 }
 
@@ -243,7 +243,7 @@ fn env_value_over_the_kernels_string_limit() {
     let text = EXAMPLE.replace("RUST_LOG: info", &format!("RUST_LOG: {big}"));
     assert_eq!(
         error_of(&text),
-        "node.yaml:56:17: spec.worker.env.RUST_LOG: `RUST_LOG=…` is 131081 bytes, over the kernel's limit of 131071 bytes for one environment string (128 KiB with its NUL) (fix: pass large data in a file (a mount) instead of the environment)"
+        "node.yaml:52:17: spec.worker.env.RUST_LOG: `RUST_LOG=…` is 131081 bytes, over the kernel's limit of 131071 bytes for one environment string (128 KiB with its NUL) (fix: pass large data in a file (a mount) instead of the environment)"
     );
 }
 

@@ -455,14 +455,15 @@ async fn solar_only_claims_nothing_at_night_and_claims_at_noon() {
     now.store(NOON.to_bits(), Ordering::SeqCst);
     monitor.sample().await;
     tokio::time::sleep(POWER_POLL + Duration::from_secs(30)).await;
-    let script = coordinator.script();
-    assert_eq!(script.claims.first(), Some(&2), "{:?}", script.claims);
-    assert_eq!(script.completes.len(), 1);
-    // The completion carries the job's metered energy.
-    let energy = &script.completes[0].result["energy"];
-    assert!(energy["energy_wh"].as_f64().is_some(), "{energy}");
-    assert_eq!(energy["measured_by"], "estimate");
-    drop(script);
+    {
+        let script = coordinator.script();
+        assert_eq!(script.claims.first(), Some(&2), "{:?}", script.claims);
+        assert_eq!(script.completes.len(), 1);
+        // The completion carries the job's metered energy.
+        let energy = &script.completes[0].result["energy"];
+        assert!(energy["energy_wh"].as_f64().is_some(), "{energy}");
+        assert_eq!(energy["measured_by"], "estimate");
+    }
     stop.cancel();
     task.await.expect("the work task ends on stop");
 }
