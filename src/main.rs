@@ -62,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         command: coordinator::qualification::cli::MarketCommand,
     },
+    /// Governance: open proposals, vote, list and show them (through a
+    /// running coordinator).
+    Proposal {
+        #[command(subcommand)]
+        command: coordinator::governance::cli::ProposalCommand,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -116,6 +122,11 @@ async fn dispatch(command: Command) -> ExitCode {
         ),
         Command::Market { command } => finish(
             coordinator::qualification::cli::run(command)
+                .await
+                .map(|out| out.print()),
+        ),
+        Command::Proposal { command } => finish(
+            coordinator::governance::cli::run(command)
                 .await
                 .map(|out| out.print()),
         ),

@@ -2,7 +2,7 @@
 //! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
 //! metrics, health, fallbacks, body limit, request deadline), and
 //! supervises the server with the background sweeps (node liveness, job
-//! leases).
+//! leases, proposal tallies).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
+use super::governance::node_routes as governance_node_routes;
+use super::governance::routes::{self as governance_routes, GovernanceState};
+use super::governance::sweep as governance_sweep;
 use super::http::admin::{self, AdminGuard, AdminTokenError};
 use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
@@ -105,21 +108,37 @@ pub async fn serve_with_listener(
     let metrics = CoordinatorMetrics::new();
     let auth = Authenticator::new(store.clone(), metrics.clone(), coordinator_id);
     let admin = AdminGuard::new(&admin_token, metrics.clone());
+    // The coordinator's flags are the defaults of the parameters they name.
+    let live = Parameters::new(
+        store.clone(),
+        StartDefaults {
+            heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
+                .unwrap_or(i64::MAX),
+            offline_after_intervals: i64::from(config.offline_after),
+        },
+    );
     let nodes = NodesState {
         auth: auth.clone(),
         admin: admin.clone(),
         admission: Admission::new(config.registration),
         store: store.clone(),
         metrics: metrics.clone(),
-        heartbeat_interval: config.heartbeat_interval,
+        parameters: live.clone(),
         heartbeat_history: config.heartbeat_history,
         heartbeat_history_bytes: config.heartbeat_history_bytes,
     };
     let cancel = CancellationToken::new();
+    let clients = ClientAuth::new(store.clone(), admin.clone(), metrics.clone());
+    let governance = GovernanceState {
+        store: store.clone(),
+        auth: auth.clone(),
+        clients: clients.clone(),
+        parameters: live.clone(),
+    };
     let jobs = JobsState::new(
         store.clone(),
         auth,
-        ClientAuth::new(store.clone(), admin.clone(), metrics.clone()),
+        clients,
         metrics.clone(),
         config.lease_duration,
         cancel.clone(),
@@ -129,14 +148,7 @@ pub async fn serve_with_listener(
         admin: admin.clone(),
     };
     let parameters = ParametersState {
-        parameters: Parameters::new(
-            store.clone(),
-            StartDefaults {
-                heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
-                    .unwrap_or(i64::MAX),
-                offline_after_intervals: i64::from(config.offline_after),
-            },
-        ),
+        parameters: live.clone(),
         admin: admin.clone(),
     };
     let accounts = AccountsState {
@@ -162,9 +174,15 @@ pub async fn serve_with_listener(
     let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
     {
         let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());
-        let (interval, offline_after) = (config.heartbeat_interval, config.offline_after);
         tasks.spawn(async move {
-            liveness::run(store, metrics, interval, offline_after, cancel).await;
+            liveness::run(store, metrics, live, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let (store, cancel) = (store.clone(), cancel.clone());
+        tasks.spawn(async move {
+            governance_sweep::run(store, cancel).await;
             Ok(())
         });
     }
@@ -177,7 +195,15 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(nodes, jobs, accounts, qualification, parameters, server);
+        let app = router(
+            nodes,
+            jobs,
+            accounts,
+            qualification,
+            parameters,
+            governance,
+            server,
+        );
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -197,6 +223,7 @@ fn router(
     accounts: AccountsState,
     qualification: QualificationState,
     parameters: ParametersState,
+    governance: GovernanceState,
     server: ServerState,
 ) -> Router {
     let bounded = Router::new()
@@ -205,6 +232,8 @@ fn router(
         .merge(account_routes::router(accounts))
         .merge(qualification_routes::router(qualification))
         .merge(parameter_routes::router(parameters))
+        .merge(governance_routes::router(governance.clone()))
+        .merge(governance_node_routes::router(governance))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

@@ -20,6 +20,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod governance;
 pub mod jobs;
 
 /// 32 bytes or more, as the coordinator requires.

@@ -27,6 +27,8 @@ pub enum ListKind {
     JoinTokens,
     Accounts,
     Jobs,
+    Proposals,
+    Votes,
 }
 
 impl ListKind {
@@ -38,6 +40,8 @@ impl ListKind {
             ListKind::JoinTokens => "join-tokens",
             ListKind::Accounts => "accounts",
             ListKind::Jobs => "jobs",
+            ListKind::Proposals => "proposals",
+            ListKind::Votes => "votes",
         }
     }
 }
