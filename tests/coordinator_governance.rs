@@ -62,7 +62,11 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let (status, vote) = c.vote(&bob, &id, "yes").await;
     assert_eq!((status, &vote["replaced"]), (200, &json!(1)), "{vote}");
     let (status, vote) = node.vote(&id, "abstain").await;
-    assert_eq!((status, &vote["via"]), (200, &json!("node_signature")), "{vote}");
+    assert_eq!(
+        (status, &vote["via"]),
+        (200, &json!("node_signature")),
+        "{vote}"
+    );
     let so_far = c.proposal(&id).await;
     assert_eq!(
         so_far["tally"],
@@ -74,7 +78,10 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let done = c.wait_tallied(&id, TALLY_WITHIN).await;
     assert_eq!(done["state"], "passed", "{done}");
     assert!(
-        done["result"].as_str().unwrap_or_default().starts_with("passed: 11000 of 11000"),
+        done["result"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("passed: 11000 of 11000"),
         "{done}"
     );
     // Scheduled, not yet in effect: the fee is still the old one.
@@ -86,7 +93,11 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     assert_eq!(before["value"], 500, "{before}");
     let scheduled = changes_from(&before, &format!("proposal {id}"));
     assert_eq!(scheduled.len(), 1, "{before}");
-    assert_eq!(scheduled[0]["effective_at"], json!(effective_at), "{before}");
+    assert_eq!(
+        scheduled[0]["effective_at"],
+        json!(effective_at),
+        "{before}"
+    );
     assert_eq!(scheduled[0]["in_effect"], false, "{before}");
     // A vote after the deadline is refused.
     let (status, late) = c.vote(&alice, &id, "no").await;
@@ -94,7 +105,10 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
 
     let start = Instant::now();
     while c.parameter(FEE).await["value"] != 300 {
-        assert!(start.elapsed() < Duration::from_secs(10), "fee not 300 in time");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "fee not 300 in time"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(garage::clock::unix_millis() >= effective_ms);
@@ -104,7 +118,9 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     assert_eq!(votes["votes"].as_array().map(Vec::len), Some(2), "{votes}");
     let next = votes["continue"].as_str().expect("a second page");
     let (_, rest) = c
-        .get(&format!("/api/proposals/{id}/votes?limit=2&continue={next}"))
+        .get(&format!(
+            "/api/proposals/{id}/votes?limit=2&continue={next}"
+        ))
         .await;
     assert_eq!(rest["votes"].as_array().map(Vec::len), Some(1), "{rest}");
     let (status, listed) = c.get("/api/proposals?state=passed").await;
@@ -141,7 +157,10 @@ async fn without_quorum_nothing_changes(dir: &Path, db: Db) {
     assert_eq!(done["tally"]["yes"], 1_000, "{done}");
     let fee = c.parameter(FEE).await;
     assert_eq!(fee["value"], 500, "{fee}");
-    assert!(changes_from(&fee, &format!("proposal {id}")).is_empty(), "{fee}");
+    assert!(
+        changes_from(&fee, &format!("proposal {id}")).is_empty(),
+        "{fee}"
+    );
     c.stop().await;
 }
 
@@ -203,7 +222,9 @@ async fn refusals_and_frozen_power(dir: &Path, db: Db) {
     // A forged node vote: signed with another key in the node's name.
     let audience = c.coordinator_id().await;
     let path = format!("/api/nodes/{}/votes", node.id());
-    let body = json!({"proposal_id": id, "choice": "no"}).to_string().into_bytes();
+    let body = json!({"proposal_id": id, "choice": "no"})
+        .to_string()
+        .into_bytes();
     let impostor = NodeIdentity::load_or_create(&dir.join("impostor")).expect("impostor");
     let mut forged = impostor.sign_request(
         audience,
@@ -306,7 +327,10 @@ async fn two_replicas_tallying_at_once_make_one_result_postgres() {
         ids.push(c.opened(&alice, mint).await);
     }
     for n in 0..5 {
-        ids.push(c.opened(ADMIN_TOKEN, parameter_proposal(FEE, 400 + n, 2)).await);
+        ids.push(
+            c.opened(ADMIN_TOKEN, parameter_proposal(FEE, 400 + n, 2))
+                .await,
+        );
     }
     for id in &ids {
         assert_eq!(c.vote(&alice, id, "yes").await.0, 200);
@@ -316,8 +340,12 @@ async fn two_replicas_tallying_at_once_make_one_result_postgres() {
     let Db::Postgres(db_url) = &db else {
         unreachable!("a PostgreSQL test")
     };
-    let a = garage::coordinator::store::Store::connect(db_url).await.expect("a");
-    let b = garage::coordinator::store::Store::connect(db_url).await.expect("b");
+    let a = garage::coordinator::store::Store::connect(db_url)
+        .await
+        .expect("a");
+    let b = garage::coordinator::store::Store::connect(db_url)
+        .await
+        .expect("b");
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let now = garage::clock::unix_millis();
     use garage::coordinator::governance::sweep::sweep_once;
@@ -339,7 +367,11 @@ async fn two_replicas_tallying_at_once_make_one_result_postgres() {
     assert_eq!(treasury["balance_ugai"], 50, "{treasury}");
     let fee = c.parameter(FEE).await;
     for id in &ids[5..] {
-        assert_eq!(changes_from(&fee, &format!("proposal {id}")).len(), 1, "{fee}");
+        assert_eq!(
+            changes_from(&fee, &format!("proposal {id}")).len(),
+            1,
+            "{fee}"
+        );
     }
     c.stop().await;
 }
@@ -406,8 +438,16 @@ async fn garage_proposal_creates_votes_lists_and_shows() {
     let base = c.base.as_str();
     let (ok, out, err) = garage_proposal(
         &[
-            "create", "--coordinator", base, "--admin", "--title", "Cheaper jobs",
-            "--parameter", "pricePerSecond=80", "--voting-period", "2s",
+            "create",
+            "--coordinator",
+            base,
+            "--admin",
+            "--title",
+            "Cheaper jobs",
+            "--parameter",
+            "pricePerSecond=80",
+            "--voting-period",
+            "2s",
         ],
         &[("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)],
     );
@@ -422,19 +462,37 @@ async fn garage_proposal_creates_votes_lists_and_shows() {
     assert!(ok, "{err}");
     let state = node_dir.to_str().expect("utf-8");
     let (ok, _, err) = garage_proposal(
-        &["vote", "--coordinator", base, "--node", "--state-dir", state, &id, "no"],
+        &[
+            "vote",
+            "--coordinator",
+            base,
+            "--node",
+            "--state-dir",
+            state,
+            &id,
+            "no",
+        ],
         &[],
     );
     assert!(ok, "{err}");
-    assert!(err.contains(&format!("node:{} voted no", node.id())), "{err}");
+    assert!(
+        err.contains(&format!("node:{} voted no", node.id())),
+        "{err}"
+    );
     let (ok, _, err) = garage_proposal(&["vote", "--coordinator", base, &id, "yes"], &[]);
     assert!(!ok && err.contains("GARAGE_API_KEY"), "{err}");
     let (ok, out, err) = garage_proposal(&["list", "--coordinator", base], &[]);
-    assert!(ok && out.contains(&id) && out.contains("Cheaper jobs"), "{out}{err}");
+    assert!(
+        ok && out.contains(&id) && out.contains("Cheaper jobs"),
+        "{out}{err}"
+    );
     c.wait_tallied(&id, TALLY_WITHIN).await;
     let (ok, out, err) = garage_proposal(&["show", "--coordinator", base, &id, "--votes"], &[]);
     assert!(ok, "{err}");
-    assert!(out.contains("\"state\": \"passed\"") && out.contains("node_signature"), "{out}");
+    assert!(
+        out.contains("\"state\": \"passed\"") && out.contains("node_signature"),
+        "{out}"
+    );
     c.stop().await;
 }
 
@@ -463,7 +521,10 @@ async fn a_vote_signed_by_an_independent_signer_is_counted() {
     node.register(None).await;
     c.fund(&node_account(&node), 1_000).await;
     let id = c
-        .opened(ADMIN_TOKEN, json!({"kind": "signal", "title": "Python votes"}))
+        .opened(
+            ADMIN_TOKEN,
+            json!({"kind": "signal", "title": "Python votes"}),
+        )
         .await;
     let path = format!("/api/nodes/{}/votes", node.id());
     let body = json!({"proposal_id": id, "choice": "yes"}).to_string();
@@ -479,7 +540,11 @@ async fn a_vote_signed_by_an_independent_signer_is_counted() {
         .arg(&body_file)
         .output()
         .expect("run the Python signer");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut request = reqwest::Client::new()
         .post(format!("{}{path}", c.base))
         .header("content-type", "application/json");

@@ -28,6 +28,11 @@ async fn served_document_is_the_committed_one() {
         ("/api/markets", &["get"]),
         ("/api/join-tokens", &["get", "post"]),
         ("/api/join-tokens/{id}", &["delete"]),
+        ("/api/proposals", &["get", "post"]),
+        ("/api/proposals/{id}", &["get"]),
+        ("/api/proposals/{id}/votes", &["get", "post"]),
+        ("/api/nodes/{id}/proposals", &["post"]),
+        ("/api/nodes/{id}/votes", &["post"]),
     ] {
         for method in methods {
             assert!(

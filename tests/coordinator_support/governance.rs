@@ -39,15 +39,24 @@ impl Api {
 
     /// `POST /api/proposals` as `key` (an API key or the admin token).
     pub async fn propose(&self, key: &str, proposal: Value) -> (u16, Value) {
-        self.client_send(key, reqwest::Method::POST, "/api/proposals", Some(proposal), &[])
-            .await
+        self.client_send(
+            key,
+            reqwest::Method::POST,
+            "/api/proposals",
+            Some(proposal),
+            &[],
+        )
+        .await
     }
 
     /// Opens `proposal` as `key` and returns its id (asserts 201).
     pub async fn opened(&self, key: &str, proposal: Value) -> String {
         let (status, view) = self.propose(key, proposal).await;
         assert_eq!(status, 201, "{view}");
-        view["proposal_id"].as_str().expect("proposal_id").to_string()
+        view["proposal_id"]
+            .as_str()
+            .expect("proposal_id")
+            .to_string()
     }
 
     /// `POST /api/proposals/{id}/votes` as `key`.

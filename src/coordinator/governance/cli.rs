@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::api::{Choice, MintProposal, NewProposal, ParameterProposal, ProposalKind, ProposalState};
+use super::api::{
+    Choice, MintProposal, NewProposal, ParameterProposal, ProposalKind, ProposalState,
+};
 use super::client::{GovernanceClient, GovernanceClientError, Voter};
 use crate::coordinator::bearer_client::{
     AdminArgs, ApiKeyArgs, BearerClient, BearerClientError, Output,
@@ -159,8 +161,9 @@ fn parse_choice(text: &str) -> Result<Choice, String> {
 }
 
 fn parse_state(text: &str) -> Result<ProposalState, String> {
-    ProposalState::parse(&text.to_ascii_lowercase())
-        .ok_or_else(|| format!("{text} is not a proposal state (open, passed, rejected, no_quorum)"))
+    ProposalState::parse(&text.to_ascii_lowercase()).ok_or_else(|| {
+        format!("{text} is not a proposal state (open, passed, rejected, no_quorum)")
+    })
 }
 
 impl VoterArgs {
@@ -189,7 +192,10 @@ impl VoterArgs {
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {
-    format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default())
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    )
 }
 
 /// Runs one `garage proposal` subcommand.

@@ -50,7 +50,10 @@ impl GovernanceClient {
     }
 
     /// `POST /api/proposals` (or the node's signed twin).
-    pub async fn create(&self, proposal: &NewProposal) -> Result<ProposalView, GovernanceClientError> {
+    pub async fn create(
+        &self,
+        proposal: &NewProposal,
+    ) -> Result<ProposalView, GovernanceClientError> {
         Ok(match self.voter()? {
             Voter::Bearer(http) => http.post("/api/proposals", proposal, &[]).await?,
             Voter::Node(node) => {

@@ -45,10 +45,7 @@ pub fn router(state: GovernanceState) -> Router {
     Router::new()
         .route("/api/proposals", post(create_proposal).get(list_proposals))
         .route("/api/proposals/{id}", get(get_proposal))
-        .route(
-            "/api/proposals/{id}/votes",
-            post(cast_vote).get(list_votes),
-        )
+        .route("/api/proposals/{id}/votes", post(cast_vote).get(list_votes))
         .with_state(state)
 }
 
@@ -83,13 +80,19 @@ pub(super) async fn open(
     let now = unix_millis();
     let live = |parameter: Parameter, default: i64| {
         let parameters = state.parameters.clone();
-        async move {
-            Ok::<_, ApiError>(parameters.get(&parameter, now).await?.unwrap_or(default))
-        }
+        async move { Ok::<_, ApiError>(parameters.get(&parameter, now).await?.unwrap_or(default)) }
     };
-    let period = live(Parameter::VotingPeriodSeconds, DEFAULT_VOTING_PERIOD_SECONDS).await?;
+    let period = live(
+        Parameter::VotingPeriodSeconds,
+        DEFAULT_VOTING_PERIOD_SECONDS,
+    )
+    .await?;
     let quorum = live(Parameter::QuorumBasisPoints, DEFAULT_QUORUM_BASIS_POINTS).await?;
-    let threshold = live(Parameter::ThresholdBasisPoints, DEFAULT_THRESHOLD_BASIS_POINTS).await?;
+    let threshold = live(
+        Parameter::ThresholdBasisPoints,
+        DEFAULT_THRESHOLD_BASIS_POINTS,
+    )
+    .await?;
     let valid = rules::check(proposal, period, now)?;
     let opened = state
         .store
@@ -222,7 +225,9 @@ pub async fn list_proposals(
             ProposalState::parse(text).ok_or_else(|| {
                 ApiError::bad_request(
                     "invalid_state",
-                    format!("state={text} is not a proposal state (open, passed, rejected, no_quorum)"),
+                    format!(
+                        "state={text} is not a proposal state (open, passed, rejected, no_quorum)"
+                    ),
                 )
             })
         })

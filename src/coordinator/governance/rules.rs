@@ -61,7 +61,10 @@ pub enum Action {
         effective_at_ms: i64,
     },
     /// Mints `amount` µGAI into the ledger account `account`.
-    Mint { account: String, amount: i64 },
+    Mint {
+        account: String,
+        amount: i64,
+    },
     Signal,
 }
 
@@ -187,8 +190,7 @@ pub fn check(
                     example: r#""mint": {"account": "treasury", "amount_ugai": 1000000}"#,
                 });
             };
-            let account =
-                ledger_account(&account).ok_or(ProposalError::MintAccount { account })?;
+            let account = ledger_account(&account).ok_or(ProposalError::MintAccount { account })?;
             if amount_ugai <= 0 {
                 return Err(ProposalError::MintAmount {
                     amount: amount_ugai,

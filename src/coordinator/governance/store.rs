@@ -129,17 +129,18 @@ fn proposal_row(row: &AnyRow) -> Result<ProposalRow, StoreError> {
     let abstain: Option<i64> = row.try_get("abstain_power").map_err(read())?;
     Ok(ProposalRow {
         proposal_id: Uuid::parse_str(&id).map_err(|err| corrupt(&id, err.to_string()))?,
-        kind: ProposalKind::parse(&kind)
-            .ok_or_else(|| corrupt(&id, format!("kind {kind:?}")))?,
+        kind: ProposalKind::parse(&kind).ok_or_else(|| corrupt(&id, format!("kind {kind:?}")))?,
         title: row.try_get("title").map_err(read())?,
         description: row.try_get("description").map_err(read())?,
         parameter: parameter
             .zip(value)
             .map(|(name, value)| ParameterProposal { name, value }),
-        mint: account.zip(amount).map(|(account, amount_ugai)| MintProposal {
-            account,
-            amount_ugai,
-        }),
+        mint: account
+            .zip(amount)
+            .map(|(account, amount_ugai)| MintProposal {
+                account,
+                amount_ugai,
+            }),
         effective_at_ms: row.try_get("effective_at").map_err(read())?,
         proposer: row.try_get("proposer").map_err(read())?,
         state: ProposalState::parse(&state)
@@ -211,7 +212,10 @@ pub(super) async fn proposal_in(
 }
 
 /// The view of `row`: its final tally once tallied, else the votes so far.
-async fn with_tally(conn: &mut AnyConnection, row: &ProposalRow) -> Result<ProposalView, StoreError> {
+async fn with_tally(
+    conn: &mut AnyConnection,
+    row: &ProposalRow,
+) -> Result<ProposalView, StoreError> {
     let counted = tally_in(conn, row.proposal_id).await?;
     let tally = match row.tallied {
         Some(done) => Tally {

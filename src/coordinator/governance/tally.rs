@@ -56,8 +56,8 @@ pub fn decide(frozen: &Frozen, tally: &Tally) -> Decision {
         };
     }
     let decided = i128::from(tally.yes) + i128::from(tally.no);
-    let passed =
-        i128::from(tally.yes) * i128::from(BASIS_POINTS) > i128::from(frozen.threshold_bps) * decided;
+    let passed = i128::from(tally.yes) * i128::from(BASIS_POINTS)
+        > i128::from(frozen.threshold_bps) * decided;
     let verdict = format!(
         "{participation}; yes {} of yes + no {} (threshold: more than {})",
         tally.yes,
@@ -104,7 +104,13 @@ mod tests {
             (tally(1_000, 1_000, 0), FROZEN),
             (tally(1_001, 1_000, 0), FROZEN),
             (tally(0, 0, 5_000), FROZEN),
-            (tally(0, 0, 0), Frozen { total_power: 0, ..FROZEN }),
+            (
+                tally(0, 0, 0),
+                Frozen {
+                    total_power: 0,
+                    ..FROZEN
+                },
+            ),
             (
                 tally(6_667, 3_333, 0),
                 Frozen {

@@ -104,6 +104,9 @@ mod tests {
             timing(3_600, 100),
             (Duration::from_secs(360_000), Duration::from_secs(10))
         );
-        assert_eq!(timing(0, 0), (Duration::from_secs(1), Duration::from_millis(250)));
+        assert_eq!(
+            timing(0, 0),
+            (Duration::from_secs(1), Duration::from_millis(250))
+        );
     }
 }
