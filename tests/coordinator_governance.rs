@@ -74,6 +74,7 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
         "{so_far}"
     );
     assert_eq!(so_far["quorum_reached"], true, "{so_far}");
+    assert_eq!(so_far["ballots"], 4, "{so_far}");
 
     let done = c.wait_tallied(&id, TALLY_WITHIN).await;
     assert_eq!(done["state"], "passed", "{done}");

@@ -187,6 +187,8 @@ pub struct ProposalView {
     pub total_power: i64,
     /// Accounts that may vote.
     pub voters: i64,
+    /// Votes cast, replaced ones included.
+    pub ballots: i64,
     pub tally: Tally,
     /// Whether enough of the frozen power voted (so far).
     pub quorum_reached: bool,

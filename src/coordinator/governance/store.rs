@@ -23,7 +23,8 @@ macro_rules! proposal_columns {
     () => {
         "proposal_id, kind, title, description, parameter, parameter_value, mint_account, \
          mint_amount, effective_at, proposer, state, quorum_bps, threshold_bps, total_power, \
-         voters, created_at, deadline_at, tallied_at, yes_power, no_power, abstain_power, result"
+         voters, ballots, created_at, deadline_at, tallied_at, yes_power, no_power, \
+         abstain_power, result"
     };
 }
 
@@ -41,6 +42,7 @@ pub struct ProposalRow {
     pub state: ProposalState,
     pub frozen: Frozen,
     pub voters: i64,
+    pub ballots: i64,
     pub created_at_ms: i64,
     pub deadline_ms: i64,
     pub tallied_at_ms: Option<i64>,
@@ -68,6 +70,7 @@ impl ProposalRow {
             threshold_basis_points: self.frozen.threshold_bps,
             total_power: self.frozen.total_power,
             voters: self.voters,
+            ballots: self.ballots,
             tally,
             quorum_reached: quorum_reached(&self.frozen, &tally),
             result: self.result.clone(),
@@ -151,6 +154,7 @@ fn proposal_row(row: &AnyRow) -> Result<ProposalRow, StoreError> {
             threshold_bps: row.try_get("threshold_bps").map_err(read())?,
         },
         voters: row.try_get("voters").map_err(read())?,
+        ballots: row.try_get("ballots").map_err(read())?,
         created_at_ms: row.try_get("created_at").map_err(read())?,
         deadline_ms: row.try_get("deadline_at").map_err(read())?,
         tallied_at_ms: row.try_get("tallied_at").map_err(read())?,
