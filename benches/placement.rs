@@ -1,10 +1,15 @@
-//! Placement throughput (issue 11): simulated nodes (signed HTTP claimers,
-//! no Docker) claiming and completing no-op jobs through one coordinator
-//! binary, on SQLite and on PostgreSQL (when `GARAGE_TEST_POSTGRES_URL` is
-//! set). Jobs are queued first, then every claimer loops claim → complete
-//! until none is left; a placement is one leased claim. Prints placements/s
-//! and the claim latency (p50, p99) of leased claims per database, against
-//! the issue's goal of ≥ 1,000 placements/s at p99 < 50 ms.
+//! Placement and settlement throughput (issues 11 and 12): simulated nodes
+//! (signed HTTP claimers, no Docker) claiming and completing no-op jobs
+//! through one coordinator binary, on SQLite and on PostgreSQL (when
+//! `GARAGE_TEST_POSTGRES_URL` is set). Jobs are queued first, then every
+//! claimer loops claim → complete until none is left; a placement is one
+//! leased claim. Each database runs twice on a fresh schema: `free` (the
+//! admin's jobs: no ledger) and `paid` (a funded client's jobs: a hold at
+//! submission, a settlement at completion — pay, fee, refund), and the
+//! ratio paid/free of completed-and-paid jobs per second is the ledger's
+//! cost (issue 12's goal: < 20 %, i.e. a ratio above 0.80). Prints
+//! placements/s and the claim latency (p50, p99) of leased claims, against
+//! issue 11's goal of ≥ 1,000 placements/s at p99 < 50 ms.
 //!
 //!   cargo bench --bench placement
 //!   GARAGE_PLACEMENT_JOBS=5000 GARAGE_PLACEMENT_CLAIMERS=32 cargo bench --bench placement
@@ -70,8 +75,8 @@ async fn start(state_dir: &Path, database: &str) -> (Coordinator, String) {
 }
 
 /// A fresh schema on the PostgreSQL server and a URL that uses it.
-async fn postgres_schema(base: &str) -> String {
-    let schema = format!("placement_bench_{}", std::process::id());
+async fn postgres_schema(base: &str, run: &str) -> String {
+    let schema = format!("placement_bench_{}_{run}", std::process::id());
     let mut conn = sqlx::postgres::PgConnection::connect(base)
         .await
         .expect("connect to GARAGE_TEST_POSTGRES_URL");
@@ -94,28 +99,81 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-async fn run(db: &str, database: &str, dir: &Path, jobs: usize, claimers: usize) {
-    let (_coordinator, base) = start(&dir.join(db), database).await;
+/// An account funded for every job of the run; its API key.
+async fn funded_client(http: &reqwest::Client, base: &str) -> String {
+    let made: serde_json::Value = http
+        .post(format!("{base}/api/accounts"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "bench"}))
+        .send()
+        .await
+        .expect("account")
+        .json()
+        .await
+        .expect("account json");
+    let key = made["api_key"].as_str().expect("api_key").to_string();
+    let minted = http
+        .post(format!("{base}/api/ledger/mint"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Idempotency-Key", "bench")
+        .json(&json!({"account": format!("client:{}", made["id"].as_str().expect("id")), "amount_ugai": 1_000_000_000_000i64}))
+        .send()
+        .await
+        .expect("mint");
+    assert_eq!(minted.status().as_u16(), 201);
+    key
+}
+
+/// The ledger's audit holds and nothing is left held.
+async fn check_audit(http: &reqwest::Client, base: &str) {
+    let audit: serde_json::Value = http
+        .get(format!("{base}/api/ledger/audit"))
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("audit json");
+    assert_eq!(audit["ok"], true, "{audit}");
+    assert_eq!(audit["open_holds"], 0, "{audit}");
+}
+
+/// One run; returns placements (= completed and, when paid, settled jobs) per second.
+async fn run(
+    db: &str,
+    paid: bool,
+    database: &str,
+    dir: &Path,
+    jobs: usize,
+    claimers: usize,
+) -> f64 {
+    let mode = if paid { "paid" } else { "free" };
+    let (_coordinator, base) = start(&dir.join(format!("{db}-{mode}")), database).await;
     let mut nodes = Vec::with_capacity(claimers);
     for i in 0..claimers {
-        let identity =
-            NodeIdentity::load_or_create(&dir.join(format!("{db}-node-{i}"))).expect("identity");
+        let identity = NodeIdentity::load_or_create(&dir.join(format!("{db}-{mode}-node-{i}")))
+            .expect("identity");
         let client = CoordinatorClient::new(&base, Arc::new(identity)).expect("client");
         let request: RegisterRequest = client.registration(Vec::new(), Default::default(), None);
         client.register(&request).await.expect("registered");
         nodes.push(client);
     }
     let http = reqwest::Client::new();
+    let token = if paid {
+        funded_client(&http, &base).await
+    } else {
+        ADMIN_TOKEN.to_string()
+    };
     let submitted = Instant::now();
     let mut submitters = tokio::task::JoinSet::new();
     for part in 0..8 {
-        let (http, base) = (http.clone(), base.clone());
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
         submitters.spawn(async move {
             for _ in (part..jobs).step_by(8) {
                 let body = json!({"type": "inference", "inference": {"model": "noop", "prompt": "hi"}, "placement": {"market": "cpu"}});
                 let response = http
                     .post(format!("{base}/api/jobs"))
-                    .bearer_auth(ADMIN_TOKEN)
+                    .bearer_auth(&token)
                     .json(&body)
                     .send()
                     .await
@@ -162,13 +220,15 @@ async fn run(db: &str, database: &str, dir: &Path, jobs: usize, claimers: usize)
     let mut latencies = latencies.lock().await.clone();
     latencies.sort();
     assert_eq!(latencies.len(), jobs, "every job placed once");
+    check_audit(&http, &base).await;
     println!(
-        "{db:<9} {jobs:>6} jobs {claimers:>3} claimers  submit {:>7.0}/s  placements {:>7.0}/s  claim p50 {:>6.1} ms  p99 {:>6.1} ms",
+        "{db:<9} {mode}  {jobs:>6} jobs {claimers:>3} claimers  submit {:>7.0}/s  placements {:>7.0}/s  claim p50 {:>6.1} ms  p99 {:>6.1} ms",
         jobs as f64 / submit_secs,
         jobs as f64 / secs,
         percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
         percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
     );
+    jobs as f64 / secs
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -183,17 +243,31 @@ async fn main() {
         env!("CARGO_BIN_EXE_garage")
     );
     for db in dbs.split_whitespace() {
-        let database = match db {
-            "sqlite" => format!("sqlite://{}", dir.path().join("placement.db").display()),
-            "postgres" => match std::env::var("GARAGE_TEST_POSTGRES_URL") {
-                Ok(url) if !url.is_empty() => postgres_schema(&url).await,
-                _ => {
-                    println!("postgres  skipped: GARAGE_TEST_POSTGRES_URL is not set");
-                    continue;
-                }
-            },
-            other => panic!("unknown database {other:?} in GARAGE_PLACEMENT_DBS"),
-        };
-        run(db, &database, dir.path(), jobs, claimers).await;
+        let mut rates = [0.0; 2];
+        for (slot, paid) in [(0, false), (1, true)] {
+            let mode = if paid { "paid" } else { "free" };
+            let database = match db {
+                "sqlite" => format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("placement-{mode}.db")).display()
+                ),
+                "postgres" => match std::env::var("GARAGE_TEST_POSTGRES_URL") {
+                    Ok(url) if !url.is_empty() => postgres_schema(&url, mode).await,
+                    _ => {
+                        println!("postgres  skipped: GARAGE_TEST_POSTGRES_URL is not set");
+                        break;
+                    }
+                },
+                other => panic!("unknown database {other:?} in GARAGE_PLACEMENT_DBS"),
+            };
+            rates[slot] = run(db, paid, &database, dir.path(), jobs, claimers).await;
+        }
+        if rates[0] > 0.0 && rates[1] > 0.0 {
+            println!(
+                "{db:<9} ledger: paid/free = {:.2} (the ledger costs {:.0} % of placement throughput; goal < 20 %)",
+                rates[1] / rates[0],
+                (1.0 - rates[1] / rates[0]) * 100.0
+            );
+        }
     }
 }

@@ -52,7 +52,8 @@ enum Command {
     /// markets over HTTP (OpenAPI at /api/openapi.json); or, with `token`,
     /// manage the join tokens of a running one.
     Coordinator(coordinator::cli::CoordinatorCli),
-    /// Client accounts and their API keys (admin, through a running coordinator).
+    /// Client accounts and their API keys (admin), and your own balance
+    /// and transfers (by API key), through a running coordinator.
     Account {
         #[command(subcommand)]
         command: coordinator::accounts::cli::AccountCommand,
@@ -61,6 +62,12 @@ enum Command {
     Market {
         #[command(subcommand)]
         command: coordinator::qualification::cli::MarketCommand,
+    },
+    /// The GAI ledger: the public audit, and minting, balances and
+    /// transfers of any account (admin).
+    Ledger {
+        #[command(subcommand)]
+        command: coordinator::ledger::cli::LedgerCommand,
     },
     /// Governance: open proposals, vote, list and show them (through a
     /// running coordinator).
@@ -122,6 +129,11 @@ async fn dispatch(command: Command) -> ExitCode {
         ),
         Command::Market { command } => finish(
             coordinator::qualification::cli::run(command)
+                .await
+                .map(|out| out.print()),
+        ),
+        Command::Ledger { command } => finish(
+            coordinator::ledger::cli::run(command)
                 .await
                 .map(|out| out.print()),
         ),

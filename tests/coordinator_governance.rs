@@ -34,12 +34,12 @@ fn changes_from(view: &Value, source: &str) -> Vec<Value> {
 
 async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, bob) = (c.account("alice").await, c.account("bob").await);
+    let (alice, bob) = (c.unfunded_account("alice").await, c.unfunded_account("bob").await);
     let node = TestNode::new(&dir.join("node"), &c);
     node.register(None).await;
-    c.fund(&client_account(&alice), 7_000).await;
-    c.fund(&client_account(&bob), 3_000).await;
-    c.fund(&node_account(&node), 1_000).await;
+    c.mint(&client_account(&alice), 7_000).await;
+    c.mint(&client_account(&bob), 3_000).await;
+    c.mint(&node_account(&node), 1_000).await;
     assert_eq!(c.parameter(FEE).await["value"], 500);
 
     let effective_ms = (now_secs() + 5) * 1000;
@@ -138,9 +138,9 @@ on_both_databases!(
 
 async fn without_quorum_nothing_changes(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, bob) = (c.account("alice").await, c.account("bob").await);
-    c.fund(&client_account(&alice), 1_000).await;
-    c.fund(&client_account(&bob), 9_000).await;
+    let (alice, bob) = (c.unfunded_account("alice").await, c.unfunded_account("bob").await);
+    c.mint(&client_account(&alice), 1_000).await;
+    c.mint(&client_account(&bob), 9_000).await;
     let (status, set) = c
         .admin_send(
             reqwest::Method::PUT,
@@ -173,13 +173,13 @@ on_both_databases!(
 
 async fn refusals_and_frozen_power(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, carol) = (c.account("alice").await, c.account("carol").await);
+    let (alice, carol) = (c.unfunded_account("alice").await, c.unfunded_account("carol").await);
     let node = TestNode::new(&dir.join("node"), &c);
     node.register(None).await;
     let other = TestNode::new(&dir.join("other"), &c);
     other.register(None).await;
-    c.fund(&client_account(&alice), 5_000).await;
-    c.fund(&node_account(&node), 2_000).await;
+    c.mint(&client_account(&alice), 5_000).await;
+    c.mint(&node_account(&node), 2_000).await;
 
     // Only the admin and holders of GAI may propose; proposals are checked.
     let (status, body) = c.propose(&carol, parameter_proposal(FEE, 1, 60)).await;
@@ -197,8 +197,8 @@ async fn refusals_and_frozen_power(dir: &Path, db: Db) {
     assert_eq!(frozen["total_power"], 7_000, "{frozen}");
 
     // Balances move during the vote: the frozen power does not.
-    c.fund(&client_account(&alice), 50_000).await;
-    c.fund(&client_account(&carol), 50_000).await;
+    c.mint(&client_account(&alice), 50_000).await;
+    c.mint(&client_account(&carol), 50_000).await;
     let (status, vote) = c.vote(&alice, &id, "yes").await;
     assert_eq!((status, &vote["power"]), (200, &json!(5_000)), "{vote}");
     let (status, body) = c.vote(&carol, &id, "yes").await;
@@ -281,10 +281,10 @@ on_both_databases!(
 
 async fn a_passed_mint_mints_once(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let alice = c.account("alice").await;
+    let alice = c.unfunded_account("alice").await;
     let node = TestNode::new(&dir.join("node"), &c);
     node.register(None).await;
-    c.fund(&client_account(&alice), 1_000).await;
+    c.mint(&client_account(&alice), 1_000).await;
     let (status, body) = c
         .propose(
             &alice,
@@ -319,8 +319,8 @@ async fn two_replicas_tallying_at_once_make_one_result_postgres() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = postgres_db(&url, "governance_replicas").await;
     let c = Coordinator::start(&tmp.path().join("c"), &db).await;
-    let alice = c.account("alice").await;
-    c.fund(&client_account(&alice), 1_000).await;
+    let alice = c.unfunded_account("alice").await;
+    c.mint(&client_account(&alice), 1_000).await;
     let mut ids = Vec::new();
     for n in 0..5 {
         let mint = json!({"kind": "mint", "title": format!("mint {n}"), "voting_period_seconds": 2,
@@ -430,12 +430,12 @@ fn garage_proposal(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String
 async fn garage_proposal_creates_votes_lists_and_shows() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let c = Coordinator::start(&tmp.path().join("c"), &Db::Sqlite).await;
-    let alice = c.account("alice").await;
+    let alice = c.unfunded_account("alice").await;
     let node_dir = tmp.path().join("node");
     let node = TestNode::new(&node_dir, &c);
     node.register(None).await;
-    c.fund(&client_account(&alice), 3_000).await;
-    c.fund(&node_account(&node), 1_000).await;
+    c.mint(&client_account(&alice), 3_000).await;
+    c.mint(&node_account(&node), 1_000).await;
     let base = c.base.as_str();
     let (ok, out, err) = garage_proposal(
         &[
@@ -520,7 +520,7 @@ async fn a_vote_signed_by_an_independent_signer_is_counted() {
     let node_dir = tmp.path().join("node");
     let node = TestNode::new(&node_dir, &c);
     node.register(None).await;
-    c.fund(&node_account(&node), 1_000).await;
+    c.mint(&node_account(&node), 1_000).await;
     let id = c
         .opened(
             ADMIN_TOKEN,

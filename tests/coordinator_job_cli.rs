@@ -86,6 +86,56 @@ async fn submit_follow_list_and_revoke_through_the_cli() {
     );
 
     let job_file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/jobs/hello.yaml");
+    let balance = |expected: &str| {
+        let out = run(garage(&[
+            "account",
+            "balance",
+            "--coordinator",
+            &base,
+            "--api-key-file",
+            &key_file,
+        ]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), expected);
+    };
+    balance("0.000000 GAI (0 µGAI)");
+    let unfunded = run(garage(&[
+        "job",
+        "submit",
+        job_file,
+        "--market",
+        "cpu",
+        "--coordinator",
+        &base,
+        "--api-key-file",
+        &key_file,
+    ]));
+    assert!(!unfunded.status.success());
+    let why = text(&unfunded.stderr);
+    assert!(
+        why.contains("402") && why.contains("insufficient_funds"),
+        "{why}"
+    );
+    let account = format!("client:{}", key.split('_').nth(1).expect("gk_<id>_…"));
+    for (round, note) in [(1, "minted 1000.000000 GAI"), (2, "minted before")] {
+        let minted = run(garage(&[
+            "ledger",
+            "mint",
+            &account,
+            "1000000000",
+            "--url",
+            &base,
+            "--idempotency-key",
+            "alice-grant-1",
+        ]));
+        assert!(minted.status.success(), "{}", text(&minted.stderr));
+        assert!(
+            text(&minted.stderr).contains(note),
+            "round {round}: {}",
+            text(&minted.stderr)
+        );
+    }
+    balance("1000.000000 GAI (1000000000 µGAI)");
     let submit = garage(&["job", "submit", job_file, "--market", "cpu", "--follow"])
         .args(["--coordinator", &base, "--api-key-file", &key_file])
         .stdout(Stdio::piped())
@@ -107,6 +157,30 @@ async fn submit_follow_list_and_revoke_through_the_cli() {
     let view: serde_json::Value = serde_json::from_slice(&done.stdout).expect("the job as JSON");
     assert_eq!(view["state"], "SUCCEEDED", "{view}");
     assert_eq!(view["job_id"], lease.job_id.to_string());
+    assert_eq!(view["cost"]["state"], "settled", "{view}");
+    let audit = run(garage(&["ledger", "audit", "--url", &base]));
+    assert!(audit.status.success(), "{}", text(&audit.stderr));
+    assert!(
+        !text(&audit.stdout).contains("BROKEN"),
+        "{}",
+        text(&audit.stdout)
+    );
+    let history = run(garage(&[
+        "account",
+        "transfers",
+        "--coordinator",
+        &base,
+        "--api-key-file",
+        &key_file,
+    ]));
+    assert!(history.status.success(), "{}", text(&history.stderr));
+    for kind in ["mint", "hold", "refund"] {
+        assert!(
+            text(&history.stdout).contains(kind),
+            "{}",
+            text(&history.stdout)
+        );
+    }
 
     let listed = run(garage(&[
         "job",

@@ -7,11 +7,10 @@
 mod coordinator_support;
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coordinator_support::binary::Replica;
 use coordinator_support::jobs::submission;
 use coordinator_support::*;
 use garage::coordinator::api::Outcome;
@@ -21,52 +20,6 @@ use tokio::sync::Mutex;
 
 const JOBS: usize = 500;
 const CLAIMERS: usize = 8;
-
-struct Replica {
-    child: Child,
-    api: Api,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn replica(state_dir: &Path, database: &str) -> Replica {
-    let port = free_port();
-    let log = std::fs::File::create(state_dir.with_extension("log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_garage"))
-        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--state-dir")
-        .arg(state_dir)
-        .args(["--database", database, "--registration", "open"])
-        .args(["--lease-duration", "5s"])
-        .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env_remove("GARAGE_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("start garage coordinator");
-    let replica = Replica {
-        child,
-        api: Api::external(&format!("http://127.0.0.1:{port}")),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{}/healthz", replica.api.base))
-        .await
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "replica on {port} not healthy in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    replica
-}
 
 async fn count(conn: &mut sqlx::PgConnection, query: &'static str) -> i64 {
     sqlx::query_scalar::<_, i64>(query)
@@ -84,8 +37,8 @@ async fn two_replicas_complete_every_job_exactly_once() {
         unreachable!("postgres_db makes a PostgreSQL URL");
     };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = replica(&tmp.path().join("a"), &url).await;
-    let b = replica(&tmp.path().join("b"), &url).await;
+    let a = Replica::start(&tmp.path().join("a"), &url).await;
+    let b = Replica::start(&tmp.path().join("b"), &url).await;
     let key = a.api.account("load").await;
 
     let done: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -105,8 +105,8 @@ pub struct ApiKeyArgs {
 }
 
 impl ApiKeyArgs {
-    /// A client with the API key from the file or [`API_KEY_ENV`].
-    pub fn client(&self) -> Result<BearerClient, BearerClientError> {
+    /// The API key from the file or [`API_KEY_ENV`].
+    pub fn key(&self) -> Result<String, BearerClientError> {
         let key = match &self.api_key_file {
             Some(file) => {
                 identity::read_private_file(file).map_err(BearerClientError::ApiKeyFile)?
@@ -116,7 +116,12 @@ impl ApiKeyArgs {
                 .filter(|key| !key.trim().is_empty())
                 .ok_or(BearerClientError::NoApiKey)?,
         };
-        BearerClient::new(&self.url, key.trim().to_string())
+        Ok(key.trim().to_string())
+    }
+
+    /// A client with the API key from the file or [`API_KEY_ENV`].
+    pub fn client(&self) -> Result<BearerClient, BearerClientError> {
+        BearerClient::new(&self.url, self.key()?)
     }
 }
 
@@ -124,7 +129,8 @@ impl ApiKeyArgs {
 pub struct BearerClient {
     http: reqwest::Client,
     base: String,
-    token: String,
+    /// `None`: public endpoints only.
+    token: Option<String>,
 }
 
 impl std::fmt::Debug for BearerClient {
@@ -138,6 +144,15 @@ impl std::fmt::Debug for BearerClient {
 
 impl BearerClient {
     pub fn new(base_url: &str, token: String) -> Result<Self, BearerClientError> {
+        Self::with_token(base_url, Some(token))
+    }
+
+    /// A client without credentials, for public endpoints.
+    pub fn anonymous(base_url: &str) -> Result<Self, BearerClientError> {
+        Self::with_token(base_url, None)
+    }
+
+    fn with_token(base_url: &str, token: Option<String>) -> Result<Self, BearerClientError> {
         let base = base_url.trim_end_matches('/').to_string();
         if !base.starts_with("http://") && !base.starts_with("https://") {
             return Err(BearerClientError::BadUrl {
@@ -207,7 +222,7 @@ impl BearerClient {
         headers: &[(&str, &str)],
     ) -> Result<reqwest::Response, BearerClientError> {
         let what = format!("GET {path}");
-        let mut builder = self.http.get(self.url(path)).bearer_auth(&self.token);
+        let mut builder = self.authorized(self.http.get(self.url(path)));
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
@@ -226,6 +241,13 @@ impl BearerClient {
         Err(refused(&what, status, &bytes))
     }
 
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -242,8 +264,8 @@ impl BearerClient {
         what: &str,
         builder: reqwest::RequestBuilder,
     ) -> Result<Vec<u8>, BearerClientError> {
-        let response = builder
-            .bearer_auth(&self.token)
+        let response = self
+            .authorized(builder)
             .send()
             .await
             .map_err(|source| self.transport(source))?;

@@ -48,6 +48,7 @@ pub struct CoordinatorMetrics {
     pub marked_offline: IntCounter,
     pub nodes: IntGaugeVec,
     pub jobs_submitted: IntCounter,
+    pub jobs_unfunded: IntCounter,
     pub job_transitions: IntCounterVec,
     pub claims: IntCounterVec,
 }
@@ -104,6 +105,11 @@ impl CoordinatorMetrics {
                 "Jobs accepted (an idempotent resubmission is not counted again).",
             )
             .expect("valid metric"),
+            jobs_unfunded: IntCounter::new(
+                "garage_coordinator_jobs_unfunded_total",
+                "Submissions refused with 402: the account's balance did not cover price x timeout.",
+            )
+            .expect("valid metric"),
             job_transitions: IntCounterVec::new(
                 Opts::new(
                     "garage_coordinator_job_transitions_total",
@@ -130,6 +136,7 @@ impl CoordinatorMetrics {
             Box::new(metrics.marked_offline.clone()),
             Box::new(metrics.nodes.clone()),
             Box::new(metrics.jobs_submitted.clone()),
+            Box::new(metrics.jobs_unfunded.clone()),
             Box::new(metrics.job_transitions.clone()),
             Box::new(metrics.claims.clone()),
         ] {

@@ -3,8 +3,8 @@
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
-//! `qualification`, `parameters`, `governance`, over the shared `http` and `store` layers; `server`
-//! wires them.
+//! `qualification`, `parameters`, `ledger`, `governance`, over the shared
+//! `http` and `store` layers; `server` wires them.
 
 pub mod accounts;
 pub mod api;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod governance;
 pub mod http;
 pub mod jobs;
+pub mod ledger;
 pub mod metrics;
 pub mod nodes;
 pub mod openapi;

@@ -17,6 +17,7 @@ use super::governance::routes::{
 use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
 use super::jobs::log_routes::__path_job_logs;
 use super::jobs::routes::{__path_cancel_job, __path_get_job, __path_list_jobs, __path_submit_job};
+use super::ledger::routes::{__path_audit, __path_get_balance, __path_list_transfers, __path_mint};
 use super::nodes::routes::{
     __path_coordinator_info, __path_delete_node, __path_get_node, __path_heartbeat,
     __path_list_heartbeats, __path_list_markets, __path_list_nodes, __path_register,
@@ -55,6 +56,9 @@ nodes pull them with the signed long-poll POST /api/nodes/{id}/claim and hold ea
 lease whose id fences renew, logs and complete (409 once it is not the job's current live lease). \
 A market with a qualification (PUT /api/markets/{market}/qualification) gives a node of it only \
 its qualification job until it passed. \
+Money: amounts are integers in µGAI; a client's submission holds price x timeout (402 when the balance \
+does not cover it), the completing lease's node is paid price x billed seconds minus the network fee \
+(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant. \
 Governance: proposals (POST /api/proposals, or signed POST /api/nodes/{id}/proposals) change a \
 parameter, mint GAI or signal; voting power is each client and node account's balance frozen \
 when the proposal opens; votes (POST /api/proposals/{id}/votes with an API key, or signed \
@@ -91,6 +95,10 @@ follows the deadline."
         list_parameters,
         get_parameter,
         set_parameter,
+        get_balance,
+        list_transfers,
+        mint,
+        audit,
         create_proposal,
         list_proposals,
         get_proposal,

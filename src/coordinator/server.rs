@@ -29,6 +29,7 @@ use super::http::node_auth::Authenticator;
 use super::jobs::routes::{self as job_routes, JobsState};
 use super::jobs::sweep;
 use super::jobs::{lease_routes, log_routes};
+use super::ledger::routes::{self as ledger_routes, LedgerState};
 use super::metrics::CoordinatorMetrics;
 use super::nodes::admission::Admission;
 use super::nodes::api::NodeState;
@@ -135,20 +136,27 @@ pub async fn serve_with_listener(
         clients: clients.clone(),
         parameters: live.clone(),
     };
+    let ledger = LedgerState {
+        store: store.clone(),
+        clients: clients.clone(),
+        auth: auth.clone(),
+        admin: admin.clone(),
+    };
     let jobs = JobsState::new(
         store.clone(),
         auth,
         clients,
         metrics.clone(),
         config.lease_duration,
+        live.clone(),
         cancel.clone(),
     );
-    let qualification = QualificationState {
-        store: store.clone(),
-        admin: admin.clone(),
-    };
     let parameters = ParametersState {
         parameters: live.clone(),
+        admin: admin.clone(),
+    };
+    let qualification = QualificationState {
+        store: store.clone(),
         admin: admin.clone(),
     };
     let accounts = AccountsState {
@@ -201,6 +209,7 @@ pub async fn serve_with_listener(
             accounts,
             qualification,
             parameters,
+            ledger,
             governance,
             server,
         );
@@ -223,6 +232,7 @@ fn router(
     accounts: AccountsState,
     qualification: QualificationState,
     parameters: ParametersState,
+    ledger: LedgerState,
     governance: GovernanceState,
     server: ServerState,
 ) -> Router {
@@ -232,6 +242,7 @@ fn router(
         .merge(account_routes::router(accounts))
         .merge(qualification_routes::router(qualification))
         .merge(parameter_routes::router(parameters))
+        .merge(ledger_routes::router(ledger))
         .merge(governance_routes::router(governance.clone()))
         .merge(governance_node_routes::router(governance))
         .merge(job_routes::router(jobs.clone()))

@@ -12,10 +12,11 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// A job that failed before it ran, for `reason`.
+    /// A job that failed before it ran, for `reason` (its client is not
+    /// charged).
     pub fn failed(reason: impl Into<String>) -> Self {
         Execution {
-            outcome: Outcome::Failed,
+            outcome: Outcome::NotStarted,
             reason: Some(reason.into()),
             result: serde_json::Value::Null,
         }

@@ -191,7 +191,7 @@ mod tests {
                 &CancellationToken::new(),
             )
             .await;
-        assert_eq!(execution.outcome, Outcome::Failed);
+        assert_eq!(execution.outcome, Outcome::NotStarted);
         assert_eq!(
             execution.reason.as_deref(),
             Some("this node does not run container jobs (spec.jobs.types)")

@@ -246,7 +246,7 @@ mod tests {
                 &CancellationToken::new(),
             )
             .await;
-        assert_eq!(execution.outcome, Outcome::Failed);
+        assert_eq!(execution.outcome, Outcome::NotStarted);
         let reason = execution.reason.unwrap_or_default();
         assert!(reason.contains("did not answer"), "{reason}");
     }

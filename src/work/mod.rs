@@ -158,6 +158,7 @@ pub async fn run<C: JobCoordinator, X: Executor>(
                             crate::coordinator::api::Outcome::Succeeded => "succeeded",
                             crate::coordinator::api::Outcome::Failed => "failed",
                             crate::coordinator::api::Outcome::TimedOut => "timed_out",
+                            crate::coordinator::api::Outcome::NotStarted => "not_started",
                         };
                         metrics
                             .network_job_completions

@@ -258,7 +258,7 @@ async fn a_renew_that_says_cancel_stops_the_job_and_completes_it() {
         1,
         "a cancelled job is still completed"
     );
-    assert_eq!(script.completes[0].outcome, Outcome::Failed);
+    assert_eq!(script.completes[0].outcome, Outcome::NotStarted);
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,4 +1,4 @@
-//! Governance fixtures: balances for accounts and nodes, proposals, votes
+//! Governance fixtures: ledger account keys of clients and nodes, proposals, votes
 //! (by API key and signed by a node) and a bounded wait for a tally.
 
 use std::time::{Duration, Instant};
@@ -22,21 +22,6 @@ pub fn node_account(node: &TestNode) -> String {
 }
 
 impl Api {
-    /// Gives `account` `amount` more µGAI.
-    pub async fn fund(&self, account: &str, amount: i64) {
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/ledger/mint", self.base))
-            .bearer_auth(super::ADMIN_TOKEN)
-            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
-            .json(&json!({"account": account, "amount_ugai": amount, "memo": "test"}))
-            .send()
-            .await
-            .expect("reaches the coordinator");
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert_eq!(status, 201, "mint into {account}: {body}");
-    }
-
     /// `POST /api/proposals` as `key` (an API key or the admin token).
     pub async fn propose(&self, key: &str, proposal: Value) -> (u16, Value) {
         self.client_send(

@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 
 use super::{Api, TestNode};
 
+/// What a test account is given: 1,000 GAI, far more than its jobs hold.
+pub const FUNDS_UGAI: i64 = 1_000_000_000;
+
 /// The smallest valid container job document.
 pub fn hello_job() -> Value {
     json!({
@@ -27,8 +30,17 @@ pub fn submission(market: &str) -> Value {
 }
 
 impl Api {
-    /// Makes an account through the admin API and returns its API key.
+    /// Makes an account through the admin API, funds it with
+    /// [`FUNDS_UGAI`] and returns its API key.
     pub async fn account(&self, name: &str) -> String {
+        let key = self.unfunded_account(name).await;
+        let id = key.split('_').nth(1).expect("gk_<id>_<secret>");
+        self.mint(&format!("client:{id}"), FUNDS_UGAI).await;
+        key
+    }
+
+    /// Makes an account with no GAI and returns its API key.
+    pub async fn unfunded_account(&self, name: &str) -> String {
         let (status, made) = self
             .admin_send(
                 reqwest::Method::POST,
@@ -38,6 +50,22 @@ impl Api {
             .await;
         assert_eq!(status, 201, "{made}");
         made["api_key"].as_str().expect("api_key").to_string()
+    }
+
+    /// Mints `amount_ugai` into `account` (asserts 201).
+    pub async fn mint(&self, account: &str, amount_ugai: i64) {
+        let key = uuid::Uuid::new_v4().to_string();
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/ledger/mint", self.base))
+            .bearer_auth(super::ADMIN_TOKEN)
+            .header("Idempotency-Key", key)
+            .json(&json!({"account": account, "amount_ugai": amount_ugai}))
+            .send()
+            .await
+            .expect("reaches the coordinator");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 201, "{text}");
     }
 
     /// A client request with `key` as the bearer token.
@@ -65,6 +93,27 @@ impl Api {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// A client request that may fail to reach the coordinator (it may be
+    /// down): the status and body, or `None`.
+    pub async fn try_client_send(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(u16, Value)> {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.ok()?;
+        let status = response.status().as_u16();
+        let text = response.text().await.ok()?;
+        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
     /// Submits and returns the job id (asserts 201).

@@ -20,6 +20,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub mod binary;
 pub mod governance;
 pub mod jobs;
 

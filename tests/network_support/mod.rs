@@ -104,7 +104,8 @@ impl Coordinator {
         self.process = None;
     }
 
-    /// An account's API key, through the CLI.
+    /// An account's API key, through the CLI; the account is given
+    /// 1,000 GAI with `garage ledger mint`.
     pub fn api_key(&self, name: &str) -> String {
         let out = Command::new(garage_bin())
             .args(["account", "create", name, "--url", &self.base])
@@ -116,7 +117,26 @@ impl Coordinator {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        text(&out)
+        let key = text(&out);
+        let account = format!("client:{}", key.split('_').nth(1).expect("gk_<id>_…"));
+        let minted = Command::new(garage_bin())
+            .args([
+                "ledger",
+                "mint",
+                &account,
+                "1000000000",
+                "--url",
+                &self.base,
+            ])
+            .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("garage ledger mint");
+        assert!(
+            minted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&minted.stderr)
+        );
+        key
     }
 
     pub async fn send(

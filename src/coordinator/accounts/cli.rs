@@ -1,11 +1,13 @@
-//! `garage account create|list|revoke` (admin): the flags, and what each
-//! does through a running coordinator's admin API. Output is returned as
+//! `garage account create|list|revoke` (admin) and `balance|transfers`
+//! (the client's own, by API key): the flags, and what each does through a
+//! running coordinator's API. Output is returned as
 //! text for `main.rs` to print; the API key is printed once, on stdout.
 
 use std::fmt::Write as _;
 
 use super::client::AccountsClient;
 use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
+use crate::coordinator::ledger::cli::{own_balance, own_transfers, OwnAccountArgs};
 
 /// `garage account …`.
 #[derive(Debug, clap::Subcommand)]
@@ -28,6 +30,19 @@ pub enum AccountCommand {
         #[command(flatten)]
         admin: AdminArgs,
         id: String,
+    },
+    /// Your account's GAI balance (by your API key).
+    Balance {
+        #[command(flatten)]
+        own: OwnAccountArgs,
+    },
+    /// Your account's transfers, newest first (by your API key).
+    Transfers {
+        #[command(flatten)]
+        own: OwnAccountArgs,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
 }
 
@@ -71,6 +86,8 @@ pub async fn run(command: AccountCommand) -> Result<Output, BearerClientError> {
                 stderr: String::new(),
             })
         }
+        AccountCommand::Balance { own } => own_balance(&own).await,
+        AccountCommand::Transfers { own, limit } => own_transfers(&own, limit).await,
         AccountCommand::Revoke { admin, id } => {
             AccountsClient::new(admin.client()?).revoke(&id).await?;
             Ok(Output {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::api::{
     CastVote, NewProposal, ProposalList, ProposalState, ProposalView, VoteList, VoteVia, VoteView,
 };
-use super::rules::{self, ProposalError, MAX_OPEN_PER_PROPOSER};
+use super::rules::{self, Action, ProposalError, MAX_OPEN_PER_PROPOSER};
 use super::store::{NotOpened, ProposalCursor, ProposalRow, ADMIN_PROPOSER};
 use super::votes::Cast;
 use crate::clock::{rfc3339_millis, unix_millis};
@@ -25,6 +25,7 @@ use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::node_auth::Authenticator;
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
+use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::parameters::store::{
     DEFAULT_QUORUM_BASIS_POINTS, DEFAULT_THRESHOLD_BASIS_POINTS, DEFAULT_VOTING_PERIOD_SECONDS,
 };
@@ -94,6 +95,22 @@ pub(super) async fn open(
     )
     .await?;
     let valid = rules::check(proposal, period, now)?;
+    if let Action::Mint { account, .. } = &valid.action {
+        let exists = match account {
+            LedgerAccount::Client(id) => state.store.account(id).await?.is_some(),
+            LedgerAccount::Node(id) => state.store.public_key(*id).await?.is_some(),
+            _ => true,
+        };
+        if !exists {
+            return Err(ApiError::bad_request(
+                "invalid_proposal",
+                format!(
+                    "mint.account: there is no {account} to mint into (fix: name an existing \
+                     client account or registered node)"
+                ),
+            ));
+        }
+    }
     let opened = state
         .store
         .open_proposal(proposer, &valid, quorum, threshold, now)

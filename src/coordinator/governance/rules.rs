@@ -4,10 +4,9 @@
 //! passed parameter takes effect. Pure: the caller passes `now` and the
 //! live default voting period.
 
-use uuid::Uuid;
-
 use super::api::{MintProposal, NewProposal, ParameterProposal, ProposalKind};
 use crate::clock::parse_rfc3339_millis;
+use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::parameters::{Parameter, ParameterError};
 
 /// The longest title, in characters.
@@ -62,7 +61,7 @@ pub enum Action {
     },
     /// Mints `amount` µGAI into the ledger account `account`.
     Mint {
-        account: String,
+        account: LedgerAccount,
         amount: i64,
     },
     Signal,
@@ -85,24 +84,6 @@ pub struct ValidProposal {
     pub description: String,
     pub action: Action,
     pub deadline_ms: i64,
-}
-
-/// The ledger account `text` names, in its one spelling: `treasury`,
-/// `client:<id>` (1-64 of `a-z0-9`), `node:<uuid>` (lower case).
-pub fn ledger_account(text: &str) -> Option<String> {
-    if text == "treasury" {
-        return Some(text.into());
-    }
-    if let Some(id) = text.strip_prefix("client:") {
-        let fits = !id.is_empty()
-            && id.len() <= 64
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-        return fits.then(|| text.into());
-    }
-    let node = text.strip_prefix("node:")?;
-    Uuid::parse_str(node).ok().map(|id| format!("node:{id}"))
 }
 
 /// Checks `proposal` made at `now_ms`; `default_period_s` is the live
@@ -190,7 +171,9 @@ pub fn check(
                     example: r#""mint": {"account": "treasury", "amount_ugai": 1000000}"#,
                 });
             };
-            let account = ledger_account(&account).ok_or(ProposalError::MintAccount { account })?;
+            let account = LedgerAccount::parse(&account)
+                .filter(LedgerAccount::may_receive_mint)
+                .ok_or(ProposalError::MintAccount { account })?;
             if amount_ugai <= 0 {
                 return Err(ProposalError::MintAmount {
                     amount: amount_ugai,
@@ -356,19 +339,28 @@ mod tests {
     }
 
     #[test]
-    fn ledger_accounts_have_one_spelling() {
-        let node = "node:6F9619FF-8B86-D011-B42D-00C04FC964FF";
-        assert_eq!(
-            ledger_account(node).as_deref(),
-            Some("node:6f9619ff-8b86-d011-b42d-00c04fc964ff")
-        );
-        assert_eq!(
-            ledger_account("client:0123abcd").as_deref(),
-            Some("client:0123abcd")
-        );
-        assert_eq!(ledger_account("treasury").as_deref(), Some("treasury"));
-        for bad in ["client:", "client:A", "node:x", "issuer", "escrow:1"] {
-            assert_eq!(ledger_account(bad), None, "{bad}");
+    fn mints_go_only_to_the_treasury_clients_and_nodes() {
+        let mint = |account: &str| NewProposal {
+            kind: ProposalKind::Mint,
+            mint: Some(MintProposal {
+                account: account.into(),
+                amount_ugai: 5,
+            }),
+            ..signal()
+        };
+        let node = uuid::Uuid::new_v4();
+        for good in ["treasury".to_string(), "client:0123abcd".into(), format!("node:{node}")] {
+            let valid = check(mint(&good), 60, NOW).expect(&good);
+            assert!(
+                matches!(&valid.action, Action::Mint { account, amount: 5 } if account.key() == good),
+                "{good}: {valid:?}"
+            );
+        }
+        for bad in ["issuer", "escrow:6f9619ff-8b86-d011-b42d-00c04fc964ff", "node:x", "client:"] {
+            assert!(
+                matches!(check(mint(bad), 60, NOW), Err(ProposalError::MintAccount { .. })),
+                "{bad}"
+            );
         }
     }
 }

@@ -258,7 +258,7 @@ impl Store {
                 None,
             ),
             Action::Mint { account, amount } => {
-                (None, None, None, Some(account.clone()), Some(*amount))
+                (None, None, None, Some(account.key()), Some(*amount))
             }
             Action::Signal => (None, None, None, None, None),
         };

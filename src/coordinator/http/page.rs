@@ -27,6 +27,7 @@ pub enum ListKind {
     JoinTokens,
     Accounts,
     Jobs,
+    Transfers,
     Proposals,
     Votes,
 }
@@ -40,6 +41,7 @@ impl ListKind {
             ListKind::JoinTokens => "join-tokens",
             ListKind::Accounts => "accounts",
             ListKind::Jobs => "jobs",
+            ListKind::Transfers => "transfers",
             ListKind::Proposals => "proposals",
             ListKind::Votes => "votes",
         }

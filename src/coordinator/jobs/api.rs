@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::coordinator::ledger::api::JobCost;
+
 /// What runs a job on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -225,6 +227,10 @@ pub struct JobView {
     pub result: Option<serde_json::Value>,
     /// Every transition, oldest first.
     pub history: Vec<JobEvent>,
+    /// What the job costs its client (absent for the admin's free jobs and
+    /// in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<JobCost>,
     /// The submitted job document (container) or request (inference).
     #[schema(value_type = Object)]
     pub spec: serde_json::Value,
@@ -359,17 +365,27 @@ pub struct AppendLogsResponse {
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded,
+    /// It ran and failed (a non-zero exit, an error answer): paid.
     Failed,
+    /// It ran until its timeout: paid.
     TimedOut,
+    /// It never ran on the node (an invalid spec there, no engine, the
+    /// image or container could not start): FAILED, and the hold goes back.
+    NotStarted,
 }
 
 impl Outcome {
     pub fn state(self) -> JobState {
         match self {
             Outcome::Succeeded => JobState::Succeeded,
-            Outcome::Failed => JobState::Failed,
+            Outcome::Failed | Outcome::NotStarted => JobState::Failed,
             Outcome::TimedOut => JobState::TimedOut,
         }
+    }
+
+    /// Whether the node is paid for the time the job held its lease.
+    pub fn is_billed(self) -> bool {
+        !matches!(self, Outcome::NotStarted)
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::api::{JobList, JobLogs, JobState, JobSubmission, JobView, LogChunk};
-use super::routes::IDEMPOTENCY_KEY;
 use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+use crate::coordinator::http::idempotency::IDEMPOTENCY_KEY;
 
 /// How long a followed log keeps trying to reconnect without progress.
 pub const RECONNECT_FOR: Duration = Duration::from_secs(60);

@@ -19,7 +19,7 @@ use super::api::{
     AppendLogsRequest, AppendLogsResponse, ClaimRequest, CompleteRequest, CompleteResponse, Lease,
     Outcome, RenewResponse,
 };
-use super::lease_store::{Claimant, Completed, Granted, LeaseOwner, Renewed, Stale};
+use super::lease_store::{Claimant, Completed, Ending, Granted, LeaseOwner, Renewed, Stale};
 use super::log_store::Appended;
 use super::routes::{JobsState, POLL};
 use crate::clock::{rfc3339_millis, unix_millis};
@@ -385,20 +385,21 @@ pub async fn complete(
             Outcome::Succeeded => "completed",
             Outcome::Failed => "failed on the node",
             Outcome::TimedOut => "timed out on the node",
+            Outcome::NotStarted => "could not start on the node",
         }
         .to_string()
     });
     let result = capped_result(&request.result);
+    let now = unix_millis();
+    let fee = state.fee_basis_points(now).await?;
+    let ending = Ending {
+        outcome: request.outcome,
+        reason: &reason,
+        result: &result,
+    };
     match state
         .store
-        .complete(
-            lease,
-            lease_id,
-            request.outcome,
-            &reason,
-            &result,
-            unix_millis(),
-        )
+        .complete(lease, lease_id, ending, fee, now)
         .await?
     {
         Completed::Final(job_state) => {

@@ -11,7 +11,10 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::api::{JobState, JobType, Outcome};
-use super::store::{job_columns, job_row, parse_uuid, record, JobRow, Transition};
+use super::store::{
+    job_columns, job_row, lease_granted_at, ledger_failure, parse_uuid, record, JobRow, Transition,
+};
+use crate::coordinator::ledger::settle::{settle_in, void_in};
 use crate::coordinator::store::{query_err, Backend, Store, StoreError};
 
 /// Candidates one claim looks at (the first whose labels match wins).
@@ -81,6 +84,15 @@ pub enum Renewed {
     /// The job was cancelled or timed out by the coordinator: stop it.
     Stop,
     Stale(Stale),
+}
+
+/// How a job ended, as its node reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending<'a> {
+    pub outcome: Outcome,
+    pub reason: &'a str,
+    /// The result as JSON text.
+    pub result: &'a str,
 }
 
 /// What a complete did.
@@ -238,17 +250,24 @@ impl Store {
         })
     }
 
-    /// Ends the job under a live lease with `outcome`; a repeat (or a
-    /// complete after a cancel) answers the job's final state.
+    /// Ends the job under a live lease with `outcome` and settles its bill
+    /// in the same transaction: this lease's node is paid for the time
+    /// since the lease was granted (at `fee_basis_points`), or, for a job
+    /// that never started, the hold goes back. A repeat (or a complete
+    /// after a cancel) answers the job's final state and pays nothing.
     pub async fn complete(
         &self,
         lease: LeaseOwner,
         lease_id: Uuid,
-        outcome: Outcome,
-        reason: &str,
-        result: &str,
+        ending: Ending<'_>,
+        fee_basis_points: i64,
         now_ms: i64,
     ) -> Result<Completed, StoreError> {
+        let Ending {
+            outcome,
+            reason,
+            result,
+        } = ending;
         let state = outcome.state();
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
@@ -269,6 +288,28 @@ impl Store {
         if let Some(row) = row {
             let attempt: i64 = row.try_get(0).map_err(query_err("read an attempt"))?;
             end_lease(&mut tx, lease_id, state.as_str(), now_ms).await?;
+            if outcome.is_billed() {
+                let ran_ms = now_ms - lease_granted_at(&mut tx, lease_id).await?;
+                settle_in(
+                    &mut tx,
+                    lease.job_id,
+                    lease.node_id,
+                    ran_ms,
+                    fee_basis_points,
+                    now_ms,
+                )
+                .await
+                .map_err(ledger_failure)?;
+            } else {
+                void_in(
+                    &mut tx,
+                    lease.job_id,
+                    "it never started on the node",
+                    now_ms,
+                )
+                .await
+                .map_err(ledger_failure)?;
+            }
             let event = Transition::new(
                 lease.job_id,
                 state,

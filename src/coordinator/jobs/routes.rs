@@ -17,19 +17,23 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::api::{JobList, JobState, JobSubmission, JobView};
-use super::store::{JobCursor, JobRow};
+use super::store::{Inserted, JobCursor, JobRow};
 use super::submit;
 use crate::clock::{rfc3339_millis, unix_millis};
 use crate::coordinator::http::api_key::{Caller, ClientAuth};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
+use crate::coordinator::http::idempotency::idempotency_key;
 use crate::coordinator::http::node_auth::Authenticator;
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
+use crate::coordinator::ledger::api::JobCost;
+use crate::coordinator::ledger::settle::{Charge, JobCostRow};
+use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::metrics::CoordinatorMetrics;
+use crate::coordinator::parameters::store::{DEFAULT_FEE_BASIS_POINTS, DEFAULT_PRICE_PER_SECOND};
+use crate::coordinator::parameters::{Parameter, Parameters};
 use crate::coordinator::store::Store;
 
-/// The header that makes a submission idempotent.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// How often a followed log, and a waiting claim on another replica, look
 /// for news.
 pub const POLL: Duration = Duration::from_millis(250);
@@ -42,6 +46,8 @@ pub struct JobsState {
     pub clients: ClientAuth,
     pub metrics: CoordinatorMetrics,
     pub lease_duration: Duration,
+    /// Prices and the network fee, read live.
+    pub parameters: Parameters,
     /// Woken when a job is queued, so waiting claims on this replica look
     /// at once (claims on other replicas find it within [`POLL`]).
     pub wake: Arc<Notify>,
@@ -57,6 +63,7 @@ impl JobsState {
         clients: ClientAuth,
         metrics: CoordinatorMetrics,
         lease_duration: Duration,
+        parameters: Parameters,
         stopping: CancellationToken,
     ) -> Self {
         JobsState {
@@ -65,9 +72,38 @@ impl JobsState {
             clients,
             metrics,
             lease_duration,
+            parameters,
             wake: Arc::new(Notify::new()),
             stopping,
         }
+    }
+
+    /// The network fee in effect at `now_ms`.
+    pub async fn fee_basis_points(&self, now_ms: i64) -> Result<i64, ApiError> {
+        let fee = self
+            .parameters
+            .get(&Parameter::NetworkFeeBasisPoints, now_ms)
+            .await?;
+        Ok(fee.unwrap_or(DEFAULT_FEE_BASIS_POINTS))
+    }
+
+    /// Who pays for a job `caller` submits to `market`, and at what price:
+    /// clients pay; the admin's jobs are free.
+    async fn charge(
+        &self,
+        caller: &Caller,
+        market: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Charge>, ApiError> {
+        let Caller::Account(id) = caller else {
+            return Ok(None);
+        };
+        let parameter = Parameter::PricePerSecond(market.map(str::to_string));
+        let price = self.parameters.get(&parameter, now_ms).await?;
+        Ok(Some(Charge {
+            payer: LedgerAccount::Client(id.clone()),
+            price_per_second: price.unwrap_or(DEFAULT_PRICE_PER_SECOND),
+        }))
     }
 
     /// Counts a transition this replica made.
@@ -89,7 +125,12 @@ pub fn router(state: JobsState) -> Router {
 }
 
 /// A job as its owner sees it.
-pub fn view(job: &JobRow, reason: String, history: Vec<super::api::JobEvent>) -> JobView {
+pub fn view(
+    job: &JobRow,
+    reason: String,
+    history: Vec<super::api::JobEvent>,
+    cost: Option<JobCost>,
+) -> JobView {
     JobView {
         job_id: job.job_id,
         state: job.state,
@@ -106,7 +147,25 @@ pub fn view(job: &JobRow, reason: String, history: Vec<super::api::JobEvent>) ->
         finished_at: job.finished_at_ms.map(rfc3339_millis),
         result: job.result.clone(),
         history,
+        cost,
         spec: job.spec.clone(),
+    }
+}
+
+/// A bill as its client sees it.
+fn cost_view(row: JobCostRow) -> JobCost {
+    JobCost {
+        payer: row.payer,
+        price_per_second_ugai: row.price_per_second,
+        held_ugai: row.held,
+        state: row.state,
+        billed_seconds: row.billed_seconds,
+        paid_to_node_ugai: row.paid,
+        paid_node_id: row.node_id,
+        fee_ugai: row.fee,
+        fee_basis_points: row.fee_basis_points,
+        refunded_ugai: row.refunded,
+        settled_at: row.settled_at_ms.map(rfc3339_millis),
     }
 }
 
@@ -145,22 +204,8 @@ pub(super) async fn visible_job(
 async fn full_view(state: &JobsState, job: &JobRow) -> Result<JobView, ApiError> {
     let reason = reason(&state.store, job).await?;
     let history = state.store.job_history(job.job_id).await?;
-    Ok(view(job, reason, history))
-}
-
-/// The idempotency key of a request: 1-128 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default();
-    if text.is_empty() || text.len() > 128 || !text.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1-128 visible ASCII characters (e.g. a UUID)",
-        ));
-    }
-    Ok(Some(text.to_string()))
+    let cost = state.store.job_cost(job.job_id).await?.map(cost_view);
+    Ok(view(job, reason, history, cost))
 }
 
 /// Submit a job: a container job document or an inference request, with
@@ -177,6 +222,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 200, description = "submitted before with this Idempotency-Key", body = JobView),
         (status = 400, description = "malformed body or job (the message names the field), unknown market", body = ErrorBody),
         (status = 401, description = "no, a malformed, an unknown or a revoked API key", body = ErrorBody),
+        (status = 402, description = "the account's balance does not cover price x timeout (the message gives both)", body = ErrorBody),
         (status = 413, description = "body over 1 MiB", body = ErrorBody),
     )
 )]
@@ -201,10 +247,30 @@ pub async fn submit_job(
             ));
         }
     }
-    let (id, created) = state
-        .store
-        .insert_job(caller.owner(), key.as_deref(), &job, unix_millis())
+    let now = unix_millis();
+    let charge = state
+        .charge(&caller, job.placement.market.as_deref(), now)
         .await?;
+    let inserted = state
+        .store
+        .insert_job(caller.owner(), key.as_deref(), &job, charge.as_ref(), now)
+        .await?;
+    let (id, created) = match inserted {
+        Inserted::Created(id) => (id, true),
+        Inserted::Existing(id) => (id, false),
+        Inserted::Unfunded { balance, needed } => {
+            state.metrics.jobs_unfunded.inc();
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_funds",
+                format!(
+                    "the job holds price x timeout = {needed} µGAI until it ends and account                      {} holds {balance} µGAI (fix: a shorter timeout, or more GAI: GET                      /api/ledger/accounts/client:{} shows the balance)",
+                    caller.owner(),
+                    caller.owner()
+                ),
+            ));
+        }
+    };
     if created {
         state.metrics.jobs_submitted.inc();
         state.count(JobState::Queued);
@@ -283,7 +349,14 @@ pub async fn list_jobs(
     let continue_token = page::finish(&mut rows, &page, ListKind::Jobs, JobCursor::key);
     let jobs = rows
         .iter()
-        .map(|job| view(job, job.reason.clone().unwrap_or_default(), Vec::new()))
+        .map(|job| {
+            view(
+                job,
+                job.reason.clone().unwrap_or_default(),
+                Vec::new(),
+                None,
+            )
+        })
         .collect();
     Ok(Json(JobList {
         jobs,
@@ -338,7 +411,9 @@ pub async fn cancel_job(
     let caller = state.clients.check(&headers, client).await?;
     let Path(id) = id?;
     visible_job(&state, &caller, id).await?;
-    match state.store.cancel_job(id, unix_millis()).await? {
+    let now = unix_millis();
+    let fee = state.fee_basis_points(now).await?;
+    match state.store.cancel_job(id, fee, now).await? {
         Some((JobState::Cancelled, now)) => {
             if now {
                 state.count(JobState::Cancelled);

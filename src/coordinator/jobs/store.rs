@@ -10,6 +10,8 @@ use uuid::Uuid;
 use super::api::{JobEvent, JobState, JobType, Placement};
 use super::submit::NewJob;
 use crate::clock::rfc3339_millis;
+use crate::coordinator::ledger::settle::{hold_in, settle_in, void_in, Charge};
+use crate::coordinator::ledger::LedgerError;
 use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// A job as the store holds it.
@@ -68,17 +70,38 @@ impl JobCursor {
     }
 }
 
+/// What a submission did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Queued now (its hold placed, when it is charged).
+    Created(Uuid),
+    /// Submitted before with the same idempotency key.
+    Existing(Uuid),
+    /// Not queued: the payer's balance does not cover the hold.
+    Unfunded { balance: i64, needed: i64 },
+}
+
+/// A ledger error inside a job transition: refusals cannot happen there
+/// (they would be bugs), so they surface as storage errors.
+pub(super) fn ledger_failure(err: LedgerError) -> StoreError {
+    match err {
+        LedgerError::Store(err) => err,
+        other => StoreError::Ledger(other.to_string()),
+    }
+}
+
 impl Store {
-    /// Records a new QUEUED job, or finds the job this owner submitted
-    /// before with the same idempotency key. Returns the job's id and
-    /// whether it was made now.
+    /// Records a new QUEUED job and, when `charge` is given, holds its price
+    /// × timeout from the payer in the same transaction; or finds the job
+    /// this owner submitted before with the same idempotency key.
     pub async fn insert_job(
         &self,
         owner: &str,
         idempotency_key: Option<&str>,
         job: &NewJob,
+        charge: Option<&Charge>,
         now_ms: i64,
-    ) -> Result<(Uuid, bool), StoreError> {
+    ) -> Result<Inserted, StoreError> {
         let job_id = Uuid::new_v4();
         let timeout_ms = i64::try_from(job.timeout.as_millis()).unwrap_or(i64::MAX);
         let expires_at = job.expires_after.map(|after| {
@@ -116,10 +139,19 @@ impl Store {
         .await
         .map_err(query_err("insert a job"))?;
         if inserted.rows_affected() == 1 {
+            if let Some(charge) = charge {
+                match hold_in(&mut tx, job_id, charge, timeout_ms, now_ms).await {
+                    Ok(_) => {}
+                    Err(LedgerError::Insufficient {
+                        balance, needed, ..
+                    }) => return Ok(Inserted::Unfunded { balance, needed }),
+                    Err(err) => return Err(ledger_failure(err)),
+                }
+            }
             let event = Transition::new(job_id, JobState::Queued, "submitted", 0, None, now_ms);
             record(&mut tx, &event).await?;
             tx.commit().await.map_err(query_err("commit a job"))?;
-            return Ok((job_id, true));
+            return Ok(Inserted::Created(job_id));
         }
         drop(tx);
         let existing: String =
@@ -130,7 +162,7 @@ impl Store {
                 .await
                 .and_then(|row| row.try_get(0))
                 .map_err(query_err("read a job by idempotency key"))?;
-        Ok((parse_uuid("job_id", &existing)?, false))
+        Ok(Inserted::Existing(parse_uuid("job_id", &existing)?))
     }
 
     /// One job.
@@ -209,11 +241,14 @@ impl Store {
     }
 
     /// Cancels a job that has not finished; a running one keeps its lease
-    /// id so the node's next renew learns of it. Returns the job's state
-    /// afterwards and whether this call cancelled it; `None` for no job.
+    /// id so the node's next renew learns of it, and its node is paid for
+    /// the time it ran (at `fee_basis_points`); a queued one gets its hold
+    /// back. Returns the job's state afterwards and whether this call
+    /// cancelled it; `None` for no job.
     pub async fn cancel_job(
         &self,
         job_id: Uuid,
+        fee_basis_points: i64,
         now_ms: i64,
     ) -> Result<Option<(JobState, bool)>, StoreError> {
         let _turn = self.write_turn().await;
@@ -221,7 +256,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE jobs SET state = 'CANCELLED', reason = 'cancelled by the client', \
              updated_at = $2, finished_at = $2 WHERE job_id = $1 \
-             AND state IN ('QUEUED', 'RUNNING') RETURNING attempt, lease_node",
+             AND state IN ('QUEUED', 'RUNNING') RETURNING attempt, lease_node, lease_id",
         )
         .bind(job_id.to_string())
         .bind(now_ms)
@@ -232,6 +267,21 @@ impl Store {
             let attempt: i64 = row.try_get(0).map_err(query_err("read a job"))?;
             let node: Option<String> = row.try_get(1).map_err(query_err("read a job"))?;
             let node = node.map(|n| parse_uuid("lease_node", &n)).transpose()?;
+            let lease: Option<String> = row.try_get(2).map_err(query_err("read a job"))?;
+            match (lease, node) {
+                (Some(lease), Some(node)) => {
+                    let lease = parse_uuid("lease_id", &lease)?;
+                    let ran_ms = now_ms - lease_granted_at(&mut tx, lease).await?;
+                    settle_in(&mut tx, job_id, node, ran_ms, fee_basis_points, now_ms)
+                        .await
+                        .map_err(ledger_failure)?;
+                }
+                _ => {
+                    void_in(&mut tx, job_id, "cancelled before it ran", now_ms)
+                        .await
+                        .map_err(ledger_failure)?;
+                }
+            }
             let event = Transition::new(
                 job_id,
                 JobState::Cancelled,
@@ -278,6 +328,19 @@ impl Transition {
             at_ms,
         }
     }
+}
+
+/// When a lease was granted.
+pub(super) async fn lease_granted_at(
+    conn: &mut AnyConnection,
+    lease_id: Uuid,
+) -> Result<i64, StoreError> {
+    sqlx::query("SELECT granted_at FROM leases WHERE lease_id = $1")
+        .bind(lease_id.to_string())
+        .fetch_one(conn)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(query_err("read when a lease was granted"))
 }
 
 /// Records a transition; called inside the transaction that made it, after

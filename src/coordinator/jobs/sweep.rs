@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use super::api::JobState;
 use super::lease_store::end_lease;
 use super::routes::JobsState;
-use super::store::{parse_uuid, record, Transition};
+use super::store::{ledger_failure, parse_uuid, record, Transition};
 use crate::clock::unix_millis;
+use crate::coordinator::ledger::settle::void_in;
 use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// Jobs the sweep ends because a time passed.
@@ -131,14 +132,13 @@ impl Store {
                 now_ms,
             )
             .await?;
-            let event = Transition::new(
-                parse_uuid("job_id", &job_id)?,
-                state,
-                reason,
-                attempt,
-                node,
-                now_ms,
-            );
+            let job_uuid = parse_uuid("job_id", &job_id)?;
+            if state == JobState::Failed {
+                void_in(&mut tx, job_uuid, "node lost", now_ms)
+                    .await
+                    .map_err(ledger_failure)?;
+            }
+            let event = Transition::new(job_uuid, state, reason, attempt, node, now_ms);
             record(&mut tx, &event).await?;
             tx.commit().await.map_err(query_err("commit an expiry"))?;
             done.push(event);
@@ -186,8 +186,12 @@ impl Store {
             let job_id: String = row.try_get(0).map_err(read())?;
             let attempt: i64 = row.try_get(1).map_err(read())?;
             let node: Option<String> = row.try_get(2).map_err(read())?;
+            let job_uuid = parse_uuid("job_id", &job_id)?;
+            void_in(&mut tx, job_uuid, reason, now_ms)
+                .await
+                .map_err(ledger_failure)?;
             let event = Transition::new(
-                parse_uuid("job_id", &job_id)?,
+                job_uuid,
                 to,
                 reason,
                 attempt,

@@ -53,6 +53,8 @@ pub enum StoreError {
         key: String,
         problem: String,
     },
+    #[error("a ledger invariant would break: {0}")]
+    Ledger(String),
     #[error("the stored coordinator id {value:?} is not a UUID (fix: delete the row of table coordinator_identity; the coordinator makes a new id at start and nodes fetch it)")]
     CorruptCoordinatorId { value: String },
 }
