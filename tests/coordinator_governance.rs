@@ -14,7 +14,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use coordinator_support::governance::{client_account, node_account, parameter_proposal};
+use coordinator_support::jobs::hello_job;
 use coordinator_support::*;
+use garage::coordinator::api::Outcome;
 use garage::identity::{signing, NodeIdentity, KEY_FILE};
 use serde_json::{json, Value};
 
@@ -32,9 +34,26 @@ fn changes_from(view: &Value, source: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Submits a 10 s job as `key`, has `node` run and complete it, and
+/// returns the job's settled cost.
+async fn run_job(c: &Coordinator, key: &str, node: &TestNode) -> Value {
+    let job = json!({"job": hello_job(), "placement": {"market": "cpu"}, "timeout": "10s"});
+    let id = c.submit(key, job).await;
+    let lease = node.claim(10).await.expect("the job");
+    node.complete(&lease, Outcome::Succeeded, json!({"exit_code": 0}))
+        .await
+        .expect("completed");
+    let done = c.job(key, &id).await;
+    assert_eq!(done["cost"]["state"], "settled", "{done:#}");
+    done["cost"].clone()
+}
+
 async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, bob) = (c.unfunded_account("alice").await, c.unfunded_account("bob").await);
+    let (alice, bob) = (
+        c.unfunded_account("alice").await,
+        c.unfunded_account("bob").await,
+    );
     let node = TestNode::new(&dir.join("node"), &c);
     node.register(None).await;
     c.mint(&client_account(&alice), 7_000).await;
@@ -103,6 +122,12 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     // A vote after the deadline is refused.
     let (status, late) = c.vote(&alice, &id, "no").await;
     assert_error(status, &late, 409, "voting_closed");
+    // A job settled before the stated time pays the old fee.
+    assert_eq!(run_job(&c, &bob, &node).await["fee_basis_points"], 500);
+    assert!(
+        garage::clock::unix_millis() < effective_ms,
+        "the job ended too late to see the old fee"
+    );
 
     let start = Instant::now();
     while c.parameter(FEE).await["value"] != 300 {
@@ -113,6 +138,8 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(garage::clock::unix_millis() >= effective_ms);
+    // The next job pays the new one.
+    assert_eq!(run_job(&c, &bob, &node).await["fee_basis_points"], 300);
 
     let (status, votes) = c.get(&format!("/api/proposals/{id}/votes?limit=2")).await;
     assert_eq!(status, 200, "{votes}");
@@ -138,7 +165,10 @@ on_both_databases!(
 
 async fn without_quorum_nothing_changes(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, bob) = (c.unfunded_account("alice").await, c.unfunded_account("bob").await);
+    let (alice, bob) = (
+        c.unfunded_account("alice").await,
+        c.unfunded_account("bob").await,
+    );
     c.mint(&client_account(&alice), 1_000).await;
     c.mint(&client_account(&bob), 9_000).await;
     let (status, set) = c
@@ -173,7 +203,10 @@ on_both_databases!(
 
 async fn refusals_and_frozen_power(dir: &Path, db: Db) {
     let c = Coordinator::start(&dir.join("c"), &db).await;
-    let (alice, carol) = (c.unfunded_account("alice").await, c.unfunded_account("carol").await);
+    let (alice, carol) = (
+        c.unfunded_account("alice").await,
+        c.unfunded_account("carol").await,
+    );
     let node = TestNode::new(&dir.join("node"), &c);
     node.register(None).await;
     let other = TestNode::new(&dir.join("other"), &c);
@@ -298,10 +331,12 @@ async fn a_passed_mint_mints_once(dir: &Path, db: Db) {
     assert_eq!(status, 200);
     assert_eq!(c.wait_tallied(&id, TALLY_WITHIN).await["state"], "passed");
     let (status, balance) = c
-        .get(&format!("/api/ledger/accounts/{}", node_account(&node)))
+        .admin_get(&format!("/api/ledger/accounts/{}", node_account(&node)))
         .await;
     assert_eq!(status, 200, "{balance}");
     assert_eq!(balance["balance_ugai"], 4_242, "{balance}");
+    let (status, audit) = c.get("/api/ledger/audit").await;
+    assert_eq!((status, &audit["ok"]), (200, &json!(true)), "{audit}");
     c.stop().await;
 }
 
@@ -364,7 +399,7 @@ async fn two_replicas_tallying_at_once_make_one_result_postgres() {
     a.close().await;
     b.close().await;
     let c = Coordinator::start(&tmp.path().join("c"), &db).await;
-    let (_, treasury) = c.get("/api/ledger/accounts/treasury").await;
+    let (_, treasury) = c.admin_get("/api/ledger/accounts/treasury").await;
     assert_eq!(treasury["balance_ugai"], 50, "{treasury}");
     let fee = c.parameter(FEE).await;
     for id in &ids[5..] {

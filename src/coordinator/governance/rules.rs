@@ -349,16 +349,28 @@ mod tests {
             ..signal()
         };
         let node = uuid::Uuid::new_v4();
-        for good in ["treasury".to_string(), "client:0123abcd".into(), format!("node:{node}")] {
+        for good in [
+            "treasury".to_string(),
+            "client:0123abcd".into(),
+            format!("node:{node}"),
+        ] {
             let valid = check(mint(&good), 60, NOW).expect(&good);
             assert!(
                 matches!(&valid.action, Action::Mint { account, amount: 5 } if account.key() == good),
                 "{good}: {valid:?}"
             );
         }
-        for bad in ["issuer", "escrow:6f9619ff-8b86-d011-b42d-00c04fc964ff", "node:x", "client:"] {
+        for bad in [
+            "issuer",
+            "escrow:6f9619ff-8b86-d011-b42d-00c04fc964ff",
+            "node:x",
+            "client:",
+        ] {
             assert!(
-                matches!(check(mint(bad), 60, NOW), Err(ProposalError::MintAccount { .. })),
+                matches!(
+                    check(mint(bad), 60, NOW),
+                    Err(ProposalError::MintAccount { .. })
+                ),
                 "{bad}"
             );
         }
