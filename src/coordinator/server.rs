@@ -203,7 +203,7 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(
+        let domains = Domains {
             nodes,
             jobs,
             accounts,
@@ -211,8 +211,8 @@ pub async fn serve_with_listener(
             parameters,
             ledger,
             governance,
-            server,
-        );
+        };
+        let app = router(domains, server);
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -224,9 +224,8 @@ pub async fn serve_with_listener(
     first
 }
 
-/// Every route. The long-poll claim and the followed log stream bound
-/// their own time; every other route has the server's request deadline.
-fn router(
+/// Every domain's handler state, for [`router`].
+struct Domains {
     nodes: NodesState,
     jobs: JobsState,
     accounts: AccountsState,
@@ -234,8 +233,20 @@ fn router(
     parameters: ParametersState,
     ledger: LedgerState,
     governance: GovernanceState,
-    server: ServerState,
-) -> Router {
+}
+
+/// Every route. The long-poll claim and the followed log stream bound
+/// their own time; every other route has the server's request deadline.
+fn router(domains: Domains, server: ServerState) -> Router {
+    let Domains {
+        nodes,
+        jobs,
+        accounts,
+        qualification,
+        parameters,
+        ledger,
+        governance,
+    } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
         .merge(token_routes::router(nodes))
