@@ -69,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         command: coordinator::ledger::cli::LedgerCommand,
     },
+    /// Governance: open proposals, vote, list and show them (through a
+    /// running coordinator).
+    Proposal {
+        #[command(subcommand)]
+        command: coordinator::governance::cli::ProposalCommand,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -128,6 +134,11 @@ async fn dispatch(command: Command) -> ExitCode {
         ),
         Command::Ledger { command } => finish(
             coordinator::ledger::cli::run(command)
+                .await
+                .map(|out| out.print()),
+        ),
+        Command::Proposal { command } => finish(
+            coordinator::governance::cli::run(command)
                 .await
                 .map(|out| out.print()),
         ),

@@ -34,6 +34,11 @@ async fn served_document_is_the_committed_one() {
         ("/api/ledger/accounts/{account}/transfers", &["get"]),
         ("/api/ledger/mint", &["post"]),
         ("/api/ledger/audit", &["get"]),
+        ("/api/proposals", &["get", "post"]),
+        ("/api/proposals/{id}", &["get"]),
+        ("/api/proposals/{id}/votes", &["get", "post"]),
+        ("/api/nodes/{id}/proposals", &["post"]),
+        ("/api/nodes/{id}/votes", &["post"]),
     ] {
         for method in methods {
             assert!(

@@ -3,8 +3,8 @@
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
-//! `qualification`, `parameters`, `ledger`, over the shared `http` and `store` layers; `server`
-//! wires them.
+//! `qualification`, `parameters`, `ledger`, `governance`, over the shared
+//! `http` and `store` layers; `server` wires them.
 
 pub mod accounts;
 pub mod api;
@@ -12,6 +12,7 @@ pub mod bearer_client;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod governance;
 pub mod http;
 pub mod jobs;
 pub mod ledger;

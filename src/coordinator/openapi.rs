@@ -9,6 +9,11 @@ use utoipa::{Modify, OpenApi};
 // operation referenced by path with its module's name (the join-token
 // routes keep the `token_routes` tag they always had).
 use super::accounts::routes::{__path_create_account, __path_list_accounts, __path_revoke_account};
+use super::governance::node_routes::{__path_node_create_proposal, __path_node_vote};
+use super::governance::routes::{
+    __path_cast_vote, __path_create_proposal, __path_get_proposal, __path_list_proposals,
+    __path_list_votes,
+};
 use super::jobs::lease_routes::{__path_append_logs, __path_claim, __path_complete, __path_renew};
 use super::jobs::log_routes::__path_job_logs;
 use super::jobs::routes::{__path_cancel_job, __path_get_job, __path_list_jobs, __path_submit_job};
@@ -53,7 +58,12 @@ A market with a qualification (PUT /api/markets/{market}/qualification) gives a 
 its qualification job until it passed. \
 Money: amounts are integers in µGAI; a client's submission holds price x timeout (402 when the balance \
 does not cover it), the completing lease's node is paid price x billed seconds minus the network fee \
-(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant."
+(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant. \
+Governance: proposals (POST /api/proposals, or signed POST /api/nodes/{id}/proposals) change a \
+parameter, mint GAI or signal; voting power is each client and node account's balance frozen \
+when the proposal opens; votes (POST /api/proposals/{id}/votes with an API key, or signed \
+POST /api/nodes/{id}/votes) replace the voter's earlier vote until the deadline; the tally \
+follows the deadline."
     ),
     paths(
         register,
@@ -88,7 +98,14 @@ does not cover it), the completing lease's node is paid price x billed seconds m
         get_balance,
         list_transfers,
         mint,
-        audit
+        audit,
+        create_proposal,
+        list_proposals,
+        get_proposal,
+        cast_vote,
+        list_votes,
+        node_create_proposal,
+        node_vote
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -2,7 +2,7 @@
 //! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
 //! metrics, health, fallbacks, body limit, request deadline), and
 //! supervises the server with the background sweeps (node liveness, job
-//! leases).
+//! leases, proposal tallies).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +18,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
+use super::governance::node_routes as governance_node_routes;
+use super::governance::routes::{self as governance_routes, GovernanceState};
+use super::governance::sweep as governance_sweep;
 use super::http::admin::{self, AdminGuard, AdminTokenError};
 use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
@@ -106,18 +109,8 @@ pub async fn serve_with_listener(
     let metrics = CoordinatorMetrics::new();
     let auth = Authenticator::new(store.clone(), metrics.clone(), coordinator_id);
     let admin = AdminGuard::new(&admin_token, metrics.clone());
-    let nodes = NodesState {
-        auth: auth.clone(),
-        admin: admin.clone(),
-        admission: Admission::new(config.registration),
-        store: store.clone(),
-        metrics: metrics.clone(),
-        heartbeat_interval: config.heartbeat_interval,
-        heartbeat_history: config.heartbeat_history,
-        heartbeat_history_bytes: config.heartbeat_history_bytes,
-    };
-    let cancel = CancellationToken::new();
-    let live_parameters = Parameters::new(
+    // The coordinator's flags are the defaults of the parameters they name.
+    let live = Parameters::new(
         store.clone(),
         StartDefaults {
             heartbeat_interval_seconds: i64::try_from(config.heartbeat_interval.as_secs())
@@ -125,7 +118,24 @@ pub async fn serve_with_listener(
             offline_after_intervals: i64::from(config.offline_after),
         },
     );
+    let nodes = NodesState {
+        auth: auth.clone(),
+        admin: admin.clone(),
+        admission: Admission::new(config.registration),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        parameters: live.clone(),
+        heartbeat_history: config.heartbeat_history,
+        heartbeat_history_bytes: config.heartbeat_history_bytes,
+    };
+    let cancel = CancellationToken::new();
     let clients = ClientAuth::new(store.clone(), admin.clone(), metrics.clone());
+    let governance = GovernanceState {
+        store: store.clone(),
+        auth: auth.clone(),
+        clients: clients.clone(),
+        parameters: live.clone(),
+    };
     let ledger = LedgerState {
         store: store.clone(),
         clients: clients.clone(),
@@ -138,11 +148,11 @@ pub async fn serve_with_listener(
         clients,
         metrics.clone(),
         config.lease_duration,
-        live_parameters.clone(),
+        live.clone(),
         cancel.clone(),
     );
     let parameters = ParametersState {
-        parameters: live_parameters,
+        parameters: live.clone(),
         admin: admin.clone(),
     };
     let qualification = QualificationState {
@@ -172,9 +182,15 @@ pub async fn serve_with_listener(
     let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
     {
         let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());
-        let (interval, offline_after) = (config.heartbeat_interval, config.offline_after);
         tasks.spawn(async move {
-            liveness::run(store, metrics, interval, offline_after, cancel).await;
+            liveness::run(store, metrics, live, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let (store, cancel) = (store.clone(), cancel.clone());
+        tasks.spawn(async move {
+            governance_sweep::run(store, cancel).await;
             Ok(())
         });
     }
@@ -187,15 +203,16 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(
+        let domains = Domains {
             nodes,
             jobs,
             accounts,
             qualification,
             parameters,
             ledger,
-            server,
-        );
+            governance,
+        };
+        let app = router(domains, server);
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -207,17 +224,29 @@ pub async fn serve_with_listener(
     first
 }
 
-/// Every route. The long-poll claim and the followed log stream bound
-/// their own time; every other route has the server's request deadline.
-fn router(
+/// Every domain's handler state, for [`router`].
+struct Domains {
     nodes: NodesState,
     jobs: JobsState,
     accounts: AccountsState,
     qualification: QualificationState,
     parameters: ParametersState,
     ledger: LedgerState,
-    server: ServerState,
-) -> Router {
+    governance: GovernanceState,
+}
+
+/// Every route. The long-poll claim and the followed log stream bound
+/// their own time; every other route has the server's request deadline.
+fn router(domains: Domains, server: ServerState) -> Router {
+    let Domains {
+        nodes,
+        jobs,
+        accounts,
+        qualification,
+        parameters,
+        ledger,
+        governance,
+    } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
         .merge(token_routes::router(nodes))
@@ -225,6 +254,8 @@ fn router(
         .merge(qualification_routes::router(qualification))
         .merge(parameter_routes::router(parameters))
         .merge(ledger_routes::router(ledger))
+        .merge(governance_routes::router(governance.clone()))
+        .merge(governance_node_routes::router(governance))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

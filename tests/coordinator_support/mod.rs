@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod binary;
+pub mod governance;
 pub mod jobs;
 
 /// 32 bytes or more, as the coordinator requires.

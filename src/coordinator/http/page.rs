@@ -28,6 +28,8 @@ pub enum ListKind {
     Accounts,
     Jobs,
     Transfers,
+    Proposals,
+    Votes,
 }
 
 impl ListKind {
@@ -40,6 +42,8 @@ impl ListKind {
             ListKind::Accounts => "accounts",
             ListKind::Jobs => "jobs",
             ListKind::Transfers => "transfers",
+            ListKind::Proposals => "proposals",
+            ListKind::Votes => "votes",
         }
     }
 }

@@ -3,8 +3,6 @@
 //! access, call the store and shape answers; they hold no state of their
 //! own. The join-token routes are in `token_routes`.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -29,6 +27,7 @@ use crate::coordinator::http::node_auth::{Authenticator, RequestHead};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
 use crate::coordinator::metrics::CoordinatorMetrics;
+use crate::coordinator::parameters::{Parameter, Parameters};
 use crate::coordinator::store::Store;
 use crate::identity::signing;
 
@@ -40,7 +39,8 @@ pub struct NodesState {
     pub admin: AdminGuard,
     pub admission: Admission,
     pub metrics: CoordinatorMetrics,
-    pub heartbeat_interval: Duration,
+    /// The heartbeat interval nodes are told is read live from here.
+    pub parameters: Parameters,
     pub heartbeat_history: u32,
     pub heartbeat_history_bytes: u64,
 }
@@ -58,8 +58,14 @@ pub fn router(state: NodesState) -> Router {
         .with_state(state)
 }
 
-fn interval_secs(interval: Duration) -> u64 {
-    interval.as_secs().max(1)
+/// The live `heartbeatIntervalSeconds` at `now_ms`, as nodes are told it.
+async fn interval_secs(state: &NodesState, now_ms: i64) -> Result<u64, ApiError> {
+    let seconds = state
+        .parameters
+        .get(&Parameter::HeartbeatIntervalSeconds, now_ms)
+        .await?
+        .unwrap_or(1);
+    Ok(u64::try_from(seconds).unwrap_or(1).max(1))
 }
 
 /// Register a node: binds `node_id` to `public_key` (signed with that key).
@@ -172,7 +178,7 @@ pub async fn register(
         node_id: node.node_id,
         created: outcome == Registered::Created,
         market,
-        heartbeat_interval_seconds: interval_secs(state.heartbeat_interval),
+        heartbeat_interval_seconds: interval_secs(&state, now).await?,
     }))
 }
 
@@ -240,7 +246,7 @@ pub async fn heartbeat(
     }
     Ok(Json(HeartbeatResponse {
         state: NodeState::Online,
-        heartbeat_interval_seconds: interval_secs(state.heartbeat_interval),
+        heartbeat_interval_seconds: interval_secs(&state, now).await?,
     }))
 }
 

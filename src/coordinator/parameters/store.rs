@@ -190,7 +190,7 @@ impl Parameters {
 }
 
 /// The value set for `parameter` in effect at `now_ms`, if any.
-async fn value_in(
+pub async fn value_in(
     conn: &mut AnyConnection,
     parameter: &Parameter,
     now_ms: i64,

@@ -1,7 +1,8 @@
 //! The verdict on a qualification job: its answer text (from the worker's
 //! OpenAI-style response) must contain the expected text, and its speed
 //! (completion tokens over the time from lease grant to complete) must
-//! reach the market's minimum.
+//! reach the market's minimum, or the live parameter
+//! `qualification.<market>.minTokensPerSecond` where one is set.
 
 use serde_json::Value;
 
@@ -36,6 +37,19 @@ impl Verdict {
                 tracing::warn!(%node, %reason, "node failed its qualification");
             }
         }
+    }
+}
+
+/// `qualification` with its minimum speed replaced by the live
+/// `qualification.<market>.minTokensPerSecond`, when one is set.
+pub fn with_minimum(qualification: Qualification, minimum: Option<i64>) -> Qualification {
+    match minimum {
+        Some(tokens_per_second) => Qualification {
+            // Parameters are integers of at most 100000: exact in an f64.
+            min_tokens_per_second: tokens_per_second as f64,
+            ..qualification
+        },
+        None => qualification,
     }
 }
 
@@ -145,6 +159,22 @@ mod tests {
         let chat = json!({"choices": [{"message": {"content": "Paris."}}], "usage": {"completion_tokens": 3}});
         assert!(matches!(
             judge(&paris(), JobState::Succeeded, &chat, 100),
+            Verdict::Passed { .. }
+        ));
+    }
+
+    #[test]
+    fn a_set_minimum_overrides_the_markets_own() {
+        let slow = response(" Paris.", 3);
+        let strict = with_minimum(paris(), Some(100));
+        assert!(matches!(
+            judge(&strict, JobState::Succeeded, &slow, 100),
+            Verdict::Failed { .. }
+        ));
+        assert_eq!(with_minimum(paris(), None), paris());
+        let lenient = with_minimum(paris(), Some(1));
+        assert!(matches!(
+            judge(&lenient, JobState::Succeeded, &response(" Paris.", 3), 1000),
             Verdict::Passed { .. }
         ));
     }

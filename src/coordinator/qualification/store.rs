@@ -13,6 +13,8 @@ use crate::clock::rfc3339_millis;
 use crate::coordinator::jobs::api::{JobState, JobType};
 use crate::coordinator::jobs::lease_store::{Claimant, Granted};
 use crate::coordinator::jobs::store::{record, Transition};
+use crate::coordinator::parameters::store::value_in;
+use crate::coordinator::parameters::Parameter;
 use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// The owner of qualification jobs: no client account has this id.
@@ -332,6 +334,16 @@ impl Store {
             self.record_verdict(job_id, &verdict, now_ms).await?;
             return Ok(Some(verdict));
         };
+        let minimum = {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(query_err("read a qualification minimum"))?;
+            let parameter = Parameter::QualificationMinTokensPerSecond(market.clone());
+            value_in(&mut conn, &parameter, now_ms).await?
+        };
+        let qualification = check::with_minimum(qualification, minimum);
         let verdict = check::judge(&qualification, state, result, now_ms - granted_at);
         self.record_verdict(job_id, &verdict, now_ms).await?;
         Ok(Some(verdict))

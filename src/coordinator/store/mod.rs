@@ -94,6 +94,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_qualification.sql"),
     ),
     (7, "ledger", include_str!("migrations/0007_ledger.sql")),
+    (
+        8,
+        "governance",
+        include_str!("migrations/0008_governance.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {
