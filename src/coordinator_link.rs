@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use crate::backoff::{later, Backoff, Policy};
 use crate::coordinator::api::{GpuInfo, HeartbeatRequest, Location, RegisterRequest};
-use crate::energy::PowerStatus;
 use crate::coordinator::{ClientError, CoordinatorClient};
+use crate::energy::PowerStatus;
 use crate::gpu::GpuInventory;
 use crate::metrics::{
     AgentMetrics, REPORT_HEARTBEAT, REPORT_REGISTER, RESULT_ERROR, RESULT_SUCCESS,
@@ -101,11 +101,7 @@ pub async fn run(
             REPORT_REGISTER
         };
         let result = if registered {
-            let request = heartbeat(
-                &status.borrow_and_update(),
-                &gpus,
-                power.borrow().as_ref(),
-            );
+            let request = heartbeat(&status.borrow_and_update(), &gpus, power.borrow().as_ref());
             client
                 .heartbeat(&request)
                 .await

@@ -80,18 +80,28 @@ fn production_matches_pvlib_across_sweden_and_the_year() {
         "2026-03-20T11:00:00Z", // equinox noon
         "2026-09-23T07:00:00Z", // autumn morning
     ];
-    let panels = [(35.0, 180.0), (20.0, 135.0), (45.0, 250.0), (0.0, 0.0), (90.0, 180.0)];
+    let panels = [
+        (35.0, 180.0),
+        (20.0, 135.0),
+        (45.0, 250.0),
+        (0.0, 0.0),
+        (90.0, 180.0),
+    ];
     let mut cases = Vec::new();
     for (i, (town, lat, lon)) in towns.iter().enumerate() {
         for (j, time) in times.iter().enumerate() {
             let (tilt, azimuth) = panels[(i + j) % panels.len()];
-            cases.push((*town, *time, Panel {
-                latitude: *lat,
-                longitude: *lon,
-                capacity_kw: 6.5,
-                tilt_deg: tilt,
-                azimuth_deg: azimuth,
-            }));
+            cases.push((
+                *town,
+                *time,
+                Panel {
+                    latitude: *lat,
+                    longitude: *lon,
+                    capacity_kw: 6.5,
+                    tilt_deg: tilt,
+                    azimuth_deg: azimuth,
+                },
+            ));
         }
     }
     let input: Vec<Value> = cases
@@ -131,7 +141,10 @@ fn production_matches_pvlib_across_sweden_and_the_year() {
         if ours.apparent_zenith_deg >= 90.0 {
             nights += 1;
             if ours.watts != 0.0 || (field("apparent_zenith") >= 90.0 && expected != 0.0) {
-                problems.push(format!("{town} {time}: night must be exactly 0, got {} (pvlib {expected})", ours.watts));
+                problems.push(format!(
+                    "{town} {time}: night must be exactly 0, got {} (pvlib {expected})",
+                    ours.watts
+                ));
             }
         } else if expected > 100.0 {
             days += 1;
@@ -144,7 +157,11 @@ fn production_matches_pvlib_across_sweden_and_the_year() {
             ));
         }
     }
-    eprintln!("{} cases: {days} in daylight, {nights} at night; largest gap {:.5} of capacity", cases.len(), worst);
+    eprintln!(
+        "{} cases: {days} in daylight, {nights} at night; largest gap {:.5} of capacity",
+        cases.len(),
+        worst
+    );
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     assert!(nights >= 8 && days >= 20, "{nights} nights, {days} days");
 }

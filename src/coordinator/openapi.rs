@@ -24,6 +24,7 @@ use super::parameters::routes::{
 use super::qualification::routes::{
     __path_delete_qualification, __path_get_qualification, __path_set_qualification,
 };
+use super::regions::routes::__path_list_regions;
 use crate::identity::signing;
 
 /// Where the OpenAPI document is served.
@@ -53,7 +54,10 @@ A market with a qualification (PUT /api/markets/{market}/qualification) gives a 
 its qualification job until it passed. \
 Money: amounts are integers in µGAI; a client's submission holds price x timeout (402 when the balance \
 does not cover it), the completing lease's node is paid price x billed seconds minus the network fee \
-(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant."
+(GET /api/parameters), the rest goes back; GET /api/ledger/audit checks every invariant. \
+Regions and energy: GET /api/regions groups nodes by country, Swedish price area and nearby cells \
+with their capacity, power and the energy and CO2 of the jobs completed there; a job's energy \
+(from its node's report) is in GET /api/jobs/{id}."
     ),
     paths(
         register,
@@ -88,7 +92,8 @@ does not cover it), the completing lease's node is paid price x billed seconds m
         get_balance,
         list_transfers,
         mint,
-        audit
+        audit,
+        list_regions
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
+use super::energy::sources::GridSourceError;
+use super::energy::{EnergyRecorder, GridSources};
 use super::http::admin::{self, AdminGuard, AdminTokenError};
 use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
@@ -38,6 +40,7 @@ use super::parameters::routes::{self as parameter_routes, ParametersState};
 use super::parameters::store::StartDefaults;
 use super::parameters::Parameters;
 use super::qualification::routes::{self as qualification_routes, QualificationState};
+use super::regions::routes::{self as region_routes, RegionsState};
 use super::store::{self, Store, StoreError};
 use crate::clock::unix_millis;
 use crate::http_server;
@@ -51,6 +54,8 @@ pub enum CoordinatorError {
     StateDir(#[source] IdentityError),
     #[error("cannot set up the admin token")]
     AdminToken(#[source] AdminTokenError),
+    #[error("cannot set up the grid carbon-intensity and price sources")]
+    GridSources(#[source] GridSourceError),
     #[error("cannot open the coordinator database")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr} (is another coordinator running? change --listen)")]
@@ -126,6 +131,18 @@ pub async fn serve_with_listener(
         },
     );
     let clients = ClientAuth::new(store.clone(), admin.clone(), metrics.clone());
+    let sources =
+        GridSources::new(&config.grid, metrics.clone()).map_err(CoordinatorError::GridSources)?;
+    let energy = EnergyRecorder {
+        store: store.clone(),
+        sources: sources.clone(),
+        parameters: live_parameters.clone(),
+        metrics: metrics.clone(),
+    };
+    let regions = RegionsState {
+        store: store.clone(),
+        sources,
+    };
     let ledger = LedgerState {
         store: store.clone(),
         clients: clients.clone(),
@@ -139,6 +156,7 @@ pub async fn serve_with_listener(
         metrics.clone(),
         config.lease_duration,
         live_parameters.clone(),
+        energy,
         cancel.clone(),
     );
     let parameters = ParametersState {
@@ -187,15 +205,16 @@ pub async fn serve_with_listener(
     }
     {
         let cancel = cancel.clone();
-        let app = router(
+        let app = router(Domains {
             nodes,
             jobs,
             accounts,
             qualification,
             parameters,
             ledger,
+            regions,
             server,
-        );
+        });
         tasks.spawn(async move {
             let limits = http_server::ServerLimits::for_this_process();
             http_server::serve(listener, app, limits, cancel.cancelled_owned()).await;
@@ -207,17 +226,31 @@ pub async fn serve_with_listener(
     first
 }
 
-/// Every route. The long-poll claim and the followed log stream bound
-/// their own time; every other route has the server's request deadline.
-fn router(
+/// Each domain's state, for [`router`].
+struct Domains {
     nodes: NodesState,
     jobs: JobsState,
     accounts: AccountsState,
     qualification: QualificationState,
     parameters: ParametersState,
     ledger: LedgerState,
+    regions: RegionsState,
     server: ServerState,
-) -> Router {
+}
+
+/// Every route. The long-poll claim and the followed log stream bound
+/// their own time; every other route has the server's request deadline.
+fn router(domains: Domains) -> Router {
+    let Domains {
+        nodes,
+        jobs,
+        accounts,
+        qualification,
+        parameters,
+        ledger,
+        regions,
+        server,
+    } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
         .merge(token_routes::router(nodes))
@@ -225,6 +258,7 @@ fn router(
         .merge(qualification_routes::router(qualification))
         .merge(parameter_routes::router(parameters))
         .merge(ledger_routes::router(ledger))
+        .merge(region_routes::router(regions))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

@@ -131,7 +131,8 @@ impl DrawSampler {
         let seconds = previous
             .as_ref()
             .map_or(0.0, |p| now.saturating_duration_since(p.at).as_secs_f64());
-        let (gpu_joules, gpu_watts, gpu_method) = self.gpus(previous.as_ref(), &gpu_energy_mj, seconds);
+        let (gpu_joules, gpu_watts, gpu_method) =
+            self.gpus(previous.as_ref(), &gpu_energy_mj, seconds);
         let rapl_joules = previous
             .as_ref()
             .filter(|_| !self.rapl.is_empty() && seconds > 0.0)
@@ -169,7 +170,12 @@ impl DrawSampler {
         };
         let count = nvml.device_count().unwrap_or(0);
         (0..count)
-            .map(|i| nvml.device_by_index(i).ok()?.total_energy_consumption().ok())
+            .map(|i| {
+                nvml.device_by_index(i)
+                    .ok()?
+                    .total_energy_consumption()
+                    .ok()
+            })
             .collect()
     }
 
@@ -224,7 +230,10 @@ fn parse_cpu_times(line: &str) -> Option<CpuTimes> {
     if fields.next()? != "cpu" {
         return None;
     }
-    let values: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let values: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
     let total: u64 = values.iter().sum();
     let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
     Some((total.saturating_sub(idle), total))

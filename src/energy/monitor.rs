@@ -240,7 +240,10 @@ impl EnergyMonitor {
             Production::None => Ok(0.0),
             Production::Model(panel) => solar::estimate(panel, (self.clock)())
                 .map(|e| e.watts)
-                .ok_or(("ModelUnavailable", "the time is outside the solar position algorithm's years".to_owned())),
+                .ok_or((
+                    "ModelUnavailable",
+                    "the time is outside the solar position algorithm's years".to_owned(),
+                )),
             Production::Http(inverter) => inverter
                 .read_watts()
                 .await
@@ -256,7 +259,10 @@ impl EnergyMonitor {
         let mut state = self.lock();
         if let (Some(reading), true) = (reading, solar) {
             let (watts, condition) = match reading {
-                Ok(watts) => (watts, (ConditionStatus::True, "ProductionRead", self.read_message())),
+                Ok(watts) => (
+                    watts,
+                    (ConditionStatus::True, "ProductionRead", self.read_message()),
+                ),
                 Err((reason, message)) => (0.0, (ConditionStatus::False, reason, message)),
             };
             state.production = Some(watts);
@@ -337,7 +343,9 @@ fn set_condition(
     if flipped {
         match status {
             ConditionStatus::True => tracing::info!(%message, "solar production can be read"),
-            _ => tracing::warn!(reason, %message, "cannot read the solar production; counting it as 0"),
+            _ => {
+                tracing::warn!(reason, %message, "cannot read the solar production; counting it as 0")
+            }
         }
     }
     let last_transition_time = match condition {

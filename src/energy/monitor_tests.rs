@@ -41,7 +41,10 @@ const STOCKHOLM: ProductionSource = ProductionSource::Model {
 fn clock(at: f64) -> (Arc<AtomicU64>, Clock) {
     let now = Arc::new(AtomicU64::new(at.to_bits()));
     let read = Arc::clone(&now);
-    (now, Arc::new(move || f64::from_bits(read.load(Ordering::SeqCst))))
+    (
+        now,
+        Arc::new(move || f64::from_bits(read.load(Ordering::SeqCst))),
+    )
 }
 
 fn monitor(settings: &PowerSettings, clock: Clock, metrics: AgentMetrics) -> EnergyMonitor {
@@ -65,14 +68,23 @@ async fn a_grid_node_reports_its_draw_and_no_production() {
     assert!(status.conditions.is_empty());
     assert_eq!(monitor.claimable(3), 3, "policy any claims every slot");
     let report = status.report();
-    assert_eq!((report.source.as_str(), report.policy.as_str()), ("grid", "any"));
+    assert_eq!(
+        (report.source.as_str(), report.policy.as_str()),
+        ("grid", "any")
+    );
     assert_eq!(report.production_ok, None);
     let text = metrics.render();
     assert!(
-        text.contains(&format!("garage_node_power_draw_watts {}", status.draw.watts)),
+        text.contains(&format!(
+            "garage_node_power_draw_watts {}",
+            status.draw.watts
+        )),
         "{text}"
     );
-    assert!(text.contains("garage_node_solar_production_watts 0"), "{text}");
+    assert!(
+        text.contains("garage_node_solar_production_watts 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +170,11 @@ async fn a_failing_inverter_is_production_zero_and_a_condition_never_a_crash() {
         let condition = &status.conditions[0];
         assert_eq!(
             (condition.type_, condition.status, condition.reason.as_str()),
-            (ConditionType::SolarProduction, ConditionStatus::False, reason)
+            (
+                ConditionType::SolarProduction,
+                ConditionStatus::False,
+                reason
+            )
         );
         assert_eq!(status.report().production_ok, Some(false));
         assert_eq!(monitor.claimable(1), 0);
@@ -192,7 +208,10 @@ async fn a_jobs_energy_is_within_the_measured_draw_times_its_duration() {
     let elapsed = started.elapsed().as_secs_f64();
     highest = highest.max(monitor.latest().map_or(0.0, |s| s.draw.watts));
     assert!(energy.energy_wh > 0.0, "{energy:?}");
-    assert!(energy.seconds > 0.0 && energy.seconds <= elapsed, "{energy:?}");
+    assert!(
+        energy.seconds > 0.0 && energy.seconds <= elapsed,
+        "{energy:?}"
+    );
     let bound_wh = highest * elapsed / 3600.0;
     let floor_wh = IDLE_WATTS * energy.seconds / 3600.0;
     assert!(

@@ -142,7 +142,10 @@ fn day_of_year(unix_seconds: f64) -> u32 {
 /// Extraterrestrial normal irradiance, W/m², Spencer (1971).
 fn extraterrestrial_normal(day_of_year: u32) -> f64 {
     let b = 2.0 * std::f64::consts::PI * f64::from(day_of_year - 1) / 365.0;
-    let r = 1.00011 + 0.034221 * b.cos() + 0.00128 * b.sin() + 0.000719 * (2.0 * b).cos()
+    let r = 1.00011
+        + 0.034221 * b.cos()
+        + 0.00128 * b.sin()
+        + 0.000719 * (2.0 * b).cos()
         + 0.000077 * (2.0 * b).sin();
     SOLAR_CONSTANT * r
 }
@@ -164,7 +167,14 @@ fn ineichen(zenith_deg: f64, airmass: f64, tl: f64, dni_extra: f64) -> (f64, f64
 
 /// Irradiance on the tilted panel (W/m²): beam by the angle of incidence,
 /// isotropic sky diffuse, and ground reflection.
-fn isotropic_poa(panel: &Panel, zenith: f64, sun_azimuth: f64, ghi: f64, dni: f64, dhi: f64) -> f64 {
+fn isotropic_poa(
+    panel: &Panel,
+    zenith: f64,
+    sun_azimuth: f64,
+    ghi: f64,
+    dni: f64,
+    dhi: f64,
+) -> f64 {
     let (tilt, z) = (panel.tilt_deg.to_radians(), zenith.to_radians());
     let cos_aoi = (z.cos() * tilt.cos()
         + z.sin() * tilt.sin() * (sun_azimuth - panel.azimuth_deg).to_radians().cos())

@@ -8,8 +8,8 @@ use super::container_spec::{ComponentKind, ContainerSpec, RestartPolicy};
 use super::host_images::HostImages;
 use super::jobs::JobSettings;
 use super::model_ref::HubModel;
-use super::settings::ReconcileSettings;
 use super::power::PowerSettings;
+use super::settings::ReconcileSettings;
 use super::types::Location;
 use super::{DocumentWarning, Site};
 

@@ -8,7 +8,9 @@ use crate::document::Checker;
 
 use super::checks::SpecChecks;
 use super::limits;
-use super::types::{HttpProduction, Location, Power, PowerPolicy, PowerSource, PowerUnit, Production};
+use super::types::{
+    HttpProduction, Location, Power, PowerPolicy, PowerSource, PowerUnit, Production,
+};
 use super::SpecError;
 
 /// How the node is powered, validated.
@@ -36,7 +38,10 @@ pub struct SolarSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProductionSource {
     /// The clear-sky model at these coordinates (degrees).
-    Model { latitude: f64, longitude: f64 },
+    Model {
+        latitude: f64,
+        longitude: f64,
+    },
     Http(HttpSource),
 }
 

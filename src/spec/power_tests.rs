@@ -6,7 +6,8 @@ use crate::spec::test_support::{error_of, parse_text, HEAD};
 use crate::spec::types::{PowerPolicy, PowerSource, PowerUnit};
 use crate::spec::{HttpSource, ProductionSource};
 
-const AT: &str = "  location:\n    country: SE\n    coordinates: {latitude: 59.33, longitude: 18.07}\n";
+const AT: &str =
+    "  location:\n    country: SE\n    coordinates: {latitude: 59.33, longitude: 18.07}\n";
 
 fn powered(power: &str) -> String {
     format!("{HEAD}{AT}  power:\n{power}")

@@ -94,6 +94,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_qualification.sql"),
     ),
     (7, "ledger", include_str!("migrations/0007_ledger.sql")),
+    (9, "energy", include_str!("migrations/0009_energy.sql")),
 ];
 
 impl MigrationSource<'static> for Embedded {
