@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use super::bearer_client::BearerClientError;
 use super::config::CoordinatorConfig;
+use super::energy::sources::CARBON_TOKEN_ENV;
+use super::energy::GridSourceConfig;
 use super::http::admin::ADMIN_TOKEN_ENV;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
@@ -122,6 +124,43 @@ pub struct CoordinatorArgs {
     /// 10m); a node renews well before, and a lease past it is requeued.
     #[arg(long, default_value = "30s", value_parser = parse_lease_duration)]
     pub lease_duration: Duration,
+    /// Base URL of a carbon-intensity API in Electricity Maps' shape (`GET
+    /// URL/v3/carbon-intensity/latest?zone=SE-SE3`, header `auth-token`);
+    /// its token comes from GARAGE_CARBON_INTENSITY_TOKEN or
+    /// --carbon-intensity-token-file. Without it (or when it fails): the
+    /// built-in yearly averages.
+    #[arg(long, value_parser = parse_source_url)]
+    pub carbon_intensity_url: Option<String>,
+    /// File holding the carbon-intensity API's token (mode 0600).
+    #[arg(long)]
+    pub carbon_intensity_token_file: Option<PathBuf>,
+    /// Base URL of a day-ahead price API in the shape of the Swedish hourly
+    /// price API (`GET URL/api/v1/prices/YYYY/MM-DD_SE3.json`). Without it
+    /// (or when it fails): the built-in yearly averages.
+    #[arg(long, value_parser = parse_source_url)]
+    pub spot_price_url: Option<String>,
+    /// How long one request to either API may take (100ms to 30s).
+    #[arg(long, default_value = "3s", value_parser = parse_grid_timeout)]
+    pub grid_source_timeout: Duration,
+}
+
+/// Parses a grid source's base URL: http or https.
+fn parse_source_url(text: &str) -> Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.trim_end_matches('/').to_string())
+    } else {
+        Err(format!("{text:?} is not an http:// or https:// URL"))
+    }
+}
+
+fn parse_grid_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = crate::spec::quantity::parse_duration(text)?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(30) {
+        return Err(format!(
+            "{text} is outside the grid source timeout's range: 100ms to 30s"
+        ));
+    }
+    Ok(timeout)
 }
 
 fn parse_lease_duration(text: &str) -> Result<Duration, String> {
@@ -161,17 +200,25 @@ impl CoordinatorArgs {
             heartbeat_history: self.heartbeat_history,
             heartbeat_history_bytes: self.heartbeat_history_bytes,
             lease_duration: self.lease_duration,
+            grid: GridSourceConfig {
+                carbon_url: self.carbon_intensity_url,
+                carbon_token: None,
+                carbon_token_file: self.carbon_intensity_token_file,
+                price_url: self.spot_price_url,
+                timeout: self.grid_source_timeout,
+            },
         }
     }
 }
 
 impl From<CoordinatorArgs> for CoordinatorConfig {
-    /// Reads `GARAGE_ADMIN_TOKEN` from the environment.
+    /// Reads `GARAGE_ADMIN_TOKEN` and `GARAGE_CARBON_INTENSITY_TOKEN`
+    /// from the environment.
     fn from(args: CoordinatorArgs) -> Self {
-        let token = std::env::var(ADMIN_TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty());
-        args.into_config(token)
+        let env = |name: &str| std::env::var(name).ok().filter(|t| !t.trim().is_empty());
+        let mut config = args.into_config(env(ADMIN_TOKEN_ENV));
+        config.grid.carbon_token = env(CARBON_TOKEN_ENV);
+        config
     }
 }
 
@@ -226,6 +273,25 @@ mod tests {
             cli.coordinator.admin_token_file,
             Some(PathBuf::from("/run/t"))
         );
+    }
+
+    #[test]
+    fn grid_sources_are_urls_and_the_token_no_flag() {
+        let cli = Cli::try_parse_from([
+            "coordinator",
+            "--carbon-intensity-url",
+            "http://127.0.0.1:9/",
+            "--spot-price-url",
+            "https://prices.example",
+        ])
+        .expect("parses");
+        let grid = cli.coordinator.into_config(None).grid;
+        assert_eq!(grid.carbon_url.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(grid.price_url.as_deref(), Some("https://prices.example"));
+        assert_eq!(grid.timeout, Duration::from_secs(3));
+        assert!(Cli::try_parse_from(["coordinator", "--spot-price-url", "prices"]).is_err());
+        assert!(Cli::try_parse_from(["coordinator", "--carbon-intensity-token", "t"]).is_err());
+        assert!(Cli::try_parse_from(["coordinator", "--grid-source-timeout", "1h"]).is_err());
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! The coordinator's Prometheus metrics: its own registry, label values only
 //! from the fixed sets below (never node ids).
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    CounterVec, Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use super::energy::fetch::FALLBACK_REASONS;
+use super::energy::zone::ZONE_LABELS;
 
 /// `reason` label values of `garage_coordinator_auth_rejections_total`.
 pub const REJECTION_REASONS: [&str; 10] = [
@@ -51,6 +56,9 @@ pub struct CoordinatorMetrics {
     pub jobs_unfunded: IntCounter,
     pub job_transitions: IntCounterVec,
     pub claims: IntCounterVec,
+    pub job_energy_wh: CounterVec,
+    pub job_co2_grams: CounterVec,
+    pub grid_source_fallbacks: IntCounterVec,
 }
 
 impl Default for CoordinatorMetrics {
@@ -126,6 +134,30 @@ impl CoordinatorMetrics {
                 &["result"],
             )
             .expect("valid metric"),
+            job_energy_wh: CounterVec::new(
+                Opts::new(
+                    "garage_coordinator_job_energy_wh_total",
+                    "Energy of completed jobs as their nodes reported it, Wh, by price area (SE1-SE4, other, unknown).",
+                ),
+                &["price_area"],
+            )
+            .expect("valid metric"),
+            job_co2_grams: CounterVec::new(
+                Opts::new(
+                    "garage_coordinator_job_co2_grams_total",
+                    "CO2 of completed jobs' grid energy, grams, by price area (SE1-SE4, other, unknown).",
+                ),
+                &["price_area"],
+            )
+            .expect("valid metric"),
+            grid_source_fallbacks: IntCounterVec::new(
+                Opts::new(
+                    "garage_coordinator_grid_source_fallbacks_total",
+                    "Lookups of a configured carbon-intensity or price API that failed and used the built-in figure, by source and reason.",
+                ),
+                &["source", "reason"],
+            )
+            .expect("valid metric"),
             registry,
         };
         for collector in [
@@ -139,6 +171,9 @@ impl CoordinatorMetrics {
             Box::new(metrics.jobs_unfunded.clone()),
             Box::new(metrics.job_transitions.clone()),
             Box::new(metrics.claims.clone()),
+            Box::new(metrics.job_energy_wh.clone()),
+            Box::new(metrics.job_co2_grams.clone()),
+            Box::new(metrics.grid_source_fallbacks.clone()),
         ] {
             metrics.registry.register(collector).expect("unique metric");
         }
@@ -153,6 +188,17 @@ impl CoordinatorMetrics {
         }
         for result in ["leased", "empty"] {
             metrics.claims.with_label_values(&[result]);
+        }
+        for zone in ZONE_LABELS {
+            metrics.job_energy_wh.with_label_values(&[zone]);
+            metrics.job_co2_grams.with_label_values(&[zone]);
+        }
+        for source in ["carbon", "price"] {
+            for reason in FALLBACK_REASONS {
+                metrics
+                    .grid_source_fallbacks
+                    .with_label_values(&[source, reason]);
+            }
         }
         metrics
     }

@@ -3,8 +3,8 @@
 //! pull them, over an HTTP API described by OpenAPI. Storage is SQLite
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
-//! `qualification`, `parameters`, `ledger`, `governance`, over the shared
-//! `http` and `store` layers; `server` wires them.
+//! `qualification`, `parameters`, `ledger`, `governance`, `regions`,
+//! `energy`, over the shared `http` and `store` layers; `server` wires them.
 
 pub mod accounts;
 pub mod api;
@@ -12,6 +12,7 @@ pub mod bearer_client;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod energy;
 pub mod governance;
 pub mod http;
 pub mod jobs;
@@ -21,6 +22,7 @@ pub mod nodes;
 pub mod openapi;
 pub mod parameters;
 pub mod qualification;
+pub mod regions;
 pub mod server;
 pub mod store;
 

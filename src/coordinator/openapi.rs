@@ -29,6 +29,7 @@ use super::parameters::routes::{
 use super::qualification::routes::{
     __path_delete_qualification, __path_get_qualification, __path_set_qualification,
 };
+use super::regions::routes::__path_list_regions;
 use crate::identity::signing;
 
 /// Where the OpenAPI document is served.
@@ -63,7 +64,11 @@ Governance: proposals (POST /api/proposals, or signed POST /api/nodes/{id}/propo
 parameter, mint GAI or signal; voting power is each client and node account's balance frozen \
 when the proposal opens; votes (POST /api/proposals/{id}/votes with an API key, or signed \
 POST /api/nodes/{id}/votes) replace the voter's earlier vote until the deadline; the tally \
-follows the deadline."
+follows the deadline. \
+
+Regions and energy: GET /api/regions groups nodes by country, Swedish price area and nearby cells \
+with their capacity, power and the energy and CO2 of the jobs completed there; a job's energy \
+(from its node's report) is in GET /api/jobs/{id}."
     ),
     paths(
         register,
@@ -105,7 +110,8 @@ follows the deadline."
         cast_vote,
         list_votes,
         node_create_proposal,
-        node_vote
+        node_vote,
+        list_regions
     ),
     modifiers(&SecuritySchemes)
 )]

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
+use super::energy::sources::GridSourceError;
+use super::energy::{EnergyRecorder, GridSources};
 use super::governance::node_routes as governance_node_routes;
 use super::governance::routes::{self as governance_routes, GovernanceState};
 use super::governance::sweep as governance_sweep;
@@ -41,6 +43,7 @@ use super::parameters::routes::{self as parameter_routes, ParametersState};
 use super::parameters::store::StartDefaults;
 use super::parameters::Parameters;
 use super::qualification::routes::{self as qualification_routes, QualificationState};
+use super::regions::routes::{self as region_routes, RegionsState};
 use super::store::{self, Store, StoreError};
 use crate::clock::unix_millis;
 use crate::http_server;
@@ -54,6 +57,8 @@ pub enum CoordinatorError {
     StateDir(#[source] IdentityError),
     #[error("cannot set up the admin token")]
     AdminToken(#[source] AdminTokenError),
+    #[error("cannot set up the grid carbon-intensity and price sources")]
+    GridSources(#[source] GridSourceError),
     #[error("cannot open the coordinator database")]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr} (is another coordinator running? change --listen)")]
@@ -136,6 +141,18 @@ pub async fn serve_with_listener(
         clients: clients.clone(),
         parameters: live.clone(),
     };
+    let sources =
+        GridSources::new(&config.grid, metrics.clone()).map_err(CoordinatorError::GridSources)?;
+    let energy = EnergyRecorder {
+        store: store.clone(),
+        sources: sources.clone(),
+        parameters: live.clone(),
+        metrics: metrics.clone(),
+    };
+    let regions = RegionsState {
+        store: store.clone(),
+        sources,
+    };
     let ledger = LedgerState {
         store: store.clone(),
         clients: clients.clone(),
@@ -149,6 +166,7 @@ pub async fn serve_with_listener(
         metrics.clone(),
         config.lease_duration,
         live.clone(),
+        energy,
         cancel.clone(),
     );
     let parameters = ParametersState {
@@ -211,6 +229,7 @@ pub async fn serve_with_listener(
             parameters,
             ledger,
             governance,
+            regions,
         };
         let app = router(domains, server);
         tasks.spawn(async move {
@@ -233,6 +252,7 @@ struct Domains {
     parameters: ParametersState,
     ledger: LedgerState,
     governance: GovernanceState,
+    regions: RegionsState,
 }
 
 /// Every route. The long-poll claim and the followed log stream bound
@@ -246,6 +266,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         parameters,
         ledger,
         governance,
+        regions,
     } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
@@ -256,6 +277,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         .merge(ledger_routes::router(ledger))
         .merge(governance_routes::router(governance.clone()))
         .merge(governance_node_routes::router(governance))
+        .merge(region_routes::router(regions))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(

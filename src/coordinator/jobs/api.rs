@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::coordinator::energy::api::JobEnergyView;
 use crate::coordinator::ledger::api::JobCost;
 
 /// What runs a job on a node.
@@ -231,6 +232,10 @@ pub struct JobView {
     /// in lists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<JobCost>,
+    /// What the job used and emitted, from its node's energy report
+    /// (absent before it completed with one, and in lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<JobEnergyView>,
     /// The submitted job document (container) or request (inference).
     #[schema(value_type = Object)]
     pub spec: serde_json::Value,

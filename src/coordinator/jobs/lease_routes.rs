@@ -415,6 +415,11 @@ pub async fn complete(
             if let Some(verdict) = judged.await? {
                 verdict.log(node);
             }
+            // Energy, CO₂ and the green bonus (issue 13); never fails the completion.
+            state
+                .energy
+                .record(lease.job_id, node, &request.result, unix_millis())
+                .await;
             Ok(Json(CompleteResponse { state: job_state }))
         }
         Completed::Already(job_state) => Ok(Json(CompleteResponse { state: job_state })),

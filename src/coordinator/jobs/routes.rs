@@ -20,6 +20,7 @@ use super::api::{JobList, JobState, JobSubmission, JobView};
 use super::store::{Inserted, JobCursor, JobRow};
 use super::submit;
 use crate::clock::{rfc3339_millis, unix_millis};
+use crate::coordinator::energy::EnergyRecorder;
 use crate::coordinator::http::api_key::{Caller, ClientAuth};
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::idempotency::idempotency_key;
@@ -48,6 +49,8 @@ pub struct JobsState {
     pub lease_duration: Duration,
     /// Prices and the network fee, read live.
     pub parameters: Parameters,
+    /// Records each completed job's energy and CO₂ (issue 13).
+    pub energy: EnergyRecorder,
     /// Woken when a job is queued, so waiting claims on this replica look
     /// at once (claims on other replicas find it within [`POLL`]).
     pub wake: Arc<Notify>,
@@ -64,6 +67,7 @@ impl JobsState {
         metrics: CoordinatorMetrics,
         lease_duration: Duration,
         parameters: Parameters,
+        energy: EnergyRecorder,
         stopping: CancellationToken,
     ) -> Self {
         JobsState {
@@ -73,6 +77,7 @@ impl JobsState {
             metrics,
             lease_duration,
             parameters,
+            energy,
             wake: Arc::new(Notify::new()),
             stopping,
         }
@@ -148,6 +153,7 @@ pub fn view(
         result: job.result.clone(),
         history,
         cost,
+        energy: None,
         spec: job.spec.clone(),
     }
 }
@@ -205,7 +211,9 @@ async fn full_view(state: &JobsState, job: &JobRow) -> Result<JobView, ApiError>
     let reason = reason(&state.store, job).await?;
     let history = state.store.job_history(job.job_id).await?;
     let cost = state.store.job_cost(job.job_id).await?.map(cost_view);
-    Ok(view(job, reason, history, cost))
+    let mut view = view(job, reason, history, cost);
+    view.energy = state.store.job_energy(job.job_id).await?;
+    Ok(view)
 }
 
 /// Submit a job: a container job document or an inference request, with

@@ -22,7 +22,7 @@ pub struct TransferView {
     pub debit: String,
     pub credit: String,
     pub amount_ugai: i64,
-    /// `mint`, `hold`, `pay`, `fee` or `refund`.
+    /// `mint`, `hold`, `pay`, `fee`, `refund` or `green` (the green bonus).
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,

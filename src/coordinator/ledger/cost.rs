@@ -1,7 +1,8 @@
 //! A job's bill, pure: the hold at submission (price × timeout, in whole
 //! seconds) and the split at settlement (price × billed seconds, capped by
 //! the hold; the fee's share of it to the treasury, the rest to the node,
-//! what was not charged back to the client).
+//! what was not charged back to the client), and the green bonus on top
+//! of it (a share of the charge for the solar part of the run).
 
 /// Basis points in 100 %.
 const BASIS_POINTS: i64 = 10_000;
@@ -55,9 +56,39 @@ pub fn split(held: i64, price_per_second: i64, billed_ms: i64, fee_basis_points:
     }
 }
 
+/// The green bonus of a job charged `charged` µGAI whose energy was
+/// `solar_fraction` solar: `bonus_basis_points` of the charge for the solar
+/// share of its billed seconds, rounded down; 0 for a fraction outside
+/// (0, 1] or not a number.
+pub fn green_bonus(charged: i64, solar_fraction: f64, bonus_basis_points: i64) -> i64 {
+    if !(solar_fraction > 0.0) {
+        return 0;
+    }
+    // Parts per million: exact integer arithmetic from here on.
+    let solar_ppm = (solar_fraction.min(1.0) * 1_000_000.0).round() as i128;
+    let bonus_basis_points = i128::from(bonus_basis_points.clamp(0, BASIS_POINTS));
+    let bonus = i128::from(charged.max(0)) * bonus_basis_points * solar_ppm
+        / (i128::from(BASIS_POINTS) * 1_000_000);
+    i64::try_from(bonus).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_green_bonus_pays_its_share_for_the_solar_part() {
+        // 400 µGAI charged, half solar, 20 %: 40.
+        assert_eq!(green_bonus(400, 0.5, 2_000), 40);
+        assert_eq!(green_bonus(400, 1.0, 10_000), 400);
+        assert_eq!(green_bonus(400, 2.0, 10_000), 400, "a fraction over 1 is 1");
+        assert_eq!(green_bonus(7, 0.333, 10_000), 2, "rounded down");
+        for none in [0.0, -1.0, f64::NAN] {
+            assert_eq!(green_bonus(400, none, 2_000), 0);
+        }
+        assert_eq!(green_bonus(400, 0.5, 0), 0);
+        assert_eq!(green_bonus(i64::MAX, 1.0, 10_000), i64::MAX);
+    }
 
     #[test]
     fn the_hold_is_price_times_whole_timeout_seconds() {

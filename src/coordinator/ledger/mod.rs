@@ -4,7 +4,8 @@
 //! Transfers are immutable and keyed by a unique id (a retried request has
 //! one effect); a job's bill (`cost`, pure) is held at submission and
 //! settled or voided exactly once, in the same database transaction as the
-//! job transition that causes it (`store`, `settle`). `audit` checks every
+//! job transition that causes it (`store`, `settle`); the green bonus for a
+//! job's solar share comes from the treasury (`green`). `audit` checks every
 //! invariant; `routes`, `client` and `cli` are the API and `garage ledger`.
 
 pub mod account;
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod cost;
+pub mod green;
 pub mod routes;
 pub mod settle;
 pub mod store;

@@ -43,6 +43,8 @@ pub enum TransferKind {
     Pay,
     Fee,
     Refund,
+    /// The green bonus, from the treasury to a node.
+    Green,
 }
 
 impl TransferKind {
@@ -53,6 +55,7 @@ impl TransferKind {
             TransferKind::Pay => "pay",
             TransferKind::Fee => "fee",
             TransferKind::Refund => "refund",
+            TransferKind::Green => "green",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Recording heartbeats: the node's latest status and a history bounded by
-//! count and by bytes ([`Retention`]), in one transaction per heartbeat.
+//! count and by bytes ([`Retention`]), in one transaction per heartbeat
+//! (with the power report, when sent, in the node's region row).
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::api::{HeartbeatRequest, NodeState};
+use crate::coordinator::regions::store::record_power_in;
 use crate::coordinator::store::{query_err, Store, StoreError};
 
 /// How much heartbeat history a node keeps: the newest `count`, and no more
@@ -81,6 +83,9 @@ impl Store {
             .try_get(0)
             .map_err(query_err("read a heartbeat count"))?;
         let history_bytes: i64 = row.try_get(1).map_err(query_err("read a history size"))?;
+        if let Some(power) = &heartbeat.power {
+            record_power_in(&mut tx, node_id, power, now_ms).await?;
+        }
         sqlx::query(
             "INSERT INTO heartbeats (node_id, seq, received_at, observed_generation, ready, \
              status, status_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::api::{GpuInfo, HeartbeatRecord, Location, MarketView, NodeState, NodeView};
 use crate::clock::rfc3339_millis;
+use crate::coordinator::regions::store::delete_node_region_in;
 use crate::coordinator::store::{query_err, AnyQuery, Store, StoreError};
 
 /// A registration as the store records it.
@@ -82,6 +83,13 @@ impl Store {
             .await
             .map_err(query_err("insert a node"))?;
         if inserted.rows_affected() == 1 {
+            self.record_node_region(
+                node.node_id,
+                &node.location,
+                &node.gpu_info,
+                node.benchmark.as_ref(),
+            )
+            .await?;
             // A deleted id that was admitted again is no longer deleted.
             sqlx::query("DELETE FROM node_tombstones WHERE node_id = $1")
                 .bind(node.node_id.to_string())
@@ -99,6 +107,15 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(query_err("update a node"))?;
+        if updated.rows_affected() == 1 {
+            self.record_node_region(
+                node.node_id,
+                &node.location,
+                &node.gpu_info,
+                node.benchmark.as_ref(),
+            )
+            .await?;
+        }
         Ok(if updated.rows_affected() == 1 {
             Registered::Updated
         } else {
@@ -193,6 +210,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_err("delete a node's heartbeats"))?;
+        delete_node_region_in(&mut tx, node_id).await?;
         if deleted.rows_affected() == 1 {
             sqlx::query(
                 "INSERT INTO node_tombstones (node_id, deleted_at) VALUES ($1, $2) \

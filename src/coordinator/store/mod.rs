@@ -99,6 +99,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "governance",
         include_str!("migrations/0008_governance.sql"),
     ),
+    (9, "energy", include_str!("migrations/0009_energy.sql")),
 ];
 
 impl MigrationSource<'static> for Embedded {
