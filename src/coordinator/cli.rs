@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::bearer_client::BearerClientError;
 use super::config::CoordinatorConfig;
+use super::jobs::placement::PlacementMode;
 use super::http::admin::ADMIN_TOKEN_ENV;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
@@ -122,6 +123,11 @@ pub struct CoordinatorArgs {
     /// 10m); a node renews well before, and a lease past it is requeued.
     #[arg(long, default_value = "30s", value_parser = parse_lease_duration)]
     pub lease_duration: Duration,
+    /// How jobs are placed: `scored` (claims park briefly and placement
+    /// rounds prefer green, low-carbon, local, free nodes) or `first-come`
+    /// (each claim takes the oldest job it fits).
+    #[arg(long, value_enum, default_value_t = PlacementMode::Scored)]
+    pub placement: PlacementMode,
 }
 
 fn parse_lease_duration(text: &str) -> Result<Duration, String> {
@@ -161,6 +167,7 @@ impl CoordinatorArgs {
             heartbeat_history: self.heartbeat_history,
             heartbeat_history_bytes: self.heartbeat_history_bytes,
             lease_duration: self.lease_duration,
+            placement: self.placement,
         }
     }
 }

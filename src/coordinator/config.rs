@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, DEFAULT_LEASE_DURATION,
 };
+use super::jobs::placement::PlacementMode;
 use super::nodes::admission_rules::RegistrationMode;
 use super::store;
 
@@ -35,6 +36,8 @@ pub struct CoordinatorConfig {
     pub heartbeat_history_bytes: u64,
     /// How long a job lease lives without a renew.
     pub lease_duration: Duration,
+    /// How jobs are placed.
+    pub placement: PlacementMode,
 }
 
 impl std::fmt::Debug for CoordinatorConfig {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for CoordinatorConfig {
             .field("heartbeat_history", &self.heartbeat_history)
             .field("heartbeat_history_bytes", &self.heartbeat_history_bytes)
             .field("lease_duration", &self.lease_duration)
+            .field("placement", &self.placement)
             .finish()
     }
 }
@@ -71,6 +75,7 @@ impl CoordinatorConfig {
             heartbeat_history: DEFAULT_HEARTBEAT_HISTORY,
             heartbeat_history_bytes: DEFAULT_HEARTBEAT_HISTORY_BYTES,
             lease_duration: DEFAULT_LEASE_DURATION,
+            placement: PlacementMode::default(),
         }
     }
 }

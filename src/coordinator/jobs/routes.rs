@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::api::{JobList, JobState, JobSubmission, JobView};
+use super::placement::{PlacementMode, Placer};
 use super::store::{Inserted, JobCursor, JobRow};
 use super::submit;
 use crate::clock::{rfc3339_millis, unix_millis};
@@ -31,6 +32,7 @@ use crate::coordinator::ledger::settle::{Charge, JobCostRow};
 use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::metrics::CoordinatorMetrics;
 use crate::coordinator::parameters::store::{DEFAULT_FEE_BASIS_POINTS, DEFAULT_PRICE_PER_SECOND};
+use crate::coordinator::nodes::api::Location;
 use crate::coordinator::parameters::{Parameter, Parameters};
 use crate::coordinator::store::Store;
 
@@ -48,6 +50,9 @@ pub struct JobsState {
     pub lease_duration: Duration,
     /// Prices and the network fee, read live.
     pub parameters: Parameters,
+    pub placement: PlacementMode,
+    /// This replica's parked claims (scored placement).
+    pub placer: Arc<Placer>,
     /// Woken when a job is queued, so waiting claims on this replica look
     /// at once (claims on other replicas find it within [`POLL`]).
     pub wake: Arc<Notify>,
@@ -56,16 +61,28 @@ pub struct JobsState {
     pub stopping: CancellationToken,
 }
 
+/// How the jobs handlers lease and place.
+#[derive(Debug, Clone)]
+pub struct JobsSettings {
+    pub lease_duration: Duration,
+    pub parameters: Parameters,
+    pub placement: PlacementMode,
+}
+
 impl JobsState {
     pub fn new(
         store: Store,
         auth: Authenticator,
         clients: ClientAuth,
         metrics: CoordinatorMetrics,
-        lease_duration: Duration,
-        parameters: Parameters,
+        settings: JobsSettings,
         stopping: CancellationToken,
     ) -> Self {
+        let JobsSettings {
+            lease_duration,
+            parameters,
+            placement,
+        } = settings;
         JobsState {
             store,
             auth,
@@ -73,6 +90,8 @@ impl JobsState {
             metrics,
             lease_duration,
             parameters,
+            placement,
+            placer: Arc::new(Placer::new(Arc::new(|_: &Location| None))),
             wake: Arc::new(Notify::new()),
             stopping,
         }
@@ -175,6 +194,9 @@ async fn reason(store: &Store, job: &JobRow) -> Result<String, ApiError> {
     let stored = job.reason.clone().unwrap_or_default();
     if job.state != JobState::Queued {
         return Ok(stored);
+    }
+    if let Some(why) = store.placement_reason(job, unix_millis()).await? {
+        return Ok(why);
     }
     if let Some(market) = &job.placement.market {
         let online = store.market(market).await?.map_or(0, |m| m.online);

@@ -94,6 +94,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_qualification.sql"),
     ),
     (7, "ledger", include_str!("migrations/0007_ledger.sql")),
+    (10, "placement", include_str!("migrations/0010_placement.sql")),
 ];
 
 impl MigrationSource<'static> for Embedded {
