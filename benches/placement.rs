@@ -196,6 +196,7 @@ async fn run(
                 job_types: vec![JobType::Container, JobType::Inference],
                 labels: Default::default(),
                 wait_seconds: Some(0),
+                power: None,
             };
             loop {
                 let asked = Instant::now();

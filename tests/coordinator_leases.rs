@@ -235,6 +235,7 @@ async fn types_and_labels_route_jobs(dir: &Path, db: Db) {
             .map(|z| [("zone".to_string(), z.to_string())].into())
             .unwrap_or_default(),
         wait_seconds: Some(0),
+        power: None,
     };
     let none = containers
         .client

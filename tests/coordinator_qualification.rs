@@ -122,6 +122,7 @@ async fn wrong_or_slow_fails(dir: &Path, db: Db) {
         job_types: vec![JobType::Container],
         labels: Default::default(),
         wait_seconds: Some(0),
+        power: None,
     };
     let none = containers
         .client

@@ -179,6 +179,8 @@ impl World {
                     vram_mib: 0,
                     job_types: vec![JobType::Container],
                     labels: BTreeMap::new(),
+                    location: Default::default(),
+                    power: None,
                 };
                 if let Some(granted) = self
                     .store

@@ -244,6 +244,7 @@ async fn load(api: Api, key: String, node: Arc<TestNode>, until: Instant) {
             job_types: vec![JobType::Container],
             labels: Default::default(),
             wait_seconds: Some(1),
+            power: None,
         };
         while Instant::now() < until {
             let claimed =

@@ -19,6 +19,7 @@ use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
     MIN_HEARTBEAT_HISTORY_BYTES,
 };
+use super::jobs::placement::PlacementMode;
 use super::nodes::admission_rules::RegistrationMode;
 use super::nodes::token_cli::{self, CoordinatorCommand};
 use super::server::{serve, CoordinatorError};
@@ -142,6 +143,11 @@ pub struct CoordinatorArgs {
     /// How long one request to either API may take (100ms to 30s).
     #[arg(long, default_value = "3s", value_parser = parse_grid_timeout)]
     pub grid_source_timeout: Duration,
+    /// How jobs are placed: `scored` (claims park briefly and placement
+    /// rounds prefer green, low-carbon, local, free nodes) or `first-come`
+    /// (each claim takes the oldest job it fits).
+    #[arg(long, value_enum, default_value_t = PlacementMode::Scored)]
+    pub placement: PlacementMode,
 }
 
 /// Parses a grid source's base URL: http or https.
@@ -207,6 +213,7 @@ impl CoordinatorArgs {
                 price_url: self.spot_price_url,
                 timeout: self.grid_source_timeout,
             },
+            placement: self.placement,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::energy::GridSourceConfig;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, DEFAULT_LEASE_DURATION,
 };
+use super::jobs::placement::PlacementMode;
 use super::nodes::admission_rules::RegistrationMode;
 use super::store;
 
@@ -38,6 +39,8 @@ pub struct CoordinatorConfig {
     pub lease_duration: Duration,
     /// Where grid carbon intensities and spot prices come from.
     pub grid: GridSourceConfig,
+    /// How jobs are placed.
+    pub placement: PlacementMode,
 }
 
 impl std::fmt::Debug for CoordinatorConfig {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for CoordinatorConfig {
             .field("heartbeat_history_bytes", &self.heartbeat_history_bytes)
             .field("lease_duration", &self.lease_duration)
             .field("grid", &self.grid)
+            .field("placement", &self.placement)
             .finish()
     }
 }
@@ -76,6 +80,7 @@ impl CoordinatorConfig {
             heartbeat_history_bytes: DEFAULT_HEARTBEAT_HISTORY_BYTES,
             lease_duration: DEFAULT_LEASE_DURATION,
             grid: GridSourceConfig::default(),
+            placement: PlacementMode::default(),
         }
     }
 }

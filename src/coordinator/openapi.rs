@@ -65,10 +65,12 @@ parameter, mint GAI or signal; voting power is each client and node account's ba
 when the proposal opens; votes (POST /api/proposals/{id}/votes with an API key, or signed \
 POST /api/nodes/{id}/votes) replace the voter's earlier vote until the deadline; the tally \
 follows the deadline. \
-
 Regions and energy: GET /api/regions groups nodes by country, Swedish price area and nearby cells \
 with their capacity, power and the energy and CO2 of the jobs completed there; a job's energy \
-(from its node's report) is in GET /api/jobs/{id}."
+(from its node's report) is in GET /api/jobs/{id}. \
+Placement: a job's constraints.residency (countries, eu, priceAreas) limits the nodes that may run \
+it; placement.energy prefer-green waits up to placement.greenWait for a node running on its own \
+solar surplus; among the fitting claims a round picks by green power, grid carbon, distance and load."
     ),
     paths(
         register,

@@ -28,7 +28,8 @@ use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
 use super::http::limits::BODY_LIMIT_BYTES;
 use super::http::node_auth::Authenticator;
-use super::jobs::routes::{self as job_routes, JobsState};
+use super::jobs::placement::{self, PlacementMode};
+use super::jobs::routes::{self as job_routes, JobsSettings, JobsState};
 use super::jobs::sweep;
 use super::jobs::{lease_routes, log_routes};
 use super::ledger::routes::{self as ledger_routes, LedgerState};
@@ -164,8 +165,11 @@ pub async fn serve_with_listener(
         auth,
         clients,
         metrics.clone(),
-        config.lease_duration,
-        live.clone(),
+        JobsSettings {
+            lease_duration: config.lease_duration,
+            parameters: live.clone(),
+            placement: config.placement,
+        },
         energy,
         cancel.clone(),
     );
@@ -194,6 +198,7 @@ pub async fn serve_with_listener(
         offline_after = config.offline_after,
         registration = ?config.registration,
         lease_duration = ?config.lease_duration,
+        placement = ?config.placement,
         "coordinator serving the API, {OPENAPI_PATH} and /metrics"
     );
 
@@ -216,6 +221,13 @@ pub async fn serve_with_listener(
         let (jobs, cancel) = (jobs.clone(), cancel.clone());
         tasks.spawn(async move {
             sweep::run(jobs, sweep::period(config.lease_duration), cancel).await;
+            Ok(())
+        });
+    }
+    if config.placement == PlacementMode::Scored {
+        let (jobs, cancel) = (jobs.clone(), cancel.clone());
+        tasks.spawn(async move {
+            placement::run(jobs, cancel).await;
             Ok(())
         });
     }

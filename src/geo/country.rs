@@ -23,7 +23,7 @@ const ISO_3166_ALPHA2: [&str; 249] = [
 ];
 
 /// The EU's member states, sorted (Greece is `GR` in ISO 3166-1).
-const EU_MEMBERS: [&str; 27] = [
+pub const EU_MEMBERS: [&str; 27] = [
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IT",
     "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 ];

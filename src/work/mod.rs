@@ -149,6 +149,7 @@ pub async fn run<C: JobCoordinator, X: Executor, P: PowerGate>(
             job_types,
             labels: settings.labels.clone(),
             wait_seconds: Some(settings.claim_wait_seconds),
+            power: power.report(),
         };
         // A claim in flight is not given up for a job that ends (the
         // coordinator may have granted a lease); only a stop drops it.

@@ -1,12 +1,14 @@
 //! What the work task asks of the node's power: how many of its free slots
 //! the power policy lets it claim now (`solar-only` claims only on a solar
 //! surplus), and the energy of each job it runs, which goes with the
-//! job's completion as the result's `energy` member. The node's
+//! job's completion as the result's `energy` member, and its power now,
+//! which goes with every claim. The node's
 //! [`EnergyMonitor`] answers; [`Unmetered`] claims every slot and meters
 //! nothing.
 
 use uuid::Uuid;
 
+use crate::coordinator::api::PowerReport;
 use crate::energy::{EnergyMonitor, JobEnergy};
 
 /// The work task's view of the node's power.
@@ -17,6 +19,9 @@ pub trait PowerGate: Send + Sync + 'static {
     fn job_started(&self, lease_id: Uuid);
     /// The job ended on this node: what it used, if metered.
     fn job_finished(&self, lease_id: Uuid) -> Option<JobEnergy>;
+    /// The node's power now, sent with each claim (placement prefers solar
+    /// surplus for green jobs); `None` when unmetered.
+    fn report(&self) -> Option<PowerReport>;
 }
 
 impl PowerGate for EnergyMonitor {
@@ -30,6 +35,10 @@ impl PowerGate for EnergyMonitor {
 
     fn job_finished(&self, lease_id: Uuid) -> Option<JobEnergy> {
         EnergyMonitor::job_finished(self, lease_id)
+    }
+
+    fn report(&self) -> Option<PowerReport> {
+        self.latest().map(|status| status.report())
     }
 }
 
@@ -45,6 +54,10 @@ impl PowerGate for Unmetered {
     fn job_started(&self, _: Uuid) {}
 
     fn job_finished(&self, _: Uuid) -> Option<JobEnergy> {
+        None
+    }
+
+    fn report(&self) -> Option<PowerReport> {
         None
     }
 }

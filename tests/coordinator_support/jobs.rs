@@ -165,6 +165,7 @@ impl TestNode {
             job_types: vec![JobType::Container, JobType::Inference],
             labels: Default::default(),
             wait_seconds: Some(wait_seconds),
+            power: None,
         };
         self.client.claim(&request).await.expect("claim answered")
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::coordinator::energy::api::JobEnergyView;
 use crate::coordinator::ledger::api::JobCost;
+use crate::coordinator::nodes::api::PowerReport;
 
 /// What runs a job on a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -96,10 +97,69 @@ pub struct Placement {
     /// Labels the node must claim with (every pair, exactly).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    /// Reserved for residency constraints; must be empty for now.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schema(value_type = Object)]
-    pub constraints: BTreeMap<String, serde_json::Value>,
+    /// Hard constraints: only nodes that satisfy them run the job.
+    #[serde(default, skip_serializing_if = "Constraints::is_empty")]
+    pub constraints: Constraints,
+    /// `prefer-green`: given to a node running on solar surplus when one
+    /// asks within `greenWait`, to any node after; `any` (default).
+    #[serde(default, skip_serializing_if = "EnergyPreference::is_any")]
+    pub energy: EnergyPreference,
+    /// How long a `prefer-green` job may wait for a solar node, e.g. `30m`
+    /// (default 10m): the deadline flexibility.
+    #[serde(rename = "greenWait", default, skip_serializing_if = "Option::is_none")]
+    pub green_wait: Option<String>,
+}
+
+/// A job's hard placement constraints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Constraints {
+    /// Where the job may run: a node outside it never gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<Residency>,
+}
+
+impl Constraints {
+    pub fn is_empty(&self) -> bool {
+        self.residency.is_none()
+    }
+}
+
+/// Data residency: every given field must hold for the node's location.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Residency {
+    /// ISO 3166-1 alpha-2 codes the node's country must be one of, e.g. `["SE"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub countries: Vec<String>,
+    /// The node's country must be an EU member state.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eu: bool,
+    /// Swedish price areas the node must be in, e.g. `["SE3", "SE4"]`.
+    #[serde(rename = "priceAreas", default, skip_serializing_if = "Vec::is_empty")]
+    pub price_areas: Vec<String>,
+}
+
+/// What energy a job prefers to run on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnergyPreference {
+    #[default]
+    Any,
+    PreferGreen,
+}
+
+impl EnergyPreference {
+    pub fn is_any(&self) -> bool {
+        *self == EnergyPreference::Any
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnergyPreference::Any => "any",
+            EnergyPreference::PreferGreen => "prefer-green",
+        }
+    }
 }
 
 /// An inference job: OpenAI's chat (`messages`) or text (`prompt`)
@@ -289,7 +349,7 @@ pub struct JobLogs {
 }
 
 /// `POST /api/nodes/{id}/claim`: what the node can take now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimRequest {
     /// Jobs the node can start now (at least 1).
@@ -302,6 +362,10 @@ pub struct ClaimRequest {
     /// Seconds to wait for a job before answering 204 (0-30, default 25).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_seconds: Option<u32>,
+    /// The node's power now (as in its heartbeats): placement prefers
+    /// nodes whose solar production covers their draw for green jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerReport>,
 }
 
 /// A job given to a node under a lease; the lease id fences every later

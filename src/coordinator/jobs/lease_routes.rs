@@ -21,13 +21,16 @@ use super::api::{
 };
 use super::lease_store::{Claimant, Completed, Ending, Granted, LeaseOwner, Renewed, Stale};
 use super::log_store::Appended;
+use super::placement::PlacementMode;
 use super::routes::{JobsState, POLL};
 use crate::clock::{rfc3339_millis, unix_millis};
+use crate::coordinator::energy::zone::GridZone;
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::limits::{
     MAX_CLAIM_WAIT, MAX_LOG_CHUNKS_PER_REQUEST, MAX_RESULT_BYTES,
 };
 use crate::coordinator::http::node_auth::RequestHead;
+use crate::coordinator::nodes::api::Location;
 
 /// How long a claim waits when the node does not say.
 pub const DEFAULT_CLAIM_WAIT: Duration = Duration::from_secs(25);
@@ -139,10 +142,12 @@ pub fn capped_result(result: &serde_json::Value) -> String {
     .to_string()
 }
 
-/// Wait for a job (signed by the node): the oldest job of the node's market
-/// it can run, under a lease; 204 when none came within `wait_seconds`. A
-/// node of a market with a qualification it has not passed gets only its
-/// qualification job (an inference job).
+/// Wait for a job (signed by the node): the claim parks until a placement
+/// round gives it a job it fits (market, GPU memory, type, labels,
+/// residency), preferring nodes on solar surplus for green jobs, under a
+/// lease; 204 when none came within `wait_seconds`. A node of a market
+/// with a qualification it has not passed gets only its qualification job
+/// (an inference job).
 #[utoipa::path(
     post,
     path = "/api/nodes/{id}/claim",
@@ -195,6 +200,8 @@ pub async fn claim(
         vram_mib: vram_bytes / (1024 * 1024),
         job_types: request.job_types,
         labels: request.labels,
+        location: node.location,
+        power: request.power,
     };
     let wait = request
         .wait_seconds
@@ -202,31 +209,75 @@ pub async fn claim(
         .min(MAX_CLAIM_WAIT);
     let deadline = Instant::now() + wait;
     let lease_ms = millis(state.lease_duration);
+    let granted = match state.placement {
+        PlacementMode::FirstCome => first_come(&state, &claimant, lease_ms, deadline).await?,
+        PlacementMode::Scored => {
+            match state
+                .store
+                .qualification_claim(&claimant, lease_ms, unix_millis())
+                .await?
+            {
+                Some(gated) => gated,
+                None => {
+                    let intensity = grid_intensity(&state, &claimant.location).await;
+                    let ticket = state.placer.park(claimant, request.slots, intensity).await;
+                    state.placer.wait(ticket, deadline, &state.stopping).await
+                }
+            }
+        }
+    };
+    let Some(granted) = granted else {
+        state.metrics.claims.with_label_values(&["empty"]).inc();
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    state.metrics.claims.with_label_values(&["leased"]).inc();
+    state.count(super::api::JobState::Running);
+    tracing::info!(job_id = %granted.job.job_id, %node_id, attempt = granted.attempt, "job leased");
+    Ok(Json(lease(&state, granted)).into_response())
+}
+
+/// The carbon intensity (gCO₂eq/kWh) of the grid at `location`: the
+/// configured API's figure (cached) or the built-in yearly average.
+async fn grid_intensity(state: &JobsState, location: &Location) -> f64 {
+    let zone = GridZone::from_key(
+        location.country.as_deref().unwrap_or_default(),
+        location.region.as_deref().unwrap_or_default(),
+    );
+    state
+        .energy
+        .sources
+        .intensity(&zone, unix_millis())
+        .await
+        .value
+}
+
+/// First come: the claim takes the oldest job it fits, looking again when a
+/// job is queued here or every [`POLL`] until `deadline`.
+async fn first_come(
+    state: &JobsState,
+    claimant: &Claimant,
+    lease_ms: i64,
+    deadline: Instant,
+) -> Result<Option<Granted>, ApiError> {
     loop {
         // Made before looking, so a job queued meanwhile wakes this claim.
         let woken = state.wake.notified();
         if let Some(granted) = state
             .store
-            .claim_qualified(&claimant, lease_ms, unix_millis())
+            .claim_qualified(claimant, lease_ms, unix_millis())
             .await?
         {
-            state.metrics.claims.with_label_values(&["leased"]).inc();
-            state.count(super::api::JobState::Running);
-            tracing::info!(job_id = %granted.job.job_id, %node_id, attempt = granted.attempt, "job leased");
-            return Ok(Json(lease(&state, granted)).into_response());
+            return Ok(Some(granted));
         }
         let now = Instant::now();
         if now >= deadline {
-            state.metrics.claims.with_label_values(&["empty"]).inc();
-            return Ok(StatusCode::NO_CONTENT.into_response());
+            return Ok(None);
         }
         let nap = (deadline - now).min(POLL);
         tokio::select! {
             () = woken => {}
             () = tokio::time::sleep(nap) => {}
-            () = state.stopping.cancelled() => {
-                return Ok(StatusCode::NO_CONTENT.into_response());
-            }
+            () = state.stopping.cancelled() => return Ok(None),
         }
     }
 }

@@ -11,10 +11,12 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::api::{JobState, JobType, Outcome};
+use super::placement::fit::fits;
 use super::store::{
     job_columns, job_row, lease_granted_at, ledger_failure, parse_uuid, record, JobRow, Transition,
 };
 use crate::coordinator::ledger::settle::{settle_in, void_in};
+use crate::coordinator::nodes::api::{Location, PowerReport};
 use crate::coordinator::store::{query_err, Backend, Store, StoreError};
 
 /// Candidates one claim looks at (the first whose labels match wins).
@@ -39,7 +41,7 @@ const CANDIDATES_LOCKED: &str = concat!(
 );
 
 /// What a node offers in a claim.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Claimant {
     pub node_id: Uuid,
     pub market: String,
@@ -47,6 +49,10 @@ pub struct Claimant {
     pub vram_mib: u64,
     pub job_types: Vec<JobType>,
     pub labels: BTreeMap<String, String>,
+    /// Where the node is, as it registered (residency).
+    pub location: Location,
+    /// Its power now, as the claim reports it (green placement).
+    pub power: Option<PowerReport>,
 }
 
 /// A lease just granted.
@@ -134,12 +140,7 @@ impl Store {
         let mut chosen = None;
         for row in &rows {
             let job = job_row(row)?;
-            let fits = job
-                .placement
-                .labels
-                .iter()
-                .all(|(key, value)| claimant.labels.get(key) == Some(value));
-            if fits {
+            if fits(&job, claimant, now_ms) {
                 chosen = Some(job);
                 break;
             }
@@ -147,58 +148,46 @@ impl Store {
         let Some(job) = chosen else {
             return Ok(None);
         };
-        let lease_id = Uuid::new_v4();
-        let expires_at_ms = now_ms.saturating_add(lease_ms);
-        let reason = format!("running on node {}", claimant.node_id);
-        let row = sqlx::query(
-            "UPDATE jobs SET state = 'RUNNING', reason = $2, attempt = attempt + 1, \
-             lease_id = $3, lease_node = $4, lease_expires_at = $5, \
-             deadline_at = $6 + timeout_ms + $7, updated_at = $6, \
-             started_at = COALESCE(started_at, $6) WHERE job_id = $1 AND state = 'QUEUED' \
-             RETURNING attempt",
-        )
-        .bind(job.job_id.to_string())
-        .bind(reason.clone())
-        .bind(lease_id.to_string())
-        .bind(claimant.node_id.to_string())
-        .bind(expires_at_ms)
+        let granted = lease_in(&mut tx, job, claimant, lease_ms, now_ms).await?;
+        if granted.is_some() {
+            tx.commit().await.map_err(query_err("commit a claim"))?;
+        }
+        Ok(granted)
+    }
+
+    /// Up to `limit` queued jobs not past their `expiresAfter`, oldest
+    /// first (a placement round's candidates; not locked).
+    pub async fn queued_jobs(&self, now_ms: i64, limit: i64) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs WHERE state = 'QUEUED' AND (expires_at IS NULL OR expires_at > $1) \
+             ORDER BY created_at, job_id LIMIT $2"
+        ))
         .bind(now_ms)
-        .bind(lease_ms)
-        .fetch_optional(&mut *tx)
+        .bind(limit)
+        .fetch_all(&self.pool)
         .await
-        .map_err(query_err("lease a job"))?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let attempt: i64 = row.try_get(0).map_err(query_err("read an attempt"))?;
-        sqlx::query(
-            "INSERT INTO leases (lease_id, job_id, node_id, attempt, granted_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(lease_id.to_string())
-        .bind(job.job_id.to_string())
-        .bind(claimant.node_id.to_string())
-        .bind(attempt)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("record a lease"))?;
-        let event = Transition::new(
-            job.job_id,
-            JobState::Running,
-            reason,
-            attempt,
-            Some(claimant.node_id),
-            now_ms,
-        );
-        record(&mut tx, &event).await?;
-        tx.commit().await.map_err(query_err("commit a claim"))?;
-        Ok(Some(Granted {
-            lease_id,
-            attempt: u32::try_from(attempt).unwrap_or_default(),
-            expires_at_ms,
-            job,
-        }))
+        .map_err(query_err("list queued jobs"))?;
+        rows.iter().map(job_row).collect()
+    }
+
+    /// Leases `job` to `claimant` if it is still queued; `None` when
+    /// another claim or replica took it first.
+    pub async fn lease_job(
+        &self,
+        job: JobRow,
+        claimant: &Claimant,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Granted>, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
+        let granted = lease_in(&mut tx, job, claimant, lease_ms, now_ms).await?;
+        if granted.is_some() {
+            tx.commit().await.map_err(query_err("commit a lease"))?;
+        }
+        Ok(granted)
     }
 
     /// The job and node of a lease ever granted.
@@ -355,6 +344,69 @@ impl Store {
             _ => Standing::Stale(Stale::Expired),
         })
     }
+}
+
+/// Makes a QUEUED `job` RUNNING under a new lease for `claimant` inside the
+/// caller's transaction (one conditional UPDATE: `None` when the job is no
+/// longer queued), with its lease record and transition.
+async fn lease_in(
+    conn: &mut sqlx::AnyConnection,
+    job: JobRow,
+    claimant: &Claimant,
+    lease_ms: i64,
+    now_ms: i64,
+) -> Result<Option<Granted>, StoreError> {
+    let lease_id = Uuid::new_v4();
+    let expires_at_ms = now_ms.saturating_add(lease_ms);
+    let reason = format!("running on node {}", claimant.node_id);
+    let row = sqlx::query(
+        "UPDATE jobs SET state = 'RUNNING', reason = $2, attempt = attempt + 1, \
+         lease_id = $3, lease_node = $4, lease_expires_at = $5, \
+         deadline_at = $6 + timeout_ms + $7, updated_at = $6, \
+         started_at = COALESCE(started_at, $6) WHERE job_id = $1 AND state = 'QUEUED' \
+         RETURNING attempt",
+    )
+    .bind(job.job_id.to_string())
+    .bind(reason.clone())
+    .bind(lease_id.to_string())
+    .bind(claimant.node_id.to_string())
+    .bind(expires_at_ms)
+    .bind(now_ms)
+    .bind(lease_ms)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(query_err("lease a job"))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let attempt: i64 = row.try_get(0).map_err(query_err("read an attempt"))?;
+    sqlx::query(
+        "INSERT INTO leases (lease_id, job_id, node_id, attempt, granted_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(lease_id.to_string())
+    .bind(job.job_id.to_string())
+    .bind(claimant.node_id.to_string())
+    .bind(attempt)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(query_err("record a lease"))?;
+    let event = Transition::new(
+        job.job_id,
+        JobState::Running,
+        reason,
+        attempt,
+        Some(claimant.node_id),
+        now_ms,
+    );
+    record(conn, &event).await?;
+    Ok(Some(Granted {
+        lease_id,
+        attempt: u32::try_from(attempt).unwrap_or_default(),
+        expires_at_ms,
+        job,
+    }))
 }
 
 /// A lease seen from its job.

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::api::{JobList, JobState, JobSubmission, JobView};
+use super::placement::{PlacementMode, Placer};
 use super::store::{Inserted, JobCursor, JobRow};
 use super::submit;
 use crate::clock::{rfc3339_millis, unix_millis};
@@ -51,6 +52,9 @@ pub struct JobsState {
     pub parameters: Parameters,
     /// Records each completed job's energy and CO₂ (issue 13).
     pub energy: EnergyRecorder,
+    pub placement: PlacementMode,
+    /// This replica's parked claims (scored placement).
+    pub placer: Arc<Placer>,
     /// Woken when a job is queued, so waiting claims on this replica look
     /// at once (claims on other replicas find it within [`POLL`]).
     pub wake: Arc<Notify>,
@@ -59,17 +63,29 @@ pub struct JobsState {
     pub stopping: CancellationToken,
 }
 
+/// How the jobs handlers lease and place.
+#[derive(Debug, Clone)]
+pub struct JobsSettings {
+    pub lease_duration: Duration,
+    pub parameters: Parameters,
+    pub placement: PlacementMode,
+}
+
 impl JobsState {
     pub fn new(
         store: Store,
         auth: Authenticator,
         clients: ClientAuth,
         metrics: CoordinatorMetrics,
-        lease_duration: Duration,
-        parameters: Parameters,
+        settings: JobsSettings,
         energy: EnergyRecorder,
         stopping: CancellationToken,
     ) -> Self {
+        let JobsSettings {
+            lease_duration,
+            parameters,
+            placement,
+        } = settings;
         JobsState {
             store,
             auth,
@@ -78,6 +94,8 @@ impl JobsState {
             lease_duration,
             parameters,
             energy,
+            placement,
+            placer: Arc::new(Placer::default()),
             wake: Arc::new(Notify::new()),
             stopping,
         }
@@ -181,6 +199,9 @@ async fn reason(store: &Store, job: &JobRow) -> Result<String, ApiError> {
     let stored = job.reason.clone().unwrap_or_default();
     if job.state != JobState::Queued {
         return Ok(stored);
+    }
+    if let Some(why) = store.placement_reason(job, unix_millis()).await? {
+        return Ok(why);
     }
     if let Some(market) = &job.placement.market {
         let online = store.market(market).await?.map_or(0, |m| m.online);

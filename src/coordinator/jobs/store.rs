@@ -7,8 +7,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::api::{JobEvent, JobState, JobType, Placement};
-use super::submit::NewJob;
+use super::api::{EnergyPreference, JobEvent, JobState, JobType, Placement};
+use super::submit::{green_wait, NewJob};
 use crate::clock::rfc3339_millis;
 use crate::coordinator::ledger::settle::{hold_in, settle_in, void_in, Charge};
 use crate::coordinator::ledger::LedgerError;
@@ -31,6 +31,8 @@ pub struct JobRow {
     pub lease_id: Option<Uuid>,
     pub lease_node: Option<Uuid>,
     pub lease_expires_at_ms: Option<i64>,
+    /// A green job waits for a node on solar surplus until then.
+    pub green_until_ms: Option<i64>,
     pub result: Option<serde_json::Value>,
     pub log_bytes: i64,
     pub created_at_ms: i64,
@@ -43,7 +45,8 @@ macro_rules! job_columns {
     () => {
         "job_id, owner, kind, spec, market, min_vram_mib, labels, constraints, timeout_ms, \
          expires_at, max_attempts, attempt, state, reason, lease_id, lease_node, \
-         lease_expires_at, result, log_bytes, created_at, updated_at, finished_at"
+         lease_expires_at, result, log_bytes, created_at, updated_at, finished_at, energy, \
+         green_until"
     };
 }
 pub(super) use job_columns;
@@ -114,13 +117,16 @@ impl Store {
             .placement
             .min_vram_mib
             .map(|mib| i64::try_from(mib).unwrap_or(i64::MAX));
+        let green_until = green_wait(&job.placement)
+            .map(|wait| now_ms.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX)));
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (job_id, owner, idempotency_key, kind, spec, market, min_vram_mib, \
              labels, constraints, timeout_ms, expires_at, max_attempts, state, reason, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-             'QUEUED', 'submitted', $13, $13) ON CONFLICT (owner, idempotency_key) DO NOTHING",
+             created_at, updated_at, energy, green_until) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, 'QUEUED', 'submitted', $13, $13, $14, $15) \
+             ON CONFLICT (owner, idempotency_key) DO NOTHING",
         )
         .bind(job_id.to_string())
         .bind(owner.to_string())
@@ -135,6 +141,8 @@ impl Store {
         .bind(expires_at)
         .bind(i64::from(job.max_attempts))
         .bind(now_ms)
+        .bind(job.placement.energy.as_str())
+        .bind(green_until)
         .execute(&mut *tx)
         .await
         .map_err(query_err("insert a job"))?;
@@ -409,6 +417,12 @@ pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
     let labels = get_text("labels")?;
     let constraints = get_text("constraints")?;
     let state = get_text("state")?;
+    let energy = match get_text("energy")?.as_str() {
+        "prefer-green" => EnergyPreference::PreferGreen,
+        _ => EnergyPreference::Any,
+    };
+    let created_at_ms = get_i64("created_at")?;
+    let green_until_ms = get_opt_i64("green_until")?;
     let small = |value: i64| u32::try_from(value).unwrap_or_default();
     Ok(JobRow {
         job_id: parse_uuid("job_id", &id)?,
@@ -422,6 +436,11 @@ pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
                 .map_err(|err| corrupt(format!("labels: {err}")))?,
             constraints: serde_json::from_str(&constraints)
                 .map_err(|err| corrupt(format!("constraints: {err}")))?,
+            energy,
+            green_wait: green_until_ms.map(|until| {
+                let wait = u64::try_from(until.saturating_sub(created_at_ms)).unwrap_or(0);
+                humantime::format_duration(std::time::Duration::from_secs(wait / 1000)).to_string()
+            }),
         },
         timeout_ms: get_i64("timeout_ms")?,
         expires_at_ms: get_opt_i64("expires_at")?,
@@ -436,11 +455,12 @@ pub(super) fn job_row(row: &AnyRow) -> Result<JobRow, StoreError> {
             .map(|n| parse_uuid("lease_node", &n))
             .transpose()?,
         lease_expires_at_ms: get_opt_i64("lease_expires_at")?,
+        green_until_ms,
         result: get_opt_text("result")?
             .map(|text| json("result", &text))
             .transpose()?,
         log_bytes: get_i64("log_bytes")?,
-        created_at_ms: get_i64("created_at")?,
+        created_at_ms,
         updated_at_ms: get_i64("updated_at")?,
         finished_at_ms: get_opt_i64("finished_at")?,
     })

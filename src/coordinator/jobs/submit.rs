@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use super::api::{InferenceRequest, JobSubmission, JobType, Placement};
+use super::api::{
+    EnergyPreference, InferenceRequest, JobSubmission, JobType, Placement, Residency,
+};
 use crate::coordinator::http::error::ApiError;
 use crate::coordinator::http::limits::{MAX_ATTEMPTS, MAX_JOB_DURATION};
+use crate::geo::{self, PriceArea};
 use crate::spec::quantity::parse_duration;
 
 /// Attempts when `maxAttempts` is not given.
@@ -178,11 +181,17 @@ fn check_placement(placement: &Placement) -> Result<(), ApiError> {
             ));
         }
     }
-    if !placement.constraints.is_empty() {
-        return Err(invalid(
-            "placement.constraints",
-            "reserved for residency constraints, which this coordinator does not offer yet; leave it empty",
-        ));
+    if let Some(residency) = &placement.constraints.residency {
+        check_residency(residency)?;
+    }
+    if let Some(wait) = &placement.green_wait {
+        if placement.energy != EnergyPreference::PreferGreen {
+            return Err(invalid(
+                "placement.greenWait",
+                "only a job with `energy: prefer-green` waits for green capacity",
+            ));
+        }
+        duration("placement.greenWait", wait)?;
     }
     if placement.labels.len() > MAX_LABELS {
         return Err(invalid(
@@ -200,6 +209,58 @@ fn check_placement(placement: &Placement) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+fn check_residency(residency: &Residency) -> Result<(), ApiError> {
+    if residency.countries.is_empty() && !residency.eu && residency.price_areas.is_empty() {
+        return Err(invalid(
+            "placement.constraints.residency",
+            "name `countries`, `eu: true` or `priceAreas`, or leave residency out",
+        ));
+    }
+    for (i, country) in residency.countries.iter().enumerate() {
+        if !geo::is_country(country) {
+            return Err(invalid(
+                &format!("placement.constraints.residency.countries[{i}]"),
+                format!("{country:?} is not an ISO 3166-1 alpha-2 code (e.g. SE, DE)"),
+            ));
+        }
+    }
+    for (i, area) in residency.price_areas.iter().enumerate() {
+        if let Err(err) = area.parse::<PriceArea>() {
+            return Err(invalid(
+                &format!("placement.constraints.residency.priceAreas[{i}]"),
+                err,
+            ));
+        }
+    }
+    let sweden_allowed =
+        residency.countries.is_empty() || residency.countries.iter().any(|c| c == "SE");
+    if !residency.price_areas.is_empty() && !sweden_allowed {
+        return Err(invalid(
+            "placement.constraints.residency",
+            "priceAreas are in Sweden, but `countries` leaves SE out: no node could run it",
+        ));
+    }
+    Ok(())
+}
+
+/// How long a `prefer-green` job waits for green capacity by default.
+pub const DEFAULT_GREEN_WAIT: Duration = Duration::from_secs(600);
+
+/// The green wait of a checked placement (`None` for a job that does not
+/// prefer green).
+pub fn green_wait(placement: &Placement) -> Option<Duration> {
+    if placement.energy != EnergyPreference::PreferGreen {
+        return None;
+    }
+    Some(
+        placement
+            .green_wait
+            .as_deref()
+            .and_then(|text| parse_duration(text).ok())
+            .unwrap_or(DEFAULT_GREEN_WAIT),
+    )
 }
 
 fn duration(field: &str, text: &str) -> Result<Duration, ApiError> {

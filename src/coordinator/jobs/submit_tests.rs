@@ -78,11 +78,53 @@ fn inference_jobs_need_a_model_and_messages_or_a_prompt() {
 }
 
 #[test]
+fn residency_and_green_placement_are_accepted_when_well_formed() {
+    let submission: JobSubmission = serde_json::from_value(json!({
+        "job": hello(),
+        "placement": {
+            "constraints": {"residency": {"countries": ["SE"], "eu": true, "priceAreas": ["SE3", "SE4"]}},
+            "energy": "prefer-green",
+            "greenWait": "30m"
+        }
+    }))
+    .expect("shape");
+    let job = check(submission).expect("valid");
+    assert_eq!(
+        super::green_wait(&job.placement),
+        Some(std::time::Duration::from_secs(1800))
+    );
+    let unknown = serde_json::from_value::<JobSubmission>(
+        json!({"job": hello(), "placement": {"constraints": {"country": "SE"}}}),
+    );
+    assert!(unknown.is_err(), "unknown constraints are refused");
+}
+
+#[test]
 fn placement_durations_and_attempts_are_bounded() {
     for (patch, field) in [
         (
-            json!({"placement": {"constraints": {"country": "SE"}}}),
-            "placement.constraints",
+            json!({"placement": {"constraints": {"residency": {}}}}),
+            "placement.constraints.residency",
+        ),
+        (
+            json!({"placement": {"constraints": {"residency": {"countries": ["SE", "XX"]}}}}),
+            "placement.constraints.residency.countries[1]",
+        ),
+        (
+            json!({"placement": {"constraints": {"residency": {"priceAreas": ["SE5"]}}}}),
+            "placement.constraints.residency.priceAreas[0]",
+        ),
+        (
+            json!({"placement": {"constraints": {"residency": {"countries": ["DE"], "priceAreas": ["SE3"]}}}}),
+            "placement.constraints.residency",
+        ),
+        (
+            json!({"placement": {"greenWait": "5m"}}),
+            "placement.greenWait",
+        ),
+        (
+            json!({"placement": {"energy": "prefer-green", "greenWait": "9999h"}}),
+            "placement.greenWait",
         ),
         (json!({"timeout": "0s"}), "timeout"),
         (json!({"expiresAfter": "soon"}), "expiresAfter"),

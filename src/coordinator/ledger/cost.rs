@@ -61,7 +61,7 @@ pub fn split(held: i64, price_per_second: i64, billed_ms: i64, fee_basis_points:
 /// share of its billed seconds, rounded down; 0 for a fraction outside
 /// (0, 1] or not a number.
 pub fn green_bonus(charged: i64, solar_fraction: f64, bonus_basis_points: i64) -> i64 {
-    if !(solar_fraction > 0.0) {
+    if solar_fraction.is_nan() || solar_fraction <= 0.0 {
         return 0;
     }
     // Parts per million: exact integer arithmetic from here on.

@@ -164,32 +164,47 @@ impl Store {
         Ok(Some(u64::try_from(count).unwrap_or_default()))
     }
 
-    /// A claim through the qualification gate: the market's queue when the
-    /// market has no qualification or the node passed it; else the node's
-    /// qualification job, or nothing while one runs, during the pause after
-    /// a failure, or when the node takes no inference jobs.
+    /// A first-come claim through the qualification gate: the market's
+    /// queue when the market has no qualification or the node passed it;
+    /// else what [`Store::qualification_claim`] gives.
     pub async fn claim_qualified(
         &self,
         claimant: &Claimant,
         lease_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Granted>, StoreError> {
+        match self.qualification_claim(claimant, lease_ms, now_ms).await? {
+            Some(gated) => Ok(gated),
+            None => self.claim(claimant, lease_ms, now_ms).await,
+        }
+    }
+
+    /// The qualification gate of a claim: `None` when the market has no
+    /// qualification or the node passed it (the claim is placed like any);
+    /// else the node's qualification job, or nothing while one runs, during
+    /// the pause after a failure, or when the node takes no inference jobs.
+    pub async fn qualification_claim(
+        &self,
+        claimant: &Claimant,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<Option<Granted>>, StoreError> {
         let Some((qualification, _)) = self.qualification(&claimant.market).await? else {
-            return self.claim(claimant, lease_ms, now_ms).await;
+            return Ok(None);
         };
         let standing = self.standing(claimant.node_id, &claimant.market).await?;
         if standing.passed_at_ms.is_some() {
-            return self.claim(claimant, lease_ms, now_ms).await;
+            return Ok(None);
         }
         if !claimant.job_types.contains(&JobType::Inference) {
-            return Ok(None);
+            return Ok(Some(None));
         }
         let mut failed_at = standing.failed_at_ms;
         if let Some(job_id) = standing.job_id {
             // A job that ended without a complete (the sweep failed it: node
             // lost) is a failed try.
             let reason = match self.job(job_id).await? {
-                Some(job) if !job.state.is_final() => return Ok(None),
+                Some(job) if !job.state.is_final() => return Ok(Some(None)),
                 Some(job) => format!(
                     "the qualification job ended {}: {}",
                     job.state.as_str(),
@@ -205,10 +220,11 @@ impl Store {
             failed_at = Some(now_ms);
         }
         if failed_at.is_some_and(|at| now_ms < at.saturating_add(RETRY_PAUSE_MS)) {
-            return Ok(None);
+            return Ok(Some(None));
         }
         self.lease_qualification(claimant, &qualification, lease_ms, now_ms)
             .await
+            .map(Some)
     }
 
     /// Makes the node's qualification job, RUNNING under a new lease.

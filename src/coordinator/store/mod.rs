@@ -100,6 +100,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0008_governance.sql"),
     ),
     (9, "energy", include_str!("migrations/0009_energy.sql")),
+    (
+        10,
+        "placement",
+        include_str!("migrations/0010_placement.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {
