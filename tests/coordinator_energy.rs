@@ -385,7 +385,11 @@ async fn grid_api(State(state): State<Arc<Loopback>>, uri: Uri, headers: HeaderM
                     "time_end": humantime::format_rfc3339_seconds(start + hour).to_string(),
                 })
             };
-            axum::Json(json!([period(now - hour, 1.25), period(now + hour, 9.0)])).into_response()
+            // The period that holds now starts half an hour before it, so
+            // the job's time (a moment earlier) is inside it whatever the
+            // second's fraction.
+            let half = hour / 2;
+            axum::Json(json!([period(now - half, 1.25), period(now + half, 9.0)])).into_response()
         }
         Mode::Garbage => "<html>maintenance</html>".into_response(),
         Mode::NotFound => StatusCode::NOT_FOUND.into_response(),

@@ -1,4 +1,4 @@
-//! Governance against the real coordinator, on SQLite and PostgreSQL:
+//! Governance against the real coordinator binary, on SQLite and PostgreSQL:
 //! a parameter proposal that passes changes the parameter (and the next
 //! job's fee) at its stated time; one without quorum changes nothing;
 //! late, powerless and forged votes are refused; voting power stays frozen
@@ -12,6 +12,7 @@ mod coordinator_support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use coordinator_support::binary::{database_url, Replica};
 use coordinator_support::governance::{client_account, node_account, parameter_proposal};
 use coordinator_support::jobs::hello_job;
 use coordinator_support::*;
@@ -35,7 +36,7 @@ fn changes_from(view: &Value, source: &str) -> Vec<Value> {
 
 /// Submits a 10 s job as `key`, has `node` run and complete it, and
 /// returns the job's settled cost.
-async fn run_job(c: &Coordinator, key: &str, node: &TestNode) -> Value {
+async fn run_job(c: &Api, key: &str, node: &TestNode) -> Value {
     let job = json!({"job": hello_job(), "placement": {"market": "cpu"}, "timeout": "10s"});
     let id = c.submit(key, job).await;
     let lease = node.claim(10).await.expect("the job");
@@ -48,12 +49,13 @@ async fn run_job(c: &Coordinator, key: &str, node: &TestNode) -> Value {
 }
 
 async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
-    let c = Coordinator::start(&dir.join("c"), &db).await;
+    let replica = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
+    let c = &replica.api;
     let (alice, bob) = (
         c.unfunded_account("alice").await,
         c.unfunded_account("bob").await,
     );
-    let node = TestNode::new(&dir.join("node"), &c);
+    let node = TestNode::new(&dir.join("node"), c);
     node.register(None).await;
     c.mint(&client_account(&alice), 7_000).await;
     c.mint(&client_account(&bob), 3_000).await;
@@ -122,7 +124,7 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let (status, late) = c.vote(&alice, &id, "no").await;
     assert_error(status, &late, 409, "voting_closed");
     // A job settled before the stated time pays the old fee.
-    assert_eq!(run_job(&c, &bob, &node).await["fee_basis_points"], 500);
+    assert_eq!(run_job(c, &bob, &node).await["fee_basis_points"], 500);
     assert!(
         garage::clock::unix_millis() < effective_ms,
         "the job ended too late to see the old fee"
@@ -138,7 +140,7 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     }
     assert!(garage::clock::unix_millis() >= effective_ms);
     // The next job pays the new one.
-    assert_eq!(run_job(&c, &bob, &node).await["fee_basis_points"], 300);
+    assert_eq!(run_job(c, &bob, &node).await["fee_basis_points"], 300);
 
     let (status, votes) = c.get(&format!("/api/proposals/{id}/votes?limit=2")).await;
     assert_eq!(status, 200, "{votes}");
@@ -153,7 +155,6 @@ async fn parameter_passes_and_takes_effect_at_its_time(dir: &Path, db: Db) {
     let (status, listed) = c.get("/api/proposals?state=passed").await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["proposals"][0]["proposal_id"], json!(id), "{listed}");
-    c.stop().await;
 }
 
 on_both_databases!(
@@ -163,7 +164,8 @@ on_both_databases!(
 );
 
 async fn without_quorum_nothing_changes(dir: &Path, db: Db) {
-    let c = Coordinator::start(&dir.join("c"), &db).await;
+    let replica = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
+    let c = &replica.api;
     let (alice, bob) = (
         c.unfunded_account("alice").await,
         c.unfunded_account("bob").await,
@@ -191,7 +193,6 @@ async fn without_quorum_nothing_changes(dir: &Path, db: Db) {
         changes_from(&fee, &format!("proposal {id}")).is_empty(),
         "{fee}"
     );
-    c.stop().await;
 }
 
 on_both_databases!(
@@ -201,14 +202,15 @@ on_both_databases!(
 );
 
 async fn refusals_and_frozen_power(dir: &Path, db: Db) {
-    let c = Coordinator::start(&dir.join("c"), &db).await;
+    let replica = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
+    let c = &replica.api;
     let (alice, carol) = (
         c.unfunded_account("alice").await,
         c.unfunded_account("carol").await,
     );
-    let node = TestNode::new(&dir.join("node"), &c);
+    let node = TestNode::new(&dir.join("node"), c);
     node.register(None).await;
-    let other = TestNode::new(&dir.join("other"), &c);
+    let other = TestNode::new(&dir.join("other"), c);
     other.register(None).await;
     c.mint(&client_account(&alice), 5_000).await;
     c.mint(&node_account(&node), 2_000).await;
@@ -302,7 +304,6 @@ async fn refusals_and_frozen_power(dir: &Path, db: Db) {
         .propose(&alice, json!({"kind": "signal", "title": "one too many"}))
         .await;
     assert_error(status, &body, 409, "too_many_open_proposals");
-    c.stop().await;
 }
 
 on_both_databases!(
@@ -312,9 +313,10 @@ on_both_databases!(
 );
 
 async fn a_passed_mint_mints_once(dir: &Path, db: Db) {
-    let c = Coordinator::start(&dir.join("c"), &db).await;
+    let replica = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
+    let c = &replica.api;
     let alice = c.unfunded_account("alice").await;
-    let node = TestNode::new(&dir.join("node"), &c);
+    let node = TestNode::new(&dir.join("node"), c);
     node.register(None).await;
     c.mint(&client_account(&alice), 1_000).await;
     let (status, body) = c
@@ -336,7 +338,6 @@ async fn a_passed_mint_mints_once(dir: &Path, db: Db) {
     assert_eq!(balance["balance_ugai"], 4_242, "{balance}");
     let (status, audit) = c.get("/api/ledger/audit").await;
     assert_eq!((status, &audit["ok"]), (200, &json!(true)), "{audit}");
-    c.stop().await;
 }
 
 on_both_databases!(

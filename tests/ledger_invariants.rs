@@ -13,7 +13,8 @@ mod coordinator_support;
 use std::collections::BTreeMap;
 
 use garage::coordinator::api::{JobSubmission, JobType, Outcome};
-use garage::coordinator::jobs::lease_store::{Claimant, Ending, LeaseOwner};
+use garage::coordinator::jobs::lease_store::{Ending, LeaseOwner};
+use garage::coordinator::jobs::placement::fit::Claimant;
 use garage::coordinator::jobs::store::Inserted;
 use garage::coordinator::jobs::{submit, sweep};
 use garage::coordinator::ledger::settle::Charge;

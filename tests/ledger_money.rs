@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coordinator_support::binary::Replica;
+use coordinator_support::binary::{database_url, Replica};
 use coordinator_support::jobs::hello_job;
 use coordinator_support::*;
 use garage::coordinator::api::{ClaimRequest, CompleteRequest, JobType, Outcome};
@@ -23,13 +23,6 @@ use serde_json::{json, Value};
 const PRICE: i64 = 1_000;
 /// The tests' network fee: 5 %.
 const FEE_BASIS_POINTS: i64 = 500;
-
-fn database(dir: &Path, db: &Db) -> String {
-    match db {
-        Db::Sqlite => format!("sqlite://{}", dir.join("ledger.db").display()),
-        Db::Postgres(url) => url.clone(),
-    }
-}
 
 /// Sets the price of market `cpu` and the fee, effective now.
 async fn set_prices(api: &Api) {
@@ -72,7 +65,7 @@ fn client_id(key: &str) -> String {
 }
 
 async fn a_jobs_life_pays_price_times_billed_seconds(dir: &Path, db: Db) {
-    let coordinator = Replica::start(&dir.join("c"), &database(dir, &db)).await;
+    let coordinator = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
     let api = &coordinator.api;
     let node = TestNode::new(&dir.join("node"), api);
     node.register(None).await;
@@ -205,8 +198,11 @@ async fn hundred_against_ten(dir: &Path, replicas: &[&Replica]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_parallel_submissions_against_a_balance_for_ten_on_sqlite() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let coordinator =
-        Replica::start(&tmp.path().join("c"), &database(tmp.path(), &Db::Sqlite)).await;
+    let coordinator = Replica::start(
+        &tmp.path().join("c"),
+        &database_url(tmp.path(), &Db::Sqlite),
+    )
+    .await;
     hundred_against_ten(tmp.path(), &[&coordinator]).await;
 }
 
@@ -217,7 +213,7 @@ async fn a_hundred_parallel_submissions_against_a_balance_for_ten_on_two_postgre
     };
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = postgres_db(&url, "hundred_against_ten").await;
-    let url = database(tmp.path(), &db);
+    let url = database_url(tmp.path(), &db);
     let a = Replica::start(&tmp.path().join("a"), &url).await;
     let b = Replica::start(&tmp.path().join("b"), &url).await;
     hundred_against_ten(tmp.path(), &[&a, &b]).await;
@@ -270,7 +266,7 @@ async fn load(api: Api, key: String, node: Arc<TestNode>, until: Instant) {
 }
 
 async fn sigkill_in_the_middle_of_settlements(dir: &Path, db: Db) {
-    let mut coordinator = Replica::start(&dir.join("c"), &database(dir, &db)).await;
+    let mut coordinator = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
     let api = coordinator.api.clone();
     set_prices(&api).await;
     let node = Arc::new(TestNode::new(&dir.join("node"), &api));
@@ -318,7 +314,7 @@ on_both_databases!(
 /// A fee scheduled for a stated time applies to settlements from then on,
 /// not before.
 async fn a_scheduled_fee_applies_from_its_time(dir: &Path, db: Db) {
-    let coordinator = Replica::start(&dir.join("c"), &database(dir, &db)).await;
+    let coordinator = Replica::start(&dir.join("c"), &database_url(dir, &db)).await;
     let api = &coordinator.api;
     let node = TestNode::new(&dir.join("node"), api);
     node.register(None).await;

@@ -2,7 +2,8 @@
 //! from the fixed sets below (never node ids).
 
 use prometheus::{
-    CounterVec, Encoder, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    CounterVec, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use super::energy::fetch::FALLBACK_REASONS;
@@ -56,6 +57,8 @@ pub struct CoordinatorMetrics {
     pub jobs_unfunded: IntCounter,
     pub job_transitions: IntCounterVec,
     pub claims: IntCounterVec,
+    pub placement_rounds: IntCounter,
+    pub claims_parked: IntGauge,
     pub job_energy_wh: CounterVec,
     pub job_co2_grams: CounterVec,
     pub grid_source_fallbacks: IntCounterVec,
@@ -134,6 +137,16 @@ impl CoordinatorMetrics {
                 &["result"],
             )
             .expect("valid metric"),
+            placement_rounds: IntCounter::new(
+                "garage_coordinator_placement_rounds_total",
+                "Placement rounds this replica ran over its parked claims (scored placement).",
+            )
+            .expect("valid metric"),
+            claims_parked: IntGauge::new(
+                "garage_coordinator_claims_parked",
+                "Node claims parked on this replica, waiting for a placement round.",
+            )
+            .expect("valid metric"),
             job_energy_wh: CounterVec::new(
                 Opts::new(
                     "garage_coordinator_job_energy_wh_total",
@@ -171,6 +184,8 @@ impl CoordinatorMetrics {
             Box::new(metrics.jobs_unfunded.clone()),
             Box::new(metrics.job_transitions.clone()),
             Box::new(metrics.claims.clone()),
+            Box::new(metrics.placement_rounds.clone()),
+            Box::new(metrics.claims_parked.clone()),
             Box::new(metrics.job_energy_wh.clone()),
             Box::new(metrics.job_co2_grams.clone()),
             Box::new(metrics.grid_source_fallbacks.clone()),

@@ -28,7 +28,7 @@ use super::http::api_key::ClientAuth;
 use super::http::error::ApiError;
 use super::http::limits::BODY_LIMIT_BYTES;
 use super::http::node_auth::Authenticator;
-use super::jobs::placement::{self, PlacementMode};
+use super::jobs::placement::{rounds as placement_rounds, PlacementMode};
 use super::jobs::routes::{self as job_routes, JobsSettings, JobsState};
 use super::jobs::sweep;
 use super::jobs::{lease_routes, log_routes};
@@ -227,7 +227,7 @@ pub async fn serve_with_listener(
     if config.placement == PlacementMode::Scored {
         let (jobs, cancel) = (jobs.clone(), cancel.clone());
         tasks.spawn(async move {
-            placement::run(jobs, cancel).await;
+            placement_rounds::run(jobs, cancel).await;
             Ok(())
         });
     }

@@ -6,7 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, Api, ADMIN_TOKEN};
+use super::{free_port, Api, Db, ADMIN_TOKEN};
+
+/// The `--database` value for `db`: a SQLite file in `dir`, or the test's
+/// PostgreSQL schema.
+pub fn database_url(dir: &Path, db: &Db) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}", dir.join("coordinator.db").display()),
+        Db::Postgres(url) => url.clone(),
+    }
+}
 
 /// A `garage coordinator` process.
 pub struct Replica {

@@ -24,25 +24,6 @@ pub fn router(state: GovernanceState) -> Router {
         .with_state(state)
 }
 
-/// The node that signed a request for node `target` (403 when another did).
-async fn signer(
-    state: &GovernanceState,
-    target: Uuid,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Uuid, ApiError> {
-    let head = RequestHead {
-        method,
-        uri,
-        headers,
-    };
-    let signer = state.auth.node_request(head, body, unix_millis()).await?;
-    state.auth.same_node(signer, target)?;
-    Ok(signer)
-}
-
 /// Open a proposal as a node holding GAI (signed by the node).
 #[utoipa::path(
     post,
@@ -68,7 +49,19 @@ pub async fn node_create_proposal(
 ) -> Result<(StatusCode, Json<ProposalView>), ApiError> {
     let Path(target) = id?;
     let body = body?;
-    let node = signer(&state, target, &method, &uri, &headers, &body).await?;
+    let node = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     open(&state, &node_voter(node), &body).await
 }
 
@@ -99,7 +92,19 @@ pub async fn node_vote(
 ) -> Result<Json<VoteView>, ApiError> {
     let Path(target) = id?;
     let body = body?;
-    let node = signer(&state, target, &method, &uri, &headers, &body).await?;
+    let node = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     let request: NodeVote = parse_json(&body)?;
     vote(
         &state,

@@ -204,6 +204,20 @@ impl Authenticator {
         Ok(())
     }
 
+    /// Verifies a signed request about node `target` and that `target`
+    /// signed it (a node may only act on its own resources).
+    pub async fn node_request_for(
+        &self,
+        target: Uuid,
+        head: RequestHead<'_>,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Uuid, AuthError> {
+        let signer = self.node_request(head, body, now_ms).await?;
+        self.same_node(signer, target)?;
+        Ok(signer)
+    }
+
     /// A node may only act on its own resources.
     pub fn same_node(&self, signer: Uuid, target: Uuid) -> Result<(), AuthError> {
         if signer == target {

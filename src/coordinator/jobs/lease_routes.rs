@@ -19,8 +19,9 @@ use super::api::{
     AppendLogsRequest, AppendLogsResponse, ClaimRequest, CompleteRequest, CompleteResponse, Lease,
     Outcome, RenewResponse,
 };
-use super::lease_store::{Claimant, Completed, Ending, Granted, LeaseOwner, Renewed, Stale};
+use super::lease_store::{Completed, Ending, Granted, LeaseOwner, Renewed, Stale};
 use super::log_store::Appended;
+use super::placement::fit::Claimant;
 use super::placement::PlacementMode;
 use super::routes::{JobsState, POLL};
 use crate::clock::{rfc3339_millis, unix_millis};
@@ -61,25 +62,6 @@ fn millis(duration: Duration) -> i64 {
 /// How often a node holding a lease of `lease` renews it.
 pub fn renew_every(lease: Duration) -> Duration {
     (lease / 3).clamp(Duration::from_secs(1), MAX_RENEW_EVERY)
-}
-
-/// The signed request of node `target` (403 when signed by another).
-async fn signed_by(
-    state: &JobsState,
-    target: Uuid,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Uuid, ApiError> {
-    let head = RequestHead {
-        method,
-        uri,
-        headers,
-    };
-    let signer = state.auth.node_request(head, body, unix_millis()).await?;
-    state.auth.same_node(signer, target)?;
-    Ok(signer)
 }
 
 /// The lease `lease_id` if `node` holds it: 404 unknown, 403 another node's.
@@ -172,7 +154,19 @@ pub async fn claim(
 ) -> Result<Response, ApiError> {
     let Path(target) = id?;
     let body = body?;
-    let node_id = signed_by(&state, target, &method, &uri, &headers, &body).await?;
+    let node_id = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     let request: ClaimRequest = parse_json(&body)?;
     if request.job_types.is_empty() {
         return Err(ApiError::bad_request(
@@ -321,7 +315,19 @@ pub async fn renew(
 ) -> Result<Json<RenewResponse>, ApiError> {
     let Path((target, lease_id)) = ids?;
     let body = body?;
-    let node = signed_by(&state, target, &method, &uri, &headers, &body).await?;
+    let node = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     let lease = held_lease(&state, node, lease_id).await?;
     let now = unix_millis();
     match state
@@ -370,7 +376,19 @@ pub async fn append_logs(
 ) -> Result<Json<AppendLogsResponse>, ApiError> {
     let Path((target, lease_id)) = ids?;
     let body = body?;
-    let node = signed_by(&state, target, &method, &uri, &headers, &body).await?;
+    let node = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     let request: AppendLogsRequest = parse_json(&body)?;
     if request.chunks.len() > MAX_LOG_CHUNKS_PER_REQUEST {
         return Err(ApiError::bad_request(
@@ -428,7 +446,19 @@ pub async fn complete(
 ) -> Result<Json<CompleteResponse>, ApiError> {
     let Path((target, lease_id)) = ids?;
     let body = body?;
-    let node = signed_by(&state, target, &method, &uri, &headers, &body).await?;
+    let node = state
+        .auth
+        .node_request_for(
+            target,
+            RequestHead {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+            },
+            &body,
+            unix_millis(),
+        )
+        .await?;
     let request: CompleteRequest = parse_json(&body)?;
     let lease = held_lease(&state, node, lease_id).await?;
     let reason = request.reason.clone().unwrap_or_else(|| {

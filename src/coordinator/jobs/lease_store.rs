@@ -5,18 +5,15 @@
 //! lease changes nothing. Every lease ever granted is kept in `leases`:
 //! that is how a late request is told apart (409) from a stranger's (403).
 
-use std::collections::BTreeMap;
-
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::api::{JobState, JobType, Outcome};
-use super::placement::fit::fits;
+use super::placement::fit::{fits, Claimant};
 use super::store::{
     job_columns, job_row, lease_granted_at, ledger_failure, parse_uuid, record, JobRow, Transition,
 };
 use crate::coordinator::ledger::settle::{settle_in, void_in};
-use crate::coordinator::nodes::api::{Location, PowerReport};
 use crate::coordinator::store::{query_err, Backend, Store, StoreError};
 
 /// Candidates one claim looks at (the first whose labels match wins).
@@ -39,21 +36,6 @@ const CANDIDATES_LOCKED: &str = concat!(
      AND (expires_at IS NULL OR expires_at > $5) ORDER BY created_at, job_id LIMIT $6 \
      FOR UPDATE SKIP LOCKED"
 );
-
-/// What a node offers in a claim.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claimant {
-    pub node_id: Uuid,
-    pub market: String,
-    /// Its largest GPU's memory (0 without a GPU).
-    pub vram_mib: u64,
-    pub job_types: Vec<JobType>,
-    pub labels: BTreeMap<String, String>,
-    /// Where the node is, as it registered (residency).
-    pub location: Location,
-    /// Its power now, as the claim reports it (green placement).
-    pub power: Option<PowerReport>,
-}
 
 /// A lease just granted.
 #[derive(Debug, Clone, PartialEq)]

@@ -226,8 +226,10 @@ pub async fn heartbeat(
     let Path(target) = id?;
     let body = body?;
     let now = unix_millis();
-    let signer = state.auth.node_request(head, &body, now).await?;
-    state.auth.same_node(signer, target)?;
+    state
+        .auth
+        .node_request_for(target, head, &body, now)
+        .await?;
     let request: HeartbeatRequest = parse_json(&body)?;
     check_field("status", &request.status)?;
     check_field("power", &request.power)?;

@@ -79,7 +79,8 @@ fn read_key(row: &AnyRow) -> Result<RegionKey, StoreError> {
 }
 
 impl Store {
-    /// Records the region key and capacity of a node that registered.
+    /// Records the region key and capacity of a node that registered; the
+    /// caller (registration) holds the write turn.
     pub async fn record_node_region(
         &self,
         node_id: Uuid,
@@ -89,7 +90,6 @@ impl Store {
     ) -> Result<(), StoreError> {
         let key = region_key(location);
         let capacity = capacity(gpu_info, benchmark);
-        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO node_regions (node_id, country, price_area, cell, latitude, longitude, \
              gpus, vram_mib, tokens_per_second) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \

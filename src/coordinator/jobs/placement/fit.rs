@@ -3,11 +3,29 @@
 //! and expiry. A job's residency is a hard constraint: a node outside it
 //! never gets the job, whatever else it offers.
 
-use super::super::api::Residency;
-use super::super::lease_store::Claimant;
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::super::api::{JobType, Residency};
 use super::super::store::JobRow;
-use crate::coordinator::nodes::api::Location;
+use crate::coordinator::nodes::api::{Location, PowerReport};
 use crate::geo;
+
+/// What a node offers in a claim.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimant {
+    pub node_id: Uuid,
+    pub market: String,
+    /// Its largest GPU's memory (0 without a GPU).
+    pub vram_mib: u64,
+    pub job_types: Vec<JobType>,
+    pub labels: BTreeMap<String, String>,
+    /// Where the node is, as it registered (residency).
+    pub location: Location,
+    /// Its power now, as the claim reports it (green placement).
+    pub power: Option<PowerReport>,
+}
 
 /// Whether a node at `location` satisfies `residency`: every given field
 /// must hold; a node that did not say where it is satisfies none.

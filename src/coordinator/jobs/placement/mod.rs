@@ -1,10 +1,11 @@
 //! Placement: which queued job goes to which node. In `scored` mode (the
 //! default) a node's claim parks for up to its wait, and a placement round
 //! on this replica — run when a claim parks or a job is queued (after a
-//! short batching window), and at least every [`POLL`] for jobs queued on
+//! short batching window), and at least every `POLL` for jobs queued on
 //! other replicas — walks the queued jobs oldest first and gives each to
 //! the best parked claim it fits (`fit`: market, GPU memory, type, labels,
-//! residency), by `score` (green share, grid intensity, locality, load),
+//! residency), by `score` (green share, grid intensity, locality, load;
+//! `rounds` runs them),
 //! while a `prefer-green` job within its green wait waits for a node on
 //! solar surplus. A lease is the same conditional UPDATE as ever, so
 //! rounds on several replicas never lease a job twice. `first-come` mode
@@ -13,6 +14,7 @@
 
 pub mod fit;
 pub mod reasons;
+pub mod rounds;
 pub mod score;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,11 +24,8 @@ use tokio::sync::{oneshot, watch, Mutex, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use self::fit::fits;
-use self::score::{green_fraction, score, waits_for_green, ClaimFacts};
-use super::lease_store::{Claimant, Granted};
-use super::routes::{JobsState, POLL};
-use crate::clock::unix_millis;
+use self::fit::Claimant;
+use super::lease_store::Granted;
 
 /// How a coordinator places jobs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -38,11 +37,6 @@ pub enum PlacementMode {
     FirstCome,
 }
 
-/// How long a round waits after its trigger so claims and jobs arriving
-/// together are matched together.
-const BATCH_WINDOW: Duration = Duration::from_millis(5);
-/// Queued jobs one round looks at.
-const ROUND_JOBS: i64 = 256;
 /// How long past its own wait a claim waits for the round that saw it
 /// (so a claim that waits 0 s still meets the jobs queued now).
 const ROUND_GRACE: Duration = Duration::from_secs(2);
@@ -143,88 +137,4 @@ impl Placer {
     pub async fn parked(&self) -> usize {
         self.parked.lock().await.len()
     }
-}
-
-/// Runs rounds until `cancel` fires.
-pub async fn run(state: JobsState, cancel: CancellationToken) {
-    let placer = state.placer.clone();
-    loop {
-        let job_queued = state.wake.notified();
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = placer.trigger.notified() => {}
-            () = job_queued => {}
-            () = tokio::time::sleep(POLL) => {}
-        }
-        tokio::time::sleep(BATCH_WINDOW).await;
-        if let Err(err) = round(&state).await {
-            tracing::warn!(error = %err, "placement round failed; retrying at the next");
-        }
-    }
-}
-
-/// One round: every queued job (oldest first) to the best parked claim it
-/// fits.
-async fn round(state: &JobsState) -> Result<(), crate::coordinator::store::StoreError> {
-    let placer = &state.placer;
-    let mut parked = placer.parked.lock().await;
-    parked.retain(|p| !p.reply.is_closed());
-    if parked.is_empty() {
-        return Ok(());
-    }
-    let result = place(state, &mut parked).await;
-    placer.rounds.send_modify(|n| *n += 1);
-    result
-}
-
-/// Gives each queued job (oldest first) to the best parked claim it fits.
-async fn place(
-    state: &JobsState,
-    parked: &mut Vec<Parked>,
-) -> Result<(), crate::coordinator::store::StoreError> {
-    let now_ms = unix_millis();
-    let lease_ms = i64::try_from(state.lease_duration.as_millis()).unwrap_or(i64::MAX);
-    let jobs = state.store.queued_jobs(now_ms, ROUND_JOBS).await?;
-    let now = Instant::now();
-    for job in jobs {
-        if parked.is_empty() {
-            break;
-        }
-        let best = parked
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.reply.is_closed() && fits(&job, &p.claimant, now_ms))
-            .map(|(i, p)| {
-                let facts = ClaimFacts {
-                    green: green_fraction(p.claimant.power.as_ref()),
-                    intensity: Some(p.intensity),
-                    location: p.claimant.location.clone(),
-                    free_slots: p.free_slots,
-                    waited_ms: u64::try_from(now.duration_since(p.since).as_millis())
-                        .unwrap_or(u64::MAX),
-                };
-                (i, score(&job, &facts), facts)
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        let Some((index, _, facts)) = best else {
-            continue;
-        };
-        if waits_for_green(&job, &facts, now_ms) {
-            continue;
-        }
-        let job_id = job.job_id;
-        let claimant = parked[index].claimant.clone();
-        if let Some(granted) = state
-            .store
-            .lease_job(job, &claimant, lease_ms, now_ms)
-            .await?
-        {
-            let claim = parked.swap_remove(index);
-            tracing::debug!(%job_id, node_id = %claimant.node_id, green = facts.green, "placed");
-            if claim.reply.send(granted).is_err() {
-                tracing::warn!(%job_id, "the claim went away after its lease; the sweep requeues the job when the lease expires");
-            }
-        }
-    }
-    Ok(())
 }
