@@ -63,14 +63,16 @@ async fn place(state: &JobsState, parked: &mut Vec<Parked>) -> Result<(), StoreE
     let lease_ms = i64::try_from(state.lease_duration.as_millis()).unwrap_or(i64::MAX);
     let jobs = state.store.queued_jobs(now_ms, ROUND_JOBS).await?;
     let now = Instant::now();
+    let mut taken = vec![false; parked.len()];
+    let mut matches = Vec::new();
     for job in jobs {
-        if parked.is_empty() {
+        if matches.len() == parked.len() {
             break;
         }
         let best = parked
             .iter()
             .enumerate()
-            .filter(|(_, p)| !p.reply.is_closed() && fits(&job, &p.claimant, now_ms))
+            .filter(|(i, p)| !taken[*i] && !p.reply.is_closed() && fits(&job, &p.claimant, now_ms))
             .map(|(i, p)| {
                 let facts = ClaimFacts {
                     green: green_fraction(p.claimant.power.as_ref()),
@@ -89,19 +91,40 @@ async fn place(state: &JobsState, parked: &mut Vec<Parked>) -> Result<(), StoreE
         if waits_for_green(&job, &facts, now_ms) {
             continue;
         }
-        let job_id = job.job_id;
-        let claimant = parked[index].claimant.clone();
-        if let Some(granted) = state
-            .store
-            .lease_job(job, &claimant, lease_ms, now_ms)
-            .await?
-        {
-            let claim = parked.swap_remove(index);
-            tracing::debug!(%job_id, node_id = %claimant.node_id, green = facts.green, "placed");
-            if claim.reply.send(granted).is_err() {
-                tracing::warn!(%job_id, "the claim went away after its lease; the sweep requeues the job when the lease expires");
+        taken[index] = true;
+        matches.push((index, job));
+    }
+    // The round's leases go to the database together (each its own
+    // conditional UPDATE; PostgreSQL runs them in parallel). A job another
+    // replica took meanwhile leaves its claim parked for the next round.
+    let leases = futures::future::join_all(matches.into_iter().map(|(index, job)| {
+        let claimant = &parked[index].claimant;
+        async move {
+            let granted = state.store.lease_job(job, claimant, lease_ms, now_ms).await;
+            (index, granted)
+        }
+    }))
+    .await;
+    let mut first_error = None;
+    let mut granted = Vec::new();
+    for (index, lease) in leases {
+        match lease {
+            Ok(Some(lease)) => granted.push((index, lease)),
+            Ok(None) => {}
+            Err(err) => {
+                first_error.get_or_insert(err);
             }
         }
     }
-    Ok(())
+    // Highest index first, so each swap_remove moves a claim not yet served.
+    granted.sort_by_key(|(index, _)| std::cmp::Reverse(*index));
+    for (index, lease) in granted {
+        let claim = parked.swap_remove(index);
+        let job_id = lease.job.job_id;
+        tracing::debug!(%job_id, node_id = %claim.claimant.node_id, "placed");
+        if claim.reply.send(lease).is_err() {
+            tracing::warn!(%job_id, "the claim went away after its lease; the sweep requeues the job when the lease expires");
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
