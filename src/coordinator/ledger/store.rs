@@ -5,6 +5,8 @@
 //! (`balance >= amount`, also guarded by the table's CHECK) and credits.
 //! Reading: balances and an account's transfers, a page at a time.
 
+use std::collections::BTreeMap;
+
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
@@ -148,26 +150,10 @@ pub async fn transfers_from_in(
     if credits.is_empty() {
         return Ok(Applied::Now);
     }
-    let rows: Vec<String> = (0..credits.len())
-        .map(|i| {
-            let n = i * 8;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8
-            )
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO ledger_transfers (transfer_id, debit, credit, amount, kind, job_id, memo, at) \
          VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
-        rows.join(", ")
+        value_rows(credits.len(), 8)
     );
     let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
     for credit in credits {
@@ -214,21 +200,42 @@ pub async fn transfers_from_in(
             needed: total,
         });
     }
+    // One upsert credits every account, each once (summed first: one
+    // statement may not update a row twice).
+    let mut sums: BTreeMap<String, (&'static str, i64)> = BTreeMap::new();
     for credit in credits {
-        sqlx::query(
-            "INSERT INTO ledger_accounts (account, kind, balance, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (account) \
-             DO UPDATE SET balance = ledger_accounts.balance + excluded.balance",
-        )
-        .bind(credit.account.key())
-        .bind(credit.account.kind())
-        .bind(credit.amount)
-        .bind(now_ms)
+        let sum = sums
+            .entry(credit.account.key())
+            .or_insert((credit.account.kind(), 0));
+        sum.1 += credit.amount;
+    }
+    let sql = format!(
+        "INSERT INTO ledger_accounts (account, kind, balance, created_at) VALUES {} \
+         ON CONFLICT (account) DO UPDATE SET balance = ledger_accounts.balance + excluded.balance",
+        value_rows(sums.len(), 4)
+    );
+    let mut credit = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (account, (kind, amount)) in sums {
+        credit = credit.bind(account).bind(kind).bind(amount).bind(now_ms);
+    }
+    credit
         .execute(&mut *conn)
         .await
-        .map_err(query_err("credit an account"))?;
-    }
+        .map_err(query_err("credit accounts"))?;
     Ok(Applied::Now)
+}
+
+/// `($1, $2, …), (…)`: `rows` rows of `columns` numbered placeholders.
+fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A batch whose ids were (partly) used before: a retry when every
