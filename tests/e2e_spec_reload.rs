@@ -227,6 +227,15 @@ fn a_deleted_and_recreated_spec_folder_is_followed() {
     });
 }
 
+/// Sets its flag when dropped, also while a panic unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Saves 20 edits of b in 2 s with `save`; returns the ids b had (its
 /// container before and after) and every SpecValid=False seen meanwhile.
 fn burst_of_saves(
@@ -255,6 +264,9 @@ fn burst_of_saves(
                 std::thread::sleep(Duration::from_millis(30));
             }
         });
+        // Also when a wait below panics: the watcher must end, or the
+        // scope would wait for it forever instead of failing the test.
+        let stop_watching = SetOnDrop(&done);
         let saves = 20;
         for rev in 0..saves {
             let started = Instant::now();
@@ -273,7 +285,7 @@ fn burst_of_saves(
         });
         // Room for a wrong second recreate before judging.
         std::thread::sleep(Duration::from_secs(2));
-        done.store(true, Ordering::SeqCst);
+        drop(stop_watching);
     });
     assert_eq!(node.owned()["a"].id, before["a"].id, "a was recreated");
     (b_ids.into_inner().unwrap(), invalid.into_inner().unwrap())
