@@ -155,9 +155,10 @@ fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing
     let listed = &nodes["nodes"][0];
     assert_eq!(listed["state"], "online", "{body}");
     assert_eq!(listed["benchmark"]["schema_version"], 1, "{body}");
+    // The price area is derived from the coordinates (Stockholm: SE3).
     assert_eq!(
         listed["location"],
-        serde_json::json!({"country": "SE", "latitude": 59.33, "longitude": 18.07}),
+        serde_json::json!({"country": "SE", "region": "SE3", "latitude": 59.33, "longitude": 18.07}),
         "{body}"
     );
     assert!(
