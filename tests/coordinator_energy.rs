@@ -183,25 +183,6 @@ on_both_databases!(
     regions_group_nodes_by_country_area_and_cell
 );
 
-async fn set_parameter(api: &Api, name: &str, value: i64) {
-    let (status, body) = api
-        .admin_send(
-            Method::PUT,
-            &format!("/api/parameters/{name}"),
-            Some(json!({"value": value})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
-
-async fn balance(api: &Api, account: &str) -> i64 {
-    let (status, body) = api
-        .admin_get(&format!("/api/ledger/accounts/{account}"))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    body["balance_ugai"].as_i64().expect("balance_ugai")
-}
-
 fn energy(energy_wh: f64, solar_wh: Option<f64>) -> JobEnergy {
     JobEnergy {
         energy_wh,
@@ -237,9 +218,11 @@ async fn energy_co2_and_the_green_bonus(dir: &Path, db: Db) {
     let api = &coordinator.api;
     let node = TestNode::new(&dir.join("node"), api);
     register_at(&node, location("SE", Some("SE3"), 59.33, 18.07), 0, 0.0).await;
-    set_parameter(api, "pricePerSecond.cpu", PRICE).await;
-    set_parameter(api, "networkFeeBasisPoints", FEE_BASIS_POINTS).await;
-    set_parameter(api, "greenBonusBasisPoints", GREEN_BASIS_POINTS).await;
+    api.set_parameter("pricePerSecond.cpu", PRICE).await;
+    api.set_parameter("networkFeeBasisPoints", FEE_BASIS_POINTS)
+        .await;
+    api.set_parameter("greenBonusBasisPoints", GREEN_BASIS_POINTS)
+        .await;
     let key = api.account("client").await;
     let node_account = format!("node:{}", node.id());
 
@@ -266,9 +249,9 @@ async fn energy_co2_and_the_green_bonus(dir: &Path, db: Db) {
     let full_bonus = charged(&job) / 4;
     assert!(full_bonus > fee, "the test needs a short treasury");
     assert_eq!(used["green_bonus_ugai"], fee, "{job:#}");
-    assert_eq!(balance(api, "treasury").await, 0);
+    assert_eq!(api.balance("treasury").await, 0);
     let paid = job["cost"]["paid_to_node_ugai"].as_i64().expect("paid");
-    assert_eq!(balance(api, &node_account).await, paid + fee);
+    assert_eq!(api.balance(&node_account).await, paid + fee);
 
     // All solar with a funded treasury: the whole bonus, half the charge.
     api.mint("treasury", 1_000_000_000).await;

@@ -110,22 +110,9 @@ async fn garage_proposal_creates_votes_lists_and_shows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vote_signed_by_an_independent_signer_is_counted() {
-    let Some(python) = common::python() else {
+    let Some(python) = common::python_with_nacl() else {
         return;
     };
-    let has_nacl = Command::new(&python)
-        .args(["-c", "import nacl"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_nacl {
-        assert!(
-            std::env::var_os("GARAGE_REQUIRE_REFERENCE").is_none(),
-            "GARAGE_REQUIRE_REFERENCE is set but {} has no PyNaCl",
-            python.display()
-        );
-        eprintln!("skipping: no PyNaCl in {}", python.display());
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let c = Coordinator::start(&tmp.path().join("c"), &Db::Sqlite).await;
     let node_dir = tmp.path().join("node");

@@ -163,22 +163,9 @@ async fn a_request_signed_for_one_coordinator_is_refused_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_independent_signer_is_accepted() {
-    let Some(python) = common::python() else {
+    let Some(python) = common::python_with_nacl() else {
         return;
     };
-    let has_nacl = Command::new(&python)
-        .args(["-c", "import nacl"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_nacl {
-        assert!(
-            std::env::var_os("GARAGE_REQUIRE_REFERENCE").is_none(),
-            "GARAGE_REQUIRE_REFERENCE is set but {} has no PyNaCl (tests/reference/requirements.txt)",
-            python.display()
-        );
-        eprintln!("skipping: no PyNaCl in {}", python.display());
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let coordinator = start(&tmp.path().join("c"), 1024).await;
     let audience = coordinator.api.coordinator_id().await;

@@ -26,27 +26,9 @@ const FEE_BASIS_POINTS: i64 = 500;
 
 /// Sets the price of market `cpu` and the fee, effective now.
 async fn set_prices(api: &Api) {
-    for (name, value) in [
-        ("pricePerSecond.cpu", PRICE),
-        ("networkFeeBasisPoints", FEE_BASIS_POINTS),
-    ] {
-        let (status, body) = api
-            .admin_send(
-                Method::PUT,
-                &format!("/api/parameters/{name}"),
-                Some(json!({"value": value})),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-    }
-}
-
-async fn balance(api: &Api, account: &str) -> i64 {
-    let (status, body) = api
-        .admin_get(&format!("/api/ledger/accounts/{account}"))
+    api.set_parameter("pricePerSecond.cpu", PRICE).await;
+    api.set_parameter("networkFeeBasisPoints", FEE_BASIS_POINTS)
         .await;
-    assert_eq!(status, 200, "{body}");
-    body["balance_ugai"].as_i64().expect("balance_ugai")
 }
 
 async fn audit(api: &Api) -> Value {
@@ -80,7 +62,7 @@ async fn a_jobs_life_pays_price_times_billed_seconds(dir: &Path, db: Db) {
     assert_eq!(status, 201, "{view}");
     assert_eq!(view["cost"]["held_ugai"], 60 * PRICE, "{view}");
     assert_eq!(view["cost"]["state"], "held");
-    assert_eq!(balance(api, &client).await, 1_000_000 - 60 * PRICE);
+    assert_eq!(api.balance(&client).await, 1_000_000 - 60 * PRICE);
     assert_eq!(audit(api).await["open_holds"], 1);
 
     let lease = node.claim(10).await.expect("the job");
@@ -98,12 +80,12 @@ async fn a_jobs_life_pays_price_times_billed_seconds(dir: &Path, db: Db) {
     assert_eq!(cost["fee_ugai"], fee, "{cost}");
     assert_eq!(cost["paid_to_node_ugai"], charged - fee, "{cost}");
     assert_eq!(cost["refunded_ugai"], 60 * PRICE - charged, "{cost}");
-    assert_eq!(balance(api, &client).await, 1_000_000 - charged);
+    assert_eq!(api.balance(&client).await, 1_000_000 - charged);
     assert_eq!(
-        balance(api, &format!("node:{}", node.id())).await,
+        api.balance(&format!("node:{}", node.id())).await,
         charged - fee
     );
-    assert_eq!(balance(api, "treasury").await, fee);
+    assert_eq!(api.balance("treasury").await, fee);
     let totals = audit(api).await;
     assert_eq!(totals["supply_ugai"], 1_000_000);
     assert_eq!(totals["balances_ugai"], 1_000_000);
@@ -145,7 +127,7 @@ async fn a_jobs_life_pays_price_times_billed_seconds(dir: &Path, db: Db) {
     let voided = api.job(&key, &lease.job_id.to_string()).await;
     assert_eq!(voided["state"], "FAILED");
     assert_eq!(voided["cost"]["state"], "voided", "{voided:#}");
-    assert_eq!(balance(api, &client).await, 1_000_000 - charged);
+    assert_eq!(api.balance(&client).await, 1_000_000 - charged);
     audit(api).await;
 }
 
@@ -189,7 +171,7 @@ async fn hundred_against_ten(dir: &Path, replicas: &[&Replica]) {
         }
     }
     assert_eq!((accepted, refused), (10, 90));
-    assert_eq!(balance(api, &client).await, hold - 1);
+    assert_eq!(api.balance(&client).await, hold - 1);
     let totals = audit(api).await;
     assert_eq!(totals["open_holds"], 10);
     assert_eq!(totals["held_ugai"], 10 * hold);

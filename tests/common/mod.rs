@@ -1,6 +1,6 @@
-//! Shared helpers for the inference tests: the Python venv that makes tiny
-//! checkpoints and runs the NumPy reference (tests/reference/), and the
-//! SmolLM2 GGUF model file.
+//! Shared helpers for the inference and signed-request tests: the Python
+//! venv that makes tiny checkpoints, runs the NumPy reference
+//! (tests/reference/) and signs with PyNaCl, and the SmolLM2 GGUF model file.
 
 // Each test binary compiles this module and uses only some helpers.
 #![allow(dead_code)]
@@ -24,6 +24,27 @@ pub fn python() -> Option<PathBuf> {
         path.display()
     );
     eprintln!("skipping: no Python venv at {}", path.display());
+    None
+}
+
+/// [`python`] when it has PyNaCl, the independent ed25519 signer of the
+/// signed-request tests; `None` (test skipped) unless
+/// `GARAGE_REQUIRE_REFERENCE=1`.
+pub fn python_with_nacl() -> Option<PathBuf> {
+    let python = python()?;
+    let has_nacl = Command::new(&python)
+        .args(["-c", "import nacl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if has_nacl {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("GARAGE_REQUIRE_REFERENCE").is_none(),
+        "GARAGE_REQUIRE_REFERENCE is set but {} has no PyNaCl (tests/reference/requirements.txt)",
+        python.display()
+    );
+    eprintln!("skipping: no PyNaCl in {}", python.display());
     None
 }
 

@@ -52,6 +52,27 @@ impl Api {
         made["api_key"].as_str().expect("api_key").to_string()
     }
 
+    /// Sets parameter `name` to `value`, effective now (asserts 200).
+    pub async fn set_parameter(&self, name: &str, value: i64) {
+        let (status, body) = self
+            .admin_send(
+                reqwest::Method::PUT,
+                &format!("/api/parameters/{name}"),
+                Some(json!({"value": value})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The balance of ledger account `account` in µGAI.
+    pub async fn balance(&self, account: &str) -> i64 {
+        let (status, body) = self
+            .admin_get(&format!("/api/ledger/accounts/{account}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["balance_ugai"].as_i64().expect("balance_ugai")
+    }
+
     /// Mints `amount_ugai` into `account` (asserts 201).
     pub async fn mint(&self, account: &str, amount_ugai: i64) {
         let key = uuid::Uuid::new_v4().to_string();
