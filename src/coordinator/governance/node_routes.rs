@@ -12,9 +12,7 @@ use uuid::Uuid;
 
 use super::api::{NewProposal, NodeVote, ProposalView, VoteVia, VoteView};
 use super::routes::{node_voter, open, vote, GovernanceState};
-use crate::clock::unix_millis;
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
-use crate::coordinator::http::node_auth::RequestHead;
 
 /// The signed governance routes, with their state.
 pub fn router(state: GovernanceState) -> Router {
@@ -51,16 +49,7 @@ pub async fn node_create_proposal(
     let body = body?;
     let node = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     open(&state, &node_voter(node), &body).await
 }
@@ -94,16 +83,7 @@ pub async fn node_vote(
     let body = body?;
     let node = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     let request: NodeVote = parse_json(&body)?;
     vote(

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
 
+use crate::clock::unix_millis;
 use crate::coordinator::metrics::CoordinatorMetrics;
 use crate::coordinator::store::{Store, StoreError};
 use crate::identity::signing::{self, SignatureError, SignedHeaders};
@@ -204,16 +205,22 @@ impl Authenticator {
         Ok(())
     }
 
-    /// Verifies a signed request about node `target` and that `target`
-    /// signed it (a node may only act on its own resources).
+    /// Verifies a signed request about node `target`, now, and that
+    /// `target` signed it (a node may only act on its own resources).
     pub async fn node_request_for(
         &self,
         target: Uuid,
-        head: RequestHead<'_>,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
         body: &[u8],
-        now_ms: i64,
     ) -> Result<Uuid, AuthError> {
-        let signer = self.node_request(head, body, now_ms).await?;
+        let head = RequestHead {
+            method,
+            uri,
+            headers,
+        };
+        let signer = self.node_request(head, body, unix_millis()).await?;
         self.same_node(signer, target)?;
         Ok(signer)
     }

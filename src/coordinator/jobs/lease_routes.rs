@@ -30,7 +30,6 @@ use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::limits::{
     MAX_CLAIM_WAIT, MAX_LOG_CHUNKS_PER_REQUEST, MAX_RESULT_BYTES,
 };
-use crate::coordinator::http::node_auth::RequestHead;
 use crate::coordinator::nodes::api::Location;
 
 /// How long a claim waits when the node does not say.
@@ -156,16 +155,7 @@ pub async fn claim(
     let body = body?;
     let node_id = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     let request: ClaimRequest = parse_json(&body)?;
     if request.job_types.is_empty() {
@@ -317,16 +307,7 @@ pub async fn renew(
     let body = body?;
     let node = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     let lease = held_lease(&state, node, lease_id).await?;
     let now = unix_millis();
@@ -378,16 +359,7 @@ pub async fn append_logs(
     let body = body?;
     let node = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     let request: AppendLogsRequest = parse_json(&body)?;
     if request.chunks.len() > MAX_LOG_CHUNKS_PER_REQUEST {
@@ -448,16 +420,7 @@ pub async fn complete(
     let body = body?;
     let node = state
         .auth
-        .node_request_for(
-            target,
-            RequestHead {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-            },
-            &body,
-            unix_millis(),
-        )
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
     let request: CompleteRequest = parse_json(&body)?;
     let lease = held_lease(&state, node, lease_id).await?;

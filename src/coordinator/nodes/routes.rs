@@ -218,18 +218,13 @@ pub async fn heartbeat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    let head = RequestHead {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-    };
     let Path(target) = id?;
     let body = body?;
-    let now = unix_millis();
     state
         .auth
-        .node_request_for(target, head, &body, now)
+        .node_request_for(target, &method, &uri, &headers, &body)
         .await?;
+    let now = unix_millis();
     let request: HeartbeatRequest = parse_json(&body)?;
     check_field("status", &request.status)?;
     check_field("power", &request.power)?;
