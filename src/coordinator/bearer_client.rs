@@ -125,6 +125,23 @@ impl ApiKeyArgs {
     }
 }
 
+/// The path of one page of a paginated list: `path`, filtered by `state`
+/// when given, from `continue_token` when given.
+pub fn page_path(path: &str, state: Option<&str>, continue_token: Option<&str>) -> String {
+    let mut query = Vec::new();
+    if let Some(state) = state {
+        query.push(format!("state={state}"));
+    }
+    if let Some(token) = continue_token {
+        query.push(format!("continue={token}"));
+    }
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
+}
+
 /// A client for one coordinator with one bearer token.
 pub struct BearerClient {
     http: reqwest::Client,

@@ -2,7 +2,7 @@
 //! [`BearerClient`] holding the admin token.
 
 use super::api::{AccountCreated, AccountList, CreateAccountRequest};
-use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+use crate::coordinator::bearer_client::{page_path, BearerClient, BearerClientError};
 
 /// An accounts client for one coordinator.
 #[derive(Debug)]
@@ -26,10 +26,7 @@ impl AccountsClient {
         &self,
         continue_token: Option<&str>,
     ) -> Result<AccountList, BearerClientError> {
-        let path = match continue_token {
-            Some(token) => format!("/api/accounts?continue={token}"),
-            None => "/api/accounts".to_string(),
-        };
+        let path = page_path("/api/accounts", None, continue_token);
         self.http.get(&path).await
     }
 

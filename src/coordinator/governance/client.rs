@@ -9,7 +9,7 @@ use super::api::{
     CastVote, Choice, NewProposal, NodeVote, ProposalList, ProposalState, ProposalView, VoteList,
     VoteView,
 };
-use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+use crate::coordinator::bearer_client::{page_path, BearerClient, BearerClientError};
 use crate::coordinator::{ClientError, CoordinatorClient};
 
 /// Why a governance call failed.
@@ -92,18 +92,7 @@ impl GovernanceClient {
         state: Option<ProposalState>,
         continue_token: Option<&str>,
     ) -> Result<ProposalList, GovernanceClientError> {
-        let mut query = Vec::new();
-        if let Some(state) = state {
-            query.push(format!("state={}", state.as_str()));
-        }
-        if let Some(token) = continue_token {
-            query.push(format!("continue={token}"));
-        }
-        let path = if query.is_empty() {
-            "/api/proposals".to_string()
-        } else {
-            format!("/api/proposals?{}", query.join("&"))
-        };
+        let path = page_path("/api/proposals", state.map(|s| s.as_str()), continue_token);
         Ok(self.reader.get(&path).await?)
     }
 
@@ -113,10 +102,7 @@ impl GovernanceClient {
         id: Uuid,
         continue_token: Option<&str>,
     ) -> Result<VoteList, GovernanceClientError> {
-        let path = match continue_token {
-            Some(token) => format!("/api/proposals/{id}/votes?continue={token}"),
-            None => format!("/api/proposals/{id}/votes"),
-        };
+        let path = page_path(&format!("/api/proposals/{id}/votes"), None, continue_token);
         Ok(self.reader.get(&path).await?)
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::api::{JobList, JobLogs, JobState, JobSubmission, JobView, LogChunk};
-use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+use crate::coordinator::bearer_client::{page_path, BearerClient, BearerClientError};
 use crate::coordinator::http::idempotency::IDEMPOTENCY_KEY;
 
 /// How long a followed log keeps trying to reconnect without progress.
@@ -51,18 +51,7 @@ impl JobsClient {
         state: Option<JobState>,
         continue_token: Option<&str>,
     ) -> Result<JobList, BearerClientError> {
-        let mut query = Vec::new();
-        if let Some(state) = state {
-            query.push(format!("state={}", state.as_str()));
-        }
-        if let Some(token) = continue_token {
-            query.push(format!("continue={token}"));
-        }
-        let path = if query.is_empty() {
-            "/api/jobs".to_string()
-        } else {
-            format!("/api/jobs?{}", query.join("&"))
-        };
+        let path = page_path("/api/jobs", state.map(|s| s.as_str()), continue_token);
         self.http.get(&path).await
     }
 

@@ -3,7 +3,7 @@
 //! public audit.
 
 use super::api::{BalanceView, LedgerAudit, MintRequest, MintResponse, TransferList};
-use crate::coordinator::bearer_client::{BearerClient, BearerClientError};
+use crate::coordinator::bearer_client::{page_path, BearerClient, BearerClientError};
 use crate::coordinator::http::idempotency::IDEMPOTENCY_KEY;
 
 /// A ledger client for one coordinator.
@@ -30,10 +30,11 @@ impl LedgerClient {
         account: &str,
         continue_token: Option<&str>,
     ) -> Result<TransferList, BearerClientError> {
-        let mut path = format!("/api/ledger/accounts/{account}/transfers");
-        if let Some(token) = continue_token {
-            path.push_str(&format!("?continue={token}"));
-        }
+        let path = page_path(
+            &format!("/api/ledger/accounts/{account}/transfers"),
+            None,
+            continue_token,
+        );
         self.http.get(&path).await
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::api::{CreateJoinTokenRequest, JoinTokenCreated, JoinTokenList};
 use super::join_tokens::{MAX_TTL, MAX_USES};
-use crate::coordinator::bearer_client::{AdminArgs, BearerClientError, Output};
+use crate::coordinator::bearer_client::{page_path, AdminArgs, BearerClientError, Output};
 
 /// Subcommands of `garage coordinator`.
 #[derive(Debug, clap::Subcommand)]
@@ -98,10 +98,7 @@ pub async fn run(command: CoordinatorCommand) -> Result<Output, BearerClientErro
             let mut out = String::from("ID                NODE                                  USES LEFT  EXPIRES                   STATE\n");
             let mut next: Option<String> = None;
             loop {
-                let path = match &next {
-                    Some(token) => format!("/api/join-tokens?continue={token}"),
-                    None => "/api/join-tokens".to_string(),
-                };
+                let path = page_path("/api/join-tokens", None, next.as_deref());
                 let page: JoinTokenList = client.get(&path).await?;
                 for t in &page.tokens {
                     let node = t
