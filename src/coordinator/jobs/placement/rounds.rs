@@ -77,7 +77,7 @@ async fn place(state: &JobsState, parked: &mut Vec<Parked>) -> Result<(), StoreE
                 let facts = ClaimFacts {
                     green: green_fraction(p.claimant.power.as_ref()),
                     intensity: Some(p.intensity),
-                    location: p.claimant.location.clone(),
+                    location: &p.claimant.location,
                     free_slots: p.free_slots,
                     waited_ms: u64::try_from(now.duration_since(p.since).as_millis())
                         .unwrap_or(u64::MAX),

@@ -16,12 +16,12 @@ pub const GREEN_ENOUGH: f64 = 0.5;
 
 /// What a round knows of one parked claim.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClaimFacts {
+pub struct ClaimFacts<'a> {
     /// Share of the node's draw its solar production covers, 0 to 1.
     pub green: f64,
     /// gCO₂/kWh of the grid where the node is, when known.
     pub intensity: Option<f64>,
-    pub location: Location,
+    pub location: &'a Location,
     /// Jobs the node said it can start now.
     pub free_slots: u32,
     /// How long the claim has been parked, in ms.
@@ -69,7 +69,7 @@ pub fn score(job: &JobRow, facts: &ClaimFacts) -> f64 {
     if let Some(intensity) = facts.intensity {
         score -= intensity / 10.0;
     }
-    if local(job, &facts.location) {
+    if local(job, facts.location) {
         score += 5.0;
     }
     score += f64::from(facts.free_slots.min(16));
