@@ -12,6 +12,7 @@ pub mod bearer_client;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod gateway;
 pub mod energy;
 pub mod governance;
 pub mod http;
