@@ -14,6 +14,7 @@ use super::bearer_client::BearerClientError;
 use super::config::CoordinatorConfig;
 use super::energy::sources::CARBON_TOKEN_ENV;
 use super::energy::GridSourceConfig;
+use super::gateway::limits::{LimitSettings, DEFAULT_CONCURRENCY, DEFAULT_REQUESTS_PER_MINUTE};
 use super::http::admin::ADMIN_TOKEN_ENV;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, MAX_LEASE_DURATION,
@@ -148,6 +149,12 @@ pub struct CoordinatorArgs {
     /// (each claim takes the oldest job it fits).
     #[arg(long, value_enum, default_value_t = PlacementMode::Scored)]
     pub placement: PlacementMode,
+    /// Gateway requests (`/v1/...`) one account may have in flight at once.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub gateway_concurrency: u32,
+    /// Gateway requests one account may start per minute.
+    #[arg(long, default_value_t = DEFAULT_REQUESTS_PER_MINUTE, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub gateway_requests_per_minute: u32,
 }
 
 /// Parses a grid source's base URL: http or https.
@@ -214,6 +221,10 @@ impl CoordinatorArgs {
                 timeout: self.grid_source_timeout,
             },
             placement: self.placement,
+            gateway: LimitSettings {
+                concurrency: self.gateway_concurrency,
+                requests_per_minute: self.gateway_requests_per_minute,
+            },
         }
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::energy::GridSourceConfig;
+use super::gateway::limits::LimitSettings;
 use super::http::limits::{
     DEFAULT_HEARTBEAT_HISTORY, DEFAULT_HEARTBEAT_HISTORY_BYTES, DEFAULT_LEASE_DURATION,
 };
@@ -41,6 +42,8 @@ pub struct CoordinatorConfig {
     pub grid: GridSourceConfig,
     /// How jobs are placed.
     pub placement: PlacementMode,
+    /// Each account's gateway limits.
+    pub gateway: LimitSettings,
 }
 
 impl std::fmt::Debug for CoordinatorConfig {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for CoordinatorConfig {
             .field("lease_duration", &self.lease_duration)
             .field("grid", &self.grid)
             .field("placement", &self.placement)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -81,6 +85,7 @@ impl CoordinatorConfig {
             lease_duration: DEFAULT_LEASE_DURATION,
             grid: GridSourceConfig::default(),
             placement: PlacementMode::default(),
+            gateway: LimitSettings::default(),
         }
     }
 }

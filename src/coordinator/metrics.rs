@@ -8,6 +8,7 @@ use prometheus::{
 
 use super::energy::fetch::FALLBACK_REASONS;
 use super::energy::zone::ZONE_LABELS;
+use super::gateway::metrics::GatewayMetrics;
 
 /// `reason` label values of `garage_coordinator_auth_rejections_total`.
 pub const REJECTION_REASONS: [&str; 10] = [
@@ -62,6 +63,7 @@ pub struct CoordinatorMetrics {
     pub job_energy_wh: CounterVec,
     pub job_co2_grams: CounterVec,
     pub grid_source_fallbacks: IntCounterVec,
+    pub gateway: GatewayMetrics,
 }
 
 impl Default for CoordinatorMetrics {
@@ -171,6 +173,7 @@ impl CoordinatorMetrics {
                 &["source", "reason"],
             )
             .expect("valid metric"),
+            gateway: GatewayMetrics::register(&registry),
             registry,
         };
         for collector in [

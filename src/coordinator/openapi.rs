@@ -9,6 +9,9 @@ use utoipa::{Modify, OpenApi};
 // operation referenced by path with its module's name (the join-token
 // routes keep the `token_routes` tag they always had).
 use super::accounts::routes::{__path_create_account, __path_list_accounts, __path_revoke_account};
+use super::gateway::link_route::__path_open;
+use super::gateway::routes::{__path_chat_completions, __path_completions, __path_models};
+use super::gateway::views::{__path_links, __path_request};
 use super::governance::node_routes::{__path_node_create_proposal, __path_node_vote};
 use super::governance::routes::{
     __path_cast_vote, __path_create_proposal, __path_get_proposal, __path_list_proposals,
@@ -70,7 +73,12 @@ with their capacity, power and the energy and CO2 of the jobs completed there; a
 (from its node's report) is in GET /api/jobs/{id}. \
 Placement: a job's constraints.residency (countries, eu, priceAreas) limits the nodes that may run \
 it; placement.energy prefer-green waits up to placement.greenWait for a node running on its own \
-solar surplus; among the fitting claims a round picks by green power, grid carbon, distance and load."
+solar surplus; among the fitting claims a round picks by green power, grid carbon, distance and load. \
+Gateway: /v1/models, /v1/chat/completions and /v1/completions take OpenAI's bodies with an API key and \
+are served by linked nodes (each node holds one signed WebSocket, GET /api/nodes/{id}/link); \
+X-Garage-Residency (or the account's default) limits where; each request holds its upper bound \
+(prompt bytes and max_tokens at the market's pricePer1kInputTokens and pricePer1kOutputTokens) and \
+is charged the tokens delivered; errors here are OpenAI's {\"error\": {\"message\", \"type\", \"param\", \"code\"}}."
     ),
     paths(
         register,
@@ -113,7 +121,13 @@ solar surplus; among the fitting claims a round picks by green power, grid carbo
         list_votes,
         node_create_proposal,
         node_vote,
-        list_regions
+        list_regions,
+        models,
+        chat_completions,
+        completions,
+        links,
+        request,
+        open
     ),
     modifiers(&SecuritySchemes)
 )]

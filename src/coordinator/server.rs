@@ -2,7 +2,7 @@
 //! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
 //! metrics, health, fallbacks, body limit, request deadline), and
 //! supervises the server with the background sweeps (node liveness, job
-//! leases, proposal tallies).
+//! leases, proposal tallies, stale gateway bills).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -15,11 +15,16 @@ use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
 use super::energy::sources::GridSourceError;
 use super::energy::{EnergyRecorder, GridSources};
+use super::gateway::limits::AccountLimits;
+use super::gateway::links::Links;
+use super::gateway::routes::{self as gateway_routes, GatewayState};
+use super::gateway::sweep as gateway_sweep;
 use super::governance::node_routes as governance_node_routes;
 use super::governance::routes::{self as governance_routes, GovernanceState};
 use super::governance::sweep as governance_sweep;
@@ -162,8 +167,8 @@ pub async fn serve_with_listener(
     };
     let jobs = JobsState::new(
         store.clone(),
-        auth,
-        clients,
+        auth.clone(),
+        clients.clone(),
         metrics.clone(),
         JobsSettings {
             lease_duration: config.lease_duration,
@@ -183,7 +188,20 @@ pub async fn serve_with_listener(
     };
     let accounts = AccountsState {
         store: store.clone(),
+        admin: admin.clone(),
+    };
+    let settlements = TaskTracker::new();
+    let gateway = GatewayState {
+        store: store.clone(),
+        auth: auth.clone(),
+        clients: clients.clone(),
         admin,
+        links: Links::new(metrics.gateway.clone()),
+        metrics: metrics.gateway.clone(),
+        parameters: live.clone(),
+        limits: AccountLimits::new(config.gateway),
+        settlements: settlements.clone(),
+        cancel: cancel.clone(),
     };
     let server = ServerState {
         store: store.clone(),
@@ -224,6 +242,13 @@ pub async fn serve_with_listener(
             Ok(())
         });
     }
+    {
+        let (store, cancel) = (store.clone(), cancel.clone());
+        tasks.spawn(async move {
+            gateway_sweep::run(store, cancel).await;
+            Ok(())
+        });
+    }
     if config.placement == PlacementMode::Scored {
         let (jobs, cancel) = (jobs.clone(), cancel.clone());
         tasks.spawn(async move {
@@ -242,6 +267,7 @@ pub async fn serve_with_listener(
             ledger,
             governance,
             regions,
+            gateway,
         };
         let app = router(domains, server);
         tasks.spawn(async move {
@@ -251,6 +277,9 @@ pub async fn serve_with_listener(
         });
     }
     let first = supervise(tasks, shutdown, &cancel, "coordinator").await;
+    // Streams that ended as the server stopped settle their bills first.
+    settlements.close();
+    settlements.wait().await;
     store.close().await;
     first
 }
@@ -265,6 +294,7 @@ struct Domains {
     ledger: LedgerState,
     governance: GovernanceState,
     regions: RegionsState,
+    gateway: GatewayState,
 }
 
 /// Every route. The long-poll claim and the followed log stream bound
@@ -279,6 +309,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         ledger,
         governance,
         regions,
+        gateway,
     } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
@@ -290,6 +321,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         .merge(governance_routes::router(governance.clone()))
         .merge(governance_node_routes::router(governance))
         .merge(region_routes::router(regions))
+        .merge(gateway_routes::router(gateway.clone()))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
         .merge(
@@ -302,6 +334,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
     http_server::with_request_timeout(bounded, http_server::REQUEST_TIMEOUT)
         .merge(log_routes::router(jobs.clone()))
         .merge(lease_routes::unbounded_router(jobs))
+        .merge(gateway_routes::unbounded_router(gateway))
         .fallback(|uri: Uri| async move {
             ApiError::not_found(format!("no such endpoint: {}", uri.path()))
         })

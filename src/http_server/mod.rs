@@ -110,7 +110,10 @@ pub async fn serve(
                     builder
                         .timer(TokioTimer::new())
                         .header_read_timeout(header_read_timeout);
-                    let conn = builder.serve_connection(TokioIo::new(stream), handler);
+                    // Upgrades: the coordinator's node links are WebSockets.
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), handler)
+                        .with_upgrades();
                     tokio::pin!(conn);
                     let mut draining = false;
                     loop {

@@ -10,6 +10,11 @@ use utoipa::ToSchema;
 pub struct CreateAccountRequest {
     /// A unique name for people: 1-64 of `a-z0-9._-`.
     pub name: String,
+    /// Where the account's gateway requests are served unless a request's
+    /// `X-Garage-Residency` says otherwise: `EU`, country codes (`SE`) or
+    /// Swedish price areas (`SE3`), comma-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residency: Option<String>,
 }
 
 /// An account as listed (never with its key's secret).

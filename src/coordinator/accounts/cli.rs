@@ -18,6 +18,10 @@ pub enum AccountCommand {
         admin: AdminArgs,
         /// A unique name: 1-64 of a-z, 0-9, '.', '_', '-'.
         name: String,
+        /// Where its gateway requests are served by default: EU, country
+        /// codes (SE) or Swedish price areas (SE3), comma-separated.
+        #[arg(long)]
+        residency: Option<String>,
     },
     /// List client accounts (never their keys).
     List {
@@ -49,8 +53,14 @@ pub enum AccountCommand {
 /// Runs one `garage account` subcommand.
 pub async fn run(command: AccountCommand) -> Result<Output, BearerClientError> {
     match command {
-        AccountCommand::Create { admin, name } => {
-            let made = AccountsClient::new(admin.client()?).create(&name).await?;
+        AccountCommand::Create {
+            admin,
+            name,
+            residency,
+        } => {
+            let made = AccountsClient::new(admin.client()?)
+                .create(&name, residency.as_deref())
+                .await?;
             Ok(Output {
                 stdout: format!("{}\n", made.api_key),
                 stderr: format!(

@@ -16,8 +16,15 @@ impl AccountsClient {
     }
 
     /// `POST /api/accounts`: the new account and its API key (shown once).
-    pub async fn create(&self, name: &str) -> Result<AccountCreated, BearerClientError> {
-        let request = CreateAccountRequest { name: name.into() };
+    pub async fn create(
+        &self,
+        name: &str,
+        residency: Option<&str>,
+    ) -> Result<AccountCreated, BearerClientError> {
+        let request = CreateAccountRequest {
+            name: name.into(),
+            residency: residency.map(str::to_string),
+        };
         self.http.post("/api/accounts", &request, &[]).await
     }
 

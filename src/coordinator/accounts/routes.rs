@@ -12,6 +12,7 @@ use super::api::{AccountCreated, AccountList, AccountView, CreateAccountRequest}
 use super::keys::ApiKey;
 use super::store::{Inserted, StoredAccount};
 use crate::clock::{rfc3339_millis, unix_millis};
+use crate::coordinator::gateway::ask::parse_residency;
 use crate::coordinator::http::admin::AdminGuard;
 use crate::coordinator::http::error::{parse_json, ApiError, ErrorBody};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
@@ -91,6 +92,11 @@ pub async fn create_account(
     state.admin.check(&headers, client)?;
     let request: CreateAccountRequest = parse_json(&body?)?;
     check_name(&request.name)?;
+    if let Some(residency) = &request.residency {
+        parse_residency(residency).map_err(|why| {
+            ApiError::bad_request("invalid_residency", format!("residency: {why}"))
+        })?;
+    }
     let key = ApiKey::generate();
     let account = StoredAccount {
         id: key.id.clone(),
@@ -108,6 +114,12 @@ pub async fn create_account(
                 account.name
             ),
         ));
+    }
+    if let Some(residency) = &request.residency {
+        state
+            .store
+            .set_account_residency(&account.id, Some(residency))
+            .await?;
     }
     tracing::info!(account_id = %account.id, name = %account.name, "account made");
     Ok((

@@ -3,7 +3,8 @@
 //! stored rows (not against what the code believes): the supply is the sum
 //! of balances, no balance is negative, every balance is the replay of its
 //! transfers, every bill's escrow holds what the bill says, finished jobs
-//! hold nothing, and no job is paid twice.
+//! hold nothing, and no job is paid twice; gateway requests' bills
+//! (`gateway::billing`) likewise.
 
 use sqlx::{AnyConnection, Row};
 
@@ -15,7 +16,7 @@ const FINAL_STATES: &str = "('SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'E
 
 /// Each invariant: its name, what it means, and a query counting the rows
 /// that break it.
-fn invariant_queries() -> [(&'static str, &'static str, String); 7] {
+fn invariant_queries() -> [(&'static str, &'static str, String); 9] {
     [
         (
             "supply_equals_balances",
@@ -59,7 +60,27 @@ fn invariant_queries() -> [(&'static str, &'static str, String); 7] {
             "paid_at_most_once",
             "no job has more than one payment, and only settled jobs have one",
             "SELECT COUNT(*) FROM ledger_transfers t LEFT JOIN job_costs c ON c.job_id = t.job_id \
-             WHERE t.kind IN ('pay', 'fee') AND (c.state IS NULL OR c.state <> 'settled')"
+             WHERE t.kind IN ('pay', 'fee') AND t.job_id IS NOT NULL \
+             AND (c.state IS NULL OR c.state <> 'settled')"
+                .to_string(),
+        ),
+        (
+            "gateway_escrow_matches_bills",
+            "a held gateway request's escrow holds its hold; a settled or voided one holds nothing",
+            "SELECT COUNT(*) FROM gateway_bills g LEFT JOIN ledger_accounts a \
+             ON a.account = 'escrow:' || g.request_id \
+             WHERE COALESCE(a.balance, 0) <> CASE WHEN g.state = 'held' THEN g.held ELSE 0 END \
+             OR (g.state <> 'held' AND COALESCE(g.paid, 0) + COALESCE(g.fee, 0) + COALESCE(g.refunded, 0) <> g.held)"
+                .to_string(),
+        ),
+        (
+            "gateway_paid_at_most_once",
+            "every payment or fee without a job is the one of a settled gateway request",
+            // `pay:<request>` and `fee:<request>`: the id follows 4 characters.
+            "SELECT COUNT(*) FROM ledger_transfers t LEFT JOIN gateway_bills g \
+             ON g.request_id = SUBSTR(t.transfer_id, 5) \
+             WHERE t.kind IN ('pay', 'fee') AND t.job_id IS NULL \
+             AND (g.state IS NULL OR g.state <> 'settled')"
                 .to_string(),
         ),
         (

@@ -16,6 +16,10 @@ pub enum Parameter {
     /// µGAI per second a job of this market pays (`None`: a job placed
     /// without a market, and any market without its own price).
     PricePerSecond(Option<String>),
+    /// µGAI per 1,000 prompt tokens through the gateway (issue 14).
+    PricePer1kInputTokens(Option<String>),
+    /// µGAI per 1,000 completion tokens through the gateway (issue 14).
+    PricePer1kOutputTokens(Option<String>),
     /// How often nodes heartbeat, in seconds.
     HeartbeatIntervalSeconds,
     /// Missed heartbeat intervals before a node is offline.
@@ -62,6 +66,10 @@ impl Parameter {
         "networkFeeBasisPoints",
         "pricePerSecond",
         "pricePerSecond.<market>",
+        "pricePer1kInputTokens",
+        "pricePer1kInputTokens.<market>",
+        "pricePer1kOutputTokens",
+        "pricePer1kOutputTokens.<market>",
         "heartbeatIntervalSeconds",
         "offlineAfterIntervals",
         "qualification.<market>.minTokensPerSecond",
@@ -72,10 +80,12 @@ impl Parameter {
     ];
 
     /// The parameters that exist without a market.
-    pub fn globals() -> [Parameter; 8] {
+    pub fn globals() -> [Parameter; 10] {
         [
             Parameter::NetworkFeeBasisPoints,
             Parameter::PricePerSecond(None),
+            Parameter::PricePer1kInputTokens(None),
+            Parameter::PricePer1kOutputTokens(None),
             Parameter::HeartbeatIntervalSeconds,
             Parameter::OfflineAfterIntervals,
             Parameter::GreenBonusBasisPoints,
@@ -90,6 +100,8 @@ impl Parameter {
         let parameter = match name {
             "networkFeeBasisPoints" => Parameter::NetworkFeeBasisPoints,
             "pricePerSecond" => Parameter::PricePerSecond(None),
+            "pricePer1kInputTokens" => Parameter::PricePer1kInputTokens(None),
+            "pricePer1kOutputTokens" => Parameter::PricePer1kOutputTokens(None),
             "heartbeatIntervalSeconds" => Parameter::HeartbeatIntervalSeconds,
             "offlineAfterIntervals" => Parameter::OfflineAfterIntervals,
             "greenBonusBasisPoints" => Parameter::GreenBonusBasisPoints,
@@ -99,6 +111,10 @@ impl Parameter {
             _ => {
                 if let Some(market) = name.strip_prefix("pricePerSecond.") {
                     Parameter::PricePerSecond(Some(market.to_string()))
+                } else if let Some(market) = name.strip_prefix("pricePer1kInputTokens.") {
+                    Parameter::PricePer1kInputTokens(Some(market.to_string()))
+                } else if let Some(market) = name.strip_prefix("pricePer1kOutputTokens.") {
+                    Parameter::PricePer1kOutputTokens(Some(market.to_string()))
                 } else if let Some(market) = name
                     .strip_prefix("qualification.")
                     .and_then(|rest| rest.strip_suffix(".minTokensPerSecond"))
@@ -111,6 +127,8 @@ impl Parameter {
         };
         match &parameter {
             Parameter::PricePerSecond(Some(market))
+            | Parameter::PricePer1kInputTokens(Some(market))
+            | Parameter::PricePer1kOutputTokens(Some(market))
             | Parameter::QualificationMinTokensPerSecond(market)
                 if !valid_market(market) =>
             {
@@ -126,6 +144,14 @@ impl Parameter {
             Parameter::NetworkFeeBasisPoints => "networkFeeBasisPoints".into(),
             Parameter::PricePerSecond(None) => "pricePerSecond".into(),
             Parameter::PricePerSecond(Some(market)) => format!("pricePerSecond.{market}"),
+            Parameter::PricePer1kInputTokens(None) => "pricePer1kInputTokens".into(),
+            Parameter::PricePer1kInputTokens(Some(market)) => {
+                format!("pricePer1kInputTokens.{market}")
+            }
+            Parameter::PricePer1kOutputTokens(None) => "pricePer1kOutputTokens".into(),
+            Parameter::PricePer1kOutputTokens(Some(market)) => {
+                format!("pricePer1kOutputTokens.{market}")
+            }
             Parameter::HeartbeatIntervalSeconds => "heartbeatIntervalSeconds".into(),
             Parameter::OfflineAfterIntervals => "offlineAfterIntervals".into(),
             Parameter::QualificationMinTokensPerSecond(market) => {
@@ -142,7 +168,9 @@ impl Parameter {
     pub fn range(&self) -> RangeInclusive<i64> {
         match self {
             Parameter::NetworkFeeBasisPoints => 0..=5_000,
-            Parameter::PricePerSecond(_) => 0..=1_000 * MICRO_GAI,
+            Parameter::PricePerSecond(_)
+            | Parameter::PricePer1kInputTokens(_)
+            | Parameter::PricePer1kOutputTokens(_) => 0..=1_000 * MICRO_GAI,
             Parameter::HeartbeatIntervalSeconds => 1..=3_600,
             Parameter::OfflineAfterIntervals => 1..=100,
             Parameter::QualificationMinTokensPerSecond(_) => 1..=100_000,
@@ -163,6 +191,18 @@ impl Parameter {
                 "µGAI per second for a job placed without a market, and in markets without a price"
             }
             Parameter::PricePerSecond(Some(_)) => "µGAI per second for a job of this market",
+            Parameter::PricePer1kInputTokens(None) => {
+                "µGAI per 1,000 prompt tokens through the OpenAI gateway, in markets without their own"
+            }
+            Parameter::PricePer1kInputTokens(Some(_)) => {
+                "µGAI per 1,000 prompt tokens through the OpenAI gateway on this market's nodes"
+            }
+            Parameter::PricePer1kOutputTokens(None) => {
+                "µGAI per 1,000 completion tokens through the OpenAI gateway, in markets without their own"
+            }
+            Parameter::PricePer1kOutputTokens(Some(_)) => {
+                "µGAI per 1,000 completion tokens through the OpenAI gateway on this market's nodes"
+            }
             Parameter::HeartbeatIntervalSeconds => "how often nodes heartbeat",
             Parameter::OfflineAfterIntervals => {
                 "missed heartbeat intervals before a node is marked offline"

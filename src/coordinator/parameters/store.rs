@@ -14,6 +14,10 @@ use crate::coordinator::store::{query_err, Store, StoreError};
 pub const DEFAULT_FEE_BASIS_POINTS: i64 = 500;
 /// The default price: 100 µGAI per second (0.36 GAI an hour).
 pub const DEFAULT_PRICE_PER_SECOND: i64 = 100;
+/// The default gateway prices: 20 µGAI per 1,000 prompt tokens and 60 µGAI
+/// per 1,000 completion tokens.
+pub const DEFAULT_PRICE_PER_1K_INPUT_TOKENS: i64 = 20;
+pub const DEFAULT_PRICE_PER_1K_OUTPUT_TOKENS: i64 = 60;
 /// The default green bonus: 20 % of the price for solar seconds.
 pub const DEFAULT_GREEN_BONUS_BASIS_POINTS: i64 = 2_000;
 /// The default quorum: a fifth of the frozen voting power.
@@ -51,6 +55,8 @@ impl Parameters {
         Some(match parameter {
             Parameter::NetworkFeeBasisPoints => DEFAULT_FEE_BASIS_POINTS,
             Parameter::PricePerSecond(_) => DEFAULT_PRICE_PER_SECOND,
+            Parameter::PricePer1kInputTokens(_) => DEFAULT_PRICE_PER_1K_INPUT_TOKENS,
+            Parameter::PricePer1kOutputTokens(_) => DEFAULT_PRICE_PER_1K_OUTPUT_TOKENS,
             Parameter::HeartbeatIntervalSeconds => self.defaults.heartbeat_interval_seconds,
             Parameter::OfflineAfterIntervals => self.defaults.offline_after_intervals,
             Parameter::QualificationMinTokensPerSecond(_) => return None,
@@ -98,8 +104,17 @@ impl Parameters {
         if let Some(value) = value_in(conn, parameter, now_ms).await? {
             return Ok(Some(value));
         }
-        if let Parameter::PricePerSecond(Some(_)) = parameter {
-            let default_price = Parameter::PricePerSecond(None);
+        let market_wide = match parameter {
+            Parameter::PricePerSecond(Some(_)) => Some(Parameter::PricePerSecond(None)),
+            Parameter::PricePer1kInputTokens(Some(_)) => {
+                Some(Parameter::PricePer1kInputTokens(None))
+            }
+            Parameter::PricePer1kOutputTokens(Some(_)) => {
+                Some(Parameter::PricePer1kOutputTokens(None))
+            }
+            _ => None,
+        };
+        if let Some(default_price) = market_wide {
             if let Some(value) = value_in(conn, &default_price, now_ms).await? {
                 return Ok(Some(value));
             }

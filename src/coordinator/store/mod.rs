@@ -105,6 +105,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "placement",
         include_str!("migrations/0010_placement.sql"),
     ),
+    (11, "gateway", include_str!("migrations/0011_gateway.sql")),
 ];
 
 impl MigrationSource<'static> for Embedded {
