@@ -9,6 +9,7 @@ mod checks;
 mod component;
 pub mod container;
 mod container_fields;
+pub mod gateway;
 pub mod container_spec;
 mod host_images;
 mod job_settings;
@@ -37,6 +38,7 @@ use crate::document::{self, Kind};
 
 pub use crate::document::{DocumentError, DocumentWarning, Site};
 pub use component::podman_gpu_access;
+pub use gateway::GatewaySettings;
 pub use host_images::{HostImages, PatternError};
 pub use jobs::{JobKind, JobSettings};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
