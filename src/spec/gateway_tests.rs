@@ -75,9 +75,13 @@ fn bad_slots_urls_and_fields_are_located() {
         "node.yaml:11:16: spec.gateway.workerUrl: `ftp://x` is not an http(s) URL without query or fragment (fix: write the worker's base URL, e.g. http://127.0.0.1:8000)"
     );
     assert!(
-        error_of(&format!("{HEAD}{WORKER}  gateway:\n    workerURL: http://x\n"))
-            .starts_with("node.yaml:11:5: spec.gateway.workerURL: unknown field"),
+        error_of(&format!(
+            "{HEAD}{WORKER}  gateway:\n    workerURL: http://x\n"
+        ))
+        .starts_with("node.yaml:11:5: spec.gateway.workerURL: unknown field"),
         "{}",
-        error_of(&format!("{HEAD}{WORKER}  gateway:\n    workerURL: http://x\n"))
+        error_of(&format!(
+            "{HEAD}{WORKER}  gateway:\n    workerURL: http://x\n"
+        ))
     );
 }

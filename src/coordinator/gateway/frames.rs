@@ -52,7 +52,12 @@ impl Endpoint {
 
 /// Coordinator → node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum ToNode {
     /// Ask the node's worker: POST `endpoint` with `body` (JSON text).
     Request {
@@ -66,7 +71,12 @@ pub enum ToNode {
 
 /// Node → coordinator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum FromNode {
     /// What the node serves; first on every link, again when it changes.
     Hello {
@@ -126,6 +136,9 @@ mod tests {
                 .unwrap();
         assert_eq!(data.request_id(), Some(7));
         assert!(serde_json::from_str::<FromNode>(r#"{"type":"end","id":1,"extra":1}"#).is_err());
-        assert_eq!(link_path(uuid::Uuid::nil()), "/api/nodes/00000000-0000-0000-0000-000000000000/link");
+        assert_eq!(
+            link_path(uuid::Uuid::nil()),
+            "/api/nodes/00000000-0000-0000-0000-000000000000/link"
+        );
     }
 }
