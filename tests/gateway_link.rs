@@ -231,7 +231,8 @@ async fn the_link_relays_refuses_cancels_reconnects_and_stops() {
     let coordinator_id = Uuid::new_v4();
     let (base, mut links) = start_coordinator(coordinator_id).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let identity = Arc::new(NodeIdentity::load_or_create(dir.path()).expect("identity"));
+    let identity =
+        Arc::new(NodeIdentity::load_or_create(&dir.path().join("identity")).expect("identity"));
     let client = CoordinatorClient::new(&base, Arc::clone(&identity)).expect("client");
     let (status_tx, mut status) = watch::channel(None);
     let metrics = AgentMetrics::new();
@@ -442,7 +443,8 @@ async fn a_refused_upgrade_is_retried_not_fatal() {
     let (ended_tx, _ended) = mpsc::unbounded_channel();
     let worker_url = start_worker(ended_tx).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let identity = Arc::new(NodeIdentity::load_or_create(dir.path()).expect("identity"));
+    let identity =
+        Arc::new(NodeIdentity::load_or_create(&dir.path().join("identity")).expect("identity"));
     let client = CoordinatorClient::new(&base, identity).expect("client");
     let (status_tx, mut status) = watch::channel(None);
     let metrics = AgentMetrics::new();

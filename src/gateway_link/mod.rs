@@ -115,10 +115,11 @@ pub async fn run(
                 reporter.connected(models);
                 let up = Instant::now();
                 let down = session::serve(stream, hello, &upstream, &reporter, &cancel).await;
-                reporter.dropped(one_line(&down));
                 if matches!(down, session::LinkDown::Stopped) {
+                    reporter.stopped();
                     return;
                 }
+                reporter.dropped(one_line(&down));
                 tracing::warn!(%node_id, error = %one_line(&down), "gateway link down; reconnecting");
                 if up.elapsed() >= STABLE_AFTER {
                     retries.reset();

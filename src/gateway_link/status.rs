@@ -171,6 +171,14 @@ impl LinkReporter {
         self.set_state(LinkState::Disconnected);
     }
 
+    /// The agent stopped: the link closed on purpose (not a reconnect).
+    pub fn stopped(&self) {
+        self.metrics.gateway_link_up.set(0);
+        self.metrics.gateway_in_flight.set(0);
+        self.update(|s| s.in_flight = 0);
+        self.set_state(LinkState::Disconnected);
+    }
+
     /// `in_flight` requests are being answered now.
     pub fn in_flight(&self, in_flight: usize) {
         let n = u32::try_from(in_flight).unwrap_or(u32::MAX);
