@@ -11,6 +11,7 @@ pub mod container;
 mod container_fields;
 pub mod container_spec;
 pub mod gateway;
+mod gateway_settings;
 mod host_images;
 mod job_settings;
 pub mod jobs;

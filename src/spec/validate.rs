@@ -9,7 +9,7 @@ use crate::document::{Checker, Locations};
 
 use super::checks::{unique_indices, SpecChecks};
 use super::component;
-use super::gateway::gateway_settings;
+use super::gateway_settings::gateway_settings;
 use super::host_images::HostImages;
 use super::job_settings::job_settings;
 use super::jobs::JobSettings;
