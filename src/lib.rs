@@ -10,6 +10,7 @@ pub mod coordinator_link;
 pub mod document;
 pub mod energy;
 pub mod error_text;
+pub mod gateway_link;
 pub mod geo;
 pub mod gpu;
 pub mod http_server;

@@ -35,6 +35,10 @@ pub struct AgentMetrics {
     pub power_surplus_watts: Gauge,
     pub energy_joules: Counter,
     pub solar_energy_joules: Counter,
+    pub gateway_link_up: IntGauge,
+    pub gateway_link_connects: IntCounterVec,
+    pub gateway_requests: IntCounterVec,
+    pub gateway_in_flight: IntGauge,
 }
 
 /// Result label values.
@@ -53,6 +57,19 @@ pub const CLAIM_ERROR: &str = "error";
 pub const LEASE_ENDS: [&str; 5] = ["completed", "cancelled", "lost", "expired", "stopped"];
 /// Outcome label values of `garage_network_job_completions_total`.
 pub const COMPLETION_OUTCOMES: [&str; 3] = ["succeeded", "failed", "timed_out"];
+/// Outcome label values of `garage_agent_gateway_requests_total`: the
+/// worker's answer relayed to its end, failed on the node, cancelled by the
+/// coordinator (or cut off with the link), refused for want of a slot.
+pub const GATEWAY_OK: &str = "ok";
+pub const GATEWAY_FAILED: &str = "failed";
+pub const GATEWAY_CANCELLED: &str = "cancelled";
+pub const GATEWAY_REFUSED: &str = "refused";
+pub const GATEWAY_OUTCOMES: [&str; 4] = [
+    GATEWAY_OK,
+    GATEWAY_FAILED,
+    GATEWAY_CANCELLED,
+    GATEWAY_REFUSED,
+];
 
 const KINDS: [ComponentKind; 3] = [
     ComponentKind::Podman,
@@ -194,6 +211,32 @@ impl AgentMetrics {
                 "The part of that energy the node's solar production covered.",
             )
             .expect("valid metric"),
+            gateway_link_up: IntGauge::new(
+                "garage_agent_gateway_link_up",
+                "1 while the gateway link to the coordinator is connected.",
+            )
+            .expect("valid metric"),
+            gateway_link_connects: IntCounterVec::new(
+                Opts::new(
+                    "garage_agent_gateway_link_connects_total",
+                    "Attempts to open the gateway link, by result (success, error).",
+                ),
+                &["result"],
+            )
+            .expect("valid metric"),
+            gateway_requests: IntCounterVec::new(
+                Opts::new(
+                    "garage_agent_gateway_requests_total",
+                    "Gateway requests that ended on this node, by outcome (ok, failed, cancelled, refused).",
+                ),
+                &["outcome"],
+            )
+            .expect("valid metric"),
+            gateway_in_flight: IntGauge::new(
+                "garage_agent_gateway_in_flight",
+                "Gateway requests this node's worker is answering now.",
+            )
+            .expect("valid metric"),
             registry,
         };
         metrics.register_all();
@@ -233,6 +276,10 @@ impl AgentMetrics {
             Box::new(self.power_surplus_watts.clone()),
             Box::new(self.energy_joules.clone()),
             Box::new(self.solar_energy_joules.clone()),
+            Box::new(self.gateway_link_up.clone()),
+            Box::new(self.gateway_link_connects.clone()),
+            Box::new(self.gateway_requests.clone()),
+            Box::new(self.gateway_in_flight.clone()),
             Box::new(build_info),
             // Sampled from NVML at scrape time; `garage_gpus 0` without one.
             Box::new(crate::gpu::telemetry::GpuCollector::new()),
@@ -250,6 +297,7 @@ impl AgentMetrics {
         for result in [RESULT_SUCCESS, RESULT_ERROR] {
             self.reconciles.with_label_values(&[result]);
             self.spec_reloads.with_label_values(&[result]);
+            self.gateway_link_connects.with_label_values(&[result]);
             for request in [REPORT_REGISTER, REPORT_HEARTBEAT] {
                 self.coordinator_reports
                     .with_label_values(&[request, result]);
@@ -263,6 +311,9 @@ impl AgentMetrics {
         }
         for outcome in COMPLETION_OUTCOMES {
             self.network_job_completions.with_label_values(&[outcome]);
+        }
+        for outcome in GATEWAY_OUTCOMES {
+            self.gateway_requests.with_label_values(&[outcome]);
         }
         for cause in crate::reconcile::Cause::METRIC_LABELS {
             self.drift_corrections.with_label_values(&[cause]);

@@ -358,6 +358,10 @@ fn metrics_expose_every_contract_family() {
         ("garage_node_power_surplus_watts", "gauge"),
         ("garage_node_energy_joules_total", "counter"),
         ("garage_node_solar_energy_joules_total", "counter"),
+        ("garage_agent_gateway_link_up", "gauge"),
+        ("garage_agent_gateway_link_connects_total", "counter"),
+        ("garage_agent_gateway_requests_total", "counter"),
+        ("garage_agent_gateway_in_flight", "gauge"),
     ];
     let missing: Vec<String> = families
         .iter()

@@ -1,5 +1,6 @@
 //! The agent's HTTP endpoints: `/status` (JSON: the node's status, its
-//! running network jobs as `networkJobs` and its power as `power`), `/metrics` (Prometheus
+//! running network jobs as `networkJobs`, its power as `power` and, with
+//! `spec.gateway.serve`, its gateway link as `gateway`), `/metrics` (Prometheus
 //! text), `/healthz` (the process serves) and `/readyz` (the agent is
 //! converging, as [`NodeStatus::is_converging`] decides).
 
@@ -11,6 +12,7 @@ use axum::{Json, Router};
 use tokio::sync::watch;
 
 use crate::energy::PowerStatus;
+use crate::gateway_link::LinkStatus;
 use crate::metrics::AgentMetrics;
 use crate::reconcile::NodeStatus;
 use crate::work::RunningJobs;
@@ -21,6 +23,7 @@ struct AppState {
     metrics: AgentMetrics,
     running: RunningJobs,
     power: watch::Receiver<Option<PowerStatus>>,
+    gateway: watch::Receiver<Option<LinkStatus>>,
 }
 
 /// The router, for serving and for tests.
@@ -29,6 +32,7 @@ pub fn router(
     metrics: AgentMetrics,
     running: RunningJobs,
     power: watch::Receiver<Option<PowerStatus>>,
+    gateway: watch::Receiver<Option<LinkStatus>>,
 ) -> Router {
     Router::new()
         .route("/status", get(status_json))
@@ -40,6 +44,7 @@ pub fn router(
             metrics,
             running,
             power,
+            gateway,
         })
 }
 
@@ -50,6 +55,11 @@ async fn status_json(State(state): State<AppState>) -> Json<serde_json::Value> {
         fields.insert("networkJobs".into(), jobs);
         let power = serde_json::to_value(&*state.power.borrow()).unwrap_or_default();
         fields.insert("power".into(), power);
+        // Absent unless the node serves the gateway (`spec.gateway.serve`).
+        if let Some(gateway) = &*state.gateway.borrow() {
+            let gateway = serde_json::to_value(gateway).unwrap_or_default();
+            fields.insert("gateway".into(), gateway);
+        }
     }
     Json(status)
 }
@@ -84,7 +94,14 @@ mod tests {
         let metrics = AgentMetrics::new();
         let monitor = EnergyMonitor::for_host(&PowerSettings::default(), metrics.clone());
         let (_status_tx, status) = watch::channel(NodeStatus::new("n1"));
-        let app = router(status, metrics, RunningJobs::new(), monitor.subscribe());
+        let (gateway_tx, gateway) = watch::channel(None);
+        let app = router(
+            status,
+            metrics.clone(),
+            RunningJobs::new(),
+            monitor.subscribe(),
+            gateway,
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -102,6 +119,9 @@ mod tests {
             serde_json::Value::Null,
             "nothing sampled yet"
         );
+        assert!(before.get("gateway").is_none(), "no link: no gateway");
+        let reporter = crate::gateway_link::LinkReporter::new(gateway_tx, metrics, 3);
+        reporter.connected(vec!["smollm2".into()]);
         let sample = monitor.sample().await;
         let after: serde_json::Value = get("/status")
             .await
@@ -110,6 +130,9 @@ mod tests {
             .await
             .expect("JSON");
         assert_eq!(after["power"]["source"], "grid");
+        assert_eq!(after["gateway"]["state"], "connected");
+        assert_eq!(after["gateway"]["slots"], 3);
+        assert_eq!(after["gateway"]["models"], serde_json::json!(["smollm2"]));
         assert_eq!(after["power"]["draw"]["watts"], sample.draw.watts);
         assert_eq!(
             after["power"]["draw"]["measuredBy"],
@@ -127,6 +150,8 @@ mod tests {
             "garage_node_power_surplus_watts",
             "garage_node_energy_joules_total",
             "garage_node_solar_energy_joules_total",
+            "garage_agent_gateway_link_up",
+            "garage_agent_gateway_in_flight",
         ] {
             assert!(
                 text.contains(&format!("\n{name} ")),

@@ -1,7 +1,8 @@
 //! The node agent (`garage run`): wires the spec watch, the engine's event
 //! stream, the reconcile controller, the HTTP endpoints and (with
-//! `spec.coordinator`) the coordinator heartbeats and (with `spec.jobs.accept`)
-//! the work task that runs network jobs, and the energy monitor (power draw,
+//! `spec.coordinator`) the coordinator heartbeats, (with `spec.jobs.accept`)
+//! the work task that runs network jobs, (with `spec.gateway.serve`) the
+//! gateway link, and the energy monitor (power draw,
 //! solar production), under one supervisor. The
 //! first task to fail stops the rest; a stop (SIGTERM) leaves every workload
 //! running.
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +26,7 @@ use crate::benchmark::saved;
 use crate::coordinator::CoordinatorClient;
 use crate::coordinator_link;
 use crate::energy::EnergyMonitor;
+use crate::gateway_link::{self, LinkSettings};
 use crate::gpu::GpuInventory;
 use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
@@ -184,6 +186,21 @@ pub async fn run(
             metrics.clone(),
         )
     });
+    // spec.gateway is read at start too; without a coordinator (or a
+    // client for it) there is no link, and /status shows no `gateway`.
+    let (gateway_tx, gateway_rx) = watch::channel(None);
+    let gateway = client
+        .clone()
+        .zip(LinkSettings::from_spec(&spec))
+        .map(|(client, settings)| {
+            gateway_link::run(
+                client,
+                settings,
+                gateway_tx,
+                metrics.clone(),
+                cancel.clone(),
+            )
+        });
     let running = RunningJobs::new();
     let work = match client.filter(|_| spec.jobs().accept) {
         Some(client) => work_task::work(
@@ -229,6 +246,13 @@ pub async fn run(
     if let Some(heartbeats) = heartbeats {
         tasks.spawn(until_cancelled(cancel.clone(), heartbeats));
     }
+    if let Some(gateway) = gateway {
+        // Not `until_cancelled`: on a stop it closes the link itself.
+        tasks.spawn(async move {
+            gateway.await;
+            Ok(())
+        });
+    }
     if let Some(work) = work {
         // Not `until_cancelled`: on a stop it stops its jobs itself.
         tasks.spawn(async move {
@@ -246,7 +270,7 @@ pub async fn run(
     {
         let cancel = cancel.clone();
         let app = http_server::with_request_timeout(
-            http::router(status, metrics, running, energy.subscribe()),
+            http::router(status, metrics, running, energy.subscribe(), gateway_rx),
             http_server::REQUEST_TIMEOUT,
         );
         tasks.spawn(async move {

@@ -267,11 +267,46 @@ impl CoordinatorClient {
             return Ok(first);
         }
         tracing::info!(coordinator = %self.base, "the coordinator's id changed; fetching it again");
+        self.forget_coordinator_id();
+        self.send_once(method, path, body, timeout).await
+    }
+
+    /// Forgets the coordinator's id, so the next signature fetches it again
+    /// (a request this client did not send was refused as signed for
+    /// another coordinator).
+    pub fn forget_coordinator_id(&self) {
         *self
             .coordinator_id
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
-        self.send_once(method, path, body, timeout).await
+    }
+
+    /// The coordinator's root URL, e.g. `http://127.0.0.1:7070` (no
+    /// trailing `/`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The signature headers of an empty-body `method` request to `path`,
+    /// for a request sent by other means: the gateway link's WebSocket
+    /// upgrade (`GET` of the link path), verified like any signed node
+    /// request. Fetches the coordinator's id at the first call.
+    pub async fn signed_headers(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Result<Vec<(&'static str, String)>, ClientError> {
+        let coordinator = self.coordinator_id().await?;
+        let now = i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX);
+        let signed = self.identity.sign_request(
+            coordinator,
+            method.as_str(),
+            path,
+            &[],
+            now,
+            &signing::new_nonce(),
+        );
+        Ok(signed.pairs().into())
     }
 
     async fn send_once(

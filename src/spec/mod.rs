@@ -10,6 +10,8 @@ mod component;
 pub mod container;
 mod container_fields;
 pub mod container_spec;
+pub mod gateway;
+mod gateway_settings;
 mod host_images;
 mod job_settings;
 pub mod jobs;
@@ -37,6 +39,7 @@ use crate::document::{self, Kind};
 
 pub use crate::document::{DocumentError, DocumentWarning, Site};
 pub use component::podman_gpu_access;
+pub use gateway::GatewaySettings;
 pub use host_images::{HostImages, PatternError};
 pub use jobs::{JobKind, JobSettings};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::container_spec::{ComponentKind, ContainerSpec, RestartPolicy};
+use super::gateway::GatewaySettings;
 use super::host_images::HostImages;
 use super::jobs::JobSettings;
 use super::model_ref::HubModel;
@@ -30,6 +31,7 @@ pub struct NodeSpec {
     pub(super) podman: Option<PodmanHost>,
     pub(super) worker_model: Option<WorkerModel>,
     pub(super) jobs: JobSettings,
+    pub(super) gateway: GatewaySettings,
 }
 
 /// The model `spec.worker` serves, as written (already validated).
@@ -123,6 +125,11 @@ impl NodeSpec {
     /// `spec.jobs`: network jobs and the job concurrency.
     pub fn jobs(&self) -> &JobSettings {
         &self.jobs
+    }
+
+    /// `spec.gateway`: serving the network's OpenAI endpoint over the link.
+    pub fn gateway(&self) -> &GatewaySettings {
+        &self.gateway
     }
 }
 

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::container::{Capabilities, Container, Resources};
+use super::gateway::Gateway;
 use super::jobs::Jobs;
 use super::quantity::DURATION_PATTERN;
 
@@ -85,6 +86,9 @@ pub struct Spec {
     /// Jobs from the network, and how many jobs run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<Jobs>,
+    /// Serving the network's OpenAI gateway through this node's worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<Gateway>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -9,6 +9,7 @@ use crate::document::{Checker, Locations};
 
 use super::checks::{unique_indices, SpecChecks};
 use super::component;
+use super::gateway_settings::gateway_settings;
 use super::host_images::HostImages;
 use super::job_settings::job_settings;
 use super::jobs::JobSettings;
@@ -88,6 +89,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
     let reconcile = reconcile_settings(&c, &spec.reconcile)?;
     let components = component::components(&c, doc, node_gpu, metrics_listen)?;
     let jobs = job_settings(&c, doc)?;
+    let gateway = gateway_settings(&c, doc)?;
     Ok(NodeSpec {
         name: name.clone(),
         generation: generation(doc),
@@ -102,6 +104,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         podman: podman_host(&c, doc, &jobs)?,
         worker_model: worker_model(doc),
         jobs,
+        gateway,
     })
 }
 
