@@ -121,6 +121,41 @@ fn stored_account(row: &AnyRow) -> Result<StoredAccount, StoreError> {
     })
 }
 
+impl Store {
+    /// The residency an account's gateway requests keep to by default
+    /// (`X-Garage-Residency` syntax), if it has one.
+    pub async fn account_residency(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT residency FROM accounts WHERE account_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query_err("read an account's residency"))?;
+        match row {
+            Some(row) => row
+                .try_get(0)
+                .map_err(query_err("read an account's residency")),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets (or with `None` clears) an account's default residency;
+    /// `false` when there is no such account.
+    pub async fn set_account_residency(
+        &self,
+        id: &str,
+        residency: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let result = sqlx::query("UPDATE accounts SET residency = $2 WHERE account_id = $1")
+            .bind(id.to_string())
+            .bind(residency.map(str::to_string))
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("set an account's residency"))?;
+        Ok(result.rows_affected() == 1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,40 +194,5 @@ mod tests {
         let page = store.accounts_page(None, 10).await.expect("ok");
         assert_eq!(page.len(), 1);
         assert_eq!(page[0].revoked_at_ms, Some(5));
-    }
-}
-
-impl Store {
-    /// The residency an account's gateway requests keep to by default
-    /// (`X-Garage-Residency` syntax), if it has one.
-    pub async fn account_residency(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT residency FROM accounts WHERE account_id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query_err("read an account's residency"))?;
-        match row {
-            Some(row) => row
-                .try_get(0)
-                .map_err(query_err("read an account's residency")),
-            None => Ok(None),
-        }
-    }
-
-    /// Sets (or with `None` clears) an account's default residency;
-    /// `false` when there is no such account.
-    pub async fn set_account_residency(
-        &self,
-        id: &str,
-        residency: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
-        let result = sqlx::query("UPDATE accounts SET residency = $2 WHERE account_id = $1")
-            .bind(id.to_string())
-            .bind(residency.map(str::to_string))
-            .execute(&self.pool)
-            .await
-            .map_err(query_err("set an account's residency"))?;
-        Ok(result.rows_affected() == 1)
     }
 }

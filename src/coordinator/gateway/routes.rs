@@ -6,6 +6,8 @@
 //! with the serving node in `X-Garage-Node`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
@@ -28,7 +30,7 @@ use super::choose::choose;
 use super::error::GatewayError;
 use super::frames::Endpoint;
 use super::limits::{AccountLimits, Permit};
-use super::links::Links;
+use super::links::{Link, Links, Slot};
 use super::metrics::GatewayMetrics;
 use super::relay::{attempt, Attempt, MAX_ATTEMPTS};
 use super::sse;
@@ -45,6 +47,11 @@ use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::parameters::names::Parameter;
 use crate::coordinator::parameters::Parameters;
 use crate::coordinator::store::Store;
+
+/// How long a request moved off a failed node waits for a busy node's slot.
+const RETRY_WAIT: Duration = Duration::from_secs(60);
+/// How often it looks.
+const RETRY_POLL: Duration = Duration::from_millis(25);
 
 /// The response header naming the node that served a request.
 pub const NODE_HEADER: &str = "x-garage-node";
@@ -322,18 +329,41 @@ async fn serve(
                         tried.len()
                     )));
                 }
-                match choose(&state.links.all(), &ask.model, residency.as_ref(), &tried) {
+                match choose_waiting(state, &ask.model, residency.as_ref(), &tried).await {
                     Ok((next, next_slot)) => {
                         state.metrics.retries.inc();
                         (link, slot) = (next, next_slot);
                     }
-                    Err(_) => {
+                    Err(err) => {
                         return Err(GatewayError::nodes_failed(format!(
-                            "the node serving this request failed before answering and no other node could take it: {why}"
+                            "the node serving this request failed before answering and no other node could take it ({}): {why}",
+                            err.message
                         )))
                     }
                 }
             }
+        }
+    }
+}
+
+/// [`choose`] for a request already moved off a failed node: when every
+/// other suitable node is busy it waits for a free slot (the client has
+/// waited once already), up to [`RETRY_WAIT`].
+async fn choose_waiting(
+    state: &GatewayState,
+    model: &str,
+    residency: Option<&Residency>,
+    tried: &HashSet<Uuid>,
+) -> Result<(Arc<Link>, Slot), GatewayError> {
+    let deadline = Instant::now() + RETRY_WAIT;
+    loop {
+        match choose(&state.links.all(), model, residency, tried) {
+            Err(busy)
+                if busy.status == StatusCode::TOO_MANY_REQUESTS && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(RETRY_POLL).await;
+            }
+            other => return other,
         }
     }
 }
