@@ -321,6 +321,10 @@ ${location_yaml:+$location_yaml
       path: /models/$model_name
     modelVolume: $models_volume
     port: $worker_port
+  # The network's OpenAI endpoint (the coordinator's /v1) reaches this
+  # worker over the agent's one outbound link: nothing listens for it here.
+  gateway:
+    serve: true
   jobs:
     accept: true
     maxConcurrent: 1
@@ -413,6 +417,7 @@ Garage AI node $name ($node_id) is up.
   status       $GARAGE status -f $spec     ($metrics_url/status)
   metrics      $metrics_url/metrics
   worker       $worker/v1  (OpenAI-compatible)
+  network      $coordinator/v1  (OpenAI-compatible, any linked node; an API key from 'garage account create')
   coordinator  $coordinator/api/nodes/$node_id
   node.yaml    $spec  (edit and save to change the node)
   stop         bash $repo/start.sh --stop --state-dir $state_dir

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{
     docker, docker_ok, free_port, garage_bin, http_get, output_with_timeout, podman_prerequisites,
-    run_id, show,
+    run_id, show, try_wait_until,
 };
 
 /// Image builds, the model copy, the benchmark and the worker's load.
@@ -166,6 +166,26 @@ fn start_sh_brings_up_a_registered_serving_node_and_a_second_run_changes_nothing
             .as_f64()
             .is_some_and(|g| g > 0.0),
         "{body}"
+    );
+
+    // The node serves the network's OpenAI endpoint over its link.
+    assert!(
+        text.contains(&format!("network      {coordinator}/v1")),
+        "{text}"
+    );
+    let agent = format!("http://{}", node.flag("--metrics-listen"));
+    let linked = try_wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+        let (_, body) = http_get(&agent, "/status").ok()?;
+        let status: Value = serde_json::from_str(&body).ok()?;
+        let gateway = &status["gateway"];
+        (gateway["state"] == "connected"
+            && gateway["models"].as_array().is_some_and(|m| !m.is_empty()))
+        .then_some(())
+    });
+    assert!(
+        linked.is_some(),
+        "the agent's gateway link is not up: {:?}",
+        http_get(&agent, "/status")
     );
 
     // A second run finds everything in place and recreates nothing.
