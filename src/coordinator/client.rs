@@ -296,17 +296,26 @@ impl CoordinatorClient {
         method: &Method,
         path: &str,
     ) -> Result<Vec<(&'static str, String)>, ClientError> {
+        Ok(self.sign(method, path, &[]).await?.pairs().into())
+    }
+
+    /// Signs `method path body` for the coordinator, now, with a new nonce.
+    async fn sign(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &[u8],
+    ) -> Result<signing::SignedHeaders, ClientError> {
         let coordinator = self.coordinator_id().await?;
         let now = i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX);
-        let signed = self.identity.sign_request(
+        Ok(self.identity.sign_request(
             coordinator,
             method.as_str(),
             path,
-            &[],
+            body,
             now,
             &signing::new_nonce(),
-        );
-        Ok(signed.pairs().into())
+        ))
     }
 
     async fn send_once(
@@ -316,16 +325,7 @@ impl CoordinatorClient {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<RawResponse, ClientError> {
-        let coordinator = self.coordinator_id().await?;
-        let now = i64::try_from(crate::clock::unix_secs()).unwrap_or(i64::MAX);
-        let signed = self.identity.sign_request(
-            coordinator,
-            method.as_str(),
-            path,
-            &body,
-            now,
-            &signing::new_nonce(),
-        );
+        let signed = self.sign(&method, path, &body).await?;
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).timeout(timeout);
         if !body.is_empty() {

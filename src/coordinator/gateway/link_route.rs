@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::frames::{FromNode, LINK_PATH, MAX_FRAME_BYTES, MAX_MODELS, MAX_SLOTS};
 use super::links::{Link, NodeFacts};
-use super::routes::GatewayState;
+use super::state::GatewayState;
 use crate::coordinator::http::error::ApiError;
 
 /// How often the coordinator pings a link.

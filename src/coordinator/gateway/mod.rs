@@ -5,7 +5,7 @@
 //! by its account's `limits`, given a node (`choose`), held and settled
 //! through the ledger (`billing`, `bill`), sent and retried (`relay`), and
 //! answered whole or streamed (`sse`, `stream`), counted in `metrics`,
-//! with OpenAI-shaped errors (`error`).
+//! with OpenAI-shaped errors (`error`); `state` is what handlers share.
 
 pub mod ask;
 pub mod bill;
@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod relay;
 pub mod routes;
 pub mod sse;
+pub mod state;
 pub mod stream;
 pub mod sweep;
 pub mod views;

@@ -18,8 +18,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,24 +27,20 @@ use super::billing::{cost, NewBill, TokenPrices, Tokens};
 use super::choose::choose;
 use super::error::GatewayError;
 use super::frames::Endpoint;
-use super::limits::{AccountLimits, Permit};
-use super::links::{Link, Links, Slot};
-use super::metrics::GatewayMetrics;
+use super::limits::Permit;
+use super::links::{Link, Slot};
 use super::relay::{attempt, Attempt, MAX_ATTEMPTS};
 use super::sse;
+use super::state::GatewayState;
 use super::stream::{relay, StreamParts};
 use super::views;
 use crate::clock::unix_millis;
-use crate::coordinator::http::admin::AdminGuard;
-use crate::coordinator::http::api_key::{Caller, ClientAuth};
+use crate::coordinator::http::api_key::Caller;
 use crate::coordinator::http::error::{ApiError, ErrorBody};
-use crate::coordinator::http::node_auth::Authenticator;
 use crate::coordinator::http::rate_limit::ClientAddr;
 use crate::coordinator::jobs::api::Residency;
 use crate::coordinator::ledger::LedgerAccount;
 use crate::coordinator::parameters::names::Parameter;
-use crate::coordinator::parameters::Parameters;
-use crate::coordinator::store::Store;
 
 /// How long a request moved off a failed node waits for a busy node's slot.
 const RETRY_WAIT: Duration = Duration::from_secs(60);
@@ -57,23 +51,6 @@ const RETRY_POLL: Duration = Duration::from_millis(25);
 pub const NODE_HEADER: &str = "x-garage-node";
 /// The response header with the gateway's id of a request (its bill).
 pub const REQUEST_HEADER: &str = "x-garage-request-id";
-
-/// What the gateway's handlers read; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct GatewayState {
-    pub store: Store,
-    pub auth: Authenticator,
-    pub clients: ClientAuth,
-    pub admin: AdminGuard,
-    pub links: Links,
-    pub metrics: GatewayMetrics,
-    pub parameters: Parameters,
-    pub limits: AccountLimits,
-    /// Settlements of bills whose stream ended; waited for at shutdown.
-    pub settlements: TaskTracker,
-    /// The coordinator stopping: links close.
-    pub cancel: CancellationToken,
-}
 
 /// The bounded routes (the server's request deadline applies).
 pub fn router(state: GatewayState) -> Router {

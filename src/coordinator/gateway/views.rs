@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::routes::GatewayState;
+use super::state::GatewayState;
 use crate::coordinator::http::api_key::Caller;
 use crate::coordinator::http::error::{ApiError, ErrorBody};
 use crate::coordinator::http::rate_limit::ClientAddr;
