@@ -17,7 +17,9 @@ use serde_json::Value;
 
 mod support;
 
-use support::{docker, ping, podman_prerequisites, text, wait_for, PodmanNode, IMAGE, JOB_HEAD};
+use support::{
+    docker, ping, podman_prerequisites, text, try_wait_until, wait_for, PodmanNode, IMAGE, JOB_HEAD,
+};
 
 #[test]
 fn podman_component_converges_and_answers_ping() {
@@ -471,7 +473,12 @@ fn concurrent_jobs_are_limited_by_max_concurrent() {
             .contains("waiting for a free job slot (2 job(s) may run at once)")),
         "the third run waited for a slot"
     );
-    assert_eq!(node.job_leftovers(), Vec::<String>::new());
+    // Three runs cleaned up at once: the nested podman may still be
+    // finishing a removal when the last run exits (seen once in CI).
+    let clean = try_wait_until(Duration::from_secs(15), Duration::from_millis(200), || {
+        node.job_leftovers().is_empty().then_some(())
+    });
+    assert!(clean.is_some(), "job leftovers: {:?}", node.job_leftovers());
 }
 
 #[test]
