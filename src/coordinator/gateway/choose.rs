@@ -63,13 +63,7 @@ pub fn choose(
         return Err(GatewayError::unavailable(why));
     }
     let mut ranked = resident;
-    ranked.sort_by_key(|l| {
-        (
-            std::cmp::Reverse(l.free_slots()),
-            l.load().in_flight,
-            l.node_id,
-        )
-    });
+    ranked.sort_by_cached_key(|l| (std::cmp::Reverse(l.free_slots()), l.in_flight(), l.node_id));
     for link in ranked {
         if let Some(slot) = link.try_take_slot() {
             return Ok((Arc::clone(link), slot));

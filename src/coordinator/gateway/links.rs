@@ -90,11 +90,15 @@ impl Link {
         }
     }
 
-    fn announced(&self) -> Announced {
-        self.announced
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Reads what the node announced without copying it (routing asks
+    /// this of every link for every request).
+    fn with_announced<T>(&self, read: impl FnOnce(&Announced) -> T) -> T {
+        read(
+            &self
+                .announced
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Records what the node's hello said.
@@ -106,36 +110,40 @@ impl Link {
     }
 
     pub fn serves(&self, model: &str) -> bool {
-        self.announced().models.iter().any(|m| m == model)
+        self.with_announced(|a| a.models.iter().any(|m| m == model))
     }
 
     pub fn models(&self) -> Vec<String> {
-        self.announced().models
+        self.with_announced(|a| a.models.clone())
+    }
+
+    /// Requests holding one of its slots now.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Slots the node announced and has free.
     pub fn free_slots(&self) -> u32 {
-        self.announced()
-            .slots
-            .saturating_sub(self.in_flight.load(Ordering::SeqCst))
+        self.with_announced(|a| a.slots)
+            .saturating_sub(self.in_flight())
     }
 
     pub fn load(&self) -> LinkLoad {
-        let announced = self.announced();
+        let announced = self.with_announced(Announced::clone);
         LinkLoad {
             node_id: self.node_id,
             market: self.facts.market.clone(),
             country: self.facts.location.country.clone(),
             models: announced.models,
             slots: announced.slots,
-            in_flight: self.in_flight.load(Ordering::SeqCst),
+            in_flight: self.in_flight(),
         }
     }
 
     /// Takes a slot if one is free: the caller then owns it until the
     /// exchange it starts (or the returned slot) is dropped.
     pub fn try_take_slot(self: &Arc<Self>) -> Option<Slot> {
-        let slots = self.announced().slots;
+        let slots = self.with_announced(|a| a.slots);
         self.in_flight
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < slots).then_some(n + 1)
@@ -333,7 +341,10 @@ impl Links {
     /// Updates the link and slot gauges.
     pub fn refresh_gauges(&self) {
         let map = self.map();
-        let slots: u64 = map.values().map(|l| u64::from(l.announced().slots)).sum();
+        let slots: u64 = map
+            .values()
+            .map(|l| u64::from(l.with_announced(|a| a.slots)))
+            .sum();
         self.metrics
             .links
             .set(i64::try_from(map.len()).unwrap_or(i64::MAX));

@@ -20,7 +20,7 @@ use super::limits::Permit;
 use super::links::Exchange;
 use super::metrics::GatewayMetrics;
 use super::relay::{next, Started, IDLE_TIMEOUT};
-use super::sse::{Piece, Splitter};
+use super::sse::{classify, Piece, Splitter};
 
 /// What a stream needs besides the started exchange.
 #[derive(Debug)]
@@ -130,11 +130,10 @@ pub fn relay(
             let failure = match next(&mut r.exchange, Instant::now() + IDLE_TIMEOUT).await {
                 Ok(FromNode::Data { data, .. }) => match r.splitter.push(&data) {
                     Ok(payloads) => {
-                        r.pending.extend(
-                            payloads
-                                .into_iter()
-                                .map(|p| (p.clone(), super::sse::classify(&p))),
-                        );
+                        r.pending.extend(payloads.into_iter().map(|p| {
+                            let piece = classify(&p);
+                            (p, piece)
+                        }));
                         continue;
                     }
                     Err(why) => why,
