@@ -17,6 +17,8 @@ n="${1:-20}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 garage="${GARAGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/garage}"
 [ -x "$garage" ] || garage="${CARGO_TARGET_DIR:-$repo/target}/debug/garage"
+# wait_for, shared with the other scripts (after $garage: lib.sh sets its own GARAGE_BIN).
+source "$repo/benches/lib.sh"
 node="bench-dispatch-$$"
 port="${GARAGE_BENCH_PORT:-17$(( $$ % 900 + 100 ))}"
 metrics_port=$(( port + 1 ))
@@ -39,13 +41,6 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-wait_for() { # URL SECONDS
-  local deadline=$(( $(date +%s) + $2 ))
-  until curl -fs -o /dev/null "$1"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "no answer from $1 within $2 s" >&2; exit 1; }
-    sleep 0.2
-  done
-}
 
 export GARAGE_ADMIN_TOKEN="bench-dispatch-admin-token-0123456789abcdef"
 mkdir -m 700 "$dir/coordinator"

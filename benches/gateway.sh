@@ -13,6 +13,8 @@ rounds="${1:-10}"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 garage="${GARAGE_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/garage}"
 [ -x "$garage" ] || garage="${CARGO_TARGET_DIR:-$repo/target}/debug/garage"
+# wait_for, shared with the other scripts (after $garage: lib.sh sets its own GARAGE_BIN).
+source "$repo/benches/lib.sh"
 model="${GARAGE_SMOLLM2_GGUF:-$repo/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 python="${PYTHON:-$repo/.venv/bin/python}"
 [ -f "$model" ] || { echo "no model at $model (scripts/fetch-default-model.sh .cache/models)" >&2; exit 1; }
@@ -31,13 +33,6 @@ stop_all() {
   rm -rf "$dir"
 }
 trap stop_all EXIT
-wait_for() { # URL SECONDS
-  local deadline=$(( $(date +%s) + $2 ))
-  until curl -fs -o /dev/null "$1"; do
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "no answer from $1 within $2 s" >&2; exit 1; }
-    sleep 0.2
-  done
-}
 export GARAGE_ADMIN_TOKEN="bench-gateway-admin-token-0123456789abcdef"
 "$garage" coordinator --listen "127.0.0.1:$coordinator_port" --state-dir "$dir/coordinator" \
   --registration open --heartbeat-interval 1s >"$dir/coordinator.log" 2>&1 &

@@ -15,6 +15,15 @@ AGENT_URL="http://127.0.0.1:19464"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# wait_for URL SECONDS: until URL answers 2xx; exits the script past SECONDS.
+wait_for() { # URL SECONDS
+  local deadline=$(( $(date +%s) + $2 ))
+  until curl -fs -o /dev/null "$1"; do
+    [ "$(date +%s)" -lt "$deadline" ] || { echo "no answer from $1 within $2 s" >&2; exit 1; }
+    sleep 0.2
+  done
+}
+
 now_ns() { date +%s%N; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
