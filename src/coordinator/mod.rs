@@ -4,7 +4,8 @@
 //! (default, one coordinator) or PostgreSQL (any number of stateless
 //! replicas). Organised by domain: `nodes`, `jobs`, `accounts`,
 //! `qualification`, `parameters`, `ledger`, `governance`, `regions`,
-//! `energy`, over the shared `http` and `store` layers; `server` wires them.
+//! `energy`, `gateway`, over the shared `http` and `store` layers; the web
+//! `dashboard` shows them all; `server` wires them.
 
 pub mod accounts;
 pub mod api;
@@ -12,6 +13,7 @@ pub mod bearer_client;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod dashboard;
 pub mod energy;
 pub mod gateway;
 pub mod governance;

@@ -1,8 +1,8 @@
 //! Running a coordinator: opens the store, builds each domain's state and
 //! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
-//! metrics, health, fallbacks, body limit, request deadline), and
-//! supervises the server with the background sweeps (node liveness, job
-//! leases, proposal tallies, stale gateway bills).
+//! metrics, health, fallbacks, body limit, request deadline) and the web
+//! dashboard, and supervises the server with the background sweeps (node
+//! liveness, job leases, proposal tallies, stale gateway bills).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::accounts::routes::{self as account_routes, AccountsState};
 use super::config::CoordinatorConfig;
+use super::dashboard::{self, DashboardState};
 use super::energy::sources::GridSourceError;
 use super::energy::{EnergyRecorder, GridSources};
 use super::gateway::limits::AccountLimits;
@@ -160,6 +161,7 @@ pub async fn serve_with_listener(
         store: store.clone(),
         sources,
     };
+    let dashboard = DashboardState::new(store.clone(), admin.clone(), regions.clone());
     let ledger = LedgerState {
         store: store.clone(),
         clients: clients.clone(),
@@ -269,6 +271,7 @@ pub async fn serve_with_listener(
             governance,
             regions,
             gateway,
+            dashboard,
         };
         let app = router(domains, server);
         tasks.spawn(async move {
@@ -296,6 +299,7 @@ struct Domains {
     governance: GovernanceState,
     regions: RegionsState,
     gateway: GatewayState,
+    dashboard: DashboardState,
 }
 
 /// Every route. The long-poll claim and the followed log stream bound
@@ -311,6 +315,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         governance,
         regions,
         gateway,
+        dashboard,
     } = domains;
     let bounded = Router::new()
         .merge(node_routes::router(nodes.clone()))
@@ -325,6 +330,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         .merge(gateway_routes::router(gateway.clone()))
         .merge(job_routes::router(jobs.clone()))
         .merge(lease_routes::router(jobs.clone()))
+        .merge(dashboard::router(dashboard.clone()))
         .merge(
             Router::new()
                 .route(OPENAPI_PATH, get(openapi_json))
@@ -336,6 +342,7 @@ fn router(domains: Domains, server: ServerState) -> Router {
         .merge(log_routes::router(jobs.clone()))
         .merge(lease_routes::unbounded_router(jobs))
         .merge(gateway_routes::unbounded_router(gateway))
+        .merge(dashboard::live_router(dashboard))
         .fallback(|uri: Uri| async move {
             ApiError::not_found(format!("no such endpoint: {}", uri.path()))
         })

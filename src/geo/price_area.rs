@@ -89,7 +89,9 @@ struct Geometry {
     coordinates: Vec<Vec<LonLat>>,
 }
 
-fn areas() -> &'static [(PriceArea, Vec<LonLat>)] {
+/// Each area's outline (outer ring, `[longitude, latitude]`), for
+/// point-in-polygon tests and for drawing the map.
+pub fn outlines() -> &'static [(PriceArea, Vec<LonLat>)] {
     static AREAS: OnceLock<Vec<(PriceArea, Vec<LonLat>)>> = OnceLock::new();
     AREAS.get_or_init(|| {
         // The file is part of the source; `polygons_parse` checks it.
@@ -110,7 +112,7 @@ fn areas() -> &'static [(PriceArea, Vec<LonLat>)] {
 /// The price area of a point in Sweden; `None` outside the polygons (not
 /// in Sweden, or beyond their coarse coasts and borders).
 pub fn price_area_at(latitude: f64, longitude: f64) -> Option<PriceArea> {
-    areas()
+    outlines()
         .iter()
         .find(|(_, ring)| polygon::contains(ring, [longitude, latitude]))
         .map(|(area, _)| *area)
@@ -125,9 +127,9 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(POLYGONS).expect("valid JSON");
         let source = value["source"].as_str().expect("a source member");
         assert!(source.contains("Svenska kraftnät"), "{source}");
-        let found: Vec<PriceArea> = areas().iter().map(|(area, _)| *area).collect();
+        let found: Vec<PriceArea> = outlines().iter().map(|(area, _)| *area).collect();
         assert_eq!(found, PriceArea::ALL);
-        assert!(areas().iter().all(|(_, ring)| ring.len() > 10));
+        assert!(outlines().iter().all(|(_, ring)| ring.len() > 10));
     }
 
     #[test]

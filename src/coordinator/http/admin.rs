@@ -139,9 +139,42 @@ impl AdminGuard {
         self.check_at(headers, client, Instant::now())
     }
 
+    /// Checks a token given some other way than the header (the
+    /// dashboard's sign-in form), with the same throttling.
+    pub fn check_token(&self, token: Option<&str>, client: ClientAddr) -> Result<(), AdminError> {
+        self.check_token_at(token.map(str::trim), client, Instant::now())
+    }
+
+    /// A key for what the coordinator signs on the admin's behalf (the
+    /// dashboard's session cookie): derived from the token, so every
+    /// replica with the same token agrees and a new token ends old sessions.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut digest = Sha256::new();
+        digest.update(purpose.as_bytes());
+        digest.update([0]);
+        digest.update(self.token_sha256);
+        digest.finalize().into()
+    }
+
     fn check_at(
         &self,
         headers: &HeaderMap,
+        client: ClientAddr,
+        now: Instant,
+    ) -> Result<(), AdminError> {
+        // The scheme name is case-insensitive (RFC 9110, section 11.1).
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        self.check_token_at(token, client, now)
+    }
+
+    fn check_token_at(
+        &self,
+        token: Option<&str>,
         client: ClientAddr,
         now: Instant,
     ) -> Result<(), AdminError> {
@@ -152,13 +185,6 @@ impl AdminGuard {
                 retry_after_secs: retry_after_secs(wait),
             });
         }
-        // The scheme name is case-insensitive (RFC 9110, section 11.1).
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
         let given: Option<[u8; 32]> = token.map(|t| Sha256::digest(t.as_bytes()).into());
         if given.is_some_and(|digest| bool::from(digest.ct_eq(&self.token_sha256))) {
             return Ok(());

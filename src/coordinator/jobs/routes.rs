@@ -228,12 +228,14 @@ pub(super) async fn visible_job(
     }
 }
 
-async fn full_view(state: &JobsState, job: &JobRow) -> Result<JobView, ApiError> {
-    let reason = reason(&state.store, job).await?;
-    let history = state.store.job_history(job.job_id).await?;
-    let cost = state.store.job_cost(job.job_id).await?.map(cost_view);
+/// A job with its history, bill and energy (one job's API answer; the
+/// dashboard's job page).
+pub async fn full_view(store: &Store, job: &JobRow) -> Result<JobView, ApiError> {
+    let reason = reason(store, job).await?;
+    let history = store.job_history(job.job_id).await?;
+    let cost = store.job_cost(job.job_id).await?.map(cost_view);
     let mut view = view(job, reason, history, cost);
-    view.energy = state.store.job_energy(job.job_id).await?;
+    view.energy = store.job_energy(job.job_id).await?;
     Ok(view)
 }
 
@@ -312,7 +314,7 @@ pub async fn submit_job(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(full_view(&state, &row).await?)))
+    Ok((status, Json(full_view(&state.store, &row).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -414,7 +416,7 @@ pub async fn get_job(
     let caller = state.clients.check(&headers, client).await?;
     let Path(id) = id?;
     let job = visible_job(&state, &caller, id).await?;
-    Ok(Json(full_view(&state, &job).await?))
+    Ok(Json(full_view(&state.store, &job).await?))
 }
 
 /// Cancel a job that has not finished. A running job's node learns it at
@@ -449,7 +451,7 @@ pub async fn cancel_job(
                 tracing::info!(job_id = %id, "job cancelled by its client");
             }
             let job = visible_job(&state, &caller, id).await?;
-            Ok(Json(full_view(&state, &job).await?))
+            Ok(Json(full_view(&state.store, &job).await?))
         }
         Some((ended, _)) => Err(ApiError::new(
             StatusCode::CONFLICT,

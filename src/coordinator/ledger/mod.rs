@@ -6,7 +6,8 @@
 //! settled or voided exactly once, in the same database transaction as the
 //! job transition that causes it (`store`, `settle`); the green bonus for a
 //! job's solar share comes from the treasury (`green`). `audit` checks every
-//! invariant; `routes`, `client` and `cli` are the API and `garage ledger`.
+//! invariant; `recent` reads the top balances and newest transfers for the
+//! dashboard; `routes`, `client` and `cli` are the API and `garage ledger`.
 
 pub mod account;
 pub mod api;
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod cost;
 pub mod green;
+pub mod recent;
 pub mod routes;
 pub mod settle;
 pub mod store;

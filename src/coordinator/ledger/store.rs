@@ -19,6 +19,7 @@ macro_rules! transfer_columns {
         "transfer_id, debit, credit, amount, kind, job_id, memo, at"
     };
 }
+pub(super) use transfer_columns;
 
 /// Why a transfer was refused.
 #[derive(Debug, thiserror::Error)]
@@ -318,7 +319,7 @@ async fn transfer_row(
     row.as_ref().map(read_transfer).transpose()
 }
 
-fn read_transfer(row: &sqlx::any::AnyRow) -> Result<TransferRow, StoreError> {
+pub(super) fn read_transfer(row: &sqlx::any::AnyRow) -> Result<TransferRow, StoreError> {
     let read = || query_err("read a transfer");
     Ok(TransferRow {
         id: row.try_get(0).map_err(read())?,

@@ -168,6 +168,10 @@ impl NodeState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     pub node_id: Uuid,
+    /// The name the node's agent reports (its `metadata.name`), from its
+    /// latest heartbeat; absent before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub state: NodeState,
     pub market: String,
     pub public_key: String,

@@ -18,6 +18,19 @@ pub struct Retention {
     pub bytes: u64,
 }
 
+/// Longest node name kept (a DNS name's length; `metadata.name` is shorter).
+pub const MAX_NODE_NAME_CHARS: usize = 253;
+
+/// The node's name from its status document (`node`), cut to
+/// [`MAX_NODE_NAME_CHARS`]; any text is kept as text (pages escape it).
+fn reported_name(heartbeat: &HeartbeatRequest) -> Option<String> {
+    heartbeat
+        .status
+        .get("node")
+        .and_then(serde_json::Value::as_str)
+        .map(|name| name.chars().take(MAX_NODE_NAME_CHARS).collect())
+}
+
 /// The status document as stored: the agent's status, with the typed
 /// `power` report (when sent) as its `power` member.
 fn stored_status(heartbeat: &HeartbeatRequest) -> serde_json::Value {
@@ -64,7 +77,8 @@ impl Store {
         let row = sqlx::query(
             "UPDATE nodes SET state = 'online', last_seen_at = $2, \
              heartbeat_seq = heartbeat_seq + 1, observed_generation = $3, ready = $4, \
-             last_status = $5, history_bytes = history_bytes + $6 WHERE node_id = $1 \
+             last_status = $5, history_bytes = history_bytes + $6, \
+             name = COALESCE($7, name) WHERE node_id = $1 \
              RETURNING heartbeat_seq, history_bytes",
         )
         .bind(id.clone())
@@ -73,6 +87,7 @@ impl Store {
         .bind(ready)
         .bind(status.clone())
         .bind(status_bytes)
+        .bind(reported_name(heartbeat))
         .fetch_optional(&mut *tx)
         .await
         .map_err(query_err("update a node's heartbeat"))?;

@@ -5,7 +5,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::api::{HeartbeatRecord, MarketView, NodeView};
+use super::api::{HeartbeatRecord, MarketView, NodeState, NodeView};
 use super::store::{heartbeat_record, node_view};
 use crate::coordinator::store::{query_err, Store, StoreError};
 
@@ -15,31 +15,25 @@ fn fetch_limit(limit: u32) -> i64 {
 
 impl Store {
     /// Up to `limit + 1` nodes with ids after `after`, by id; only those of
-    /// `market` when given.
+    /// `market` and in `state` when given.
     pub async fn nodes_page(
         &self,
         market: Option<&str>,
+        state: Option<NodeState>,
         after: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<NodeView>, StoreError> {
         let after = after.map_or_else(String::new, |id| id.to_string());
-        let rows = match market {
-            None => sqlx::query(concat!(
-                "SELECT ",
-                node_columns!(),
-                " FROM nodes WHERE node_id > $1 ORDER BY node_id LIMIT $2"
-            ))
-            .bind(after)
-            .bind(fetch_limit(limit)),
-            Some(market) => sqlx::query(concat!(
-                "SELECT ",
-                node_columns!(),
-                " FROM nodes WHERE node_id > $1 AND market = $2 ORDER BY node_id LIMIT $3"
-            ))
-            .bind(after)
-            .bind(market.to_string())
-            .bind(fetch_limit(limit)),
-        }
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            node_columns!(),
+            " FROM nodes WHERE node_id > $1 AND ($2 = '' OR market = $2) \
+             AND ($3 = '' OR state = $3) ORDER BY node_id LIMIT $4"
+        ))
+        .bind(after)
+        .bind(market.unwrap_or_default().to_string())
+        .bind(state.map_or("", NodeState::as_str).to_string())
+        .bind(fetch_limit(limit))
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("list nodes"))?;

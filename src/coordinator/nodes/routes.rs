@@ -283,7 +283,7 @@ pub async fn list_nodes(
         .transpose()?;
     let mut nodes = state
         .store
-        .nodes_page(filter.market.as_deref(), after, page.limit)
+        .nodes_page(filter.market.as_deref(), None, after, page.limit)
         .await?;
     let continue_token = page::finish(&mut nodes, &page, ListKind::Nodes, |n| {
         n.node_id.to_string()

@@ -246,6 +246,7 @@ pub(super) fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
     let ready: Option<i64> = row.try_get("ready").map_err(read)?;
     Ok(NodeView {
         node_id: parse_id(&id)?,
+        name: row.try_get("name").map_err(read)?,
         state: NodeState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
         market: row.try_get("market").map_err(read)?,
         public_key: row.try_get("public_key").map_err(read)?,

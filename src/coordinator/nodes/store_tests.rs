@@ -299,7 +299,7 @@ async fn pages_walk_every_node_once_and_filter_by_market() {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let mut page = store.nodes_page(None, after, 3).await.expect("ok");
+        let mut page = store.nodes_page(None, None, after, 3).await.expect("ok");
         let more = page.len() > 3;
         page.truncate(3);
         after = page.last().map(|n| n.node_id);
@@ -310,8 +310,21 @@ async fn pages_walk_every_node_once_and_filter_by_market() {
     }
     let all: Vec<Uuid> = (0..7u128).map(|i| Uuid::from_u128(100 + i)).collect();
     assert_eq!(seen, all);
-    let h100 = store.nodes_page(Some("h100"), None, 10).await.expect("ok");
+    let h100 = store
+        .nodes_page(Some("h100"), None, None, 10)
+        .await
+        .expect("ok");
     assert_eq!(h100.len(), 3);
+    let offline = store
+        .nodes_page(None, Some(NodeState::Offline), None, 10)
+        .await
+        .expect("ok");
+    assert!(offline.is_empty(), "every node just registered is online");
+    let online = store
+        .nodes_page(Some("cpu"), Some(NodeState::Online), None, 10)
+        .await
+        .expect("ok");
+    assert_eq!(online.len(), 4);
     let markets = store.markets_page(None, 10).await.expect("ok");
     let counts: Vec<(&str, u64, u64)> = markets
         .iter()
@@ -326,7 +339,14 @@ async fn pages_walk_every_node_once_and_filter_by_market() {
 async fn an_in_memory_database_works_for_experiments() {
     let store = Store::connect("sqlite::memory:").await.expect("connects");
     store.register(&node("k1"), T0).await.expect("ok");
-    assert_eq!(store.nodes_page(None, None, 10).await.expect("ok").len(), 1);
+    assert_eq!(
+        store
+            .nodes_page(None, None, None, 10)
+            .await
+            .expect("ok")
+            .len(),
+        1
+    );
 }
 
 #[test]

@@ -50,6 +50,12 @@ pub fn router(state: RegionsState) -> Router {
     )
 )]
 pub async fn list_regions(State(state): State<RegionsState>) -> Result<Json<RegionList>, ApiError> {
+    Ok(Json(region_list(&state).await?))
+}
+
+/// Every region with nodes, as `GET /api/regions` answers (and the
+/// dashboard's map draws).
+pub async fn region_list(state: &RegionsState) -> Result<RegionList, ApiError> {
     let now = unix_millis();
     let store = &state.store;
     let areas = store.region_groups(Level::Area, MAX_AREAS).await?;
@@ -82,5 +88,5 @@ pub async fn list_regions(State(state): State<RegionsState>) -> Result<Json<Regi
         cell_energy,
         clusters_truncated,
     };
-    Ok(Json(view::regions(sums, &figures)))
+    Ok(view::regions(sums, &figures))
 }

@@ -106,6 +106,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0010_placement.sql"),
     ),
     (11, "gateway", include_str!("migrations/0011_gateway.sql")),
+    (
+        12,
+        "dashboard",
+        include_str!("migrations/0012_dashboard.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {
