@@ -2,7 +2,7 @@
 //! from the fixed sets below (never node ids).
 
 use prometheus::{
-    CounterVec, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    CounterVec, Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -63,6 +63,8 @@ pub struct CoordinatorMetrics {
     pub job_energy_wh: CounterVec,
     pub job_co2_grams: CounterVec,
     pub grid_source_fallbacks: IntCounterVec,
+    pub ledger_audit_ok: IntGauge,
+    pub ledger_audit_last_run: Gauge,
     pub gateway: GatewayMetrics,
 }
 
@@ -173,6 +175,16 @@ impl CoordinatorMetrics {
                 &["source", "reason"],
             )
             .expect("valid metric"),
+            ledger_audit_ok: IntGauge::new(
+                "garage_coordinator_ledger_audit_ok",
+                "1 when the last periodic ledger audit found every invariant holding; 0 when one broke, the audit could not run, or none ran yet.",
+            )
+            .expect("valid metric"),
+            ledger_audit_last_run: Gauge::new(
+                "garage_coordinator_ledger_audit_last_run_timestamp_seconds",
+                "Unix time the last periodic ledger audit finished reading the ledger (0: none yet).",
+            )
+            .expect("valid metric"),
             gateway: GatewayMetrics::register(&registry),
             registry,
         };
@@ -192,6 +204,8 @@ impl CoordinatorMetrics {
             Box::new(metrics.job_energy_wh.clone()),
             Box::new(metrics.job_co2_grams.clone()),
             Box::new(metrics.grid_source_fallbacks.clone()),
+            Box::new(metrics.ledger_audit_ok.clone()),
+            Box::new(metrics.ledger_audit_last_run.clone()),
         ] {
             metrics.registry.register(collector).expect("unique metric");
         }

@@ -2,7 +2,8 @@
 //! routes, adds what belongs to no domain (the coordinator's id, OpenAPI,
 //! metrics, health, fallbacks, body limit, request deadline) and the web
 //! dashboard, and supervises the server with the background sweeps (node
-//! liveness, job leases, proposal tallies, stale gateway bills).
+//! liveness, job leases, proposal tallies, stale gateway bills, the ledger
+//! audit).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use super::jobs::placement::{rounds as placement_rounds, PlacementMode};
 use super::jobs::routes::{self as job_routes, JobsSettings, JobsState};
 use super::jobs::sweep;
 use super::jobs::{lease_routes, log_routes};
+use super::ledger::audit_sweep;
 use super::ledger::routes::{self as ledger_routes, LedgerState};
 use super::metrics::CoordinatorMetrics;
 use super::nodes::admission::Admission;
@@ -249,6 +251,13 @@ pub async fn serve_with_listener(
         let (store, cancel) = (store.clone(), cancel.clone());
         tasks.spawn(async move {
             gateway_sweep::run(store, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());
+        tasks.spawn(async move {
+            audit_sweep::run(store, metrics, cancel).await;
             Ok(())
         });
     }

@@ -1,6 +1,6 @@
 //! Worker metrics on one Prometheus registry: requests by outcome, tokens in
-//! and out, time to first token, inter-token latency, queue depth, batch
-//! size. Label values come from the fixed sets below, never from input.
+//! and out, time to first token, inter-token latency, queue depth and
+//! capacity, batch size. Label values come from the fixed sets below, never from input.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -55,6 +55,7 @@ pub struct Metrics {
     pub time_to_first_token: Histogram,
     pub inter_token: Histogram,
     pub queue_depth: IntGauge,
+    pub queue_capacity: IntGauge,
     pub active_sequences: IntGauge,
     pub batch_size: Histogram,
 }
@@ -105,6 +106,11 @@ impl Metrics {
                 "Requests waiting for a batch slot",
             )
             .expect("valid"),
+            queue_capacity: IntGauge::new(
+                "garage_inference_queue_capacity",
+                "Requests that may wait for a batch slot before new ones get 429 (--queue; 0 until the model is loaded)",
+            )
+            .expect("valid"),
             active_sequences: IntGauge::new(
                 "garage_inference_active_sequences",
                 "Sequences being generated",
@@ -124,6 +130,7 @@ impl Metrics {
             Box::new(m.time_to_first_token.clone()),
             Box::new(m.inter_token.clone()),
             Box::new(m.queue_depth.clone()),
+            Box::new(m.queue_capacity.clone()),
             Box::new(m.active_sequences.clone()),
             Box::new(m.batch_size.clone()),
         ];

@@ -6,12 +6,14 @@
 //! settled or voided exactly once, in the same database transaction as the
 //! job transition that causes it (`store`, `settle`); the green bonus for a
 //! job's solar share comes from the treasury (`green`). `audit` checks every
-//! invariant; `recent` reads the top balances and newest transfers for the
-//! dashboard; `routes`, `client` and `cli` are the API and `garage ledger`.
+//! invariant, `audit_sweep` runs it every minute for the metrics; `recent`
+//! reads the top balances and newest transfers for the dashboard; `routes`,
+//! `client` and `cli` are the API and `garage ledger`.
 
 pub mod account;
 pub mod api;
 pub mod audit;
+pub mod audit_sweep;
 pub mod cli;
 pub mod client;
 pub mod cost;

@@ -42,7 +42,11 @@ pub fn spawn<B: Backend>(
     config: EngineConfig,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(EngineHandle, JoinHandle<()>)> {
-    let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+    let capacity = config.queue_capacity.max(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    metrics
+        .queue_capacity
+        .set(i64::try_from(capacity).unwrap_or(i64::MAX));
     let handle = EngineHandle {
         queue: tx,
         metrics: metrics.clone(),
