@@ -106,11 +106,26 @@ impl Driver {
         let Value::Object(capabilities) = capabilities else {
             unreachable!("an object")
         };
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&self.url)
             .await
-            .expect("a Chromium session")
+            .expect("a Chromium session");
+        // The window holds more than the page: size it so the viewport,
+        // which screenshots show, is WIDTH × HEIGHT.
+        let frame = browser
+            .execute(
+                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+                Vec::new(),
+            )
+            .await
+            .expect("the window's frame");
+        let extra = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or_default()).unwrap_or_default();
+        browser
+            .set_window_size(WIDTH + extra(0), HEIGHT + extra(1))
+            .await
+            .expect("size the window");
+        browser
     }
 }
 

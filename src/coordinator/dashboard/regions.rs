@@ -48,9 +48,9 @@ pub async fn page(
         info,
         html! {
             h1 { "Regions" }
-            div.split {
+            div.map-layout {
                 div { (map::sweden(&dots)) }
-                div {
+                div.scroll {
                     p.muted { "Nodes are grouped by country, Swedish price area (SE1–SE4) and clusters of nearby nodes ("
                         (regions.cell_degrees) "° cells); power is what the online nodes' latest heartbeats report; energy and CO₂ are of the jobs completed there." }
                     @if regions.countries.is_empty() {
