@@ -24,7 +24,14 @@ use sqlx::{AnyConnection, Connection};
 
 const ADMIN_TOKEN: &str = "dashboard-bench-admin-token-0123456789";
 const MARKETS: [&str; 8] = [
-    "cpu", "rtx-3090", "rtx-4090", "a100", "h100", "l40s", "rtx-a6000", "mi300x",
+    "cpu",
+    "rtx-3090",
+    "rtx-4090",
+    "a100",
+    "h100",
+    "l40s",
+    "rtx-a6000",
+    "mi300x",
 ];
 const AREAS: [(&str, f64, f64); 4] = [
     ("SE1", 67.85, 20.2),
@@ -222,7 +229,11 @@ fn ms(d: Duration) -> f64 {
 async fn time(client: &reqwest::Client, url: &str) -> Duration {
     let start = Instant::now();
     let response = client.get(url).send().await.expect("GET");
-    assert!(response.status().is_success(), "{url}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
     response.bytes().await.expect("body");
     start.elapsed()
 }
@@ -296,7 +307,10 @@ async fn main() {
             "/regions".into(),
         ];
         let results = measure(&base, &pages, requests).await;
-        println!("{db:<9} {:<52} {:>8} {:>8} {:>8}", "page", "p50 ms", "p95 ms", "p99 ms");
+        println!(
+            "{db:<9} {:<52} {:>8} {:>8} {:>8}",
+            "page", "p50 ms", "p95 ms", "p99 ms"
+        );
         for (page, [p50, p95, p99]) in &results {
             println!(
                 "{db:<9} {page:<52} {:>8.2} {:>8.2} {:>8.2}",

@@ -120,7 +120,8 @@ impl Driver {
             )
             .await
             .expect("the window's frame");
-        let extra = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or_default()).unwrap_or_default();
+        let extra =
+            |i: usize| u32::try_from(frame[i].as_u64().unwrap_or_default()).unwrap_or_default();
         browser
             .set_window_size(WIDTH + extra(0), HEIGHT + extra(1))
             .await
