@@ -419,6 +419,7 @@ Garage AI node $name ($node_id) is up.
   worker       $worker/v1  (OpenAI-compatible)
   network      $coordinator/v1  (OpenAI-compatible, any linked node; an API key from 'garage account create')
   coordinator  $coordinator/api/nodes/$node_id
+  dashboard    $coordinator/nodes/$node_id  (in a browser; the admin signs in at $coordinator/login)
   node.yaml    $spec  (edit and save to change the node)
   stop         bash $repo/start.sh --stop --state-dir $state_dir
 DONE
