@@ -1,9 +1,11 @@
 //! A page that failed: the API's error (status, message, Retry-After)
-//! rendered as an HTML page instead of JSON.
+//! rendered as an HTML page instead of JSON; ids in paths that name nothing.
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use maud::html;
+
+use uuid::Uuid;
 
 use super::layout;
 use crate::coordinator::http::error::ApiError;
@@ -44,4 +46,10 @@ impl IntoResponse for PageError {
         }
         response
     }
+}
+
+/// The id in a page's path; a malformed one names nothing (404).
+pub fn path_id(text: &str, what: &str) -> Result<Uuid, PageError> {
+    text.parse()
+        .map_err(|_| PageError(ApiError::not_found(format!("there is no {what} {text:?}"))))
 }

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::error::PageError;
+use super::error::{path_id, PageError};
 use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::live::{self, Render};
@@ -168,9 +168,10 @@ async fn load(state: &DashboardState, id: Uuid) -> Result<ProposalView, PageErro
 pub async fn proposal(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path(id): Path<Uuid>,
+    Path(path): Path<String>,
     Query(query): Query<VotesQuery>,
 ) -> Result<Response, PageError> {
+    let id = path_id(&path, "proposal")?;
     let p = load(&state, id).await?;
     let page = page::PageQuery {
         limit: Some(PAGE_SIZE),
@@ -236,8 +237,9 @@ pub async fn proposal(
 
 pub async fn live(
     State(state): State<DashboardState>,
-    Path(id): Path<Uuid>,
+    Path(path): Path<String>,
 ) -> Result<Response, PageError> {
+    let id = path_id(&path, "proposal")?;
     load(&state, id).await?;
     let store = state.store.clone();
     let render: Render = Box::new(move || {

@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::error::PageError;
+use super::error::{path_id, PageError};
 use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::live::{self, Update};
@@ -123,8 +123,9 @@ async fn load(store: &Store, job_id: Uuid) -> Result<JobView, PageError> {
 pub async fn page(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path(job_id): Path<Uuid>,
+    Path(path): Path<String>,
 ) -> Result<Response, PageError> {
+    let job_id = path_id(&path, "job")?;
     let path = format!("/jobs/{job_id}");
     let title = format!("Job {job_id}");
     if !viewer.is_admin() {
@@ -246,10 +247,11 @@ impl Following {
 pub async fn live(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path(job_id): Path<Uuid>,
+    Path(path): Path<String>,
     Query(query): Query<LiveQuery>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
+    let job_id = path_id(&path, "job")?;
     if !viewer.is_admin() {
         return Err(PageError(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,

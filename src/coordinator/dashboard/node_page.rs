@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use uuid::Uuid;
 
 use super::chart;
-use super::error::PageError;
+use super::error::{path_id, PageError};
 use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::live::{self, Render};
@@ -136,8 +136,9 @@ async fn load(store: &Store, node_id: Uuid) -> Result<NodeView, PageError> {
 pub async fn page(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path(node_id): Path<Uuid>,
+    Path(path): Path<String>,
 ) -> Result<Response, PageError> {
+    let node_id = path_id(&path, "node")?;
     let store = &state.store;
     let node = load(store, node_id).await?;
     let power = store.node_power(node_id).await?;
@@ -178,8 +179,9 @@ pub async fn page(
 pub async fn live(
     State(state): State<DashboardState>,
     viewer: Viewer,
-    Path(node_id): Path<Uuid>,
+    Path(path): Path<String>,
 ) -> Result<Response, PageError> {
+    let node_id = path_id(&path, "node")?;
     load(&state.store, node_id).await?;
     let store = state.store.clone();
     let render: Render = Box::new(move || {
