@@ -172,8 +172,13 @@ async fn dashboard(dir: &Path, db: Db) {
         "heartbeats are the admin's"
     );
     let list = get(&base, "/nodes", None).await.body;
-    let cpu = get(&base, "/nodes?market=cpu&state=online", None).await.body;
-    assert!(cpu.contains("&lt;script&gt;"), "the list escapes too: {cpu}");
+    let cpu = get(&base, "/nodes?market=cpu&state=online", None)
+        .await
+        .body;
+    assert!(
+        cpu.contains("&lt;script&gt;"),
+        "the list escapes too: {cpu}"
+    );
     assert!(!cpu.contains("Next page"), "one cpu node");
     assert!(
         list.contains("Next page"),

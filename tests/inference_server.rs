@@ -1,6 +1,9 @@
 //! The worker's HTTP API driven by the official `openai` Python client
 //! (tests/reference/openai_client_check.py) on a tiny random model:
-//! completion, chat, streaming, errors, disconnects, 429s and metrics.
+//! completion, chat, streaming, errors, disconnects, 429s and metrics; then
+//! the fuller API (openai_api_check.py: logprobs, penalties, logit_bias,
+//! echo, token-id prompts, range checks, JSON errors, Retry-After, the
+//! per-model metrics) and `promtool check metrics`.
 
 mod common;
 
@@ -57,12 +60,71 @@ async fn openai_client_drives_the_worker() {
         "client checks failed:\n{stdout}\n{stderr}"
     );
 
+    let script = common::script("openai_api_check.py");
+    let out = tokio::process::Command::new(&python)
+        .arg(&script)
+        .arg(&base)
+        .output()
+        .await
+        .expect("run the API check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "API checks failed:\n{stdout}\n{stderr}"
+    );
+    promtool_checks_the_metrics(addr).await;
+
     let _ = stop_tx.send(());
     let result = tokio::time::timeout(Duration::from_secs(60), server)
         .await
         .expect("server stops")
         .expect("join");
     assert!(result.is_ok(), "{result:?}");
+}
+
+/// `promtool check metrics` on the worker's /metrics (skipped without
+/// promtool unless `GARAGE_REQUIRE_PROMTOOL=1`).
+async fn promtool_checks_the_metrics(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let found = std::process::Command::new("promtool")
+        .arg("--version")
+        .output();
+    if found.is_err() {
+        assert!(
+            std::env::var_os("GARAGE_REQUIRE_PROMTOOL").is_none(),
+            "GARAGE_REQUIRE_PROMTOOL is set but promtool is missing"
+        );
+        eprintln!("skipping promtool check metrics: no promtool");
+        return;
+    }
+    let response = http_get(addr, "/metrics").await;
+    let text = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write metrics");
+    let out = child.wait_with_output().expect("promtool ran");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {

@@ -3,7 +3,8 @@
 //! the `cuda` feature), served over an OpenAI-compatible HTTP API.
 //!
 //! Data flow: [`loader`] ([`hf`], [`gguf`]) → [`checkpoint`] → [`model`] on a
-//! [`backend`] → engine (batching scheduler with [`sampler`] and [`stop`])
+//! [`backend`] → engine (batching scheduler with [`sampler`] ([`penalties`]),
+//! [`logprobs`] and [`stop`])
 //! → server (OpenAI routes, SSE) with metrics.
 
 pub mod backend;
@@ -16,8 +17,10 @@ pub mod gguf;
 pub mod hf;
 pub mod hub;
 pub mod loader;
+pub mod logprobs;
 pub mod metrics;
 pub mod model;
+pub mod penalties;
 pub mod sampler;
 pub mod server;
 pub mod shard_name;

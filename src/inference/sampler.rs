@@ -1,9 +1,12 @@
-//! Next-token choice from logits: greedy at temperature 0, otherwise
+//! Next-token choice from logits: the request's penalties and logit bias
+//! first ([`penalties`]), then greedy at temperature 0, otherwise
 //! temperature-scaled softmax restricted by top-k and top-p (nucleus), drawn
 //! from a per-request RNG so a seed reproduces a completion.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use super::penalties::{self, History, Penalties};
 
 /// Validated sampling parameters of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +18,7 @@ pub struct SamplingParams {
     /// 0 keeps every token.
     pub top_k: usize,
     pub seed: Option<u64>,
+    pub penalties: Penalties,
 }
 
 impl Default for SamplingParams {
@@ -24,6 +28,7 @@ impl Default for SamplingParams {
             top_p: 1.0,
             top_k: 0,
             seed: None,
+            penalties: Penalties::default(),
         }
     }
 }
@@ -33,19 +38,38 @@ impl Default for SamplingParams {
 pub struct Sampler {
     params: SamplingParams,
     rng: StdRng,
+    history: History,
 }
 
 impl Sampler {
-    pub fn new(params: SamplingParams) -> Self {
+    /// A sampler for a sequence that starts with `prompt`.
+    pub fn new(params: SamplingParams, prompt: &[u32]) -> Self {
         let rng = match params.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
-        Sampler { params, rng }
+        Sampler {
+            params,
+            rng,
+            history: History::new(prompt),
+        }
     }
 
-    /// The next token for `logits` (one row, vocabulary-sized).
+    /// The next token for `logits` (one row, vocabulary-sized), after the
+    /// request's penalties; it counts as generated for the next ones.
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
+        let token = if self.params.penalties.is_off() {
+            self.draw(logits)
+        } else {
+            let mut adjusted = logits.to_vec();
+            penalties::apply(&self.params.penalties, &self.history, &mut adjusted);
+            self.draw(&adjusted)
+        };
+        self.history.push(token);
+        token
+    }
+
+    fn draw(&mut self, logits: &[f32]) -> u32 {
         if self.params.temperature <= 0.0 {
             return argmax(logits);
         }
@@ -111,18 +135,19 @@ mod tests {
             top_p,
             top_k,
             seed: Some(seed),
+            penalties: Penalties::default(),
         }
     }
 
     #[test]
     fn temperature_zero_is_greedy() {
-        let mut s = Sampler::new(params(0.0, 1.0, 0, 1));
+        let mut s = Sampler::new(params(0.0, 1.0, 0, 1), &[]);
         assert_eq!(s.sample(&[0.1, 3.0, 2.9, -1.0]), 1);
     }
 
     #[test]
     fn top_k_one_is_greedy_at_any_temperature() {
-        let mut s = Sampler::new(params(5.0, 1.0, 1, 7));
+        let mut s = Sampler::new(params(5.0, 1.0, 1, 7), &[]);
         for _ in 0..50 {
             assert_eq!(s.sample(&[0.1, 3.0, 2.9, -1.0]), 1);
         }
@@ -131,11 +156,11 @@ mod tests {
     #[test]
     fn top_p_keeps_the_nucleus() {
         // softmax ≈ [0.66, 0.24, 0.09, ...]: p = 0.5 keeps only the first.
-        let mut s = Sampler::new(params(1.0, 0.5, 0, 3));
+        let mut s = Sampler::new(params(1.0, 0.5, 0, 3), &[]);
         for _ in 0..50 {
             assert_eq!(s.sample(&[3.0, 2.0, 1.0, -5.0]), 0);
         }
-        let mut s = Sampler::new(params(1.0, 0.8, 0, 3));
+        let mut s = Sampler::new(params(1.0, 0.8, 0, 3), &[]);
         for _ in 0..200 {
             assert!(s.sample(&[3.0, 2.0, 1.0, -5.0]) < 2);
         }
@@ -145,11 +170,22 @@ mod tests {
     fn seed_reproduces_and_high_temperature_spreads() {
         let logits = [1.0, 1.0, 1.0, 1.0];
         let draw = |seed| {
-            let mut s = Sampler::new(params(1.0, 1.0, 0, seed));
+            let mut s = Sampler::new(params(1.0, 1.0, 0, seed), &[]);
             (0..64).map(|_| s.sample(&logits)).collect::<Vec<_>>()
         };
         assert_eq!(draw(42), draw(42));
         let seen: std::collections::HashSet<u32> = draw(42).into_iter().collect();
         assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn a_frequency_penalty_moves_greedy_off_a_repeated_token() {
+        let mut p = params(0.0, 1.0, 0, 1);
+        p.penalties.frequency = 1.0;
+        let mut s = Sampler::new(p, &[]);
+        let logits = [2.0, 1.5, 0.0];
+        assert_eq!(s.sample(&logits), 0);
+        assert_eq!(s.sample(&logits), 1, "0 now costs 1.0: 1.0 < 1.5");
+        assert_eq!(s.sample(&logits), 0, "1 costs 1.0 too: 1.0 > 0.5");
     }
 }

@@ -23,13 +23,28 @@ pub struct GenerationRequest {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
     pub stop: Vec<String>,
+    /// Report each generated token's log-probability and this many most
+    /// likely alternatives (`None`: report none).
+    pub logprobs: Option<usize>,
     pub events: mpsc::UnboundedSender<Event>,
     pub admitted: Instant,
+}
+
+/// A generated token's log-probability in the model's distribution, and
+/// the most likely tokens at that step with theirs (most likely first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub top: Vec<(String, f32)>,
 }
 
 /// What the engine reports to a request's handler.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// A token was generated (sent before its text, only when the request
+    /// asked for log-probabilities).
+    Token(TokenLogprob),
     /// New text (may be empty while a multi-byte character or a possible
     /// stop sequence is held back).
     Text(String),

@@ -10,8 +10,9 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use tokio::sync::mpsc;
 
-use super::{EngineConfig, EngineHandle, Event, GenerationRequest};
-use crate::inference::metrics::Metrics;
+use super::{EngineConfig, EngineHandle, Event, GenerationRequest, TokenLogprob};
+use crate::inference::logprobs;
+use crate::inference::metrics::{Finish, Metrics, ModelMetrics};
 use crate::inference::model::{KvCache, Llama, SeqStep};
 use crate::inference::sampler::Sampler;
 use crate::inference::stop::{FinishReason, StopChecker};
@@ -22,6 +23,10 @@ use crate::inference::tokenizer::{Detokenizer, TextTokenizer};
 pub struct EngineModel<B: Backend> {
     pub model: Llama<B>,
     pub tokenizer: Arc<TextTokenizer>,
+    /// The served model's name (the metrics' `model` label).
+    pub name: String,
+    /// Tokens one sequence may hold (prompt and completion).
+    pub max_context: usize,
 }
 
 struct Active<B: Backend> {
@@ -33,6 +38,9 @@ struct Active<B: Backend> {
     sampler: Sampler,
     detok: Detokenizer,
     stop: StopChecker,
+    /// When it joined the batch.
+    joined: Instant,
+    first_token_at: Option<Instant>,
     last_token_at: Option<Instant>,
 }
 
@@ -57,15 +65,33 @@ pub fn spawn<B: Backend>(
     Ok((handle, thread))
 }
 
-fn admit<B: Backend>(req: GenerationRequest, model: &Llama<B>, metrics: &Metrics) -> Active<B> {
+/// What the scheduler counts: the worker's metrics and its model's.
+struct Meters<'a> {
+    all: &'a Metrics,
+    model: ModelMetrics,
+}
+
+fn admit<B: Backend>(req: GenerationRequest, model: &Llama<B>, meters: &Meters<'_>) -> Active<B> {
+    let metrics = meters.all;
     metrics.queue_depth.dec();
     metrics.active_sequences.inc();
     metrics.prompt_tokens.inc_by(req.prompt_ids.len() as u64);
+    let joined = Instant::now();
+    meters
+        .model
+        .queue_time
+        .observe((joined - req.admitted).as_secs_f64());
+    meters
+        .model
+        .prompt_length
+        .observe(req.prompt_ids.len() as f64);
     Active {
+        joined,
+        first_token_at: None,
         cache: model.new_cache(),
         next_input: req.prompt_ids.clone(),
         generated: 0,
-        sampler: Sampler::new(req.sampling.clone()),
+        sampler: Sampler::new(req.sampling.clone(), &req.prompt_ids),
         detok: Detokenizer::default(),
         stop: StopChecker::new(req.stop.clone()),
         last_token_at: None,
@@ -79,17 +105,22 @@ fn run<B: Backend>(
     mut rx: mpsc::Receiver<GenerationRequest>,
     metrics: &Metrics,
 ) {
+    let meters = Meters {
+        all: metrics,
+        model: metrics.for_model(&engine.name),
+    };
+    let kv_capacity = (config.max_batch.max(1) * engine.max_context.max(1)) as f64;
     let mut active: Vec<Active<B>> = Vec::new();
     loop {
         if active.is_empty() {
             match rx.blocking_recv() {
-                Some(req) => active.push(admit(req, &engine.model, metrics)),
+                Some(req) => active.push(admit(req, &engine.model, &meters)),
                 None => return,
             }
         }
         while active.len() < config.max_batch.max(1) {
             match rx.try_recv() {
-                Ok(req) => active.push(admit(req, &engine.model, metrics)),
+                Ok(req) => active.push(admit(req, &engine.model, &meters)),
                 Err(_) => break,
             }
         }
@@ -98,18 +129,26 @@ fn run<B: Backend>(
             let open = !seq.req.events.is_closed();
             if !open {
                 metrics.active_sequences.dec();
+                meters.model.finished(Finish::Cancelled);
             }
             open
         });
         if active.is_empty() {
+            meters.model.kv_cache_usage.set(0.0);
             continue;
         }
-        step(&engine, &mut active, metrics);
+        step(&engine, &mut active, &meters);
+        let held: usize = active
+            .iter()
+            .map(|seq| seq.req.prompt_ids.len() + seq.generated)
+            .sum();
+        meters.model.kv_cache_usage.set(held as f64 / kv_capacity);
     }
 }
 
 /// One forward pass over every active sequence, then sampling and events.
-fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metrics: &Metrics) {
+fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, meters: &Meters<'_>) {
+    let metrics = meters.all;
     metrics.batch_size.observe(active.len() as f64);
     let logits = {
         let mut steps: Vec<SeqStep<'_, B>> = active
@@ -131,6 +170,7 @@ fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metric
                     .events
                     .send(Event::Failed(format!("reading logits: {e:?}")));
                 metrics.active_sequences.dec();
+                meters.model.finished(Finish::Error);
             }
             return;
         }
@@ -138,13 +178,30 @@ fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metric
     let now = Instant::now();
     let mut finished = Vec::new();
     for (i, seq) in active.iter_mut().enumerate() {
-        let token = seq.sampler.sample(&rows[i * vocab..(i + 1) * vocab]);
+        let row = &rows[i * vocab..(i + 1) * vocab];
+        let token = seq.sampler.sample(row);
+        if let Some(top) = seq.req.logprobs {
+            let found = logprobs::row(row, token, top);
+            let name = |id: u32| engine.tokenizer.decode(&[id]).unwrap_or_default();
+            let _ = seq.req.events.send(Event::Token(TokenLogprob {
+                token: name(token),
+                logprob: found.chosen,
+                top: found.top.into_iter().map(|(id, l)| (name(id), l)).collect(),
+            }));
+        }
         seq.generated += 1;
         metrics.completion_tokens.inc();
         match seq.last_token_at {
-            None => metrics
-                .time_to_first_token
-                .observe((now - seq.req.admitted).as_secs_f64()),
+            None => {
+                metrics
+                    .time_to_first_token
+                    .observe((now - seq.req.admitted).as_secs_f64());
+                meters
+                    .model
+                    .prefill_time
+                    .observe((now - seq.joined).as_secs_f64());
+                seq.first_token_at = Some(now);
+            }
             Some(prev) => metrics.inter_token.observe((now - prev).as_secs_f64()),
         }
         seq.last_token_at = Some(now);
@@ -169,6 +226,7 @@ fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metric
                 }
                 Err(e) => {
                     let _ = seq.req.events.send(Event::Failed(e.to_string()));
+                    meters.model.finished(Finish::Error);
                     finished.push(i);
                     continue;
                 }
@@ -185,6 +243,17 @@ fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, metric
             let _ = seq.req.events.send(Event::Text(text));
         }
         if let Some(finish_reason) = reason {
+            let model = &meters.model;
+            model
+                .request_duration
+                .observe((now - seq.req.admitted).as_secs_f64());
+            let first = seq.first_token_at.unwrap_or(now);
+            model.decode_time.observe((now - first).as_secs_f64());
+            model.generation_length.observe(seq.generated as f64);
+            model.finished(match finish_reason {
+                FinishReason::Stop => Finish::Stop,
+                FinishReason::Length => Finish::Length,
+            });
             let _ = seq.req.events.send(Event::Done {
                 finish_reason,
                 prompt_tokens: seq.req.prompt_ids.len(),

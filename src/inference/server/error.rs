@@ -1,6 +1,8 @@
-//! API errors as OpenAI-style JSON bodies with the matching HTTP status.
+//! API errors as OpenAI-style JSON bodies with the matching HTTP status
+//! (429 with `Retry-After`), also for unknown routes, wrong methods and
+//! bodies over the limit.
 
-use axum::http::StatusCode;
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -42,6 +44,32 @@ impl ApiError {
             kind: "rate_limit_error",
             param: None,
             code: Some("queue_full"),
+        }
+    }
+
+    pub fn too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: Some("request_too_large"),
+            ..Self::bad_request(message, None)
+        }
+    }
+
+    /// No route at `uri`.
+    pub fn no_route(uri: &Uri) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: Some("unknown_url"),
+            ..Self::bad_request(format!("no such endpoint: {}", uri.path()), None)
+        }
+    }
+
+    /// The route at `uri` takes other methods.
+    pub fn wrong_method(method: &Method, uri: &Uri) -> Self {
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: Some("method_not_allowed"),
+            ..Self::bad_request(format!("{method} is not allowed on {}", uri.path()), None)
         }
     }
 
@@ -95,6 +123,13 @@ impl IntoResponse for ApiError {
                 code: self.code,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            // The queue drains within a step or two of the batch.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -20,18 +21,30 @@ use super::error::ApiError;
 use super::openai::*;
 use super::stream::{Guard, Shape};
 use super::{AppState, Loaded};
+use crate::clock::unix_secs;
 use crate::error_text::one_line;
 use crate::inference::chat_template::Message;
-use crate::inference::engine::{Event, GenerationRequest, SubmitError};
+use crate::inference::engine::{Event, GenerationRequest, SubmitError, TokenLogprob};
 use crate::inference::metrics::{Endpoint, Outcome};
+use crate::inference::penalties::Penalties;
 use crate::inference::sampler::SamplingParams;
 
 const MAX_STOPS: usize = 4;
+/// OpenAI's limits on alternatives per token: `/v1/completions`' `logprobs`
+/// and chat's `top_logprobs`.
+const MAX_COMPLETION_LOGPROBS: usize = 5;
+const MAX_TOP_LOGPROBS: usize = 20;
+/// The roles a chat message may have.
+const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
 /// OpenAI's default `max_tokens` for `/v1/completions`.
 const COMPLETION_DEFAULT_MAX_TOKENS: usize = 16;
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(_) => ApiError::too_large(rejection.body_text()),
+        other => ApiError::bad_request(other.body_text(), None),
+    })?;
+    serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}"), None))
 }
 
@@ -52,17 +65,91 @@ struct Started {
     include_usage: bool,
 }
 
-/// Validates a generation and queues it on the engine.
+/// The request's penalties, checked against OpenAI's ranges.
+fn penalties(loaded: &Loaded, s: &Sampling) -> Result<Penalties, ApiError> {
+    let within = |value: Option<f32>, param: &'static str| match value {
+        Some(v) if !(-2.0..=2.0).contains(&v) => Err(ApiError::bad_request(
+            format!("{param} must be between -2 and 2, got {v}"),
+            Some(param),
+        )),
+        v => Ok(v.unwrap_or(0.0)),
+    };
+    let presence = within(s.presence_penalty, "presence_penalty")?;
+    let frequency = within(s.frequency_penalty, "frequency_penalty")?;
+    let repetition = s.repetition_penalty.unwrap_or(1.0);
+    if !(repetition > 0.0 && repetition.is_finite()) {
+        return Err(ApiError::bad_request(
+            format!("repetition_penalty must be greater than 0 (1 is off), got {repetition}"),
+            Some("repetition_penalty"),
+        ));
+    }
+    let mut logit_bias = Vec::new();
+    for (key, &bias) in s.logit_bias.iter().flatten() {
+        let token = key
+            .parse::<u32>()
+            .ok()
+            .filter(|&id| (id as usize) < loaded.vocab_size)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    format!(
+                        "logit_bias key {key:?} is not a token id of this model (0 to {})",
+                        loaded.vocab_size.saturating_sub(1)
+                    ),
+                    Some("logit_bias"),
+                )
+            })?;
+        if !(-100.0..=100.0).contains(&bias) {
+            return Err(ApiError::bad_request(
+                format!("logit_bias values must be between -100 and 100, got {bias} for {key}"),
+                Some("logit_bias"),
+            ));
+        }
+        logit_bias.push((token, bias));
+    }
+    Ok(Penalties {
+        presence,
+        frequency,
+        repetition,
+        logit_bias,
+    })
+}
+
+/// Refuses what this worker does not do rather than ignoring it.
+fn refuse_unsupported(s: &Sampling) -> Result<(), ApiError> {
+    if let Some(format) = &s.response_format {
+        let kind = format.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        if kind != "text" {
+            return Err(ApiError::bad_request(
+                format!("response_format type {kind:?} is not supported by this worker (only \"text\"); structured output is not available here"),
+                Some("response_format"),
+            ));
+        }
+    }
+    let tool_choice_none = s.tool_choice.as_ref().and_then(|c| c.as_str()) == Some("none");
+    if s.tools.as_ref().is_some_and(|t| !t.is_empty()) && !tool_choice_none {
+        return Err(ApiError::bad_request(
+            "tools are not supported by this worker; send no tools (or tool_choice \"none\")",
+            Some("tools"),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a generation and queues it on the engine; `logprobs`: report
+/// each token's log-probability and this many alternatives.
 fn start(
     loaded: &Loaded,
     prompt_ids: Vec<u32>,
     max_tokens: Option<usize>,
     default_max_tokens: Option<usize>,
+    logprobs: Option<usize>,
     s: Sampling,
 ) -> Result<Started, ApiError> {
     if s.n.is_some_and(|n| n != 1) {
         return Err(ApiError::bad_request("only n = 1 is supported", Some("n")));
     }
+    refuse_unsupported(&s)?;
+    let penalties = penalties(loaded, &s)?;
     let temperature = s.temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
         return Err(ApiError::bad_request(
@@ -128,13 +215,15 @@ fn start(
             top_p,
             top_k: s.top_k.unwrap_or(0),
             seed: s.seed,
+            penalties,
         },
         stop,
+        logprobs,
         events: tx,
         admitted: Instant::now(),
     };
     loaded.engine.submit(request).map_err(|e| match e {
-        SubmitError::QueueFull { .. } => ApiError::queue_full(format!("{e}; retry later")),
+        SubmitError::QueueFull { .. } => ApiError::queue_full(format!("{e}; retry in a second")),
         SubmitError::Stopped => ApiError::internal(e.to_string()),
     })?;
     Ok(Started {
@@ -144,41 +233,75 @@ fn start(
     })
 }
 
-pub async fn completions(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let guard = Guard::new(state.metrics.clone(), Endpoint::Completions);
     let started = (|| {
         let loaded = state.loaded()?;
-        let req: CompletionRequest = parse(&body)?;
+        let req: CompletionRequest = parse(body)?;
         check_model(loaded, req.model.as_deref())?;
-        let mut prompts = req.prompt.into_vec();
-        if prompts.len() != 1 {
-            return Err(ApiError::bad_request(
+        let one = || {
+            ApiError::bad_request(
                 "exactly one prompt per request is supported",
                 Some("prompt"),
+            )
+        };
+        let encode = |text: &str| {
+            loaded
+                .tokenizer
+                .encode(text)
+                .map_err(|e| ApiError::bad_request(e.to_string(), Some("prompt")))
+        };
+        let ids = match req.prompt {
+            Prompt::Text(text) => encode(&text)?,
+            Prompt::Tokens(ids) => ids,
+            Prompt::Texts(texts) => match <[String; 1]>::try_from(texts) {
+                Ok([text]) => encode(&text)?,
+                Err(_) => return Err(one()),
+            },
+            Prompt::TokenLists(lists) => match <[Vec<u32>; 1]>::try_from(lists) {
+                Ok([ids]) => ids,
+                Err(_) => return Err(one()),
+            },
+        };
+        if req.logprobs.is_some_and(|n| n > MAX_COMPLETION_LOGPROBS) {
+            return Err(ApiError::bad_request(
+                format!("logprobs must be between 0 and {MAX_COMPLETION_LOGPROBS}"),
+                Some("logprobs"),
             ));
         }
-        let text = prompts.remove(0);
-        let ids = loaded
-            .tokenizer
-            .encode(&text)
-            .map_err(|e| ApiError::bad_request(e.to_string(), Some("prompt")))?;
+        let echo = if req.echo {
+            let text = loaded
+                .tokenizer
+                .decode(&ids)
+                .map_err(|e| ApiError::bad_request(e.to_string(), Some("prompt")))?;
+            Some(text)
+        } else {
+            None
+        };
         let started = start(
             loaded,
             ids,
             req.max_tokens,
             Some(COMPLETION_DEFAULT_MAX_TOKENS),
+            req.logprobs,
             req.sampling,
         )?;
-        Ok((started, Shape::completion(loaded, state.created)))
+        Ok((started, Shape::completion(loaded, unix_secs(), echo)))
     })();
     respond(started, guard).await
 }
 
-pub async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Response {
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let guard = Guard::new(state.metrics.clone(), Endpoint::ChatCompletions);
     let started = (|| {
         let loaded = state.loaded()?;
-        let req: ChatRequest = parse(&body)?;
+        let req: ChatRequest = parse(body)?;
         check_model(loaded, req.model.as_deref())?;
         if req.messages.is_empty() {
             return Err(ApiError::bad_request(
@@ -186,6 +309,37 @@ pub async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Res
                 Some("messages"),
             ));
         }
+        if let Some((i, m)) = req
+            .messages
+            .iter()
+            .enumerate()
+            .find(|(_, m)| !ROLES.contains(&m.role.as_str()))
+        {
+            return Err(ApiError::bad_request(
+                format!(
+                    "messages[{i}].role {:?} is not one of {}",
+                    m.role,
+                    ROLES.join(", ")
+                ),
+                Some("messages"),
+            ));
+        }
+        let logprobs = match (req.logprobs, req.top_logprobs) {
+            (_, Some(n)) if n > MAX_TOP_LOGPROBS => {
+                return Err(ApiError::bad_request(
+                    format!("top_logprobs must be between 0 and {MAX_TOP_LOGPROBS}"),
+                    Some("top_logprobs"),
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    "top_logprobs needs logprobs set to true",
+                    Some("top_logprobs"),
+                ))
+            }
+            (true, top) => Some(top.unwrap_or(0)),
+            (false, None) => None,
+        };
         let template = loaded.template.as_ref().ok_or_else(|| {
             ApiError::bad_request("this model has no chat template", Some("messages"))
         })?;
@@ -218,9 +372,10 @@ pub async fn chat_completions(State(state): State<AppState>, body: Bytes) -> Res
             ids,
             req.max_completion_tokens.or(req.max_tokens),
             None,
+            logprobs,
             req.sampling,
         )?;
-        Ok((started, Shape::chat(loaded, state.created)))
+        Ok((started, Shape::chat(loaded, unix_secs())))
     })();
     respond(started, guard).await
 }
@@ -247,8 +402,10 @@ async fn respond(started: Result<(Started, Shape), ApiError>, mut guard: Guard) 
             .into_response();
     }
     let mut text = String::new();
+    let mut tokens: Vec<TokenLogprob> = Vec::new();
     while let Some(event) = events.recv().await {
         match event {
+            Event::Token(token) => tokens.push(token),
             Event::Text(t) => text.push_str(&t),
             Event::Done {
                 finish_reason,
@@ -257,7 +414,7 @@ async fn respond(started: Result<(Started, Shape), ApiError>, mut guard: Guard) 
             } => {
                 guard.finish(Outcome::Ok);
                 let usage = Usage::new(prompt_tokens, completion_tokens);
-                return shape.full(text, finish_reason, usage).into_response();
+                return shape.full(text, finish_reason, usage, &tokens);
             }
             Event::Failed(message) => {
                 guard.finish(Outcome::Error);
@@ -269,17 +426,34 @@ async fn respond(started: Result<(Started, Shape), ApiError>, mut guard: Guard) 
     ApiError::internal("the engine stopped").into_response()
 }
 
+fn card(state: &AppState, loaded: &Loaded) -> ModelCard {
+    ModelCard {
+        id: loaded.model_name.clone(),
+        object: "model",
+        created: state.created,
+        owned_by: "garage",
+    }
+}
+
 pub async fn models(State(state): State<AppState>) -> Response {
     match state.loaded() {
         Ok(loaded) => Json(ModelList {
             object: "list",
-            data: vec![ModelCard {
-                id: loaded.model_name.clone(),
-                object: "model",
-                created: state.created,
-                owned_by: "garage",
-            }],
+            data: vec![card(&state, loaded)],
         })
+        .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/models/{id}`: the served model's card, or 404.
+pub async fn model(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match state.loaded() {
+        Ok(loaded) if loaded.model_name == id => Json(card(&state, loaded)).into_response(),
+        Ok(loaded) => ApiError::not_found(format!(
+            "the model `{id}` does not exist; this worker serves `{}`",
+            loaded.model_name
+        ))
         .into_response(),
         Err(e) => e.into_response(),
     }

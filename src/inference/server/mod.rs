@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
+use axum::http::{Method, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use burn::tensor::backend::Backend;
@@ -123,6 +124,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let quick = Router::new()
         .route("/v1/models", get(handlers::models))
+        .route("/v1/models/{id}", get(handlers::model))
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/metrics", get(handlers::metrics));
@@ -133,6 +135,10 @@ pub fn router(state: AppState) -> Router {
             quick,
             http_server::REQUEST_TIMEOUT,
         ))
+        .fallback(|uri: Uri| async move { ApiError::no_route(&uri) })
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ApiError::wrong_method(&method, &uri)
+        })
         .with_state(state)
 }
 
@@ -148,10 +154,19 @@ fn build<B: Backend>(
         .cap_context(config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT));
     let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, &device)?;
     let tokenizer = Arc::new(cp.tokenizer);
+    let model_name = config
+        .model_name
+        .clone()
+        .unwrap_or_else(|| match &config.model {
+            ModelRef::Hub(m) => m.repo.clone(),
+            ModelRef::Local(_) => cp.name.clone(),
+        });
     let (engine, thread) = engine::spawn(
         EngineModel {
             model,
             tokenizer: tokenizer.clone(),
+            name: model_name.clone(),
+            max_context,
         },
         EngineConfig {
             queue_capacity: config.queue_capacity,
@@ -164,13 +179,7 @@ fn build<B: Backend>(
         engine,
         tokenizer,
         template: cp.chat_template,
-        model_name: config
-            .model_name
-            .clone()
-            .unwrap_or_else(|| match &config.model {
-                ModelRef::Hub(m) => m.repo.clone(),
-                ModelRef::Local(_) => cp.name,
-            }),
+        model_name,
         max_context,
         vocab_size: cp.config.vocab_size,
     };

@@ -4,12 +4,22 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A string or a list of strings (`prompt`, `stop`).
+/// A string or a list of strings (`stop`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+/// `/v1/completions`' prompt: text, token ids, or a list of either.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Prompt {
+    Text(String),
+    Tokens(Vec<u32>),
+    Texts(Vec<String>),
+    TokenLists(Vec<Vec<u32>>),
 }
 
 impl OneOrMany {
@@ -40,13 +50,31 @@ pub struct Sampling {
     #[serde(default)]
     pub stream: bool,
     pub stream_options: Option<StreamOptions>,
+    /// In [-2, 2].
+    pub presence_penalty: Option<f32>,
+    /// In [-2, 2].
+    pub frequency_penalty: Option<f32>,
+    /// Not in OpenAI's API; llama.cpp's and vLLM's: greater than 0, 1 is off.
+    pub repetition_penalty: Option<f32>,
+    /// Token id (as a string) → bias in [-100, 100].
+    pub logit_bias: Option<std::collections::HashMap<String, f32>>,
+    /// Only `{"type": "text"}` is served; JSON modes are refused, not ignored.
+    pub response_format: Option<serde_json::Value>,
+    /// Tools are refused (400), not ignored.
+    pub tools: Option<Vec<serde_json::Value>>,
+    pub tool_choice: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompletionRequest {
     pub model: Option<String>,
-    pub prompt: OneOrMany,
+    pub prompt: Prompt,
     pub max_tokens: Option<usize>,
+    /// Log-probabilities of each token and this many alternatives (0-5).
+    pub logprobs: Option<usize>,
+    /// The prompt comes back in front of the completion.
+    #[serde(default)]
+    pub echo: bool,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -78,6 +106,11 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     pub max_tokens: Option<usize>,
     pub max_completion_tokens: Option<usize>,
+    /// Log-probabilities of each output token.
+    #[serde(default)]
+    pub logprobs: bool,
+    /// With `logprobs`, this many most likely alternatives (0-20).
+    pub top_logprobs: Option<usize>,
     #[serde(flatten)]
     pub sampling: Sampling,
 }
@@ -99,12 +132,44 @@ impl Usage {
     }
 }
 
+/// A completion's log-probabilities (the legacy shape of `/v1/completions`).
+#[derive(Debug, Default, Serialize)]
+pub struct CompletionLogprobs {
+    pub tokens: Vec<String>,
+    pub token_logprobs: Vec<f32>,
+    pub top_logprobs: Vec<std::collections::BTreeMap<String, f32>>,
+    pub text_offset: Vec<usize>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct CompletionChoice {
     pub index: usize,
     pub text: String,
-    pub logprobs: Option<()>,
+    pub logprobs: Option<CompletionLogprobs>,
     pub finish_reason: Option<&'static str>,
+}
+
+/// One alternative token of a chat log-probability.
+#[derive(Debug, Serialize)]
+pub struct TopLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+}
+
+/// One output token of a chat answer with its log-probability.
+#[derive(Debug, Serialize)]
+pub struct ContentLogprob {
+    pub token: String,
+    pub logprob: f32,
+    pub bytes: Vec<u8>,
+    pub top_logprobs: Vec<TopLogprob>,
+}
+
+/// A chat answer's (or chunk's) log-probabilities.
+#[derive(Debug, Serialize)]
+pub struct ChatLogprobs {
+    pub content: Vec<ContentLogprob>,
 }
 
 /// A completion, or (with `usage` absent) one streamed chunk of one.
@@ -129,6 +194,7 @@ pub struct AssistantMessage {
 pub struct ChatChoice {
     pub index: usize,
     pub message: AssistantMessage,
+    pub logprobs: Option<ChatLogprobs>,
     pub finish_reason: Option<&'static str>,
 }
 
@@ -154,6 +220,8 @@ pub struct Delta {
 pub struct ChunkChoice {
     pub index: usize,
     pub delta: Delta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<ChatLogprobs>,
     pub finish_reason: Option<&'static str>,
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::openai::*;
 use super::Loaded;
-use crate::inference::engine::Event;
+use crate::inference::engine::{Event, TokenLogprob};
 use crate::inference::metrics::{Endpoint, Metrics, Outcome};
 use crate::inference::stop::FinishReason;
 
@@ -54,6 +54,8 @@ pub struct Shape {
     id: String,
     model: String,
     created: u64,
+    /// `echo`: the prompt's text, answered in front of the completion.
+    echo: Option<String>,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -70,13 +72,55 @@ fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
 }
 
+/// A chat answer's log-probabilities; `None` when none were asked for.
+fn chat_logprobs(tokens: &[TokenLogprob]) -> Option<ChatLogprobs> {
+    (!tokens.is_empty()).then(|| ChatLogprobs {
+        content: tokens
+            .iter()
+            .map(|t| ContentLogprob {
+                token: t.token.clone(),
+                logprob: t.logprob,
+                bytes: t.token.as_bytes().to_vec(),
+                top_logprobs: t
+                    .top
+                    .iter()
+                    .map(|(token, logprob)| TopLogprob {
+                        token: token.clone(),
+                        logprob: *logprob,
+                        bytes: token.as_bytes().to_vec(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// A completion's log-probabilities, the first token at `offset` in the text.
+fn completion_logprobs(tokens: &[TokenLogprob], mut offset: usize) -> Option<CompletionLogprobs> {
+    if tokens.is_empty() {
+        return None;
+    }
+    let mut out = CompletionLogprobs::default();
+    for t in tokens {
+        out.tokens.push(t.token.clone());
+        out.token_logprobs.push(t.logprob);
+        out.top_logprobs.push(t.top.iter().cloned().collect());
+        out.text_offset.push(offset);
+        offset += t.token.len();
+    }
+    Some(out)
+}
+
 impl Shape {
-    pub fn completion(loaded: &Loaded, created: u64) -> Self {
+    /// A completion answered at `created` (Unix seconds), after the
+    /// prompt's text when `echo` holds it.
+    pub fn completion(loaded: &Loaded, created: u64, echo: Option<String>) -> Self {
         Shape {
             chat: false,
             id: new_id("cmpl"),
             model: loaded.model_name.clone(),
             created,
+            echo,
         }
     }
 
@@ -86,11 +130,22 @@ impl Shape {
             id: new_id("chatcmpl"),
             model: loaded.model_name.clone(),
             created,
+            echo: None,
         }
     }
 
+    fn echo_len(&self) -> usize {
+        self.echo.as_ref().map_or(0, String::len)
+    }
+
     /// The whole answer as one JSON body.
-    pub fn full(&self, text: String, reason: FinishReason, usage: Usage) -> Response {
+    pub fn full(
+        &self,
+        text: String,
+        reason: FinishReason,
+        usage: Usage,
+        tokens: &[TokenLogprob],
+    ) -> Response {
         if self.chat {
             Json(ChatResponse {
                 id: self.id.clone(),
@@ -103,13 +158,16 @@ impl Shape {
                         role: "assistant",
                         content: text,
                     },
+                    logprobs: chat_logprobs(tokens),
                     finish_reason: Some(reason.as_str()),
                 }],
                 usage,
             })
             .into_response()
         } else {
-            Json(self.completion_chunk(text, Some(reason), Some(usage))).into_response()
+            let text = format!("{}{text}", self.echo.as_deref().unwrap_or_default());
+            let logprobs = completion_logprobs(tokens, self.echo_len());
+            Json(self.completion_chunk(text, Some(reason), Some(usage), logprobs)).into_response()
         }
     }
 
@@ -118,6 +176,7 @@ impl Shape {
         text: String,
         reason: Option<FinishReason>,
         usage: Option<Usage>,
+        logprobs: Option<CompletionLogprobs>,
     ) -> CompletionResponse {
         CompletionResponse {
             id: self.id.clone(),
@@ -127,7 +186,7 @@ impl Shape {
             choices: vec![CompletionChoice {
                 index: 0,
                 text,
-                logprobs: None,
+                logprobs,
                 finish_reason: reason.map(FinishReason::as_str),
             }],
             usage,
@@ -145,8 +204,10 @@ impl Shape {
         }
     }
 
-    /// One streamed piece of text.
-    fn text(&self, text: String) -> String {
+    /// One streamed piece of text, with the tokens it came from when
+    /// log-probabilities were asked for (`offset`: where the piece starts
+    /// in the whole completion's text).
+    fn text(&self, text: String, tokens: &[TokenLogprob], offset: usize) -> String {
         if self.chat {
             json(&self.chat_chunk(
                 vec![ChunkChoice {
@@ -155,19 +216,26 @@ impl Shape {
                         role: None,
                         content: Some(text),
                     },
+                    logprobs: chat_logprobs(tokens),
                     finish_reason: None,
                 }],
                 None,
             ))
         } else {
-            json(&self.completion_chunk(text, None, None))
+            let logprobs = completion_logprobs(tokens, offset);
+            json(&self.completion_chunk(text, None, None, logprobs))
         }
     }
 
-    /// The chunks that open a stream (chat announces the role first).
+    /// The chunks that open a stream (chat announces the role first; an
+    /// echoed prompt comes first).
     fn opening(&self) -> Vec<String> {
         if !self.chat {
-            return Vec::new();
+            return self
+                .echo
+                .iter()
+                .map(|prompt| json(&self.completion_chunk(prompt.clone(), None, None, None)))
+                .collect();
         }
         vec![json(&self.chat_chunk(
             vec![ChunkChoice {
@@ -176,6 +244,7 @@ impl Shape {
                     role: Some("assistant"),
                     content: Some(String::new()),
                 },
+                logprobs: None,
                 finish_reason: None,
             }],
             None,
@@ -190,6 +259,7 @@ impl Shape {
                 vec![ChunkChoice {
                     index: 0,
                     delta: Delta::default(),
+                    logprobs: None,
                     finish_reason: Some(reason.as_str()),
                 }],
                 None,
@@ -202,9 +272,10 @@ impl Shape {
                 String::new(),
                 Some(reason),
                 None,
+                None,
             )));
             if let Some(u) = usage {
-                let mut last = self.completion_chunk(String::new(), None, Some(u));
+                let mut last = self.completion_chunk(String::new(), None, Some(u), None);
                 last.choices.clear();
                 out.push(json(&last));
             }
@@ -220,6 +291,11 @@ struct StreamState {
     shape: Arc<Shape>,
     include_usage: bool,
     pending: std::collections::VecDeque<String>,
+    /// Tokens whose text has not been sent yet (held back for a possible
+    /// stop sequence or a split character).
+    tokens: Vec<TokenLogprob>,
+    /// Bytes of completion text sent so far (the next chunk's offset).
+    sent: usize,
     ended: bool,
 }
 
@@ -233,12 +309,15 @@ pub fn sse_chunks(
     include_usage: bool,
 ) -> impl Stream<Item = String> + Send {
     let pending = shape.opening().into();
+    let sent = shape.echo_len();
     let state = StreamState {
         events,
         guard,
         shape,
         include_usage,
         pending,
+        tokens: Vec::new(),
+        sent,
         ended: false,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -250,13 +329,24 @@ pub fn sse_chunks(
                 return None;
             }
             match st.events.recv().await {
-                Some(Event::Text(t)) => st.pending.push_back(st.shape.text(t)),
+                Some(Event::Token(token)) => st.tokens.push(token),
+                Some(Event::Text(t)) => {
+                    let tokens = std::mem::take(&mut st.tokens);
+                    let offset = st.sent;
+                    st.sent += t.len();
+                    st.pending.push_back(st.shape.text(t, &tokens, offset));
+                }
                 Some(Event::Done {
                     finish_reason,
                     prompt_tokens,
                     completion_tokens,
                 }) => {
                     st.guard.finish(Outcome::Ok);
+                    if !st.tokens.is_empty() {
+                        let tokens = std::mem::take(&mut st.tokens);
+                        st.pending
+                            .push_back(st.shape.text(String::new(), &tokens, st.sent));
+                    }
                     let usage = st
                         .include_usage
                         .then(|| Usage::new(prompt_tokens, completion_tokens));
