@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::backend::DeviceChoice;
 use super::hub::ModelRef;
-use super::server::{self, WorkerConfig, WorkerError};
+use super::server::{self, WorkerConfig, WorkerError, DEFAULT_PREFILL_CHUNK};
 
 /// `--device` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -43,6 +43,11 @@ pub struct WorkerArgs {
     /// Requests waiting for a slot before new ones get 429.
     #[arg(long, default_value_t = 64)]
     pub queue: usize,
+    /// Prompt tokens one forward pass takes while other requests are
+    /// generating (a long prompt is fed in chunks instead of stalling
+    /// them); 0 feeds every prompt whole.
+    #[arg(long, default_value_t = DEFAULT_PREFILL_CHUNK)]
+    pub prefill_chunk: usize,
     /// Cap on prompt + completion tokens, and on the positions the worker
     /// allocates for (default: 8192, or the model's context when smaller).
     #[arg(long)]
@@ -85,6 +90,7 @@ impl From<WorkerArgs> for WorkerConfig {
             device: a.device.into(),
             max_batch: a.max_batch.max(1),
             queue_capacity: a.queue.max(1),
+            prefill_chunk: a.prefill_chunk,
             max_context: a.max_context,
             model_name: a.model_name,
             kernel_cache: a.kernel_cache,

@@ -140,6 +140,33 @@ def main():
     check(ids.usage.prompt_tokens == 3, "a token-id prompt is taken as it is")
     check(abs(ids.created - time.time()) < 10, "created is the response's time")
 
+    # Chunked prefill: a long prompt fed in chunks while another stream
+    # decodes sees what it sees alone (same first-token distribution).
+    long_ids = [3 + (i * 7) % 90 for i in range(150)]
+
+    def first_token_tops():
+        c = client.completions.create(model=model, prompt=long_ids, max_tokens=1, temperature=0, logprobs=5)
+        return c.choices[0].logprobs.top_logprobs[0]
+
+    alone = first_token_tops()
+    u = urllib.parse.urlsplit(root)
+    running = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    running.request(
+        "POST",
+        "/v1/completions",
+        body=json.dumps({"prompt": "Once upon a time", "max_tokens": 200, "temperature": 1.0, "stream": True}),
+        headers={"content-type": "application/json"},
+    )
+    stream = running.getresponse()
+    stream.readline()
+    beside = first_token_tops()
+    running.close()
+    check(alone.keys() == beside.keys(), "the same five most likely first tokens, chunked or not")
+    check(
+        all(abs(alone[t] - beside[t]) < 1e-3 for t in alone),
+        f"the same log-probabilities, chunked or not: {alone} vs {beside}",
+    )
+
     # Ranges and refusals.
     ask = lambda **kw: client.completions.create(model=model, prompt="Hi", max_tokens=2, **kw)
     chat_ask = lambda **kw: client.chat.completions.create(

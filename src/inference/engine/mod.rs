@@ -2,8 +2,10 @@
 //! thread that owns the model and runs continuous batching — every forward
 //! pass takes the new tokens of all active sequences (prompt prefill for new
 //! ones, one token for the rest), and sequences join and leave between
-//! passes. A sequence whose client went away is dropped with its KV cache.
+//! passes; long prompts are fed in chunks while others decode (`prefill`).
+//! A sequence whose client went away is dropped with its KV cache.
 
+mod prefill;
 mod scheduler;
 
 use std::sync::Arc;
@@ -72,6 +74,9 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// Sequences per forward pass.
     pub max_batch: usize,
+    /// Prompt tokens one pass takes while other sequences decode (0: no
+    /// limit, a prompt's whole prefill in one pass).
+    pub prefill_chunk: usize,
 }
 
 /// A cheap handle for submitting requests.

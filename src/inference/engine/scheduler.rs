@@ -10,6 +10,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use tokio::sync::mpsc;
 
+use super::prefill;
 use super::{EngineConfig, EngineHandle, Event, GenerationRequest, TokenLogprob};
 use crate::inference::logprobs;
 use crate::inference::metrics::{Finish, Metrics, ModelMetrics};
@@ -32,7 +33,9 @@ pub struct EngineModel<B: Backend> {
 struct Active<B: Backend> {
     req: GenerationRequest,
     cache: KvCache<B>,
-    /// Tokens to feed next pass: the prompt first, then the last sample.
+    /// Prompt tokens fed so far; the sequence decodes once all are.
+    fed: usize,
+    /// The last sampled token, fed next pass while decoding.
     next_input: Vec<u32>,
     generated: usize,
     sampler: Sampler,
@@ -89,7 +92,8 @@ fn admit<B: Backend>(req: GenerationRequest, model: &Llama<B>, meters: &Meters<'
         joined,
         first_token_at: None,
         cache: model.new_cache(),
-        next_input: req.prompt_ids.clone(),
+        fed: 0,
+        next_input: Vec::new(),
         generated: 0,
         sampler: Sampler::new(req.sampling.clone(), &req.prompt_ids),
         detok: Detokenizer::default(),
@@ -137,7 +141,7 @@ fn run<B: Backend>(
             meters.model.kv_cache_usage.set(0.0);
             continue;
         }
-        step(&engine, &mut active, &meters);
+        step(&engine, &mut active, &meters, config.prefill_chunk);
         let held: usize = active
             .iter()
             .map(|seq| seq.req.prompt_ids.len() + seq.generated)
@@ -146,20 +150,49 @@ fn run<B: Backend>(
     }
 }
 
-/// One forward pass over every active sequence, then sampling and events.
-fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, meters: &Meters<'_>) {
+/// One forward pass over the active sequences (prompts in chunks of
+/// `prefill_chunk` while others decode), then sampling and events for
+/// every sequence whose prompt is fully fed.
+fn step<B: Backend>(
+    engine: &EngineModel<B>,
+    active: &mut Vec<Active<B>>,
+    meters: &Meters<'_>,
+    prefill_chunk: usize,
+) {
     let metrics = meters.all;
-    metrics.batch_size.observe(active.len() as f64);
+    let pending: Vec<usize> = active
+        .iter()
+        .map(|seq| seq.req.prompt_ids.len() - seq.fed)
+        .collect();
+    let feeds = prefill::plan(&pending, prefill_chunk);
+    // The sequences in this pass, in order: their logits rows follow it.
+    let taking: Vec<usize> = (0..active.len()).filter(|&i| feeds[i] > 0).collect();
+    metrics.batch_size.observe(taking.len() as f64);
     let logits = {
         let mut steps: Vec<SeqStep<'_, B>> = active
             .iter_mut()
-            .map(|seq| SeqStep {
-                tokens: &seq.next_input,
-                cache: &mut seq.cache,
+            .zip(&feeds)
+            .filter(|(_, &feed)| feed > 0)
+            .map(|(seq, &feed)| {
+                let tokens = if seq.fed < seq.req.prompt_ids.len() {
+                    &seq.req.prompt_ids[seq.fed..seq.fed + feed]
+                } else {
+                    &seq.next_input[..]
+                };
+                SeqStep {
+                    tokens,
+                    cache: &mut seq.cache,
+                }
             })
             .collect();
         engine.model.forward(&mut steps)
     };
+    for (&i, &feed) in taking.iter().zip(feeds.iter().filter(|&&f| f > 0)) {
+        let seq = &mut active[i];
+        if seq.fed < seq.req.prompt_ids.len() {
+            seq.fed += feed;
+        }
+    }
     let vocab = logits.dims()[1];
     let rows: Vec<f32> = match logits.into_data().to_vec() {
         Ok(rows) => rows,
@@ -177,8 +210,13 @@ fn step<B: Backend>(engine: &EngineModel<B>, active: &mut Vec<Active<B>>, meters
     };
     let now = Instant::now();
     let mut finished = Vec::new();
-    for (i, seq) in active.iter_mut().enumerate() {
-        let row = &rows[i * vocab..(i + 1) * vocab];
+    for (row_index, &i) in taking.iter().enumerate() {
+        let seq = &mut active[i];
+        if seq.fed < seq.req.prompt_ids.len() {
+            // Mid-prefill: this row's logits are of a prompt token.
+            continue;
+        }
+        let row = &rows[row_index * vocab..(row_index + 1) * vocab];
         let token = seq.sampler.sample(row);
         if let Some(top) = seq.req.logprobs {
             let found = logprobs::row(row, token, top);

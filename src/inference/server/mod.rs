@@ -31,6 +31,9 @@ use crate::inference::model::Llama;
 use crate::inference::tokenizer::TextTokenizer;
 use crate::inference::weights::WeightError;
 
+/// Prompt tokens a forward pass takes while others decode, by default.
+pub const DEFAULT_PREFILL_CHUNK: usize = 32;
+
 /// What `garage worker` is asked to run.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -44,6 +47,8 @@ pub struct WorkerConfig {
     pub max_batch: usize,
     /// Requests waiting for a slot before new ones get 429.
     pub queue_capacity: usize,
+    /// Prompt tokens a forward pass takes while others decode (0: no limit).
+    pub prefill_chunk: usize,
     /// Caps the model's context (prompt + completion tokens) and the rotary
     /// tables sized from it; `None` means [`DEFAULT_MAX_CONTEXT`].
     pub max_context: Option<usize>,
@@ -65,6 +70,7 @@ impl WorkerConfig {
             device: DeviceChoice::Auto,
             max_batch: 8,
             queue_capacity: 64,
+            prefill_chunk: DEFAULT_PREFILL_CHUNK,
             max_context: None,
             model_name: None,
             kernel_cache: None,
@@ -171,6 +177,7 @@ fn build<B: Backend>(
         EngineConfig {
             queue_capacity: config.queue_capacity,
             max_batch: config.max_batch,
+            prefill_chunk: config.prefill_chunk,
         },
         metrics,
     )
