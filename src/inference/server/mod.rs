@@ -32,7 +32,7 @@ use crate::inference::tokenizer::TextTokenizer;
 use crate::inference::weights::WeightError;
 
 /// Prompt tokens a forward pass takes while others decode, by default.
-pub const DEFAULT_PREFILL_CHUNK: usize = 32;
+pub const DEFAULT_PREFILL_CHUNK: usize = 8;
 
 /// What `garage worker` is asked to run.
 #[derive(Debug, Clone)]
