@@ -16,11 +16,13 @@
 //! page), GARAGE_DASHBOARD_DBS (sqlite postgres; PostgreSQL where
 //! `GARAGE_TEST_POSTGRES_URL` is set).
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, Connection};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::percentile;
 
 const ADMIN_TOKEN: &str = "dashboard-bench-admin-token-0123456789";
 const MARKETS: [&str; 8] = [
@@ -47,60 +49,6 @@ fn param(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Coordinator(Child);
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(state_dir: &Path, database: &str) -> (Coordinator, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_garage"))
-        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--state-dir")
-        .arg(state_dir)
-        .args(["--database", database, "--registration", "open"])
-        // The seeded nodes send no heartbeats: keep them as seeded.
-        .args(["--heartbeat-interval", "1h"])
-        .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start garage coordinator");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline, "coordinator not healthy in 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (Coordinator(child), base)
-}
-
-/// A fresh schema on the PostgreSQL server and a URL that uses it.
-async fn postgres_schema(base: &str) -> String {
-    let schema = format!("dashboard_bench_{}", std::process::id());
-    let mut conn = sqlx::postgres::PgConnection::connect(base)
-        .await
-        .expect("connect to GARAGE_TEST_POSTGRES_URL");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    )))
-    .execute(&mut conn)
-    .await
-    .expect("make a schema");
-    conn.close().await.ok();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
 /// Inserts `rows` (each a parenthesised tuple) into `table (columns)`,
@@ -214,14 +162,6 @@ async fn seed(database: &str, nodes: usize, jobs: usize, now_ms: i64) {
     conn.close().await.ok();
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -254,11 +194,11 @@ async fn measure(base: &str, pages: &[String], requests: usize) -> Vec<(String, 
             health.push(time(&client, &format!("{base}/healthz")).await);
         }
         samples.sort();
-        let p = |q| percentile(&samples, q);
+        let p = |q| percentile(&samples, q * 100.0);
         results.push((page.clone(), [p(0.5), p(0.95), p(0.99)]));
     }
     health.sort();
-    let p = |q| percentile(&health, q);
+    let p = |q| percentile(&health, q * 100.0);
     results.push(("/healthz".into(), [p(0.5), p(0.95), p(0.99)]));
     results
 }
@@ -279,7 +219,13 @@ async fn main() {
         let database = match db {
             "sqlite" => format!("sqlite://{}", dir.path().join("dashboard.db").display()),
             "postgres" => match std::env::var("GARAGE_TEST_POSTGRES_URL") {
-                Ok(url) if !url.is_empty() => postgres_schema(&url).await,
+                Ok(url) if !url.is_empty() => {
+                    support::postgres_schema(
+                        &url,
+                        &format!("dashboard_bench_{}", std::process::id()),
+                    )
+                    .await
+                }
                 _ => {
                     println!("postgres  skipped: GARAGE_TEST_POSTGRES_URL is not set");
                     continue;
@@ -288,7 +234,14 @@ async fn main() {
             other => panic!("unknown database {other:?} in GARAGE_DASHBOARD_DBS"),
         };
         let state = dir.path().join(format!("state-{db}"));
-        let (coordinator, base) = start(&state, &database).await;
+        // The seeded nodes send no heartbeats: keep them as seeded.
+        let (coordinator, base) = support::start(
+            &state,
+            &database,
+            ADMIN_TOKEN,
+            &["--heartbeat-interval", "1h"],
+        )
+        .await;
         let now_ms = i64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -22,7 +22,6 @@
 //! GARAGE_PLACEMENT_CLAIMERS (16), GARAGE_PLACEMENT_DBS (sqlite postgres).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,8 +29,11 @@ use garage::coordinator::api::{ClaimRequest, CompleteRequest, JobType, Outcome, 
 use garage::coordinator::CoordinatorClient;
 use garage::identity::NodeIdentity;
 use serde_json::json;
-use sqlx::Connection;
 use tokio::sync::Mutex;
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{percentile, postgres_schema};
 
 const ADMIN_TOKEN: &str = "placement-bench-admin-token-0123456789";
 
@@ -40,67 +42,6 @@ fn param(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-struct Coordinator(Child);
-
-impl Drop for Coordinator {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start(state_dir: &Path, database: &str, placement: &str) -> (Coordinator, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_garage"))
-        .args(["coordinator", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--state-dir")
-        .arg(state_dir)
-        .args(["--database", database, "--registration", "open"])
-        .args(["--lease-duration", "60s", "--placement", placement])
-        .env("GARAGE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start garage coordinator");
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        assert!(Instant::now() < deadline, "coordinator not healthy in 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (Coordinator(child), base)
-}
-
-/// A fresh schema on the PostgreSQL server and a URL that uses it.
-async fn postgres_schema(base: &str, run: &str) -> String {
-    let schema = format!("placement_bench_{}_{run}", std::process::id());
-    let mut conn = sqlx::postgres::PgConnection::connect(base)
-        .await
-        .expect("connect to GARAGE_TEST_POSTGRES_URL");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-    )))
-    .execute(&mut conn)
-    .await
-    .expect("make a schema");
-    conn.close().await.ok();
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options=-c%20search_path%3D{schema}")
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// An account funded for every job of the run; its API key.
@@ -154,7 +95,13 @@ async fn run(
     let Mode { paid, placement } = mode;
     let mode = format!("{} {placement:<10}", if paid { "paid" } else { "free" });
     let run_dir = dir.join(format!("{db}-{}", mode.trim().replace(' ', "-")));
-    let (_coordinator, base) = start(&run_dir, database, placement).await;
+    let (_coordinator, base) = support::start(
+        &run_dir,
+        database,
+        ADMIN_TOKEN,
+        &["--lease-duration", "60s", "--placement", placement],
+    )
+    .await;
     let mut nodes = Vec::with_capacity(claimers);
     for i in 0..claimers {
         let identity =
@@ -264,7 +211,15 @@ async fn main() {
                 ),
                 "postgres" => match std::env::var("GARAGE_TEST_POSTGRES_URL") {
                     Ok(url) if !url.is_empty() => {
-                        postgres_schema(&url, &name.replace('-', "_")).await
+                        postgres_schema(
+                            &url,
+                            &format!(
+                                "placement_bench_{}_{}",
+                                std::process::id(),
+                                name.replace('-', "_")
+                            ),
+                        )
+                        .await
                     }
                     _ => {
                         println!("postgres  skipped: GARAGE_TEST_POSTGRES_URL is not set");

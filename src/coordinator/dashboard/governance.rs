@@ -91,15 +91,7 @@ pub async fn list(
         continue_token: query.continue_token.clone(),
     }
     .page(ListKind::Proposals)?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|key| {
-            ProposalCursor::parse(key).ok_or_else(|| {
-                ApiError::bad_request("invalid_continue", "the continue token names no proposal")
-            })
-        })
-        .transpose()?;
+    let before = page.after_as("proposal", ProposalCursor::parse)?;
     let mut rows = state
         .store
         .proposals_page(wanted, before.as_ref(), page.limit)

@@ -21,16 +21,6 @@ use crate::coordinator::jobs::store::JobCursor;
 /// Jobs per page.
 const PAGE_SIZE: u32 = 50;
 
-const STATES: [JobState; 7] = [
-    JobState::Queued,
-    JobState::Running,
-    JobState::Succeeded,
-    JobState::Failed,
-    JobState::TimedOut,
-    JobState::Cancelled,
-    JobState::Expired,
-];
-
 /// `?state=&continue=`; an empty state is no filter.
 #[derive(Debug, Default, Deserialize)]
 pub struct JobsQuery {
@@ -72,15 +62,7 @@ pub async fn page(
         continue_token: query.continue_token.clone(),
     }
     .page(ListKind::Jobs)?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|key| {
-            JobCursor::parse(key).ok_or_else(|| {
-                ApiError::bad_request("invalid_continue", "the continue token names no job")
-            })
-        })
-        .transpose()?;
+    let before = page.after_as("job", JobCursor::parse)?;
     let mut jobs = state
         .store
         .jobs_page(None, job_state, before.as_ref(), page.limit)
@@ -95,7 +77,7 @@ pub async fn page(
                 label { "State"
                     select name="state" {
                         option value="" selected[query.state.is_empty()] { "any" }
-                        @for s in STATES {
+                        @for s in JobState::ALL {
                             option value=(s.as_str()) selected[query.state == s.as_str()] { (s.as_str()) }
                         }
                     }

@@ -14,7 +14,7 @@ use super::session::Viewer;
 use super::state::DashboardState;
 use crate::clock::{parse_rfc3339_millis, unix_millis};
 use crate::coordinator::http::error::ApiError;
-use crate::coordinator::http::page::{self, ListKind, Page};
+use crate::coordinator::http::page::{self, ListKind};
 use crate::coordinator::nodes::api::{NodeState, NodeView};
 
 /// Nodes per page.
@@ -105,7 +105,7 @@ pub async fn page(
         continue_token: query.continue_token.clone(),
     }
     .page(ListKind::Nodes)?;
-    let after = after_id(&page)?;
+    let after = page.after_as("node", |key| Uuid::parse_str(key).ok())?;
     let mut nodes = state
         .store
         .nodes_page(market, node_state, after, page.limit)
@@ -155,15 +155,4 @@ pub async fn page(
             }
         },
     )))
-}
-
-fn after_id(page: &Page) -> Result<Option<Uuid>, ApiError> {
-    page.after
-        .as_deref()
-        .map(|key| {
-            key.parse().map_err(|_| {
-                ApiError::bad_request("invalid_continue", "the continue token names no node")
-            })
-        })
-        .transpose()
 }

@@ -74,6 +74,28 @@ impl PageQuery {
     }
 }
 
+impl Page {
+    /// Where the page starts, read from the decoded key by `parse`; a key
+    /// it cannot read is 400 (`what`: the kind of item the list holds).
+    pub fn after_as<T>(
+        &self,
+        what: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        self.after
+            .as_deref()
+            .map(|key| {
+                parse(key).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_continue",
+                        format!("the continue token names no {what}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+}
+
 /// The token that continues a list of `kind` after `last_key`.
 pub fn encode(kind: ListKind, last_key: &str) -> String {
     hex::encode(format!("{}:{last_key}", kind.tag()))

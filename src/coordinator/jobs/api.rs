@@ -221,18 +221,19 @@ impl JobState {
         }
     }
 
+    /// Every state, in the order a job may pass them.
+    pub const ALL: [JobState; 7] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::TimedOut,
+        JobState::Cancelled,
+        JobState::Expired,
+    ];
+
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Succeeded,
-            JobState::Failed,
-            JobState::TimedOut,
-            JobState::Cancelled,
-            JobState::Expired,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == text)
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
     }
 
     /// True for a state no job leaves.

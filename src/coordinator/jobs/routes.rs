@@ -360,15 +360,7 @@ pub async fn list_jobs(
             })
         })
         .transpose()?;
-    let before = page
-        .after
-        .as_deref()
-        .map(|key| {
-            JobCursor::parse(key).ok_or_else(|| {
-                ApiError::bad_request("invalid_continue", "the continue token names no job")
-            })
-        })
-        .transpose()?;
+    let before = page.after_as("job", JobCursor::parse)?;
     let owner = match &caller {
         Caller::Admin => None,
         Caller::Account(id) => Some(id.as_str()),

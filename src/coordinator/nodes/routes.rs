@@ -272,15 +272,7 @@ pub async fn list_nodes(
     let Query(query) = query?;
     let Query(filter) = filter?;
     let page = query.page(ListKind::Nodes)?;
-    let after = page
-        .after
-        .as_deref()
-        .map(|key| {
-            Uuid::parse_str(key).map_err(|_| {
-                ApiError::bad_request("invalid_continue", "the continue token names no node id")
-            })
-        })
-        .transpose()?;
+    let after = page.after_as("node", |key| Uuid::parse_str(key).ok())?;
     let mut nodes = state
         .store
         .nodes_page(filter.market.as_deref(), None, after, page.limit)

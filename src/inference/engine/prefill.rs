@@ -8,7 +8,7 @@
 /// not yet fed (0: it is decoding and feeds its last sampled token).
 /// A prefilling sequence given 0 sits this pass out.
 pub fn plan(pending: &[usize], chunk: usize) -> Vec<usize> {
-    let decoding = pending.iter().any(|&p| p == 0);
+    let decoding = pending.contains(&0);
     let mut budget = if decoding && chunk > 0 {
         chunk
     } else {
