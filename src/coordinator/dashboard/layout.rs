@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use super::assets;
-use super::session::Viewer;
+use super::viewer::Viewer;
 
 /// The sections of the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

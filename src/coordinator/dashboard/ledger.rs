@@ -9,8 +9,8 @@ use maud::html;
 use super::error::PageError;
 use super::format;
 use super::layout::{self, PageInfo, Section};
-use super::session::Viewer;
 use super::state::DashboardState;
+use super::viewer::Viewer;
 use crate::clock::unix_millis;
 
 /// Rows of the balances and transfers tables.

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::error::PageError;
 use super::format;
 use super::layout::{self, PageInfo, Section};
-use super::session::Viewer;
 use super::state::DashboardState;
+use super::viewer::Viewer;
 use crate::coordinator::http::page::{self, ListKind};
 
 /// Markets per page.

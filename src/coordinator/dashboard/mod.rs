@@ -4,9 +4,11 @@
 //! server-sent events (`live`). Pages: overview, nodes and a node, markets,
 //! jobs and a job (the admin's), regions with a map of Sweden (`map`),
 //! ledger, governance. Public pages show what the public API shows; the
-//! admin signs in with the admin token (`login`, `session`) to see the
-//! rest. Every page works without JavaScript.
+//! admin signs in with the admin token (`login`, `session`; `access`
+//! reads the `viewer` of a request) to see the rest. Every page works
+//! without JavaScript.
 
+pub mod access;
 pub mod assets;
 pub mod chart;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod queries;
 pub mod regions;
 pub mod session;
 pub mod state;
+pub mod viewer;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -14,8 +14,8 @@ use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::live::{self, Render};
 use super::queries::Overview;
-use super::session::Viewer;
 use super::state::DashboardState;
+use super::viewer::Viewer;
 use crate::clock::unix_millis;
 use crate::coordinator::store::{Store, StoreError};
 

@@ -11,8 +11,8 @@ use super::error::PageError;
 use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::map;
-use super::session::Viewer;
 use super::state::DashboardState;
+use super::viewer::Viewer;
 use crate::coordinator::regions::api::{RegionCapacity, RegionEnergy, RegionPower};
 use crate::coordinator::regions::routes::region_list;
 

@@ -1,22 +1,14 @@
-//! Who is looking at a page ([`Viewer`]): the admin, signed in through the
-//! sign-in form (an HttpOnly, SameSite=Strict cookie holding an expiry and
-//! an HMAC of it; no server-side state, so every replica with the same
-//! admin token accepts it, and a new token ends every session) or sending
-//! `Authorization: Bearer`, or anyone else.
+//! The admin's dashboard session: an HttpOnly, SameSite=Strict cookie
+//! holding an expiry and an HMAC of it keyed from the admin token (no
+//! server-side state, so every replica with the same admin token accepts
+//! it, and a new token ends every session).
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
-use axum::http::header;
-use axum::http::request::Parts;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::error::PageError;
-use super::state::DashboardState;
-use crate::clock::unix_secs;
 use crate::coordinator::http::admin::AdminGuard;
-use crate::coordinator::http::rate_limit::ClientAddr;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "garage_session";
@@ -86,56 +78,6 @@ pub fn sign_in_cookie(value: &str, secure: bool) -> String {
 /// The `Set-Cookie` value that signs out.
 pub fn sign_out_cookie() -> String {
     format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-}
-
-/// Who is looking at a page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    Admin,
-    Anyone,
-}
-
-impl Viewer {
-    pub fn is_admin(self) -> bool {
-        self == Viewer::Admin
-    }
-}
-
-/// The session cookie's value among the request's cookies.
-fn session_cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|cookies| cookies.split(';'))
-        .filter_map(|cookie| cookie.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
-}
-
-impl FromRequestParts<DashboardState> for Viewer {
-    type Rejection = PageError;
-
-    /// A valid session cookie or admin bearer token is the admin; a wrong
-    /// bearer token is refused (and counted against the address, like
-    /// every admin attempt); no credentials at all is anyone.
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &DashboardState,
-    ) -> Result<Self, PageError> {
-        if session_cookie(parts).is_some_and(|value| state.sessions.valid(value, unix_secs())) {
-            return Ok(Viewer::Admin);
-        }
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            let client = ClientAddr::from_request_parts(parts, state)
-                .await
-                .unwrap_or(ClientAddr(None));
-            state.admin.check(&parts.headers, client)?;
-            return Ok(Viewer::Admin);
-        }
-        Ok(Viewer::Anyone)
-    }
 }
 
 #[cfg(test)]
