@@ -16,6 +16,7 @@ use prometheus::{
 pub enum Endpoint {
     Completions,
     ChatCompletions,
+    Embeddings,
 }
 
 impl Endpoint {
@@ -23,6 +24,7 @@ impl Endpoint {
         match self {
             Endpoint::Completions => "completions",
             Endpoint::ChatCompletions => "chat_completions",
+            Endpoint::Embeddings => "embeddings",
         }
     }
 }

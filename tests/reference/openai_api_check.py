@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Drive a running worker's fuller OpenAI API with the official `openai`
 Python client (issue 16): log-probabilities (chat, completions, streamed),
-penalties and logit_bias changing greedy output, echo, token-id prompts,
+penalties and logit_bias changing greedy output, chunked prefill, embeddings,
+echo, token-id prompts,
 per-response `created`, the range checks (400 naming the parameter),
 refusals of what the worker does not do, JSON bodies for unknown routes,
 wrong methods and oversized bodies, GET /v1/models/{id}, Retry-After on
@@ -166,6 +167,28 @@ def main():
         all(abs(alone[t] - beside[t]) < 1e-3 for t in alone),
         f"the same log-probabilities, chunked or not: {alone} vs {beside}",
     )
+
+    # Embeddings: unit vectors, equal for equal inputs; base64 (the
+    # client's default) and float agree; token ids work; dimensions checked.
+    emb = client.embeddings.create(model=model, input=["hello world", "hello world", "something else"])
+    vecs = [d.embedding for d in emb.data]
+    check(len(vecs) == 3 and [d.index for d in emb.data] == [0, 1, 2], "one embedding per input, in order")
+    check(all(abs(sum(x * x for x in v) - 1) < 1e-3 for v in vecs), "embeddings have unit length")
+    check(max(abs(a - b) for a, b in zip(vecs[0], vecs[1])) < 1e-6, "equal inputs, equal embeddings")
+    check(sum(a * b for a, b in zip(vecs[0], vecs[2])) < 0.9999, "different inputs, different embeddings")
+    check(emb.usage.prompt_tokens > 0 and emb.usage.total_tokens == emb.usage.prompt_tokens, "embedding usage")
+    floats = client.embeddings.create(model=model, input="hello world", encoding_format="float")
+    check(
+        max(abs(a - b) for a, b in zip(floats.data[0].embedding, vecs[0])) < 1e-6,
+        "float and base64 encodings agree",
+    )
+    by_ids = client.embeddings.create(model=model, input=[[5, 6, 7]])
+    check(by_ids.usage.prompt_tokens == 3, "token ids embed as they are")
+    try:
+        client.embeddings.create(model=model, input="hi", dimensions=3)
+        check(False, "other dimensions are refused")
+    except openai.BadRequestError as e:
+        check((e.body or {}).get("param") == "dimensions", "dimensions: 400 naming dimensions")
 
     # Ranges and refusals.
     ask = lambda **kw: client.completions.create(model=model, prompt="Hi", max_tokens=2, **kw)

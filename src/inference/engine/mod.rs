@@ -3,7 +3,8 @@
 //! pass takes the new tokens of all active sequences (prompt prefill for new
 //! ones, one token for the rest), and sequences join and leave between
 //! passes; long prompts are fed in chunks while others decode (`prefill`).
-//! A sequence whose client went away is dropped with its KV cache.
+//! A sequence whose client went away is dropped with its KV cache. Embedding
+//! requests take the queue too and run between two passes.
 
 mod prefill;
 mod scheduler;
@@ -30,6 +31,21 @@ pub struct GenerationRequest {
     pub logprobs: Option<usize>,
     pub events: mpsc::UnboundedSender<Event>,
     pub admitted: Instant,
+}
+
+/// Texts (as token ids) to embed; each non-empty and within the context.
+#[derive(Debug)]
+pub struct EmbedRequest {
+    pub inputs: Vec<Vec<u32>>,
+    /// One unit-length vector per input, in order.
+    pub reply: tokio::sync::oneshot::Sender<Vec<Vec<f32>>>,
+}
+
+/// What the scheduler is asked to do.
+#[derive(Debug)]
+pub enum Work {
+    Generate(GenerationRequest),
+    Embed(EmbedRequest),
 }
 
 /// A generated token's log-probability in the model's distribution, and
@@ -82,14 +98,23 @@ pub struct EngineConfig {
 /// A cheap handle for submitting requests.
 #[derive(Debug, Clone)]
 pub struct EngineHandle {
-    queue: mpsc::Sender<GenerationRequest>,
+    queue: mpsc::Sender<Work>,
     metrics: Arc<Metrics>,
 }
 
 impl EngineHandle {
     /// Queues `req`, or refuses at once when the queue is full.
     pub fn submit(&self, req: GenerationRequest) -> Result<(), SubmitError> {
-        match self.queue.try_send(req) {
+        self.send(Work::Generate(req))
+    }
+
+    /// Queues texts to embed, or refuses at once when the queue is full.
+    pub fn embed(&self, req: EmbedRequest) -> Result<(), SubmitError> {
+        self.send(Work::Embed(req))
+    }
+
+    fn send(&self, work: Work) -> Result<(), SubmitError> {
+        match self.queue.try_send(work) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
                 Ok(())

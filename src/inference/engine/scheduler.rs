@@ -11,7 +11,9 @@ use burn::tensor::backend::Backend;
 use tokio::sync::mpsc;
 
 use super::prefill;
-use super::{EngineConfig, EngineHandle, Event, GenerationRequest, TokenLogprob};
+use super::{
+    EmbedRequest, EngineConfig, EngineHandle, Event, GenerationRequest, TokenLogprob, Work,
+};
 use crate::inference::logprobs;
 use crate::inference::metrics::{Finish, Metrics, ModelMetrics};
 use crate::inference::model::{KvCache, Llama, SeqStep};
@@ -103,10 +105,38 @@ fn admit<B: Backend>(req: GenerationRequest, model: &Llama<B>, meters: &Meters<'
     }
 }
 
+/// Embeds every input of `req` at once (between two passes) and answers.
+fn embed<B: Backend>(req: EmbedRequest, model: &Llama<B>, metrics: &Metrics) {
+    metrics.queue_depth.dec();
+    let vectors = req
+        .inputs
+        .iter()
+        .map(|tokens| model.embedding(tokens))
+        .collect();
+    metrics
+        .prompt_tokens
+        .inc_by(req.inputs.iter().map(Vec::len).sum::<usize>() as u64);
+    let _ = req.reply.send(vectors);
+}
+
+/// Takes one piece of work off the queue: a generation joins the batch, an
+/// embedding runs now.
+fn accept<B: Backend>(
+    work: Work,
+    active: &mut Vec<Active<B>>,
+    engine: &EngineModel<B>,
+    meters: &Meters<'_>,
+) {
+    match work {
+        Work::Generate(req) => active.push(admit(req, &engine.model, meters)),
+        Work::Embed(req) => embed(req, &engine.model, meters.all),
+    }
+}
+
 fn run<B: Backend>(
     engine: EngineModel<B>,
     config: EngineConfig,
-    mut rx: mpsc::Receiver<GenerationRequest>,
+    mut rx: mpsc::Receiver<Work>,
     metrics: &Metrics,
 ) {
     let meters = Meters {
@@ -118,13 +148,13 @@ fn run<B: Backend>(
     loop {
         if active.is_empty() {
             match rx.blocking_recv() {
-                Some(req) => active.push(admit(req, &engine.model, &meters)),
+                Some(work) => accept(work, &mut active, &engine, &meters),
                 None => return,
             }
         }
         while active.len() < config.max_batch.max(1) {
             match rx.try_recv() {
-                Ok(req) => active.push(admit(req, &engine.model, &meters)),
+                Ok(work) => accept(work, &mut active, &engine, &meters),
                 Err(_) => break,
             }
         }

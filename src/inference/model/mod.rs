@@ -178,7 +178,45 @@ impl<B: Backend> Llama<B> {
         }
     }
 
+    /// The unit-length mean of the final (normalised) hidden states of
+    /// `tokens`, run on a fresh cache: the embedding llama.cpp's server
+    /// answers with mean pooling. `tokens` is non-empty and within the
+    /// context.
+    pub fn embedding(&self, tokens: &[u32]) -> Vec<f32> {
+        let pooled = |model: &Self| {
+            let mut cache = model.new_cache();
+            let mut steps = [SeqStep {
+                tokens,
+                cache: &mut cache,
+            }];
+            let (x, _) = model.hidden(&mut steps);
+            model.rms_norm(x, &model.norm).mean_dim(0)
+        };
+        let pooled = if self.on_host {
+            rayon::scope(|_| pooled(self))
+        } else {
+            pooled(self)
+        };
+        let mut vector: Vec<f32> = pooled.into_data().to_vec().unwrap_or_default();
+        let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            vector.iter_mut().for_each(|v| *v /= norm);
+        }
+        vector
+    }
+
     fn forward_layers(&self, steps: &mut [SeqStep<'_, B>]) -> Tensor<B, 2> {
+        let (x, last_rows) = self.hidden(steps);
+        let rows = last_rows.len();
+        let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last_rows, [rows]), &self.device);
+        let x = self.rms_norm(x.select(0, last), &self.norm);
+        self.lm_head.forward(x)
+    }
+
+    /// Every new token's hidden state after the last layer (before the
+    /// final norm), `[tokens, hidden]`, and each sequence's last row in it;
+    /// extends each cache.
+    fn hidden(&self, steps: &mut [SeqStep<'_, B>]) -> (Tensor<B, 2>, Vec<i32>) {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let mut ids = Vec::new();
@@ -241,10 +279,7 @@ impl<B: Backend> Llama<B> {
         for step in steps.iter_mut() {
             step.cache.advance(step.tokens.len());
         }
-        let rows = last_rows.len();
-        let last = Tensor::<B, 1, Int>::from_data(TensorData::new(last_rows, [rows]), &self.device);
-        let x = self.rms_norm(x.select(0, last), &self.norm);
-        self.lm_head.forward(x)
+        (x, last_rows)
     }
 
     /// Causal attention of `q` `[heads, t, hd]` over `keys`/`values`

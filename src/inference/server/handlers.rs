@@ -39,7 +39,9 @@ const ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
 /// OpenAI's default `max_tokens` for `/v1/completions`.
 const COMPLETION_DEFAULT_MAX_TOKENS: usize = 16;
 
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(super) fn parse<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let body = body.map_err(|rejection| match rejection {
         BytesRejection::FailedToBufferBody(_) => ApiError::too_large(rejection.body_text()),
         other => ApiError::bad_request(other.body_text(), None),
@@ -48,7 +50,7 @@ fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, 
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}"), None))
 }
 
-fn check_model(loaded: &Loaded, model: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn check_model(loaded: &Loaded, model: Option<&str>) -> Result<(), ApiError> {
     match model {
         Some(m) if !m.is_empty() && m != loaded.model_name => Err(ApiError::not_found(format!(
             "the model `{m}` does not exist; this worker serves `{}`",

@@ -1,7 +1,9 @@
 //! The worker's HTTP server: binds first (so `/healthz` answers during the
 //! model load), loads the model on a blocking thread, then serves the
-//! OpenAI-compatible API, `/readyz` (200 once loaded) and `/metrics`.
+//! OpenAI-compatible API (completions, chat, embeddings, models), `/readyz`
+//! (200 once loaded) and `/metrics`.
 
+mod embeddings;
 mod error;
 mod handlers;
 pub mod openai;
@@ -137,6 +139,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/completions", post(handlers::completions))
         .route("/v1/chat/completions", post(handlers::chat_completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
         .merge(http_server::with_request_timeout(
             quick,
             http_server::REQUEST_TIMEOUT,

@@ -1,6 +1,7 @@
-//! OpenAI wire types for `/v1/completions`, `/v1/chat/completions` and
-//! `/v1/models`: requests (unknown fields ignored, as OpenAI clients send
-//! many) and responses, including streaming chunks and error bodies.
+//! OpenAI wire types for `/v1/completions`, `/v1/chat/completions`,
+//! `/v1/embeddings` and `/v1/models`: requests (unknown fields ignored, as
+//! OpenAI clients send many) and responses, including streaming chunks and
+//! error bodies.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +13,8 @@ pub enum OneOrMany {
     Many(Vec<String>),
 }
 
-/// `/v1/completions`' prompt: text, token ids, or a list of either.
+/// `/v1/completions`' prompt and `/v1/embeddings`' input: text, token
+/// ids, or a list of either.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Prompt {
@@ -262,4 +264,44 @@ pub struct ErrorDetail {
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmbeddingRequest {
+    pub model: Option<String>,
+    pub input: Prompt,
+    /// `float` (default) or `base64` (little-endian f32s, as the official
+    /// client asks for by default).
+    pub encoding_format: Option<String>,
+    /// Only the model's own width is served.
+    pub dimensions: Option<usize>,
+}
+
+/// One embedding: numbers, or their little-endian f32 bytes in base64.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingVector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Embedding {
+    pub object: &'static str,
+    pub index: usize,
+    pub embedding: EmbeddingVector,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbeddingUsage {
+    pub prompt_tokens: usize,
+    pub total_tokens: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbeddingList {
+    pub object: &'static str,
+    pub data: Vec<Embedding>,
+    pub model: String,
+    pub usage: EmbeddingUsage,
 }
