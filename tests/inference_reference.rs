@@ -1,6 +1,8 @@
 //! The burn Llama model against the independent NumPy reference
 //! (tests/reference/llama_numpy.py) on tiny random checkpoints: last-token
-//! logits of the first pass and greedy continuations, single and batched.
+//! logits of the first pass (whole, and prefilled in chunks on the cache
+//! as the scheduler's chunked prefill does), greedy continuations, single
+//! and batched, and mean-pooled embeddings.
 
 mod common;
 
@@ -23,6 +25,7 @@ struct Case {
     input_ids: Vec<u32>,
     last_logits: Vec<f32>,
     greedy: Vec<u32>,
+    embedding: Vec<f32>,
 }
 
 fn reference(python: &Path, dir: &Path) -> Vec<Case> {
@@ -58,6 +61,7 @@ fn reference(python: &Path, dir: &Path) -> Vec<Case> {
             input_ids: nums(&c["input_ids"]).iter().map(|&x| x as u32).collect(),
             last_logits: nums(&c["last_logits"]).iter().map(|&x| x as f32).collect(),
             greedy: nums(&c["greedy"]).iter().map(|&x| x as u32).collect(),
+            embedding: nums(&c["embedding"]).iter().map(|&x| x as f32).collect(),
         })
         .collect()
 }
@@ -117,6 +121,28 @@ fn check(extra: &[&str]) {
         assert_eq!(
             greedy, case.greedy,
             "{extra:?} greedy continuation of {prompt:?}"
+        );
+
+        // Prefilled two tokens a pass on the growing cache.
+        let mut cache = model.new_cache();
+        let mut last = Vec::new();
+        for chunk in ids.chunks(2) {
+            last = rows(model.forward(&mut [SeqStep {
+                tokens: chunk,
+                cache: &mut cache,
+            }]))
+            .remove(0);
+        }
+        let diff = max_abs_diff(&last, &case.last_logits);
+        assert!(
+            diff < 1e-4,
+            "{extra:?} {prompt:?} in chunks: max abs diff {diff}"
+        );
+
+        let diff = max_abs_diff(&model.embedding(&ids), &case.embedding);
+        assert!(
+            diff < 1e-4,
+            "{extra:?} {prompt:?} embedding: max abs diff {diff}"
         );
     }
 

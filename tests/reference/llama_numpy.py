@@ -94,6 +94,21 @@ def rotate_half(x):
 
 def forward(cfg, w, ids):
     """Logits [len(ids), vocab] for the full sequence, no cache."""
+    head = w.get("lm_head.weight")
+    if head is None or cfg.get("tie_word_embeddings", False):
+        head = w["model.embed_tokens.weight"]
+    return hidden_states(cfg, w, ids) @ head.T
+
+
+def embedding(cfg, w, ids):
+    """The mean of the final normalised hidden states, at unit length
+    (llama.cpp's mean pooling)."""
+    pooled = hidden_states(cfg, w, ids).mean(axis=0)
+    return pooled / np.linalg.norm(pooled)
+
+
+def hidden_states(cfg, w, ids):
+    """The final normalised hidden states [len(ids), hidden], no cache."""
     hidden = cfg["hidden_size"]
     n_heads = cfg["num_attention_heads"]
     n_kv = cfg.get("num_key_value_heads", n_heads)
@@ -129,11 +144,7 @@ def forward(cfg, w, ids):
         gate = h @ w[p + "mlp.gate_proj.weight"].T
         up = h @ w[p + "mlp.up_proj.weight"].T
         x = x + (gate / (1 + np.exp(-gate)) * up) @ w[p + "mlp.down_proj.weight"].T
-    x = rms_norm(x, w["model.norm.weight"], eps)
-    head = w.get("lm_head.weight")
-    if head is None or cfg.get("tie_word_embeddings", False):
-        head = w["model.embed_tokens.weight"]
-    return x @ head.T
+    return rms_norm(x, w["model.norm.weight"], eps)
 
 
 def main():
@@ -161,7 +172,13 @@ def main():
             greedy.append(nxt)
             seq.append(nxt)
         cases.append(
-            {"prompt": prompt, "input_ids": ids, "last_logits": first.tolist(), "greedy": greedy}
+            {
+                "prompt": prompt,
+                "input_ids": ids,
+                "last_logits": first.tolist(),
+                "greedy": greedy,
+                "embedding": embedding(cfg, w, ids).tolist(),
+            }
         )
     with open(args.out, "w") as f:
         json.dump({"cases": cases}, f)
