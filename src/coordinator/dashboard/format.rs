@@ -2,7 +2,7 @@
 //! times in UTC with their age, power, energy and mass with units, and
 //! values for the query strings of links.
 
-use crate::clock::rfc3339_millis;
+use crate::clock::{parse_rfc3339_millis, rfc3339_millis};
 use crate::coordinator::parameters::names::MICRO_GAI;
 
 /// `12.345678 GAI`.
@@ -17,6 +17,20 @@ pub fn gai(ugai: i64) -> String {
 pub fn utc(ms: i64) -> String {
     let text = rfc3339_millis(ms);
     format!("{} {} UTC", &text[..10], &text[11..19])
+}
+
+/// An RFC 3339 time (as the API's views hold them) as [`utc`]; shown as
+/// it is when it does not parse.
+pub fn utc_text(rfc3339: &str) -> String {
+    parse_rfc3339_millis(rfc3339).map_or_else(|| rfc3339.to_string(), utc)
+}
+
+/// An RFC 3339 time as [`utc`] with its [`age`] at `now_ms`.
+pub fn utc_with_age(rfc3339: &str, now_ms: i64) -> String {
+    parse_rfc3339_millis(rfc3339).map_or_else(
+        || rfc3339.to_string(),
+        |ms| format!("{} ({})", utc(ms), age(ms, now_ms)),
+    )
 }
 
 /// `5 s ago`, `3 min ago`, `2 h ago`, `4 d ago`; `in 5 s` for the future.
@@ -85,6 +99,15 @@ mod tests {
         assert_eq!(gai(12_345_678), "12.345678 GAI");
         assert_eq!(gai(-1), "-0.000001 GAI");
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            utc_text("1970-01-01T00:00:01.000Z"),
+            "1970-01-01 00:00:01 UTC"
+        );
+        assert_eq!(utc_text("not a time"), "not a time");
+        assert_eq!(
+            utc_with_age("1970-01-01T00:00:00Z", 5_000),
+            "1970-01-01 00:00:00 UTC (5 s ago)"
+        );
         assert_eq!(age(0, 5_000), "5 s ago");
         assert_eq!(age(0, 600_000), "10 min ago");
         assert_eq!(age(10_000, 0), "in 10 s");

@@ -17,7 +17,6 @@ use super::layout::{self, PageInfo, Section};
 use super::live::{self, Render};
 use super::state::DashboardState;
 use super::viewer::Viewer;
-use crate::clock::parse_rfc3339_millis;
 use crate::coordinator::governance::api::{ProposalState, ProposalView};
 use crate::coordinator::governance::store::ProposalCursor;
 use crate::coordinator::http::error::ApiError;
@@ -32,10 +31,6 @@ pub struct ListQuery {
     pub state: String,
     #[serde(rename = "continue")]
     pub continue_token: Option<String>,
-}
-
-fn when(rfc3339: &str) -> String {
-    parse_rfc3339_millis(rfc3339).map_or_else(|| rfc3339.to_string(), format::utc)
 }
 
 /// What the proposal does, in words.
@@ -131,7 +126,7 @@ pub async fn list(
                             td { (effect(p)) }
                             td class={ "state-" (p.state.as_str()) } { (p.state.as_str()) }
                             td { (p.tally.yes) " / " (p.tally.no) " / " (p.tally.abstain) }
-                            td { (when(&p.deadline)) }
+                            td { (format::utc_text(&p.deadline)) }
                         }
                     } }
                 }
@@ -194,9 +189,9 @@ pub async fn proposal(
                     dl.facts {
                         dt { "Effect" } dd { (effect(&p)) }
                         dt { "Proposer" } dd.mono { (p.proposer) }
-                        dt { "Opened" } dd { (when(&p.created_at)) }
-                        dt { "Deadline" } dd { (when(&p.deadline)) }
-                        @if let Some(at) = &p.effective_at { dt { "Takes effect" } dd { (when(at)) } }
+                        dt { "Opened" } dd { (format::utc_text(&p.created_at)) }
+                        dt { "Deadline" } dd { (format::utc_text(&p.deadline)) }
+                        @if let Some(at) = &p.effective_at { dt { "Takes effect" } dd { (format::utc_text(at)) } }
                     }
                     h2 { "Description" }
                     p #proposal-description { (p.description) }
@@ -215,7 +210,7 @@ pub async fn proposal(
                             td { (v.choice.as_str()) }
                             td.num { (v.power) }
                             td { (v.via.as_str()) }
-                            td { (when(&v.cast_at)) }
+                            td { (format::utc_text(&v.cast_at)) }
                         }
                     } }
                 }

@@ -18,9 +18,9 @@ use super::layout::{self, PageInfo, Section};
 use super::live::{self, Update};
 use super::state::DashboardState;
 use super::viewer::Viewer;
-use crate::clock::parse_rfc3339_millis;
 use crate::coordinator::http::error::ApiError;
 use crate::coordinator::jobs::api::{JobView, LogChunk};
+use crate::coordinator::jobs::log_routes::{event_id, event_position};
 use crate::coordinator::jobs::routes::full_view;
 use crate::coordinator::store::Store;
 
@@ -30,12 +30,6 @@ const POLL: Duration = Duration::from_millis(500);
 /// itself is capped at `MAX_JOB_LOG_BYTES`).
 const LOG_BATCH: u32 = 1000;
 const MAX_LOG_BATCHES: usize = 64;
-
-/// Where a log continues: `ATTEMPT.SEQ` of the last chunk shown.
-fn position(text: &str) -> Option<(u32, u64)> {
-    let (attempt, seq) = text.trim().split_once('.')?;
-    Some((attempt.parse().ok()?, seq.parse().ok()?))
-}
 
 /// The log text of `chunks`, with a line where a new attempt starts.
 fn log_text(chunks: &[LogChunk], mut attempt: Option<u32>) -> String {
@@ -50,10 +44,6 @@ fn log_text(chunks: &[LogChunk], mut attempt: Option<u32>) -> String {
     text
 }
 
-fn when(rfc3339: &str) -> String {
-    parse_rfc3339_millis(rfc3339).map_or_else(|| rfc3339.to_string(), format::utc)
-}
-
 /// The job's state part, as the live stream replaces it.
 fn state_part(job: &JobView) -> Markup {
     html! {
@@ -62,15 +52,15 @@ fn state_part(job: &JobView) -> Markup {
             dt { "Why" } dd { (job.reason) }
             dt { "Attempt" } dd { (job.attempt) " of " (job.max_attempts) }
             dt { "Node" } dd.mono { @if let Some(node) = job.node_id { a href={ "/nodes/" (node) } { (node) } } @else { "–" } }
-            dt { "Created" } dd { (when(&job.created_at)) }
-            dt { "Updated" } dd { (when(&job.updated_at)) }
-            dt { "Finished" } dd { (job.finished_at.as_deref().map_or_else(|| "–".to_string(), when)) }
+            dt { "Created" } dd { (format::utc_text(&job.created_at)) }
+            dt { "Updated" } dd { (format::utc_text(&job.updated_at)) }
+            dt { "Finished" } dd { (job.finished_at.as_deref().map_or_else(|| "–".to_string(), format::utc_text)) }
         }
         h2 { "History" }
         table { thead { tr { th { "At" } th { "State" } th.num { "Attempt" } th { "Node" } th { "Why" } } }
             tbody { @for event in &job.history {
                 tr {
-                    td { (when(&event.at)) }
+                    td { (format::utc_text(&event.at)) }
                     td class={ "state-" (event.state.as_str()) } { (event.state.as_str()) }
                     td.num { (event.attempt) }
                     td.mono { (event.node_id.map_or_else(|| "–".to_string(), |n| n.to_string())) }
@@ -152,9 +142,7 @@ pub async fn page(
         }
         chunks.extend(batch);
     }
-    let after = chunks
-        .last()
-        .map_or_else(String::new, |c| format!("{}.{}", c.attempt, c.seq));
+    let after = chunks.last().map_or_else(String::new, event_id);
     let live_path = format!("/live/jobs/{job_id}?after={after}");
     let info = PageInfo {
         title: &title,
@@ -232,7 +220,7 @@ impl Following {
             updates.push(Update::Append {
                 target: "job-logs",
                 text,
-                id: format!("{}.{}", last.attempt, last.seq),
+                id: event_id(last),
             });
         } else if job.state.is_final() {
             updates.push(Update::End);
@@ -263,8 +251,8 @@ pub async fn live(
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(position)
-        .or_else(|| position(&query.after));
+        .and_then(event_position)
+        .or_else(|| event_position(&query.after));
     let start = Following {
         store: state.store.clone(),
         job_id,
@@ -314,7 +302,5 @@ mod tests {
             "── attempt 1 ──\na\nb\n── attempt 2 ──\nc\n"
         );
         assert_eq!(log_text(&chunks[1..2], Some(1)), "b\n");
-        assert_eq!(position("2.7"), Some((2, 7)));
-        assert_eq!(position(""), None);
     }
 }

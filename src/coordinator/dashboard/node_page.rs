@@ -92,8 +92,7 @@ async fn heartbeats(
             tbody { @for beat in history.iter().take(TABLE_HEARTBEATS) {
                 tr {
                     td.num { (beat.seq) }
-                    td { (crate::clock::parse_rfc3339_millis(&beat.received_at)
-                        .map_or_else(|| beat.received_at.clone(), |ms| format!("{} ({})", format::utc(ms), format::age(ms, now)))) }
+                    td { (format::utc_with_age(&beat.received_at, now)) }
                     td { (match beat.ready { Some(true) => "yes", Some(false) => "no", None => "–" }) }
                     td.mono { (beat.observed_generation.as_deref().unwrap_or("–")) }
                 }

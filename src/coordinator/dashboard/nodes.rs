@@ -12,7 +12,7 @@ use super::format;
 use super::layout::{self, PageInfo, Section};
 use super::state::DashboardState;
 use super::viewer::Viewer;
-use crate::clock::{parse_rfc3339_millis, unix_millis};
+use crate::clock::unix_millis;
 use crate::coordinator::http::error::ApiError;
 use crate::coordinator::http::page::{self, ListKind};
 use crate::coordinator::nodes::api::{NodeState, NodeView};
@@ -55,10 +55,7 @@ pub fn location(node: &NodeView) -> String {
 
 /// When the node was last heard from, with its age.
 pub fn last_seen(node: &NodeView, now_ms: i64) -> String {
-    parse_rfc3339_millis(&node.last_seen_at).map_or_else(
-        || node.last_seen_at.clone(),
-        |ms| format!("{} ({})", format::utc(ms), format::age(ms, now_ms)),
-    )
+    format::utc_with_age(&node.last_seen_at, now_ms)
 }
 
 fn gpus(node: &NodeView) -> String {

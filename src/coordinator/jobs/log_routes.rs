@@ -109,7 +109,8 @@ pub fn event_id(chunk: &LogChunk) -> String {
     format!("{}.{}", chunk.attempt, chunk.seq)
 }
 
-fn event_position(id: &str) -> Option<(u32, u64)> {
+/// The chunk an event id (`ATTEMPT.SEQ`) names.
+pub fn event_position(id: &str) -> Option<(u32, u64)> {
     let (attempt, seq) = id.trim().split_once('.')?;
     Some((attempt.parse().ok()?, seq.parse().ok()?))
 }

@@ -15,7 +15,7 @@ use super::handlers::{check_model, parse};
 use super::openai::*;
 use super::stream::Guard;
 use super::{AppState, Loaded};
-use crate::inference::engine::{EmbedRequest, SubmitError};
+use crate::inference::engine::EmbedRequest;
 use crate::inference::metrics::{Endpoint, Outcome};
 
 /// Inputs one request may embed.
@@ -93,15 +93,7 @@ pub async fn embeddings(
         let inputs = inputs(loaded, req.input)?;
         let prompt_tokens = inputs.iter().map(Vec::len).sum();
         let (reply, vectors) = tokio::sync::oneshot::channel();
-        loaded
-            .engine
-            .embed(EmbedRequest { inputs, reply })
-            .map_err(|e| match e {
-                SubmitError::QueueFull { .. } => {
-                    ApiError::queue_full(format!("{e}; retry in a second"))
-                }
-                SubmitError::Stopped => ApiError::internal(e.to_string()),
-            })?;
+        loaded.engine.embed(EmbedRequest { inputs, reply })?;
         let vectors = vectors
             .await
             .map_err(|_| ApiError::internal("the engine stopped"))?;

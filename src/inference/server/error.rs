@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::openai::{ErrorBody, ErrorDetail};
+use crate::inference::engine::SubmitError;
 use crate::inference::metrics::Outcome;
 
 /// An error answered to an API client.
@@ -109,6 +110,18 @@ impl ApiError {
             StatusCode::TOO_MANY_REQUESTS => Outcome::QueueFull,
             s if s.is_client_error() => Outcome::BadRequest,
             _ => Outcome::Error,
+        }
+    }
+}
+
+/// A request the engine would not queue: 429 when its queue is full.
+impl From<SubmitError> for ApiError {
+    fn from(err: SubmitError) -> Self {
+        match err {
+            SubmitError::QueueFull { .. } => {
+                ApiError::queue_full(format!("{err}; retry in a second"))
+            }
+            SubmitError::Stopped => ApiError::internal(err.to_string()),
         }
     }
 }

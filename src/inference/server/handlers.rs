@@ -24,7 +24,7 @@ use super::{AppState, Loaded};
 use crate::clock::unix_secs;
 use crate::error_text::one_line;
 use crate::inference::chat_template::Message;
-use crate::inference::engine::{Event, GenerationRequest, SubmitError, TokenLogprob};
+use crate::inference::engine::{Event, GenerationRequest, TokenLogprob};
 use crate::inference::metrics::{Endpoint, Outcome};
 use crate::inference::penalties::Penalties;
 use crate::inference::sampler::SamplingParams;
@@ -224,10 +224,7 @@ fn start(
         events: tx,
         admitted: Instant::now(),
     };
-    loaded.engine.submit(request).map_err(|e| match e {
-        SubmitError::QueueFull { .. } => ApiError::queue_full(format!("{e}; retry in a second")),
-        SubmitError::Stopped => ApiError::internal(e.to_string()),
-    })?;
+    loaded.engine.submit(request)?;
     Ok(Started {
         events: rx,
         stream: s.stream,
