@@ -164,14 +164,22 @@ async fn no_console_errors(browser: &Client, page: &str) {
     assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
 }
 
+/// The rendered text of the element `css` selects, read in one script so a
+/// live update replacing the element between finding and reading it cannot
+/// make the read fail (a stale element reference).
 async fn text(browser: &Client, css: &str) -> String {
-    browser
-        .find(Locator::Css(css))
+    let found = browser
+        .execute(
+            "const element = document.querySelector(arguments[0]); \
+             return element === null ? null : element.innerText;",
+            vec![json!(css)],
+        )
         .await
-        .unwrap_or_else(|err| panic!("no {css}: {err}"))
-        .text()
-        .await
-        .expect("text")
+        .expect("text");
+    match found {
+        Value::String(text) => text.trim().to_string(),
+        other => panic!("no {css} on the page ({other})"),
+    }
 }
 
 async fn rows(browser: &Client, table: &str) -> usize {
