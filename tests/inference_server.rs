@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::worker::{self, http_get};
 use garage::inference::{serve_with_listener, WorkerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -18,70 +19,21 @@ async fn openai_client_drives_the_worker() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     common::make_tiny(&python, dir.path(), &[]);
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config = WorkerConfig::new(addr, dir.path().to_path_buf());
-    config.max_batch = 2;
-    config.queue_capacity = 2;
-    config.model_name = Some("tiny-llama".into());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_with_listener(listener, config, async move {
-        let _ = stop_rx.await;
-    }));
-
-    // Ready once the model loaded.
-    let mut ready = false;
-    for _ in 0..200 {
-        let probe = tokio::net::TcpStream::connect(addr).await;
-        if probe.is_ok() && http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200") {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "worker never became ready");
-
-    let script = common::script("openai_client_check.py");
-    let base = format!("http://{addr}/v1");
-    let out = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(&base)
-        .output()
-        .await
-        .expect("run client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "client checks failed:\n{stdout}\n{stderr}"
-    );
-
-    let script = common::script("openai_api_check.py");
-    let out = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(&base)
-        .output()
-        .await
-        .expect("run the API check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "API checks failed:\n{stdout}\n{stderr}"
-    );
-    promtool_checks_the_metrics(addr).await;
-
-    let _ = stop_tx.send(());
-    let result = tokio::time::timeout(Duration::from_secs(60), server)
-        .await
-        .expect("server stops")
-        .expect("join");
-    assert!(result.is_ok(), "{result:?}");
+    let worker = worker::serve(
+        |addr| {
+            let mut config = WorkerConfig::new(addr, dir.path().to_path_buf());
+            config.max_batch = 2;
+            config.queue_capacity = 2;
+            config.model_name = Some("tiny-llama".into());
+            config
+        },
+        Duration::from_secs(10),
+    )
+    .await;
+    worker::run_check(&python, "openai_client_check.py", &worker.base()).await;
+    worker::run_check(&python, "openai_api_check.py", &worker.base()).await;
+    promtool_checks_the_metrics(worker.addr).await;
+    worker.stop().await;
 }
 
 /// `promtool check metrics` on the worker's /metrics (skipped without
@@ -125,20 +77,6 @@ async fn promtool_checks_the_metrics(addr: std::net::SocketAddr) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return String::new();
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    buf
 }
 
 #[tokio::test]

@@ -65,6 +65,27 @@ impl ChatTemplate {
             })
             .map_err(TemplateError::Render)
     }
+
+    /// True when the template renders a message of `role` with its text
+    /// (templates without a system or tool role raise or drop it). A system
+    /// message is tried first in the conversation, any other role after a
+    /// user's message.
+    pub fn supports_role(&self, role: &str) -> bool {
+        const PROBE: &str = "garage-role-probe";
+        let message = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let probe = message(role, PROBE);
+        let user = message("user", "hello");
+        let messages = if role == "system" {
+            [probe, user]
+        } else {
+            [user, probe]
+        };
+        self.render(&messages)
+            .is_ok_and(|prompt| prompt.contains(PROBE))
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +106,19 @@ mod tests {
             out,
             "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
         );
+    }
+
+    #[test]
+    fn roles_the_template_renders() {
+        let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+        let t = ChatTemplate::new(chatml.into(), String::new(), String::new()).expect("compiles");
+        assert!(t.supports_role("system") && t.supports_role("tool"));
+        let strict = "{% for m in messages %}{% if m.role not in ['user', 'assistant'] %}{{ raise_exception('roles alternate') }}{% endif %}[{{ m.content }}]{% endfor %}";
+        let t = ChatTemplate::new(strict.into(), String::new(), String::new()).expect("compiles");
+        assert!(!t.supports_role("system") && !t.supports_role("tool"));
+        let dropping = "{% for m in messages %}{% if m.role == 'user' %}{{ m.content }}{% endif %}{% endfor %}";
+        let t = ChatTemplate::new(dropping.into(), String::new(), String::new()).expect("compiles");
+        assert!(!t.supports_role("tool"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! Data flow: [`loader`] ([`hf`], [`gguf`]) → [`checkpoint`] → [`model`] on a
 //! [`backend`] → engine (batching scheduler with [`sampler`] ([`penalties`]),
-//! [`logprobs`] and [`stop`])
+//! [`logprobs`], [`stop`] and [`grammar`] for structured output)
 //! → server (OpenAI routes, SSE) with metrics.
 
 pub mod backend;
@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod gguf;
+pub mod grammar;
 pub mod hf;
 pub mod hub;
 pub mod loader;

@@ -21,6 +21,8 @@ pub enum TokenizerError {
     Decode(#[source] tokenizers::Error),
     #[error("building the tokenizer: {0}")]
     Build(String),
+    #[error("writing the tokenizer as JSON")]
+    Serialize(#[source] tokenizers::Error),
 }
 
 /// A tokenizer with the model's special-token conventions.
@@ -70,20 +72,38 @@ impl TextTokenizer {
         self.eos.contains(&id)
     }
 
-    /// Token ids of `text`; prepends BOS when the model wants it and the text
-    /// does not already start with it (chat templates often write it).
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+    /// The end-of-sequence ids, the main one first.
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos
+    }
+
+    /// The tokenizer in Hugging Face's `tokenizer.json` form.
+    pub fn to_json(&self) -> Result<String, TokenizerError> {
+        self.inner
+            .to_string(false)
+            .map_err(TokenizerError::Serialize)
+    }
+
+    /// Token ids of `text` alone: no BOS in front.
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
         let enc = self
             .inner
             .encode(text, false)
             .map_err(TokenizerError::Encode)?;
-        let mut ids = Vec::with_capacity(enc.get_ids().len() + 1);
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Token ids of `text`; prepends BOS when the model wants it and the text
+    /// does not already start with it (chat templates often write it).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizerError> {
+        let plain = self.encode_plain(text)?;
+        let mut ids = Vec::with_capacity(plain.len() + 1);
         if let Some(bos) = self.bos.filter(|_| self.add_bos) {
-            if enc.get_ids().first() != Some(&bos) {
+            if plain.first() != Some(&bos) {
                 ids.push(bos);
             }
         }
-        ids.extend_from_slice(enc.get_ids());
+        ids.extend_from_slice(&plain);
         Ok(ids)
     }
 

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod worker;
+
 /// The Python with numpy, safetensors and tokenizers: `$GARAGE_TEST_PYTHON`,
 /// else `.venv/bin/python`. `None` (test skipped) unless
 /// `GARAGE_REQUIRE_REFERENCE=1`, which CI sets so a missing venv fails.

@@ -4,7 +4,7 @@ Python client (issue 16): log-probabilities (chat, completions, streamed),
 penalties and logit_bias changing greedy output, chunked prefill, embeddings,
 echo, token-id prompts,
 per-response `created`, the range checks (400 naming the parameter),
-refusals of what the worker does not do, JSON bodies for unknown routes,
+structured output on random weights and its refusals, JSON bodies for unknown routes,
 wrong methods and oversized bodies, GET /v1/models/{id}, Retry-After on
 429, and the per-model metrics. Exits non-zero on the first failed check.
 
@@ -210,12 +210,42 @@ def main():
         "messages",
         "an unknown role",
     )
-    refused(lambda: chat_ask(response_format={"type": "json_object"}), "response_format", "json_object")
+    # Structured output: a schema that cannot be served, or a bad name, is a
+    # 400; a tool_choice naming no tool too; tools belong to chat. Served
+    # schemas are checked on SmolLM2 (structured_output_check.py); here a
+    # random-weight model still answers a valid document.
+    schema_format = lambda schema, name="answer": {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema},
+    }
+    refused(lambda: chat_ask(response_format=schema_format({"type": "nope"})), "response_format", "a schema of no type")
+    refused(lambda: chat_ask(response_format=schema_format({}, "bad name")), "response_format", "a schema named badly")
+    get_time = [{"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
     refused(
-        lambda: chat_ask(tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}]),
-        "tools",
-        "tools",
+        lambda: chat_ask(tools=get_time, tool_choice={"type": "function", "function": {"name": "other"}}),
+        "tool_choice",
+        "tool_choice naming no tool",
     )
+    refused(lambda: ask(extra_body={"tools": get_time}), "tools", "tools on /v1/completions")
+    flag = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
+    for temperature in (0.0, 1.0):
+        r = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Is it ok?"}],
+            max_tokens=40,
+            temperature=temperature,
+            seed=5,
+            response_format=schema_format(flag),
+        )
+        document = json.loads(r.choices[0].message.content)
+        check(
+            r.choices[0].finish_reason == "stop" and isinstance(document.get("ok"), bool) and len(document) == 1,
+            f"random weights at temperature {temperature} still answer the schema: {document}",
+        )
+    r = client.completions.create(
+        model=model, prompt="Answer:", max_tokens=40, extra_body={"response_format": schema_format(flag)}
+    )
+    check(isinstance(json.loads(r.choices[0].text).get("ok"), bool), "completions follow response_format too")
 
     # JSON bodies everywhere.
     status, _, body = raw(root, "GET", "/v1/nothing")

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::inference::grammar::Constraint;
 use crate::inference::metrics::Metrics;
 use crate::inference::sampler::SamplingParams;
 use crate::inference::stop::FinishReason;
@@ -29,6 +30,8 @@ pub struct GenerationRequest {
     /// Report each generated token's log-probability and this many most
     /// likely alternatives (`None`: report none).
     pub logprobs: Option<usize>,
+    /// The grammar the output must follow (structured output, tool calls).
+    pub constraint: Option<Constraint>,
     pub events: mpsc::UnboundedSender<Event>,
     pub admitted: Instant,
 }

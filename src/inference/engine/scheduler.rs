@@ -14,6 +14,7 @@ use super::prefill;
 use super::{
     EmbedRequest, EngineConfig, EngineHandle, Event, GenerationRequest, TokenLogprob, Work,
 };
+use crate::inference::grammar::GrammarError;
 use crate::inference::logprobs;
 use crate::inference::metrics::{Finish, Metrics, ModelMetrics};
 use crate::inference::model::{KvCache, Llama, SeqStep};
@@ -180,6 +181,25 @@ fn run<B: Backend>(
     }
 }
 
+/// The next token of `seq` from its logits `row`: sampled among the
+/// tokens its grammar allows, which then moves past it.
+fn choose<B: Backend>(
+    seq: &mut Active<B>,
+    row: &[f32],
+    tokenizer: &TextTokenizer,
+) -> Result<u32, GrammarError> {
+    let Some(constraint) = seq.req.constraint.as_mut() else {
+        return Ok(seq.sampler.sample(row));
+    };
+    let mut allowed = row.to_vec();
+    constraint.mask(&mut allowed)?;
+    let token = seq.sampler.sample(&allowed);
+    if !tokenizer.is_eos(token) {
+        constraint.accept(token)?;
+    }
+    Ok(token)
+}
+
 /// One forward pass over the active sequences (prompts in chunks of
 /// `prefill_chunk` while others decode), then sampling and events for
 /// every sequence whose prompt is fully fed.
@@ -247,7 +267,15 @@ fn step<B: Backend>(
             continue;
         }
         let row = &rows[row_index * vocab..(row_index + 1) * vocab];
-        let token = seq.sampler.sample(row);
+        let token = match choose(seq, row, &engine.tokenizer) {
+            Ok(token) => token,
+            Err(e) => {
+                let _ = seq.req.events.send(Event::Failed(e.to_string()));
+                meters.model.finished(Finish::Error);
+                finished.push(i);
+                continue;
+            }
+        };
         if let Some(top) = seq.req.logprobs {
             let found = logprobs::row(row, token, top);
             let name = |id: u32| engine.tokenizer.decode(&[id]).unwrap_or_default();
@@ -299,6 +327,10 @@ fn step<B: Backend>(
                     continue;
                 }
             }
+        }
+        if reason.is_none() && seq.req.constraint.as_ref().is_some_and(|c| c.is_finished()) {
+            reason = Some(FinishReason::Stop);
+            flush = true;
         }
         if reason.is_none() && seq.generated >= seq.req.max_tokens {
             reason = Some(FinishReason::Length);

@@ -20,11 +20,13 @@ use tokio::sync::mpsc;
 use super::error::ApiError;
 use super::openai::*;
 use super::stream::{Guard, Shape};
+use super::structured;
+use super::tools::{self, ToolUse};
 use super::{AppState, Loaded};
 use crate::clock::unix_secs;
 use crate::error_text::one_line;
-use crate::inference::chat_template::Message;
 use crate::inference::engine::{Event, GenerationRequest, TokenLogprob};
+use crate::inference::grammar::Constraint;
 use crate::inference::metrics::{Endpoint, Outcome};
 use crate::inference::penalties::Penalties;
 use crate::inference::sampler::SamplingParams;
@@ -116,41 +118,21 @@ fn penalties(loaded: &Loaded, s: &Sampling) -> Result<Penalties, ApiError> {
     })
 }
 
-/// Refuses what this worker does not do rather than ignoring it.
-fn refuse_unsupported(s: &Sampling) -> Result<(), ApiError> {
-    if let Some(format) = &s.response_format {
-        let kind = format.get("type").and_then(|t| t.as_str()).unwrap_or("");
-        if kind != "text" {
-            return Err(ApiError::bad_request(
-                format!("response_format type {kind:?} is not supported by this worker (only \"text\"); structured output is not available here"),
-                Some("response_format"),
-            ));
-        }
-    }
-    let tool_choice_none = s.tool_choice.as_ref().and_then(|c| c.as_str()) == Some("none");
-    if s.tools.as_ref().is_some_and(|t| !t.is_empty()) && !tool_choice_none {
-        return Err(ApiError::bad_request(
-            "tools are not supported by this worker; send no tools (or tool_choice \"none\")",
-            Some("tools"),
-        ));
-    }
-    Ok(())
-}
-
 /// Validates a generation and queues it on the engine; `logprobs`: report
-/// each token's log-probability and this many alternatives.
+/// each token's log-probability and this many alternatives; `constraint`:
+/// the grammar of structured output or a tool call.
 fn start(
     loaded: &Loaded,
     prompt_ids: Vec<u32>,
     max_tokens: Option<usize>,
     default_max_tokens: Option<usize>,
     logprobs: Option<usize>,
+    constraint: Option<Constraint>,
     s: Sampling,
 ) -> Result<Started, ApiError> {
     if s.n.is_some_and(|n| n != 1) {
         return Err(ApiError::bad_request("only n = 1 is supported", Some("n")));
     }
-    refuse_unsupported(&s)?;
     let penalties = penalties(loaded, &s)?;
     let temperature = s.temperature.unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
@@ -221,6 +203,7 @@ fn start(
         },
         stop,
         logprobs,
+        constraint,
         events: tx,
         admitted: Instant::now(),
     };
@@ -271,6 +254,15 @@ pub async fn completions(
                 Some("logprobs"),
             ));
         }
+        if req.sampling.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(ApiError::bad_request(
+                "tools are served on /v1/chat/completions, not on /v1/completions",
+                Some("tools"),
+            ));
+        }
+        let constraint = structured::schema(req.sampling.response_format.as_ref())?
+            .map(|schema| structured::constraint(loaded, &schema, "response_format"))
+            .transpose()?;
         let echo = if req.echo {
             let text = loaded
                 .tokenizer
@@ -286,6 +278,7 @@ pub async fn completions(
             req.max_tokens,
             Some(COMPLETION_DEFAULT_MAX_TOKENS),
             req.logprobs,
+            constraint,
             req.sampling,
         )?;
         Ok((started, Shape::completion(loaded, unix_secs(), echo)))
@@ -300,7 +293,7 @@ pub async fn chat_completions(
     let guard = Guard::new(state.metrics.clone(), Endpoint::ChatCompletions);
     let started = (|| {
         let loaded = state.loaded()?;
-        let req: ChatRequest = parse(body)?;
+        let mut req: ChatRequest = parse(body)?;
         check_model(loaded, req.model.as_deref())?;
         if req.messages.is_empty() {
             return Err(ApiError::bad_request(
@@ -342,23 +335,19 @@ pub async fn chat_completions(
         let template = loaded.template.as_ref().ok_or_else(|| {
             ApiError::bad_request("this model has no chat template", Some("messages"))
         })?;
-        let messages: Vec<Message> = req
-            .messages
-            .into_iter()
-            .map(|m| Message {
-                role: m.role,
-                content: match m.content {
-                    None => String::new(),
-                    Some(Content::Text(t)) => t,
-                    Some(Content::Parts(parts)) => parts
-                        .into_iter()
-                        .filter(|p| p.kind == "text")
-                        .filter_map(|p| p.text)
-                        .collect::<Vec<_>>()
-                        .join(""),
-                },
-            })
-            .collect();
+        let tools = ToolUse::parse(req.sampling.tools.take(), req.sampling.tool_choice.as_ref())?;
+        let format = structured::schema(req.sampling.response_format.as_ref())?;
+        let constraint = match &tools {
+            Some(tools) => Some(structured::constraint(
+                loaded,
+                &tools.schema(format),
+                "tools",
+            )?),
+            None => format
+                .map(|schema| structured::constraint(loaded, &schema, "response_format"))
+                .transpose()?,
+        };
+        let messages = tools::conversation(template, req.messages, tools.as_ref())?;
         let prompt = template
             .render(&messages)
             .map_err(|e| ApiError::bad_request(one_line(&e), Some("messages")))?;
@@ -372,9 +361,10 @@ pub async fn chat_completions(
             req.max_completion_tokens.or(req.max_tokens),
             None,
             logprobs,
+            constraint,
             req.sampling,
         )?;
-        Ok((started, Shape::chat(loaded, unix_secs())))
+        Ok((started, Shape::chat(loaded, unix_secs(), tools)))
     })();
     respond(started, guard).await
 }

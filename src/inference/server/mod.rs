@@ -8,6 +8,8 @@ mod error;
 mod handlers;
 pub mod openai;
 mod stream;
+mod structured;
+mod tools;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,6 +28,7 @@ use crate::inference::backend::{self, BackendKind, DeviceChoice, OnBackend};
 use crate::inference::chat_template::ChatTemplate;
 use crate::inference::config::DEFAULT_MAX_CONTEXT;
 use crate::inference::engine::{self, EngineConfig, EngineHandle, EngineModel};
+use crate::inference::grammar::{GrammarError, Grammars};
 use crate::inference::hub::{self, HubError, HubOptions, ModelRef};
 use crate::inference::loader::{self, LoadError};
 use crate::inference::metrics::Metrics;
@@ -111,6 +114,9 @@ pub struct Loaded {
     pub max_context: usize,
     /// Rows of the embedding: token ids at or above it are refused.
     pub vocab_size: usize,
+    /// Constraints for structured output and tool calls (an error, answered
+    /// to such requests, where the vocabulary cannot be read as bytes).
+    pub grammars: Result<Grammars, GrammarError>,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +169,10 @@ fn build<B: Backend>(
         .cap_context(config.max_context.unwrap_or(DEFAULT_MAX_CONTEXT));
     let model = Llama::<B>::from_weights(&cp.config, &mut cp.weights, &device)?;
     let tokenizer = Arc::new(cp.tokenizer);
+    let grammars = Grammars::new(tokenizer.clone(), cp.config.vocab_size);
+    if let Err(e) = &grammars {
+        tracing::warn!(error = %e, "structured output and tool calls are unavailable");
+    }
     let model_name = config
         .model_name
         .clone()
@@ -192,6 +202,7 @@ fn build<B: Backend>(
         model_name,
         max_context,
         vocab_size: cp.config.vocab_size,
+        grammars,
     };
     Ok((loaded, thread))
 }

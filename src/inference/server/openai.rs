@@ -60,11 +60,85 @@ pub struct Sampling {
     pub repetition_penalty: Option<f32>,
     /// Token id (as a string) → bias in [-100, 100].
     pub logit_bias: Option<std::collections::HashMap<String, f32>>,
-    /// Only `{"type": "text"}` is served; JSON modes are refused, not ignored.
-    pub response_format: Option<serde_json::Value>,
-    /// Tools are refused (400), not ignored.
-    pub tools: Option<Vec<serde_json::Value>>,
+    /// Plain text, or JSON constrained to a schema (`super::structured`).
+    pub response_format: Option<ResponseFormat>,
+    /// Functions the model may call (chat only; `super::tools`).
+    pub tools: Option<Vec<ToolDefinition>>,
+    /// `none`, `auto`, `required` or `{"type": "function", "function": {"name": …}}`.
     pub tool_choice: Option<serde_json::Value>,
+    /// Accepted: at most one call is made per answer, which it allows.
+    pub parallel_tool_calls: Option<bool>,
+}
+
+/// `response_format`: what shape the answer's text takes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseFormat {
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    JsonSchema {
+        json_schema: JsonSchemaFormat,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JsonSchemaFormat {
+    pub name: String,
+    pub description: Option<String>,
+    /// Absent: any JSON value.
+    pub schema: Option<serde_json::Value>,
+    /// Output always follows the schema here, strict or not.
+    pub strict: Option<bool>,
+}
+
+/// One entry of `tools`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ToolDefinition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub function: FunctionDefinition,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionDefinition {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A JSON schema of the arguments object (absent: any object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+    #[serde(skip_serializing)]
+    pub strict: Option<bool>,
+}
+
+/// A function call: what an assistant answer holds and what a later
+/// request sends back in the assistant's message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FunctionCall {
+    pub name: String,
+    /// The arguments object as JSON text.
+    pub arguments: String,
+}
+
+/// A tool call in a streamed chunk (`index`: its place in the answer's list).
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta {
+    pub index: usize,
+    #[serde(flatten)]
+    pub call: ToolCall,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +174,11 @@ pub struct ContentPart {
 pub struct ChatMessage {
     pub role: String,
     pub content: Option<Content>,
+    /// An assistant message's calls.
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A tool message: the call it answers.
+    pub tool_call_id: Option<String>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,7 +268,10 @@ pub struct CompletionResponse {
 #[derive(Debug, Serialize)]
 pub struct AssistantMessage {
     pub role: &'static str,
-    pub content: String,
+    /// `null` when the answer is a tool call.
+    pub content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Debug, Serialize)]
@@ -216,6 +298,8 @@ pub struct Delta {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCallDelta>,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,6 +1,8 @@
 //! Response shapes of the two generation endpoints (one JSON body, or SSE
-//! chunks ending in `[DONE]`) and the guard that counts each request's
-//! outcome once — as `cancelled` when the client leaves mid-generation.
+//! chunks ending in `[DONE]`; a chat answer that may be a tool call is held
+//! until it is complete, then sent as `tool_calls` or as text) and the guard
+//! that counts each request's outcome once — as `cancelled` when the client
+//! leaves mid-generation.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use super::openai::*;
+use super::tools::{Answer, ToolUse};
 use super::Loaded;
 use crate::inference::engine::{Event, TokenLogprob};
 use crate::inference::metrics::{Endpoint, Metrics, Outcome};
@@ -56,6 +59,8 @@ pub struct Shape {
     created: u64,
     /// `echo`: the prompt's text, answered in front of the completion.
     echo: Option<String>,
+    /// The chat answer may be a call to one of these.
+    tools: Option<ToolUse>,
 }
 
 fn new_id(prefix: &str) -> String {
@@ -121,17 +126,44 @@ impl Shape {
             model: loaded.model_name.clone(),
             created,
             echo,
+            tools: None,
         }
     }
 
-    pub fn chat(loaded: &Loaded, created: u64) -> Self {
+    /// A chat answer at `created`, read as a tool call where `tools` allow.
+    pub fn chat(loaded: &Loaded, created: u64, tools: Option<ToolUse>) -> Self {
         Shape {
             chat: true,
             id: new_id("chatcmpl"),
             model: loaded.model_name.clone(),
             created,
             echo: None,
+            tools,
         }
+    }
+
+    /// True when the text is sent only once complete (a possible tool call).
+    fn holds_text(&self) -> bool {
+        self.tools.is_some()
+    }
+
+    /// A complete chat answer: its message and finish reason (a call
+    /// only when the model finished one).
+    fn answer(&self, text: String, reason: FinishReason) -> (AssistantMessage, &'static str) {
+        let read = match (&self.tools, reason) {
+            (Some(tools), FinishReason::Stop) => tools.read(&text),
+            _ => Answer::Text(text),
+        };
+        let (content, tool_calls, finish) = match read {
+            Answer::Call(call) => (None, vec![call], "tool_calls"),
+            Answer::Text(text) => (Some(text), Vec::new(), reason.as_str()),
+        };
+        let message = AssistantMessage {
+            role: "assistant",
+            content,
+            tool_calls,
+        };
+        (message, finish)
     }
 
     fn echo_len(&self) -> usize {
@@ -147,6 +179,7 @@ impl Shape {
         tokens: &[TokenLogprob],
     ) -> Response {
         if self.chat {
+            let (message, finish) = self.answer(text, reason);
             Json(ChatResponse {
                 id: self.id.clone(),
                 object: "chat.completion",
@@ -154,12 +187,9 @@ impl Shape {
                 model: self.model.clone(),
                 choices: vec![ChatChoice {
                     index: 0,
-                    message: AssistantMessage {
-                        role: "assistant",
-                        content: text,
-                    },
+                    message,
                     logprobs: chat_logprobs(tokens),
-                    finish_reason: Some(reason.as_str()),
+                    finish_reason: Some(finish),
                 }],
                 usage,
             })
@@ -213,8 +243,8 @@ impl Shape {
                 vec![ChunkChoice {
                     index: 0,
                     delta: Delta {
-                        role: None,
                         content: Some(text),
+                        ..Delta::default()
                     },
                     logprobs: chat_logprobs(tokens),
                     finish_reason: None,
@@ -243,6 +273,7 @@ impl Shape {
                 delta: Delta {
                     role: Some("assistant"),
                     content: Some(String::new()),
+                    tool_calls: Vec::new(),
                 },
                 logprobs: None,
                 finish_reason: None,
@@ -251,8 +282,38 @@ impl Shape {
         ))]
     }
 
-    /// The chunks that close a stream.
-    fn closing(&self, reason: FinishReason, usage: Option<Usage>) -> Vec<String> {
+    /// The chunks of a held answer, complete now, and its finish reason.
+    fn held(
+        &self,
+        text: String,
+        reason: FinishReason,
+        tokens: &[TokenLogprob],
+    ) -> (String, &'static str) {
+        let (message, finish) = self.answer(text, reason);
+        let delta = Delta {
+            role: None,
+            content: message.content,
+            tool_calls: message
+                .tool_calls
+                .into_iter()
+                .enumerate()
+                .map(|(index, call)| ToolCallDelta { index, call })
+                .collect(),
+        };
+        let chunk = self.chat_chunk(
+            vec![ChunkChoice {
+                index: 0,
+                delta,
+                logprobs: chat_logprobs(tokens),
+                finish_reason: None,
+            }],
+            None,
+        );
+        (json(&chunk), finish)
+    }
+
+    /// The chunks that close a stream (`finish`: its finish reason).
+    fn closing(&self, finish: &'static str, usage: Option<Usage>) -> Vec<String> {
         let mut out = Vec::new();
         if self.chat {
             out.push(json(&self.chat_chunk(
@@ -260,7 +321,7 @@ impl Shape {
                     index: 0,
                     delta: Delta::default(),
                     logprobs: None,
-                    finish_reason: Some(reason.as_str()),
+                    finish_reason: Some(finish),
                 }],
                 None,
             )));
@@ -268,12 +329,9 @@ impl Shape {
                 out.push(json(&self.chat_chunk(Vec::new(), Some(u))));
             }
         } else {
-            out.push(json(&self.completion_chunk(
-                String::new(),
-                Some(reason),
-                None,
-                None,
-            )));
+            let mut last = self.completion_chunk(String::new(), None, None, None);
+            last.choices[0].finish_reason = Some(finish);
+            out.push(json(&last));
             if let Some(u) = usage {
                 let mut last = self.completion_chunk(String::new(), None, Some(u), None);
                 last.choices.clear();
@@ -296,6 +354,8 @@ struct StreamState {
     tokens: Vec<TokenLogprob>,
     /// Bytes of completion text sent so far (the next chunk's offset).
     sent: usize,
+    /// The answer so far, while the shape holds text until the end.
+    held: String,
     ended: bool,
 }
 
@@ -318,6 +378,7 @@ pub fn sse_chunks(
         pending,
         tokens: Vec::new(),
         sent,
+        held: String::new(),
         ended: false,
     };
     futures::stream::unfold(state, |mut st| async move {
@@ -330,6 +391,7 @@ pub fn sse_chunks(
             }
             match st.events.recv().await {
                 Some(Event::Token(token)) => st.tokens.push(token),
+                Some(Event::Text(t)) if st.shape.holds_text() => st.held.push_str(&t),
                 Some(Event::Text(t)) => {
                     let tokens = std::mem::take(&mut st.tokens);
                     let offset = st.sent;
@@ -342,15 +404,21 @@ pub fn sse_chunks(
                     completion_tokens,
                 }) => {
                     st.guard.finish(Outcome::Ok);
-                    if !st.tokens.is_empty() {
-                        let tokens = std::mem::take(&mut st.tokens);
+                    let tokens = std::mem::take(&mut st.tokens);
+                    let mut finish = finish_reason.as_str();
+                    if st.shape.holds_text() {
+                        let text = std::mem::take(&mut st.held);
+                        let (chunk, held_finish) = st.shape.held(text, finish_reason, &tokens);
+                        st.pending.push_back(chunk);
+                        finish = held_finish;
+                    } else if !tokens.is_empty() {
                         st.pending
                             .push_back(st.shape.text(String::new(), &tokens, st.sent));
                     }
                     let usage = st
                         .include_usage
                         .then(|| Usage::new(prompt_tokens, completion_tokens));
-                    st.pending.extend(st.shape.closing(finish_reason, usage));
+                    st.pending.extend(st.shape.closing(finish, usage));
                     st.ended = true;
                 }
                 other => {
