@@ -1,14 +1,23 @@
-//! Dot products of one weight row with one 8-bit activation row, block by
-//! block: an exact integer sum per block, scaled in f32. This is the
+//! Dot products of one weight row with 8-bit activation rows, block by
+//! block: an exact integer sum per block, scaled in f32. `dot` takes one
+//! activation row; `dot_tile` takes a tile of them, unpacking each weight
+//! block once for all of them (prefill), with each row's arithmetic in the
+//! same order as `dot`'s so that both give the same bits. This is the
 //! portable version; `x86` has the AVX2 one the CPU normally runs.
 
-use crate::activation::Q8Act;
+use crate::activation::{Q8Act, Tile, TILE};
 use crate::blocks::{Q4Block, Q8Block};
 
-/// A dot product of one weight row (blocks) with one activation row.
+/// Where f32's `Sum` starts (`-0.0`, the identity of `+`): a sum written as
+/// a loop from here equals the `.sum()` of the same terms bit for bit.
+pub(crate) const SUM_START: f32 = -0.0;
+
+/// Dot products of one weight row (blocks) with activation rows.
 pub(crate) trait RowDot: Copy {
     type Weight;
     fn dot(self, w: &[Self::Weight], a: &[Q8Act]) -> f32;
+    /// `dot` with each of the tile's rows, bit for bit.
+    fn dot_tile(self, w: &[Self::Weight], a: &Tile<'_>) -> [f32; TILE];
 }
 
 /// The portable Q4 × Q8 product.
@@ -32,10 +41,25 @@ pub(crate) fn q4_block_sum(w: &Q4Block, a: &Q8Act) -> i32 {
 /// Σ q·a over one Q8 block.
 #[inline(always)]
 pub(crate) fn q8_block_sum(w: &Q8Block, a: &Q8Act) -> i32 {
-    w.qs.iter()
-        .zip(&a.qs)
-        .map(|(&q, &v)| i32::from(q) * i32::from(v))
+    i8_dot(&w.qs, &a.qs)
+}
+
+/// Σ x·y over 32 bytes.
+#[inline(always)]
+fn i8_dot(x: &[i8; 32], y: &[i8; 32]) -> i32 {
+    x.iter()
+        .zip(y)
+        .map(|(&p, &q)| i32::from(p) * i32::from(q))
         .sum()
+}
+
+/// A Q4 block's 32 values (0..16) in element order.
+#[inline(always)]
+fn q4_values(w: &Q4Block) -> [i8; 32] {
+    std::array::from_fn(|i| {
+        let q = w.qs[i % 16];
+        (if i < 16 { q & 0x0F } else { q >> 4 }) as i8
+    })
 }
 
 impl RowDot for Q4Scalar {
@@ -48,6 +72,20 @@ impl RowDot for Q4Scalar {
             .map(|(b, ab)| b.d() * ab.d * q4_block_sum(b, ab) as f32 + b.m() * ab.s)
             .sum()
     }
+
+    #[inline(always)]
+    fn dot_tile(self, w: &[Q4Block], a: &Tile<'_>) -> [f32; TILE] {
+        let rows = a.rows.map(|a| &a[..w.len()]);
+        let mut sums = [SUM_START; TILE];
+        for (k, b) in w.iter().enumerate() {
+            let (d, m, q) = (b.d(), b.m(), q4_values(b));
+            for (r, s) in sums.iter_mut().enumerate() {
+                let i = i8_dot(&q, &rows[r][k].qs);
+                *s += d * a.d[k][r] * i as f32 + m * a.s[k][r];
+            }
+        }
+        sums
+    }
 }
 
 impl RowDot for Q8Scalar {
@@ -59,5 +97,29 @@ impl RowDot for Q8Scalar {
             .zip(a)
             .map(|(b, ab)| b.d() * ab.d * q8_block_sum(b, ab) as f32)
             .sum()
+    }
+
+    #[inline(always)]
+    fn dot_tile(self, w: &[Q8Block], a: &Tile<'_>) -> [f32; TILE] {
+        let rows = a.rows.map(|a| &a[..w.len()]);
+        let mut sums = [SUM_START; TILE];
+        for (k, b) in w.iter().enumerate() {
+            let d = b.d();
+            for (r, s) in sums.iter_mut().enumerate() {
+                *s += d * a.d[k][r] * i8_dot(&b.qs, &rows[r][k].qs) as f32;
+            }
+        }
+        sums
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SUM_START;
+
+    #[test]
+    fn sums_start_where_f32_sums_start() {
+        let empty: f32 = std::iter::empty::<f32>().sum();
+        assert_eq!(empty.to_bits(), SUM_START.to_bits());
     }
 }

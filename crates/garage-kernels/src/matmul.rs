@@ -1,10 +1,14 @@
 //! `x · Wᵀ` for a quantised `W`: activation rows quantised once, weight
 //! rows split into chunks that rayon's threads take, each chunk run with
 //! AVX2 when the CPU has it (checked at run time), else portable code.
+//! Several activation rows (prefill) go through the weight rows in tiles of
+//! [`TILE`]: each weight block is unpacked once per tile rather than once
+//! per activation row, with every result bitwise equal to the one-row
+//! kernel's, which takes the rows left over (and decode's single row).
 
 use rayon::prelude::*;
 
-use crate::activation::{quantize, Q8Act};
+use crate::activation::{quantize, Q8Act, Tile, TILE};
 use crate::blocks::{Blocks, QuantMatrix, BLOCK};
 use crate::dot::{Q4Scalar, Q8Scalar, RowDot};
 
@@ -13,19 +17,36 @@ fn chunk_rows(rows: usize) -> usize {
     rows.div_ceil(rayon::current_num_threads() * 4).max(16)
 }
 
+/// How a weight row meets the activation rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pairing {
+    /// [`TILE`] activation rows per unpacked weight block, the rest one by
+    /// one.
+    Tiled,
+    /// Every activation row on its own (the kernel before tiling, kept to
+    /// measure against).
+    OneByOne,
+}
+
 /// Fills `out` (`[rows, n]`) with the dots of the weight rows in `w` and
-/// each of the `n` activation rows.
+/// each of the `n` activation rows: the tiles' rows, then `rest`.
 #[inline(always)]
 fn rows_into<K: RowDot>(
     k: K,
     out: &mut [f32],
     w: &[K::Weight],
     per_row: usize,
-    acts: &[Vec<Q8Act>],
+    tiles: &[Tile<'_>],
+    rest: &[Vec<Q8Act>],
 ) {
-    let n = acts.len();
+    let tiled = tiles.len() * TILE;
+    let n = tiled + rest.len();
     for (row, dst) in w.chunks_exact(per_row).zip(out.chunks_exact_mut(n)) {
-        for (d, a) in dst.iter_mut().zip(acts) {
+        let (dst_tiles, dst_rest) = dst.split_at_mut(tiled);
+        for (d, tile) in dst_tiles.chunks_exact_mut(TILE).zip(tiles) {
+            d.copy_from_slice(&k.dot_tile(row, tile));
+        }
+        for (d, a) in dst_rest.iter_mut().zip(rest) {
             *d = k.dot(row, a);
         }
     }
@@ -37,7 +58,8 @@ struct Task<'a> {
     blocks: &'a Blocks,
     first_row: usize,
     per_row: usize,
-    acts: &'a [Vec<Q8Act>],
+    tiles: &'a [Tile<'a>],
+    rest: &'a [Vec<Q8Act>],
     out: &'a mut [f32],
 }
 
@@ -53,8 +75,22 @@ impl<'a> Task<'a> {
     fn portable(self) {
         let first = self.first_row * self.per_row;
         match self.blocks {
-            Blocks::Q4(w) => rows_into(Q4Scalar, self.out, &w[first..], self.per_row, self.acts),
-            Blocks::Q8(w) => rows_into(Q8Scalar, self.out, &w[first..], self.per_row, self.acts),
+            Blocks::Q4(w) => rows_into(
+                Q4Scalar,
+                self.out,
+                &w[first..],
+                self.per_row,
+                self.tiles,
+                self.rest,
+            ),
+            Blocks::Q8(w) => rows_into(
+                Q8Scalar,
+                self.out,
+                &w[first..],
+                self.per_row,
+                self.tiles,
+                self.rest,
+            ),
         }
     }
 
@@ -84,13 +120,14 @@ impl pulp::WithSimd for Avx2Task<'_> {
             blocks,
             first_row,
             per_row,
-            acts,
+            tiles,
+            rest,
             out,
         } = self.task;
         let first = first_row * per_row;
         match blocks {
-            Blocks::Q4(w) => rows_into(Q4Avx2(self.simd), out, &w[first..], per_row, acts),
-            Blocks::Q8(w) => rows_into(Q8Avx2(self.simd), out, &w[first..], per_row, acts),
+            Blocks::Q4(w) => rows_into(Q4Avx2(self.simd), out, &w[first..], per_row, tiles, rest),
+            Blocks::Q8(w) => rows_into(Q8Avx2(self.simd), out, &w[first..], per_row, tiles, rest),
         }
     }
 }
@@ -130,13 +167,30 @@ impl QuantMatrix {
     /// `x` is `[n, cols]` row-major; returns `x · Wᵀ`, `[n, rows]`, with
     /// `x` rounded to 8 bits per block (llama.cpp's arithmetic).
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
-        self.matmul_with(x, |task| task.run())
+        self.matmul_with(x, Pairing::Tiled, |task| task.run())
     }
 
-    fn matmul_with(&self, x: &[f32], run: impl Fn(Task<'_>) + Sync) -> Vec<f32> {
+    /// [`matmul`](Self::matmul), bit for bit, with each weight block
+    /// unpacked once per activation row (the kernel before tiling): what
+    /// the `gemm` benchmark compares with.
+    #[doc(hidden)]
+    pub fn matmul_one_by_one(&self, x: &[f32]) -> Vec<f32> {
+        self.matmul_with(x, Pairing::OneByOne, |task| task.run())
+    }
+
+    fn matmul_with(&self, x: &[f32], pairing: Pairing, run: impl Fn(Task<'_>) + Sync) -> Vec<f32> {
         assert_eq!(x.len() % self.cols, 0, "x is not [n, {}]", self.cols);
         let n = x.len() / self.cols;
         let acts = quantize_rows(x, self.cols);
+        let tiled = match pairing {
+            Pairing::Tiled => n - n % TILE,
+            Pairing::OneByOne => 0,
+        };
+        let (tiled, rest) = acts.split_at(tiled);
+        let tiles: Vec<Tile<'_>> = tiled
+            .chunks_exact(TILE)
+            .map(|rows| Tile::new(std::array::from_fn(|r| rows[r].as_slice())))
+            .collect();
         let per_row = self.cols / BLOCK;
         let chunk = chunk_rows(self.rows);
         // `[rows, n]`, so that each task owns one slice.
@@ -149,7 +203,8 @@ impl QuantMatrix {
                     blocks: &self.blocks,
                     first_row: c * chunk,
                     per_row,
-                    acts: &acts,
+                    tiles: &tiles,
+                    rest,
                     out,
                 })
             });
@@ -232,11 +287,11 @@ mod tests {
             let m =
                 QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 0.01, -0.05))
                     .expect("matrix");
-            for n in [1, 3] {
+            for n in [1, 3, 6] {
                 let x = activations(n, cols);
                 let want = reference(&m, &x);
                 let fast = m.matmul(&x);
-                let portable = m.matmul_with(&x, |task| task.portable());
+                let portable = m.matmul_with(&x, Pairing::Tiled, |task| task.portable());
                 for ((&f, &p), &w) in fast.iter().zip(&portable).zip(&want) {
                     let tol = 1e-5 * (1.0 + w.abs());
                     assert!(
@@ -253,14 +308,15 @@ mod tests {
     }
 
     /// With unit scales and integer activations whose blocks peak at 127,
-    /// every product is an integer: both paths must give it exactly.
+    /// every product is an integer: both paths must give it exactly, for a
+    /// tile of rows and a leftover one.
     #[test]
     fn integer_products_are_exact() {
         for format in FORMATS {
-            let (rows, cols) = (40, 96);
+            let (rows, cols, n) = (40, 96, 5);
             let m = QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 1.0, 0.0))
                 .expect("matrix");
-            let mut x: Vec<f32> = bytes(cols, 9)
+            let mut x: Vec<f32> = bytes(n * cols, 9)
                 .iter()
                 .map(|&b| f32::from(b as i8).clamp(-127.0, 127.0))
                 .collect();
@@ -268,29 +324,70 @@ mod tests {
                 block[7] = 127.0;
             }
             let w = m.dequantize();
-            let want: Vec<f32> = w
+            let want: Vec<f32> = x
                 .chunks_exact(cols)
-                .map(|r| r.iter().zip(&x).map(|(&a, &b)| (a * b) as i32).sum::<i32>() as f32)
+                .flat_map(|xr| {
+                    w.chunks_exact(cols).map(move |r| {
+                        r.iter().zip(xr).map(|(&a, &b)| (a * b) as i32).sum::<i32>() as f32
+                    })
+                })
                 .collect();
             assert_eq!(m.matmul(&x), want, "{format:?}");
             assert_eq!(
-                m.matmul_with(&x, |task| task.portable()),
+                m.matmul_with(&x, Pairing::Tiled, |task| task.portable()),
                 want,
                 "{format:?}"
             );
         }
     }
 
+    /// Tiles and leftover rows, on both paths (`run` is the AVX2 one where
+    /// the CPU has AVX2) and in every format: each result has the bits of
+    /// its row multiplied alone, and of the one-by-one kernel. 160 columns
+    /// are five blocks, so the tile's two-accumulator loop has a remainder
+    /// too.
     #[test]
     fn a_batch_equals_its_rows_one_by_one() {
-        let format = BlockFormat::Q4_1;
-        let (rows, cols) = (50, 64);
-        let m = QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 0.02, 0.1))
-            .expect("matrix");
-        let x = activations(4, cols);
-        let batch = m.matmul(&x);
-        for (t, row) in x.chunks_exact(cols).enumerate() {
-            assert_eq!(m.matmul(row), batch[t * rows..(t + 1) * rows]);
+        fn bits(v: Vec<f32>) -> Vec<u32> {
+            v.into_iter().map(f32::to_bits).collect()
+        }
+        for format in FORMATS {
+            let (rows, cols) = (50, 160);
+            let m =
+                QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 0.02, 0.1))
+                    .expect("matrix");
+            let x = activations(17, cols);
+            for portable in [false, true] {
+                let product = |x: &[f32], pairing| {
+                    bits(m.matmul_with(x, pairing, |task| {
+                        if portable {
+                            task.portable()
+                        } else {
+                            task.run()
+                        }
+                    }))
+                };
+                let alone: Vec<Vec<u32>> = x
+                    .chunks_exact(cols)
+                    .map(|row| product(row, Pairing::Tiled))
+                    .collect();
+                for n in [1, 2, 3, 4, 5, 7, 8, 9, 17] {
+                    let x = &x[..n * cols];
+                    let tiled = product(x, Pairing::Tiled);
+                    assert_eq!(
+                        tiled,
+                        product(x, Pairing::OneByOne),
+                        "{format:?} n={n} portable={portable}"
+                    );
+                    for (t, want) in alone[..n].iter().enumerate() {
+                        assert_eq!(
+                            tiled[t * rows..(t + 1) * rows],
+                            want[..],
+                            "{format:?} n={n} row {t} portable={portable}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
