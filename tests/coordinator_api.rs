@@ -365,20 +365,7 @@ async fn registration_is_idempotent_and_binds_the_key(tmp: &std::path::Path, db:
     assert_error(status, &answer, 403, "node_mismatch");
 
     // A real key conflict: a second identity with the same id and its own key → 409.
-    let twin_dir = tmp.join("twin");
-    std::fs::create_dir_all(&twin_dir).expect("dir");
-    std::fs::set_permissions(&twin_dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
-    std::fs::write(
-        twin_dir.join(garage::identity::ID_FILE),
-        format!("{}\n", node.id()),
-    )
-    .expect("id");
-    let seed = hex::encode(rand::random::<[u8; 32]>());
-    let key_path = twin_dir.join(KEY_FILE);
-    std::fs::write(&key_path, seed).expect("key");
-    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-    let twin = TestNode::new(&twin_dir, &coordinator);
-    assert_eq!(twin.id(), node.id());
+    let twin = node.twin(&tmp.join("twin"), &coordinator);
     let request = twin
         .client
         .registration(Vec::new(), Default::default(), None);

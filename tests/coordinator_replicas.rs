@@ -3,6 +3,7 @@
 //! once. Afterwards the database must show every job completed exactly
 //! once: one lease and one RUNNING transition per job, none lost, none
 //! run twice.
+//! And a node key replaced on one replica is refused on the other.
 
 mod coordinator_support;
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use coordinator_support::binary::Replica;
 use coordinator_support::jobs::submission;
 use coordinator_support::*;
-use garage::coordinator::api::Outcome;
+use garage::coordinator::api::{HeartbeatRequest, Outcome};
 use serde_json::json;
 use sqlx::Connection;
 use tokio::sync::Mutex;
@@ -130,4 +131,69 @@ async fn two_replicas_complete_every_job_exactly_once() {
         JOBS as i64
     );
     conn.close().await.ok();
+}
+
+/// Replica B caches a node's key; an admin deletes the node on replica A
+/// and it registers again there with a new key (a stolen or lost key is
+/// replaced this way): B refuses the old key within a second (it hears the
+/// deletion through PostgreSQL's NOTIFY) and accepts the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_key_is_refused_on_the_other_replica() {
+    let Some(base) = postgres_url() else {
+        return;
+    };
+    let Db::Postgres(url) = postgres_db(&base, "replica_keys").await else {
+        unreachable!("postgres_db makes a PostgreSQL URL");
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = Replica::start(&tmp.path().join("a"), &url).await;
+    let b = Replica::start(&tmp.path().join("b"), &url).await;
+    let node = TestNode::new(&tmp.path().join("node"), &a.api);
+    node.register(None).await;
+    let old_key_on_b = TestNode::new(&tmp.path().join("node"), &b.api);
+    old_key_on_b.heartbeat("cached").await;
+
+    let (status, _) = a
+        .api
+        .admin_send(
+            reqwest::Method::DELETE,
+            &format!("/api/nodes/{}", node.id()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let token = a.api.join_token(json!({"node_id": node.id()})).await;
+    let twin = node.twin(&tmp.path().join("twin"), &a.api);
+    twin.register_with(Some(&token))
+        .await
+        .expect("the new key registers");
+
+    let replaced = Instant::now();
+    let request = HeartbeatRequest {
+        observed_generation: Some("old".into()),
+        ready: Some(true),
+        gpus: Vec::new(),
+        status: json!({}),
+        power: None,
+    };
+    loop {
+        match old_key_on_b.client.heartbeat(&request).await {
+            Err(err) => {
+                assert_eq!(err.code(), Some("invalid_signature"), "{err}");
+                break;
+            }
+            Ok(_) => assert!(
+                replaced.elapsed() < Duration::from_secs(1),
+                "replica B still takes the old key after 1 s"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "replica B refused the old key {:?} after the new one registered",
+        replaced.elapsed()
+    );
+    TestNode::new(&tmp.path().join("twin"), &b.api)
+        .heartbeat("new")
+        .await;
 }

@@ -2,8 +2,8 @@
 //! from the fixed sets below (never node ids).
 
 use prometheus::{
-    CounterVec, Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    CounterVec, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use super::energy::fetch::FALLBACK_REASONS;
@@ -51,6 +51,7 @@ pub struct CoordinatorMetrics {
     pub auth_rejections: IntCounterVec,
     pub registrations: IntCounterVec,
     pub heartbeats: IntCounter,
+    pub heartbeat_batch: Histogram,
     pub admin_throttled: IntCounter,
     pub marked_offline: IntCounter,
     pub nodes: IntGaugeVec,
@@ -98,6 +99,14 @@ impl CoordinatorMetrics {
             heartbeats: IntCounter::new(
                 "garage_coordinator_heartbeats_total",
                 "Heartbeats accepted.",
+            )
+            .expect("valid metric"),
+            heartbeat_batch: Histogram::with_opts(
+                HistogramOpts::new(
+                    "garage_coordinator_heartbeat_batch_size",
+                    "Heartbeats written per transaction by the group commit.",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
             )
             .expect("valid metric"),
             admin_throttled: IntCounter::new(
@@ -192,6 +201,7 @@ impl CoordinatorMetrics {
             Box::new(metrics.auth_rejections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(metrics.registrations.clone()),
             Box::new(metrics.heartbeats.clone()),
+            Box::new(metrics.heartbeat_batch.clone()),
             Box::new(metrics.admin_throttled.clone()),
             Box::new(metrics.marked_offline.clone()),
             Box::new(metrics.nodes.clone()),

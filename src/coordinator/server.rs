@@ -45,6 +45,8 @@ use super::ledger::routes::{self as ledger_routes, LedgerState};
 use super::metrics::CoordinatorMetrics;
 use super::nodes::admission::Admission;
 use super::nodes::api::NodeState;
+use super::nodes::heartbeat_writer::HeartbeatWriter;
+use super::nodes::heartbeats::Retention;
 use super::nodes::liveness;
 use super::nodes::routes::{self as node_routes, NodesState};
 use super::nodes::token_routes;
@@ -54,7 +56,7 @@ use super::parameters::store::StartDefaults;
 use super::parameters::Parameters;
 use super::qualification::routes::{self as qualification_routes, QualificationState};
 use super::regions::routes::{self as region_routes, RegionsState};
-use super::store::{self, Store, StoreError};
+use super::store::{self, Backend, Store, StoreError};
 use crate::clock::unix_millis;
 use crate::http_server;
 use crate::identity::{self, IdentityError};
@@ -133,6 +135,19 @@ pub async fn serve_with_listener(
             offline_after_intervals: i64::from(config.offline_after),
         },
     );
+    let cancel = CancellationToken::new();
+    if store.backend() == Backend::Postgres {
+        auth.listen_for_key_changes(config.database_url.clone(), cancel.clone());
+    }
+    let heartbeats = HeartbeatWriter::spawn(
+        store.clone(),
+        live.clone(),
+        Retention {
+            count: u64::from(config.heartbeat_history),
+            bytes: config.heartbeat_history_bytes,
+        },
+        metrics.clone(),
+    );
     let nodes = NodesState {
         auth: auth.clone(),
         admin: admin.clone(),
@@ -140,10 +155,8 @@ pub async fn serve_with_listener(
         store: store.clone(),
         metrics: metrics.clone(),
         parameters: live.clone(),
-        heartbeat_history: config.heartbeat_history,
-        heartbeat_history_bytes: config.heartbeat_history_bytes,
+        heartbeats,
     };
-    let cancel = CancellationToken::new();
     let clients = ClientAuth::new(store.clone(), admin.clone(), metrics.clone());
     let governance = GovernanceState {
         store: store.clone(),

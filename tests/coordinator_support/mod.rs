@@ -340,6 +340,26 @@ impl TestNode {
         self.client.identity().node_id()
     }
 
+    /// A second identity in `dir` with this node's id and a key of its own
+    /// (what a node whose key was lost or stolen looks like).
+    pub fn twin(&self, dir: &Path, coordinator: &Api) -> TestNode {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).expect("dir");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::fs::write(
+            dir.join(garage::identity::ID_FILE),
+            format!("{}\n", self.id()),
+        )
+        .expect("id");
+        let seed = hex::encode(rand::random::<[u8; 32]>());
+        let key_path = dir.join(garage::identity::KEY_FILE);
+        std::fs::write(&key_path, seed).expect("key");
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let twin = TestNode::new(dir, coordinator);
+        assert_eq!(twin.id(), self.id());
+        twin
+    }
+
     pub async fn register(&self, gpu: Option<&str>) -> garage::coordinator::api::RegisterResponse {
         let request = self.registration(gpu);
         self.client.register(&request).await.expect("registers")

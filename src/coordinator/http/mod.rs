@@ -8,5 +8,6 @@ pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod node_auth;
+pub mod node_keys;
 pub mod page;
 pub mod rate_limit;

@@ -1,17 +1,21 @@
 //! Who may call what. Node requests are signed with the node's registered
-//! key (`identity::signing`); here they are checked against the store
-//! (unknown node, replayed nonce) and against the path (a node acts only
-//! for itself). Admin endpoints are checked in `admin`. Every refusal is
+//! key (`identity::signing`, keys cached in `node_keys`); here they are
+//! checked against the store (unknown node, replayed nonce) and against the
+//! path (a node acts only for itself). A route that writes in batches
+//! (heartbeats) verifies with [`Authenticator::node_request_deferred`] and
+//! stores the nonce with its write. Admin endpoints are checked in `admin`. Every refusal is
 //! counted by reason in `garage_coordinator_auth_rejections_total`.
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use ed25519_dalek::VerifyingKey;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::node_keys::NodeKeys;
 use crate::clock::unix_millis;
 use crate::coordinator::metrics::CoordinatorMetrics;
 use crate::coordinator::store::{Store, StoreError};
-use crate::identity::signing::{self, SignatureError, SignedHeaders};
+use crate::identity::signing::{SignatureError, SignedHeaders};
 
 /// Why a request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,17 @@ pub struct Authenticator {
     metrics: CoordinatorMetrics,
     /// The audience every node request must be signed for.
     coordinator_id: Uuid,
+    keys: NodeKeys,
+}
+
+/// A node request whose signature verified; its nonce is still to be
+/// remembered, with the write it authorises.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub node_id: Uuid,
+    pub nonce: String,
+    /// When the request would be stale anyway (the nonce may go then).
+    pub nonce_expires_ms: i64,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -106,7 +121,19 @@ impl Authenticator {
             store,
             metrics,
             coordinator_id,
+            keys: NodeKeys::default(),
         }
+    }
+
+    /// Forgets a deleted node's cached key (other replicas hear of it
+    /// through [`Self::listen_for_key_changes`]).
+    pub fn forget_key(&self, node_id: Uuid) {
+        self.keys.forget(node_id);
+    }
+
+    /// On PostgreSQL: forgets cached keys as other replicas delete nodes.
+    pub fn listen_for_key_changes(&self, database_url: String, cancel: CancellationToken) {
+        self.keys.listen(database_url, cancel);
     }
 
     /// The id node requests are signed for (served at `GET /api/coordinator`).
@@ -137,17 +164,25 @@ impl Authenticator {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Uuid, AuthError> {
+        let verified = self.node_request_deferred(head, body, now_ms).await?;
+        self.remember(&verified).await?;
+        Ok(verified.node_id)
+    }
+
+    /// Verifies a signed request from a registered node without remembering
+    /// its nonce yet: the caller stores it with the request's write (and
+    /// answers [`Self::replayed`] when it was already there).
+    pub async fn node_request_deferred(
+        &self,
+        head: RequestHead<'_>,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Verified, AuthError> {
         let signed = self.signed_headers(head)?;
-        let key = self
-            .store
-            .public_key(signed.node_id)
-            .await?
-            .and_then(|hex| signing::parse_public_key(&hex).ok());
-        let Some(key) = key else {
+        let Some(key) = self.keys.get(&self.store, signed.node_id).await? else {
             return Err(self.refuse(AuthError::UnknownNode(signed.node_id)));
         };
-        self.verified(head, &signed, body, &key, now_ms).await?;
-        Ok(signed.node_id)
+        self.check_signature(head, &signed, body, &key, now_ms)
     }
 
     /// Verifies a registration, signed with the key it registers for `node_id`.
@@ -166,20 +201,39 @@ impl Authenticator {
                 target: node_id,
             }));
         }
-        self.verified(head, signed, body, key, now_ms).await
+        let verified = self.check_signature(head, signed, body, key, now_ms)?;
+        self.remember(&verified).await
     }
 
-    /// Timestamp range and freshness, audience, signature, then the nonce
-    /// (remembered only for requests that verified, so forgeries cannot burn
-    /// a node's nonces).
-    async fn verified(
+    /// Refuses a request whose nonce was already used.
+    pub fn replayed(&self) -> AuthError {
+        self.refuse(AuthError::Replayed)
+    }
+
+    /// Remembers a verified request's nonce; refuses a replay.
+    async fn remember(&self, verified: &Verified) -> Result<(), AuthError> {
+        if self
+            .store
+            .remember_nonce(verified.node_id, &verified.nonce, verified.nonce_expires_ms)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(self.replayed())
+        }
+    }
+
+    /// Timestamp range and freshness, audience and signature. The nonce is
+    /// remembered only after this passed, so forgeries cannot burn a node's
+    /// nonces.
+    fn check_signature(
         &self,
         head: RequestHead<'_>,
         signed: &SignedHeaders,
         body: &[u8],
         key: &VerifyingKey,
         now_ms: i64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Verified, AuthError> {
         signed
             .verify(
                 self.coordinator_id,
@@ -192,17 +246,14 @@ impl Authenticator {
             .map_err(|err| self.refuse(err.into()))?;
         // After this the timestamp is outside the window, so the request is
         // refused as stale and its nonce need not be kept.
-        let expires_ms = signed
+        let nonce_expires_ms = signed
             .stale_after_ms()
             .map_err(|err| self.refuse(err.into()))?;
-        if !self
-            .store
-            .remember_nonce(signed.node_id, &signed.nonce, expires_ms)
-            .await?
-        {
-            return Err(self.refuse(AuthError::Replayed));
-        }
-        Ok(())
+        Ok(Verified {
+            node_id: signed.node_id,
+            nonce: signed.nonce.clone(),
+            nonce_expires_ms,
+        })
     }
 
     /// Verifies a signed request about node `target`, now, and that
@@ -240,7 +291,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     use super::*;
-    use crate::identity::NodeIdentity;
+    use crate::identity::{signing, NodeIdentity};
 
     struct Fixture {
         _tmp: tempfile::TempDir,

@@ -14,6 +14,7 @@ macro_rules! node_columns {
 pub mod admission;
 pub mod admission_rules;
 pub mod api;
+pub mod heartbeat_writer;
 pub mod heartbeats;
 pub mod join_token_store;
 pub mod join_tokens;

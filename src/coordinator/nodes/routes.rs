@@ -17,7 +17,7 @@ use super::api::{
     CoordinatorInfo, HeartbeatList, HeartbeatRequest, HeartbeatResponse, MarketList, NodeList,
     NodeState, NodeView, RegisterRequest, RegisterResponse,
 };
-use super::heartbeats::Retention;
+use super::heartbeat_writer::{Beat, HeartbeatWriter, Recorded};
 use super::markets;
 use super::store::{NewNode, Registered};
 use crate::clock::unix_millis;
@@ -41,8 +41,8 @@ pub struct NodesState {
     pub metrics: CoordinatorMetrics,
     /// The heartbeat interval nodes are told is read live from here.
     pub parameters: Parameters,
-    pub heartbeat_history: u32,
-    pub heartbeat_history_bytes: u64,
+    /// Writes heartbeats in batches (with the history limits).
+    pub heartbeats: HeartbeatWriter,
 }
 
 /// The nodes routes, with their state.
@@ -220,30 +220,46 @@ pub async fn heartbeat(
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
     let Path(target) = id?;
     let body = body?;
-    state
-        .auth
-        .node_request_for(target, &method, &uri, &headers, &body)
-        .await?;
     let now = unix_millis();
+    let head = RequestHead {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+    };
+    let verified = state.auth.node_request_deferred(head, &body, now).await?;
+    state.auth.same_node(verified.node_id, target)?;
     let request: HeartbeatRequest = parse_json(&body)?;
     check_field("status", &request.status)?;
     check_field("power", &request.power)?;
-    let retain = Retention {
-        count: u64::from(state.heartbeat_history),
-        bytes: state.heartbeat_history_bytes,
+    let recorded = state
+        .heartbeats
+        .record(Beat {
+            node_id: target,
+            nonce: verified.nonce,
+            nonce_expires_ms: verified.nonce_expires_ms,
+            heartbeat: request,
+            now_ms: now,
+        })
+        .await?;
+    let (before, interval_secs) = match recorded {
+        Recorded::Online {
+            before,
+            interval_secs,
+        } => (before, interval_secs),
+        Recorded::UnknownNode => {
+            return Err(ApiError::not_found(format!(
+                "node {target} is not registered"
+            )))
+        }
+        Recorded::Replayed => return Err(state.auth.replayed().into()),
     };
-    let before = state
-        .store
-        .record_heartbeat(target, &request, now, retain)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("node {target} is not registered")))?;
     state.metrics.heartbeats.inc();
     if before == NodeState::Offline {
         tracing::info!(node_id = %target, "node is back online");
     }
     Ok(Json(HeartbeatResponse {
         state: NodeState::Online,
-        heartbeat_interval_seconds: interval_secs(&state, now).await?,
+        heartbeat_interval_seconds: interval_secs,
     }))
 }
 
@@ -333,6 +349,7 @@ pub async fn delete_node(
     state.admin.check(&headers, client)?;
     let Path(id) = id?;
     if state.store.delete_node(id, unix_millis()).await? {
+        state.auth.forget_key(id);
         tracing::info!(node_id = %id, "node deleted by an admin");
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -9,7 +9,9 @@ use uuid::Uuid;
 use super::api::{GpuInfo, HeartbeatRecord, Location, MarketView, NodeState, NodeView};
 use crate::clock::rfc3339_millis;
 use crate::coordinator::regions::store::delete_node_region_in;
-use crate::coordinator::store::{query_err, AnyQuery, Store, StoreError};
+use crate::coordinator::store::{
+    query_err, AnyQuery, Backend, Store, StoreError, DELETED_NODES_CHANNEL,
+};
 
 /// A registration as the store records it.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +223,15 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(query_err("leave a tombstone"))?;
+        }
+        if self.backend() == Backend::Postgres {
+            // Every replica forgets the node's cached key at the commit.
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(DELETED_NODES_CHANNEL)
+                .bind(node_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err("announce a deletion"))?;
         }
         tx.commit().await.map_err(query_err("commit a deletion"))?;
         Ok(deleted.rows_affected() == 1)

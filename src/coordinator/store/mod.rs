@@ -16,7 +16,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlSafeStr};
 
 mod coordinator_id;
-mod nonces;
+pub(in crate::coordinator) mod nonces;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,10 @@ impl MigrationSource<'static> for Embedded {
         })
     }
 }
+
+/// The PostgreSQL notification channel on which a node's deletion is
+/// announced (payload: the node id), so replicas drop what they cache of it.
+pub const DELETED_NODES_CHANNEL: &str = "garage_deleted_nodes";
 
 /// Set on every SQLite connection (see [`Store::connect`]).
 const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
