@@ -3,8 +3,9 @@
 //! comparison) and on random models of given shapes. A benchmark:
 //! `cargo bench --bench inference_decode [-- NAME…]`, NAME one of
 //! `smollm2-single-stream` (the figure `benches/inference_vs_llama_cpp.sh`
-//! compares with llama.cpp), `cpu-backends`, `step-breakdown`; all three
-//! without a name.
+//! compares with llama.cpp), `smollm2-prefill` (prompt processing, which
+//! `benches/prefill_vs_llama_cpp.sh` compares), `cpu-backends`,
+//! `step-breakdown`; all of them without a name.
 
 use std::path::Path;
 use std::time::Instant;
@@ -89,8 +90,9 @@ fn smollm2_path() -> std::path::PathBuf {
 }
 
 /// The benchmarks, by the name given on the command line.
-const BENCHMARKS: [(&str, fn()); 3] = [
+const BENCHMARKS: [(&str, fn()); 4] = [
     ("smollm2-single-stream", smollm2_single_stream_decode),
+    ("smollm2-prefill", smollm2_prefill),
     ("cpu-backends", cpu_backends_decode_speed),
     ("step-breakdown", decode_step_breakdown),
 ];
@@ -133,6 +135,47 @@ fn smollm2_single_stream_decode() {
         &prompt,
         1,
     );
+}
+
+/// The text whose first N tokens both engines prefill (the same words
+/// `benches/llama_cpp_reference.py --prefill` tokenizes).
+const PREFILL_TEXT: &str = "Once upon a time, there was a little robot who lived in a garage \
+    and fixed the bicycles of every child in the village. ";
+
+/// Prompt processing on SmolLM2 Q4_1: one forward pass over the first N
+/// tokens of [`PREFILL_TEXT`] repeated, on a fresh cache, for each N in
+/// `GARAGE_PREFILL_TOKENS` (default 128,512,1024); the median of three.
+fn smollm2_prefill() {
+    let gguf = smollm2_path();
+    assert!(gguf.is_file(), "{} is missing", gguf.display());
+    let mut cp = loader::load(&gguf).expect("load");
+    let text = PREFILL_TEXT.repeat(100);
+    let all = cp.tokenizer.encode(&text).expect("encode");
+    let model = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &Default::default())
+        .expect("build");
+    let sizes = std::env::var("GARAGE_PREFILL_TOKENS").unwrap_or_else(|_| "128,512,1024".into());
+    for n in sizes.split(',').map(|n| n.trim().parse::<usize>().expect("token counts")) {
+        assert!(n <= all.len(), "at most {} tokens", all.len());
+        let mut times: Vec<f64> = (0..3)
+            .map(|_| {
+                let mut cache = model.new_cache();
+                let start = Instant::now();
+                let logits = model.forward(&mut [SeqStep {
+                    tokens: &all[..n],
+                    cache: &mut cache,
+                }]);
+                let _ = logits.into_data();
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[1];
+        println!(
+            "SmolLM2-135M Q4_1 prefill: {n} tokens in {:.1} ms ({:.1} tokens/s)",
+            median * 1e3,
+            n as f64 / median
+        );
+    }
 }
 
 /// SmolLM2 (when present) on flex at batch 1 and 8, on ndarray, and dense;

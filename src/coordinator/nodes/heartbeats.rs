@@ -132,16 +132,22 @@ pub(super) async fn record_heartbeat_in(
     .execute(&mut *tx)
     .await
     .map_err(query_err("insert a heartbeat"))?;
+    // Sequence numbers start at 1: until a node has sent more heartbeats
+    // than are kept there is nothing to prune by count (a statement saved
+    // on most heartbeats of a young node).
     let oldest_kept = seq - i64::try_from(retain.count).unwrap_or(i64::MAX) + 1;
-    let removed = sqlx::query(
-        "DELETE FROM heartbeats WHERE node_id = $1 AND seq < $2 RETURNING status_bytes",
-    )
-    .bind(id.clone())
-    .bind(oldest_kept)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(query_err("prune heartbeats"))?;
-    let mut freed = sum_bytes(&removed)?;
+    let mut freed = 0;
+    if oldest_kept > 1 {
+        let removed = sqlx::query(
+            "DELETE FROM heartbeats WHERE node_id = $1 AND seq < $2 RETURNING status_bytes",
+        )
+        .bind(id.clone())
+        .bind(oldest_kept)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(query_err("prune heartbeats"))?;
+        freed = sum_bytes(&removed)?;
+    }
     let budget = i64::try_from(retain.bytes).unwrap_or(i64::MAX);
     if history_bytes - freed > budget {
         // The newest heartbeats whose sizes add up to the budget stay.
