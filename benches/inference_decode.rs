@@ -154,7 +154,10 @@ fn smollm2_prefill() {
     let model = Llama::<Flex>::from_weights(&cp.config, &mut cp.weights, &Default::default())
         .expect("build");
     let sizes = std::env::var("GARAGE_PREFILL_TOKENS").unwrap_or_else(|_| "128,512,1024".into());
-    for n in sizes.split(',').map(|n| n.trim().parse::<usize>().expect("token counts")) {
+    for n in sizes
+        .split(',')
+        .map(|n| n.trim().parse::<usize>().expect("token counts"))
+    {
         assert!(n <= all.len(), "at most {} tokens", all.len());
         let mut times: Vec<f64> = (0..3)
             .map(|_| {
