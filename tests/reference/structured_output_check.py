@@ -16,12 +16,7 @@ import sys
 import jsonschema
 import openai
 
-
-def check(cond, what):
-    if not cond:
-        print(f"FAIL: {what}", file=sys.stderr)
-        sys.exit(1)
-    print(f"ok: {what}")
+from openai_api_check import check
 
 
 def short(n=24):
