@@ -16,7 +16,8 @@ pub(crate) struct Q8Act {
 /// Activation rows per [`Tile`]. On AVX2 four beat two and eight by 10 to
 /// 30%: sixteen registers hold four rows' two accumulators each with the
 /// rest, not eight rows' (six came within noise of four, with longer
-/// tails of rows left over).
+/// tails of rows left over). Panels ([`PANEL`]) take eight rows by
+/// running the two accumulators one after the other.
 pub(crate) const TILE: usize = 4;
 
 /// [`TILE`] activation rows, with their blocks' scales also laid out block
@@ -41,9 +42,47 @@ impl<'a> Tile<'a> {
     }
 }
 
-/// Quantises `x`, which holds whole blocks. Inlined into the AVX2 code
-/// where there is some, so that rounding is one instruction, not a libm call.
-#[inline(always)]
+/// Activation rows per panel of the blocked kernel (the one `matmul`
+/// runs): one accumulator per row in each of two passes leaves sixteen
+/// registers room for eight rows.
+pub(crate) const PANEL: usize = 8;
+
+/// Block `k` of [`PANEL`] activation rows, side by side and aligned, so
+/// that the blocked kernel reads one stream without split loads: row `r`'s
+/// values are `qs[r]`, its `d` and `s` lane `r` of `d` and `s`.
+#[repr(C, align(32))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PanelBlock {
+    pub qs: [[i8; BLOCK]; PANEL],
+    pub d: [f32; PANEL],
+    pub s: [f32; PANEL],
+}
+
+const EMPTY: PanelBlock = PanelBlock {
+    qs: [[0; BLOCK]; PANEL],
+    d: [0.0; PANEL],
+    s: [0.0; PANEL],
+};
+
+/// `rows` (each `blocks` long) in panels of [`PANEL`], panel after panel,
+/// each `blocks` [`PanelBlock`]s long; the last panel's missing rows are
+/// zeros (their products are computed and dropped).
+pub(crate) fn panels(rows: &[Vec<Q8Act>], blocks: usize) -> Vec<PanelBlock> {
+    let mut out = vec![EMPTY; rows.len().div_ceil(PANEL) * blocks];
+    for (panel, group) in out.chunks_exact_mut(blocks).zip(rows.chunks(PANEL)) {
+        for (r, row) in group.iter().enumerate() {
+            for (dst, a) in panel.iter_mut().zip(row) {
+                dst.qs[r] = a.qs;
+                dst.d[r] = a.d;
+                dst.s[r] = a.s;
+            }
+        }
+    }
+    out
+}
+
+/// Quantises `x`, which holds whole blocks: the portable version, and
+/// what `x86::quantize` (which the CPU normally runs) equals bit for bit.
 pub(crate) fn quantize(x: &[f32]) -> Vec<Q8Act> {
     x.chunks_exact(BLOCK)
         .map(|c| {

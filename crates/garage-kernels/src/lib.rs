@@ -2,9 +2,9 @@
 //! Q8_0 blocks of 32) without dequantising them, llama.cpp's way:
 //! activations rounded to 8 bits per block, integer dot products per block,
 //! scaled in f32. One routine serves a single token (GEMV) and several
-//! (small GEMM, prefill), split across rayon's threads; several rows meet
-//! each weight row four at a time, so that each weight block is unpacked
-//! once per four rows, with results bitwise equal to one row at a time.
+//! (small GEMM, prefill), split across rayon's threads; several rows go
+//! in panels of eight against bands of weight rows unpacked beforehand,
+//! blocked for the caches, with results bitwise equal to one row at a time.
 //! Safe Rust: the AVX2 kernels go through `pulp`, which checks the CPU's
 //! features at run time.
 

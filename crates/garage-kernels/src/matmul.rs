@@ -1,14 +1,20 @@
 //! `x · Wᵀ` for a quantised `W`: activation rows quantised once, weight
 //! rows split into chunks that rayon's threads take, each chunk run with
 //! AVX2 when the CPU has it (checked at run time), else portable code.
-//! Several activation rows (prefill) go through the weight rows in tiles of
-//! [`TILE`]: each weight block is unpacked once per tile rather than once
-//! per activation row, with every result bitwise equal to the one-row
-//! kernel's, which takes the rows left over (and decode's single row).
+//! Several activation rows (prefill) go through the weight rows in panels
+//! of [`PANEL`], blocked for the caches: a chunk's weight rows are unpacked
+//! a band at a time, and each panel meets the whole band while its blocks
+//! are in L1, so that each weight block is unpacked once rather than once
+//! per activation row or tile, and the activations stream from L2 once per
+//! band rather than once per weight row. Every result is bitwise equal to
+//! the one-row kernel's, which takes decode's single row; the rows that a
+//! prefill leaves over from the panels go to the tile kernel (four rows
+//! per unpacked weight block, weight row after weight row: what `matmul`
+//! ran before panels) and the one-row kernel.
 
 use rayon::prelude::*;
 
-use crate::activation::{quantize, Q8Act, Tile, TILE};
+use crate::activation::{panels, quantize, PanelBlock, Q8Act, Tile, PANEL, TILE};
 use crate::blocks::{Blocks, QuantMatrix, BLOCK};
 use crate::dot::{Q4Scalar, Q8Scalar, RowDot};
 
@@ -17,50 +23,132 @@ fn chunk_rows(rows: usize) -> usize {
     rows.div_ceil(rayon::current_num_threads() * 4).max(16)
 }
 
+/// Weight rows unpacked at a time for the panels: 16 rows of 576 columns
+/// are 18 KB unpacked, a panel's blocks 6 KB; 8 to 64 rows measured within
+/// noise of each other (the kernel is bound by its arithmetic, not by the
+/// caches, once a panel is reused).
+const BAND: usize = 16;
+
+/// Rows left over from the panels that go to a tile and the one-row
+/// kernel (one or two of them cost less than a panel, three about the
+/// same, a tile about 60% of a panel): fewer than this many; more fill a
+/// panel with rows of zeros.
+const LEFT_OVER: usize = 6;
+
 /// How a weight row meets the activation rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pairing {
+    /// Panels of [`PANEL`] activation rows against bands of unpacked
+    /// weight rows, the rows left over in a tile and one by one.
+    Blocked,
     /// [`TILE`] activation rows per unpacked weight block, the rest one by
-    /// one.
+    /// one (the kernel before blocking, kept to measure against).
     Tiled,
     /// Every activation row on its own (the kernel before tiling, kept to
     /// measure against).
     OneByOne,
 }
 
-/// Fills `out` (`[rows, n]`) with the dots of the weight rows in `w` and
-/// each of the `n` activation rows: the tiles' rows, then `rest`.
-#[inline(always)]
-fn rows_into<K: RowDot>(
-    k: K,
-    out: &mut [f32],
-    w: &[K::Weight],
-    per_row: usize,
-    tiles: &[Tile<'_>],
-    rest: &[Vec<Q8Act>],
-) {
-    let tiled = tiles.len() * TILE;
-    let n = tiled + rest.len();
-    for (row, dst) in w.chunks_exact(per_row).zip(out.chunks_exact_mut(n)) {
-        let (dst_tiles, dst_rest) = dst.split_at_mut(tiled);
-        for (d, tile) in dst_tiles.chunks_exact_mut(TILE).zip(tiles) {
-            d.copy_from_slice(&k.dot_tile(row, tile));
-        }
-        for (d, a) in dst_rest.iter_mut().zip(rest) {
-            *d = k.dot(row, a);
+/// The activation rows as a pairing takes them: the panels' rows first,
+/// then the tiles', then `rest` (each kind may be empty).
+#[derive(Debug)]
+struct Acts<'a> {
+    panels: Vec<PanelBlock>,
+    panel_rows: usize,
+    tiles: Vec<Tile<'a>>,
+    rest: &'a [Vec<Q8Act>],
+}
+
+impl<'a> Acts<'a> {
+    fn new(acts: &'a [Vec<Q8Act>], blocks: usize, pairing: Pairing) -> Self {
+        let n = acts.len();
+        let (panel_rows, tiled) = match pairing {
+            Pairing::Blocked if n % PANEL < LEFT_OVER => {
+                (n - n % PANEL, n % PANEL - n % PANEL % TILE)
+            }
+            Pairing::Blocked => (n, 0),
+            Pairing::Tiled => (0, n - n % TILE),
+            Pairing::OneByOne => (0, 0),
+        };
+        let (paneled, acts) = acts.split_at(panel_rows);
+        let (tiled, rest) = acts.split_at(tiled);
+        Acts {
+            panels: panels(paneled, blocks),
+            panel_rows,
+            tiles: tiled
+                .chunks_exact(TILE)
+                .map(|rows| Tile::new(std::array::from_fn(|r| rows[r].as_slice())))
+                .collect(),
+            rest,
         }
     }
 }
 
-/// One rayon task's rows.
+/// Fills `out[t][i]` with the dot of weight row `i` of `w` and activation
+/// row `t`.
+#[inline(always)]
+fn rows_into<K: RowDot>(
+    k: K,
+    out: &mut [&mut [f32]],
+    w: &[K::Weight],
+    per_row: usize,
+    acts: &Acts<'_>,
+) {
+    let (out_panels, out) = out.split_at_mut(acts.panel_rows);
+    let (out_tiles, out_rest) = out.split_at_mut(acts.tiles.len() * TILE);
+    if acts.panels.len() == per_row {
+        // A single panel meets each weight block once: reading the blocks
+        // as they are costs less than unpacking them into `band` first.
+        for (i, row) in w.chunks_exact(per_row).enumerate() {
+            let sums = k.dot_panel_unprepared(row, &acts.panels);
+            for (d, s) in out_panels.iter_mut().zip(sums) {
+                d[i] = s;
+            }
+        }
+    } else if !out_panels.is_empty() {
+        let mut band = Vec::with_capacity(w.len().min(BAND * per_row));
+        for (b, w) in w.chunks(BAND * per_row).enumerate() {
+            band.clear();
+            // A loop, not `map`: a closure would not be compiled for AVX2.
+            for block in w {
+                band.push(k.prepare(block));
+            }
+            for (panel, dst) in acts
+                .panels
+                .chunks_exact(per_row)
+                .zip(out_panels.chunks_mut(PANEL))
+            {
+                for (i, row) in band.chunks_exact(per_row).enumerate() {
+                    let sums = k.dot_panel(row, panel);
+                    for (d, s) in dst.iter_mut().zip(sums) {
+                        d[b * BAND + i] = s;
+                    }
+                }
+            }
+        }
+    }
+    for (i, row) in w.chunks_exact(per_row).enumerate() {
+        for (dst, tile) in out_tiles.chunks_exact_mut(TILE).zip(&acts.tiles) {
+            for (d, s) in dst.iter_mut().zip(k.dot_tile(row, tile)) {
+                d[i] = s;
+            }
+        }
+        for (d, a) in out_rest.iter_mut().zip(acts.rest) {
+            d[i] = k.dot(row, a);
+        }
+    }
+}
+
+/// One rayon task's rows: `out[t]` takes their dots with activation row
+/// `t`.
 #[derive(Debug)]
 struct Task<'a> {
     blocks: &'a Blocks,
     first_row: usize,
+    rows: usize,
     per_row: usize,
-    tiles: &'a [Tile<'a>],
-    rest: &'a [Vec<Q8Act>],
-    out: &'a mut [f32],
+    acts: &'a Acts<'a>,
+    out: Vec<&'a mut [f32]>,
 }
 
 impl<'a> Task<'a> {
@@ -72,25 +160,21 @@ impl<'a> Task<'a> {
         self.portable()
     }
 
-    fn portable(self) {
-        let first = self.first_row * self.per_row;
+    /// The task's weight blocks.
+    fn weights<T>(&self, w: &'a [T]) -> &'a [T] {
+        &w[self.first_row * self.per_row..(self.first_row + self.rows) * self.per_row]
+    }
+
+    fn portable(mut self) {
         match self.blocks {
-            Blocks::Q4(w) => rows_into(
-                Q4Scalar,
-                self.out,
-                &w[first..],
-                self.per_row,
-                self.tiles,
-                self.rest,
-            ),
-            Blocks::Q8(w) => rows_into(
-                Q8Scalar,
-                self.out,
-                &w[first..],
-                self.per_row,
-                self.tiles,
-                self.rest,
-            ),
+            Blocks::Q4(w) => {
+                let w = self.weights(w);
+                rows_into(Q4Scalar, &mut self.out, w, self.per_row, self.acts)
+            }
+            Blocks::Q8(w) => {
+                let w = self.weights(w);
+                rows_into(Q8Scalar, &mut self.out, w, self.per_row, self.acts)
+            }
         }
     }
 
@@ -116,18 +200,17 @@ impl pulp::WithSimd for Avx2Task<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) {
         use crate::x86::{Q4Avx2, Q8Avx2};
-        let Task {
-            blocks,
-            first_row,
-            per_row,
-            tiles,
-            rest,
-            out,
-        } = self.task;
-        let first = first_row * per_row;
-        match blocks {
-            Blocks::Q4(w) => rows_into(Q4Avx2(self.simd), out, &w[first..], per_row, tiles, rest),
-            Blocks::Q8(w) => rows_into(Q8Avx2(self.simd), out, &w[first..], per_row, tiles, rest),
+        let simd = self.simd;
+        let mut task = self.task;
+        match task.blocks {
+            Blocks::Q4(w) => {
+                let w = task.weights(w);
+                rows_into(Q4Avx2(simd), &mut task.out, w, task.per_row, task.acts)
+            }
+            Blocks::Q8(w) => {
+                let w = task.weights(w);
+                rows_into(Q8Avx2(simd), &mut task.out, w, task.per_row, task.acts)
+            }
         }
     }
 }
@@ -136,7 +219,7 @@ impl pulp::WithSimd for Avx2Task<'_> {
 fn quantize_rows(x: &[f32], cols: usize) -> Vec<Vec<Q8Act>> {
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
-        return pulp::Simd::vectorize(simd, QuantizeRows { x, cols });
+        return pulp::Simd::vectorize(simd, QuantizeRows { x, cols, simd });
     }
     x.chunks_exact(cols).map(quantize).collect()
 }
@@ -147,6 +230,7 @@ fn quantize_rows(x: &[f32], cols: usize) -> Vec<Vec<Q8Act>> {
 struct QuantizeRows<'a> {
     x: &'a [f32],
     cols: usize,
+    simd: pulp::x86::V3,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -157,7 +241,7 @@ impl pulp::WithSimd for QuantizeRows<'_> {
     fn with_simd<S: pulp::Simd>(self, _: S) -> Self::Output {
         let mut rows = Vec::with_capacity(self.x.len() / self.cols);
         for row in self.x.chunks_exact(self.cols) {
-            rows.push(quantize(row));
+            rows.push(crate::x86::quantize(self.simd, row));
         }
         rows
     }
@@ -167,6 +251,15 @@ impl QuantMatrix {
     /// `x` is `[n, cols]` row-major; returns `x · Wᵀ`, `[n, rows]`, with
     /// `x` rounded to 8 bits per block (llama.cpp's arithmetic).
     pub fn matmul(&self, x: &[f32]) -> Vec<f32> {
+        self.matmul_with(x, Pairing::Blocked, |task| task.run())
+    }
+
+    /// [`matmul`](Self::matmul), bit for bit, with each weight block
+    /// unpacked once per tile of four activation rows, weight row after
+    /// weight row (the kernel before blocking): what the `gemm` benchmark
+    /// compares with.
+    #[doc(hidden)]
+    pub fn matmul_tile4(&self, x: &[f32]) -> Vec<f32> {
         self.matmul_with(x, Pairing::Tiled, |task| task.run())
     }
 
@@ -181,42 +274,34 @@ impl QuantMatrix {
     fn matmul_with(&self, x: &[f32], pairing: Pairing, run: impl Fn(Task<'_>) + Sync) -> Vec<f32> {
         assert_eq!(x.len() % self.cols, 0, "x is not [n, {}]", self.cols);
         let n = x.len() / self.cols;
-        let acts = quantize_rows(x, self.cols);
-        let tiled = match pairing {
-            Pairing::Tiled => n - n % TILE,
-            Pairing::OneByOne => 0,
-        };
-        let (tiled, rest) = acts.split_at(tiled);
-        let tiles: Vec<Tile<'_>> = tiled
-            .chunks_exact(TILE)
-            .map(|rows| Tile::new(std::array::from_fn(|r| rows[r].as_slice())))
-            .collect();
         let per_row = self.cols / BLOCK;
-        let chunk = chunk_rows(self.rows);
-        // `[rows, n]`, so that each task owns one slice.
-        let mut out_t = vec![0.0f32; self.rows * n];
-        out_t
-            .par_chunks_mut(chunk * n)
-            .enumerate()
-            .for_each(|(c, out)| {
-                run(Task {
-                    blocks: &self.blocks,
-                    first_row: c * chunk,
-                    per_row,
-                    tiles: &tiles,
-                    rest,
-                    out,
-                })
-            });
-        if n == 1 {
-            return out_t;
-        }
         let mut out = vec![0.0f32; n * self.rows];
-        for (r, row) in out_t.chunks_exact(n).enumerate() {
-            for (t, &v) in row.iter().enumerate() {
-                out[t * self.rows + r] = v;
+        if out.is_empty() {
+            return out;
+        }
+        let acts = quantize_rows(x, self.cols);
+        let acts = Acts::new(&acts, per_row, pairing);
+        let chunk = chunk_rows(self.rows);
+        // Each task's part of each output row.
+        let mut parts: Vec<Vec<&mut [f32]>> = (0..self.rows.div_ceil(chunk))
+            .map(|_| Vec::with_capacity(n))
+            .collect();
+        for row in out.chunks_exact_mut(self.rows) {
+            for (part, piece) in parts.iter_mut().zip(row.chunks_mut(chunk)) {
+                part.push(piece);
             }
         }
+        parts.into_par_iter().enumerate().for_each(|(c, out)| {
+            let first_row = c * chunk;
+            run(Task {
+                blocks: &self.blocks,
+                first_row,
+                rows: chunk.min(self.rows - first_row),
+                per_row,
+                acts: &acts,
+                out,
+            })
+        });
         out
     }
 }
@@ -287,7 +372,8 @@ mod tests {
             let m =
                 QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 0.01, -0.05))
                     .expect("matrix");
-            for n in [1, 3, 6] {
+            assert_eq!(m.matmul(&[]), []);
+            for n in [1, 3, 6, 19] {
                 let x = activations(n, cols);
                 let want = reference(&m, &x);
                 let fast = m.matmul(&x);
@@ -309,11 +395,11 @@ mod tests {
 
     /// With unit scales and integer activations whose blocks peak at 127,
     /// every product is an integer: both paths must give it exactly, for a
-    /// tile of rows and a leftover one.
+    /// panel of rows, a tile and a leftover one.
     #[test]
     fn integer_products_are_exact() {
         for format in FORMATS {
-            let (rows, cols, n) = (40, 96, 5);
+            let (rows, cols, n) = (40, 96, 13);
             let m = QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 1.0, 0.0))
                 .expect("matrix");
             let mut x: Vec<f32> = bytes(n * cols, 9)
@@ -341,50 +427,55 @@ mod tests {
         }
     }
 
-    /// Tiles and leftover rows, on both paths (`run` is the AVX2 one where
-    /// the CPU has AVX2) and in every format: each result has the bits of
-    /// its row multiplied alone, and of the one-by-one kernel. 160 columns
-    /// are five blocks, so the tile's two-accumulator loop has a remainder
-    /// too.
+    /// Panels, tiles and leftover rows, on both paths (`run` is the AVX2
+    /// one where the CPU has AVX2) and in every format: each result has the
+    /// bits of its row multiplied alone, and of the tiled and one-by-one
+    /// kernels. 77 weight rows: chunks of 16 leave 13, which one band takes
+    /// (16 rows) with rows to spare; 160 and 96 columns are five and three
+    /// blocks, so each pass takes a block more or less than the other, and
+    /// the tile's two-accumulator loop has a remainder too.
     #[test]
     fn a_batch_equals_its_rows_one_by_one() {
         fn bits(v: Vec<f32>) -> Vec<u32> {
             v.into_iter().map(f32::to_bits).collect()
         }
         for format in FORMATS {
-            let (rows, cols) = (50, 160);
-            let m =
-                QuantMatrix::from_ggml(format, rows, cols, &ggml(format, rows, cols, 0.02, 0.1))
-                    .expect("matrix");
-            let x = activations(17, cols);
-            for portable in [false, true] {
-                let product = |x: &[f32], pairing| {
-                    bits(m.matmul_with(x, pairing, |task| {
-                        if portable {
-                            task.portable()
-                        } else {
-                            task.run()
+            for (rows, cols) in [(77, 160), (37, 96), (3, 64)] {
+                let m = QuantMatrix::from_ggml(
+                    format,
+                    rows,
+                    cols,
+                    &ggml(format, rows, cols, 0.02, 0.1),
+                )
+                .expect("matrix");
+                let x = activations(65, cols);
+                for portable in [false, true] {
+                    let product = |x: &[f32], pairing| {
+                        bits(m.matmul_with(x, pairing, |task| {
+                            if portable {
+                                task.portable()
+                            } else {
+                                task.run()
+                            }
+                        }))
+                    };
+                    let alone: Vec<Vec<u32>> = x
+                        .chunks_exact(cols)
+                        .map(|row| product(row, Pairing::OneByOne))
+                        .collect();
+                    for n in [1, 2, 3, 4, 5, 7, 8, 9, 13, 17, 33, 65] {
+                        let x = &x[..n * cols];
+                        let blocked = product(x, Pairing::Blocked);
+                        let what = format!("{format:?} {rows}x{cols} n={n} portable={portable}");
+                        assert_eq!(blocked, product(x, Pairing::Tiled), "{what}");
+                        assert_eq!(blocked, product(x, Pairing::OneByOne), "{what}");
+                        for (t, want) in alone[..n].iter().enumerate() {
+                            assert_eq!(
+                                blocked[t * rows..(t + 1) * rows],
+                                want[..],
+                                "{what} row {t}"
+                            );
                         }
-                    }))
-                };
-                let alone: Vec<Vec<u32>> = x
-                    .chunks_exact(cols)
-                    .map(|row| product(row, Pairing::Tiled))
-                    .collect();
-                for n in [1, 2, 3, 4, 5, 7, 8, 9, 17] {
-                    let x = &x[..n * cols];
-                    let tiled = product(x, Pairing::Tiled);
-                    assert_eq!(
-                        tiled,
-                        product(x, Pairing::OneByOne),
-                        "{format:?} n={n} portable={portable}"
-                    );
-                    for (t, want) in alone[..n].iter().enumerate() {
-                        assert_eq!(
-                            tiled[t * rows..(t + 1) * rows],
-                            want[..],
-                            "{format:?} n={n} row {t} portable={portable}"
-                        );
                     }
                 }
             }

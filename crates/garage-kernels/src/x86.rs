@@ -3,7 +3,10 @@
 //! the CPU has the features, checked once at run time. The tiled form
 //! unpacks a weight block once (nibbles to bytes, or Q8's signs) and keeps
 //! two accumulators for each of its activation rows: eight registers for
-//! four rows.
+//! four rows. The panel form reads blocks unpacked beforehand and takes
+//! eight rows in two passes, the even blocks then the odd ones, with one
+//! accumulator per row in each pass: the two accumulators of `dot`, one
+//! after the other.
 //!
 //! `maddubs` saturates at i16, which these inputs never reach: a pair of
 //! products is at most 2·15·127 (Q4) or 2·128·127 (Q8, `|a| ≤ 127`).
@@ -12,13 +15,16 @@ use core::arch::x86_64::{__m128, __m128i, __m256, __m256i};
 
 use pulp::x86::V3;
 
-use crate::activation::{Q8Act, Tile, TILE};
-use crate::blocks::{Q4Block, Q8Block};
+use crate::activation::{PanelBlock, Q8Act, Tile, PANEL, TILE};
+use crate::blocks::{Q4Block, Q8Block, BLOCK};
 use crate::dot::{RowDot, SUM_START};
 
 // The tile kernel holds a row's scale or minimum in each of a `__m128`'s
 // four lanes.
 const _: () = assert!(TILE == 4);
+// The panel kernel holds a row's scale or minimum in each of a `__m256`'s
+// eight lanes.
+const _: () = assert!(PANEL == 8);
 
 /// Q4 × Q8 on AVX2.
 #[derive(Debug, Clone, Copy)]
@@ -59,13 +65,84 @@ fn hsum(simd: V3, v: __m256) -> f32 {
     simd.sse._mm_cvtss_f32(s)
 }
 
+/// [`quantize`](crate::activation::quantize) bit for bit, eight values at
+/// a time: the same `amax`, `d` and `id`, and each value's `(v * id)
+/// .round() as i8` as LLVM lowers `round` (`trunc(y + copysign(0.5⁻, y))`,
+/// 0.5⁻ the float below 0.5), after what `as i8` does first: NaN to 0, the
+/// rest clamped to i8's range (rounding commutes with clamping to
+/// integers).
+#[inline(always)]
+pub(crate) fn quantize(simd: V3, x: &[f32]) -> Vec<Q8Act> {
+    let mut out = Vec::with_capacity(x.len() / BLOCK);
+    let sign = simd.avx._mm256_set1_ps(-0.0);
+    for c in x.chunks_exact(BLOCK) {
+        let c: [f32; BLOCK] = c.try_into().expect("a block");
+        let v: [__m256; 4] = pulp::cast(c);
+        // `max_ps(a, m)` is `m` where `a` is NaN, as `f32::max` skips NaN.
+        let mut m = simd.avx._mm256_setzero_ps();
+        for v in v {
+            m = simd
+                .avx
+                ._mm256_max_ps(simd.avx._mm256_andnot_ps(sign, v), m);
+        }
+        let m4 = simd.sse._mm_max_ps(
+            simd.avx._mm256_castps256_ps128(m),
+            simd.avx._mm256_extractf128_ps::<1>(m),
+        );
+        let m2 = simd.sse._mm_max_ps(m4, simd.sse._mm_movehl_ps(m4, m4));
+        let m1 = simd.sse._mm_max_ss(m2, simd.sse3._mm_movehdup_ps(m2));
+        let amax = simd.sse._mm_cvtss_f32(m1);
+        let d = amax / 127.0;
+        let id = simd.avx._mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let half = simd
+            .avx
+            ._mm256_set1_ps(f32::from_bits(0.5f32.to_bits() - 1));
+        let mut q = [simd.avx._mm256_setzero_si256(); 4];
+        for (q, v) in q.iter_mut().zip(v) {
+            let y = simd.avx._mm256_mul_ps(v, id);
+            let y = simd.avx._mm256_and_ps(y, simd.avx._mm256_cmp_ps::<7>(y, y));
+            let y = simd.avx._mm256_min_ps(
+                simd.avx._mm256_max_ps(y, simd.avx._mm256_set1_ps(-128.0)),
+                simd.avx._mm256_set1_ps(127.0),
+            );
+            let bias = simd.avx._mm256_or_ps(simd.avx._mm256_and_ps(y, sign), half);
+            *q = simd
+                .avx
+                ._mm256_cvttps_epi32(simd.avx._mm256_add_ps(y, bias));
+        }
+        // Bytes in 128-bit lanes' order, put back in element order.
+        let words = [
+            simd.avx2._mm256_packs_epi32(q[0], q[1]),
+            simd.avx2._mm256_packs_epi32(q[2], q[3]),
+        ];
+        let bytes = simd.avx2._mm256_packs_epi16(words[0], words[1]);
+        let order = simd.avx._mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        let qs: [i8; BLOCK] = pulp::cast(simd.avx2._mm256_permutevar8x32_epi32(bytes, order));
+        let sums = simd.avx2._mm256_add_epi32(
+            simd.avx2._mm256_add_epi32(q[0], q[1]),
+            simd.avx2._mm256_add_epi32(q[2], q[3]),
+        );
+        let sums: [i32; 8] = pulp::cast(sums);
+        let mut sum = 0i32;
+        for s in sums {
+            sum += s;
+        }
+        out.push(Q8Act {
+            d,
+            s: d * sum as f32,
+            qs,
+        });
+    }
+    out
+}
+
 /// A block as the kernels read it: its weights prepared once (`lanes`),
 /// then multiplied by one or several activation blocks (`products`).
 trait Avx2Block {
     type Lanes: Copy;
     fn lanes(&self, simd: V3) -> Self::Lanes;
-    /// Σ w·a in eight f32 lanes.
-    fn products(simd: V3, w: Self::Lanes, a: &Q8Act) -> __m256;
+    /// Σ w·a in eight f32 lanes (`a`: an activation block's values).
+    fn products(simd: V3, w: Self::Lanes, a: &[i8; 32]) -> __m256;
     fn scale(&self) -> f32;
     /// `m` in `d * q + m`, for the formats that have one.
     fn min(&self) -> Option<f32>;
@@ -81,8 +158,8 @@ impl Avx2Block for Q4Block {
     }
 
     #[inline(always)]
-    fn products(simd: V3, w: __m256i, a: &Q8Act) -> __m256 {
-        dot_u8_i8(simd, w, pulp::cast(a.qs))
+    fn products(simd: V3, w: __m256i, a: &[i8; 32]) -> __m256 {
+        dot_u8_i8(simd, w, pulp::cast(*a))
     }
 
     #[inline(always)]
@@ -107,15 +184,84 @@ impl Avx2Block for Q8Block {
     }
 
     #[inline(always)]
-    fn products(simd: V3, (ax, x): (__m256i, __m256i), a: &Q8Act) -> __m256 {
+    fn products(simd: V3, (ax, x): (__m256i, __m256i), a: &[i8; 32]) -> __m256 {
         // |x| · (y · sign x): the unsigned × signed form maddubs takes.
-        let sy = simd.avx2._mm256_sign_epi8(pulp::cast(a.qs), x);
+        let sy = simd.avx2._mm256_sign_epi8(pulp::cast(*a), x);
         dot_u8_i8(simd, ax, sy)
     }
 
     #[inline(always)]
     fn scale(&self) -> f32 {
         self.d()
+    }
+
+    #[inline(always)]
+    fn min(&self) -> Option<f32> {
+        None
+    }
+}
+
+/// A Q4 block unpacked for the panel kernel: its nibbles as bytes and its
+/// scale and minimum as f32 (what `lanes`, `scale` and `min` give for a
+/// [`Q4Block`]), aligned so that loading the bytes never splits a line.
+#[repr(C, align(32))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q4Unpacked {
+    q: [u8; 32],
+    d: f32,
+    m: f32,
+}
+
+/// A Q8 block for the panel kernel: its values, aligned, and its scale as
+/// f32.
+#[repr(C, align(32))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Q8Unpacked {
+    q: [i8; 32],
+    d: f32,
+}
+
+impl Avx2Block for Q4Unpacked {
+    type Lanes = __m256i;
+
+    #[inline(always)]
+    fn lanes(&self, _: V3) -> __m256i {
+        pulp::cast(self.q)
+    }
+
+    #[inline(always)]
+    fn products(simd: V3, w: __m256i, a: &[i8; 32]) -> __m256 {
+        Q4Block::products(simd, w, a)
+    }
+
+    #[inline(always)]
+    fn scale(&self) -> f32 {
+        self.d
+    }
+
+    #[inline(always)]
+    fn min(&self) -> Option<f32> {
+        Some(self.m)
+    }
+}
+
+impl Avx2Block for Q8Unpacked {
+    type Lanes = (__m256i, __m256i);
+
+    #[inline(always)]
+    fn lanes(&self, simd: V3) -> (__m256i, __m256i) {
+        let x: __m256i = pulp::cast(self.q);
+        (simd.avx2._mm256_sign_epi8(x, x), x)
+    }
+
+    #[inline(always)]
+    fn products(simd: V3, w: (__m256i, __m256i), a: &[i8; 32]) -> __m256 {
+        Q8Block::products(simd, w, a)
+    }
+
+    #[inline(always)]
+    fn scale(&self) -> f32 {
+        self.d
     }
 
     #[inline(always)]
@@ -140,12 +286,12 @@ fn accumulate<W: Avx2Block>(simd: V3, w: &[W], a: &[Q8Act]) -> f32 {
     let mut pairs_a = a.chunks_exact(2);
     for (pw, pa) in (&mut pairs_w).zip(&mut pairs_a) {
         for k in 0..2 {
-            let v = W::products(simd, pw[k].lanes(simd), &pa[k]);
+            let v = W::products(simd, pw[k].lanes(simd), &pa[k].qs);
             acc[k] = add_scaled(simd, acc[k], pw[k].scale() * pa[k].d, v);
         }
     }
     for (bw, ba) in pairs_w.remainder().iter().zip(pairs_a.remainder()) {
-        let v = W::products(simd, bw.lanes(simd), ba);
+        let v = W::products(simd, bw.lanes(simd), &ba.qs);
         acc[0] = add_scaled(simd, acc[0], bw.scale() * ba.d, v);
     }
     hsum(simd, simd.avx._mm256_add_ps(acc[0], acc[1]))
@@ -192,7 +338,7 @@ fn tile_step<W: Avx2Block>(
         simd.avx._mm256_permute_ps::<0xFF>(scales),
     ];
     for ((acc, row), scale) in sums.acc.iter_mut().zip(a.rows).zip(scales) {
-        let v = W::products(simd, lanes, &row[k]);
+        let v = W::products(simd, lanes, &row[k].qs);
         acc[j] = simd.fma._mm256_fmadd_ps(scale, v, acc[j]);
     }
     if let Some(m) = b.min() {
@@ -239,8 +385,108 @@ fn accumulate_tile<W: Avx2Block>(simd: V3, w: &[W], a: &Tile<'_>) -> [f32; TILE]
     out
 }
 
+/// Block `b` of a weight row against block `a` of the panel's rows: row
+/// `r`'s products, scaled by `b`'s scale times its own, into `acc[r]`.
+#[inline(always)]
+fn panel_step<W: Avx2Block>(simd: V3, b: &W, a: &PanelBlock, acc: &mut [__m256; PANEL]) {
+    let lanes = b.lanes(simd);
+    // The eight rows' scales `d_w * d_a` in one multiplication, then each
+    // in all lanes of its own vector: each 128-bit half in both halves,
+    // then in-lane shuffles.
+    let d: __m256 = pulp::cast(a.d);
+    let scales = simd
+        .avx
+        ._mm256_mul_ps(simd.avx._mm256_set1_ps(b.scale()), d);
+    let lo = simd.avx._mm256_permute2f128_ps::<0x00>(scales, scales);
+    let hi = simd.avx._mm256_permute2f128_ps::<0x11>(scales, scales);
+    let scales = [
+        simd.avx._mm256_permute_ps::<0x00>(lo),
+        simd.avx._mm256_permute_ps::<0x55>(lo),
+        simd.avx._mm256_permute_ps::<0xAA>(lo),
+        simd.avx._mm256_permute_ps::<0xFF>(lo),
+        simd.avx._mm256_permute_ps::<0x00>(hi),
+        simd.avx._mm256_permute_ps::<0x55>(hi),
+        simd.avx._mm256_permute_ps::<0xAA>(hi),
+        simd.avx._mm256_permute_ps::<0xFF>(hi),
+    ];
+    for ((acc, qs), scale) in acc.iter_mut().zip(&a.qs).zip(scales) {
+        let v = W::products(simd, lanes, qs);
+        *acc = simd.fma._mm256_fmadd_ps(scale, v, *acc);
+    }
+}
+
+/// `mins + m · s` for the eight rows, for the formats with a minimum.
+#[inline(always)]
+fn panel_mins<W: Avx2Block>(simd: V3, b: &W, a: &PanelBlock, mins: &mut __m256) {
+    if let Some(m) = b.min() {
+        let s: __m256 = pulp::cast(a.s);
+        let terms = simd.avx._mm256_mul_ps(simd.avx._mm256_set1_ps(m), s);
+        *mins = simd.avx._mm256_add_ps(*mins, terms);
+    }
+}
+
+/// The dots of a weight row (blocks unpacked) with the panel's eight rows,
+/// each with the arithmetic of `dot`: [`accumulate`]'s first accumulator
+/// takes the even blocks in order, in a first pass (with the minimums'
+/// terms, in block order: both blocks of each pair), its second the odd
+/// blocks in a second pass; then the two are added and summed as there.
+#[inline(always)]
+fn accumulate_panel<W: Avx2Block>(simd: V3, w: &[W], a: &[PanelBlock]) -> [f32; PANEL] {
+    let a = &a[..w.len()];
+    let mut mins = simd.avx._mm256_set1_ps(SUM_START);
+    let mut even = [simd.avx._mm256_setzero_ps(); PANEL];
+    for (pw, pa) in w.chunks(2).zip(a.chunks(2)) {
+        if let (Some(b), Some(ab)) = (pw.first(), pa.first()) {
+            panel_step(simd, b, ab, &mut even);
+        }
+        for (b, ab) in pw.iter().zip(pa) {
+            panel_mins(simd, b, ab, &mut mins);
+        }
+    }
+    let mut odd = [simd.avx._mm256_setzero_ps(); PANEL];
+    for (pw, pa) in w.chunks_exact(2).zip(a.chunks_exact(2)) {
+        panel_step(simd, &pw[1], &pa[1], &mut odd);
+    }
+    let mut sums = even;
+    for (s, od) in sums.iter_mut().zip(odd) {
+        *s = simd.avx._mm256_add_ps(*s, od);
+    }
+    // Q8's `mins` stay -0.0, which adds nothing.
+    pulp::cast(simd.avx._mm256_add_ps(hsums(simd, sums), mins))
+}
+
+/// [`hsum`] of each of eight vectors, in lane `r` for vector `r`, with
+/// the same additions: each vector's halves added (`t`), then
+/// `(t[0] + t[2]) + (t[1] + t[3])`, here with `t` of rows `r` and `r + 4`
+/// side by side, transposed so that one addition serves eight rows.
+#[inline(always)]
+fn hsums(simd: V3, v: [__m256; PANEL]) -> __m256 {
+    let avx = simd.avx;
+    let mut t = [avx._mm256_setzero_ps(); 4];
+    for (r, t) in t.iter_mut().enumerate() {
+        let (a, b) = (v[r], v[r + 4]);
+        *t = avx._mm256_add_ps(
+            avx._mm256_permute2f128_ps::<0x20>(a, b),
+            avx._mm256_permute2f128_ps::<0x31>(a, b),
+        );
+    }
+    // A 4 x 4 transpose in each half: `u01` is [t0[0], t1[0], t0[1],
+    // t1[1]], `w01` [t0[2], t1[2], t0[3], t1[3]], and `c[i]` element `i`
+    // of rows 0..4's `t` (rows 4..8's in the high half).
+    let u01 = avx._mm256_unpacklo_ps(t[0], t[1]);
+    let u23 = avx._mm256_unpacklo_ps(t[2], t[3]);
+    let w01 = avx._mm256_unpackhi_ps(t[0], t[1]);
+    let w23 = avx._mm256_unpackhi_ps(t[2], t[3]);
+    let c0 = avx._mm256_shuffle_ps::<0x44>(u01, u23);
+    let c1 = avx._mm256_shuffle_ps::<0xEE>(u01, u23);
+    let c2 = avx._mm256_shuffle_ps::<0x44>(w01, w23);
+    let c3 = avx._mm256_shuffle_ps::<0xEE>(w01, w23);
+    avx._mm256_add_ps(avx._mm256_add_ps(c0, c2), avx._mm256_add_ps(c1, c3))
+}
+
 impl RowDot for Q4Avx2 {
     type Weight = Q4Block;
+    type Prepared = Q4Unpacked;
 
     #[inline(always)]
     fn dot(self, w: &[Q4Block], a: &[Q8Act]) -> f32 {
@@ -252,10 +498,30 @@ impl RowDot for Q4Avx2 {
     fn dot_tile(self, w: &[Q4Block], a: &Tile<'_>) -> [f32; TILE] {
         accumulate_tile(self.0, w, a)
     }
+
+    #[inline(always)]
+    fn prepare(self, w: &Q4Block) -> Q4Unpacked {
+        Q4Unpacked {
+            q: pulp::cast(nibbles(self.0, w.qs)),
+            d: w.d(),
+            m: w.m(),
+        }
+    }
+
+    #[inline(always)]
+    fn dot_panel(self, w: &[Q4Unpacked], a: &[PanelBlock]) -> [f32; PANEL] {
+        accumulate_panel(self.0, w, a)
+    }
+
+    #[inline(always)]
+    fn dot_panel_unprepared(self, w: &[Q4Block], a: &[PanelBlock]) -> [f32; PANEL] {
+        accumulate_panel(self.0, w, a)
+    }
 }
 
 impl RowDot for Q8Avx2 {
     type Weight = Q8Block;
+    type Prepared = Q8Unpacked;
 
     #[inline(always)]
     fn dot(self, w: &[Q8Block], a: &[Q8Act]) -> f32 {
@@ -265,5 +531,82 @@ impl RowDot for Q8Avx2 {
     #[inline(always)]
     fn dot_tile(self, w: &[Q8Block], a: &Tile<'_>) -> [f32; TILE] {
         accumulate_tile(self.0, w, a)
+    }
+
+    #[inline(always)]
+    fn prepare(self, w: &Q8Block) -> Q8Unpacked {
+        Q8Unpacked { q: w.qs, d: w.d() }
+    }
+
+    #[inline(always)]
+    fn dot_panel(self, w: &[Q8Unpacked], a: &[PanelBlock]) -> [f32; PANEL] {
+        accumulate_panel(self.0, w, a)
+    }
+
+    #[inline(always)]
+    fn dot_panel_unprepared(self, w: &[Q8Block], a: &[PanelBlock]) -> [f32; PANEL] {
+        accumulate_panel(self.0, w, a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random values at several scales, and the edges: zeros, halves
+    /// (rounded away from zero), NaN, infinities, blocks so small that `d`
+    /// is subnormal (`1 / d` infinite) or zero.
+    #[test]
+    fn quantizes_as_the_portable_code() {
+        let Some(simd) = V3::try_new() else {
+            return;
+        };
+        let mut s = 7u64;
+        let mut x: Vec<f32> = (0..BLOCK * 64)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let scale = [1e-3, 1.0, 37.0, 1e30][i / BLOCK % 4];
+                ((s >> 40) as f32 / (1u64 << 23) as f32 - 1.0) * scale
+            })
+            .collect();
+        let edges: [&[f32]; 8] = [
+            &[0.0],
+            &[-0.0, 0.0],
+            &[127.0, 0.5, -0.5, 1.5, -2.5, 63.5],
+            &[1.0, f32::NAN, -1.0],
+            &[f32::INFINITY, 1.0],
+            &[f32::NEG_INFINITY, f32::NAN, 3.0],
+            &[1e-37, -3e-38, 5e-39],
+            &[1e-45, -1e-45],
+        ];
+        for edge in edges {
+            x.extend((0..BLOCK).map(|i| edge[i % edge.len()]));
+        }
+        let bits = |q: Vec<Q8Act>| -> Vec<(u32, u32, [i8; BLOCK])> {
+            q.iter()
+                .map(|b| (b.d.to_bits(), b.s.to_bits(), b.qs))
+                .collect()
+        };
+        let want = bits(crate::activation::quantize(&x));
+        let got = bits(pulp::Simd::vectorize(simd, Quantize { simd, x: &x }));
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "block {k}: {:?}", &x[k * BLOCK..(k + 1) * BLOCK]);
+        }
+    }
+
+    struct Quantize<'a> {
+        simd: V3,
+        x: &'a [f32],
+    }
+
+    impl pulp::WithSimd for Quantize<'_> {
+        type Output = Vec<Q8Act>;
+
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<Q8Act> {
+            quantize(self.simd, self.x)
+        }
     }
 }
