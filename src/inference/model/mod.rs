@@ -234,6 +234,11 @@ impl<B: Backend> Llama<B> {
             Tensor::<B, 1, Int>::from_data(TensorData::new(positions, [n]), &self.device);
         let mut x = self.embed.clone().select(0, ids);
         let rope = self.rope.at(positions);
+        // Each step's causal mask, built once for all layers.
+        let masks: Vec<Option<Tensor<B, 3>>> = steps
+            .iter()
+            .map(|step| self.causal_mask(step.tokens.len(), step.cache.len()))
+            .collect();
 
         for (l, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(x.clone(), &layer.attn_norm);
@@ -252,14 +257,13 @@ impl<B: Backend> Llama<B> {
 
             let mut outs = Vec::with_capacity(steps.len());
             let mut offset = 0;
-            for step in steps.iter_mut() {
+            for (step, mask) in steps.iter_mut().zip(&masks) {
                 let t = step.tokens.len();
-                let past = step.cache.len();
                 let qs = q.clone().narrow(0, offset, t).swap_dims(0, 1);
                 let ks = k.clone().narrow(0, offset, t).swap_dims(0, 1);
                 let vs = v.clone().narrow(0, offset, t).swap_dims(0, 1);
                 let (keys, values) = step.cache.append(l, ks, vs);
-                outs.push(self.attend(qs, keys, values, past));
+                outs.push(self.attend(qs, keys, values, mask.clone()));
                 offset += t;
             }
             let attn = if outs.len() == 1 {
@@ -282,42 +286,54 @@ impl<B: Backend> Llama<B> {
         (x, last_rows)
     }
 
+    /// The causal mask of a step of `t` new tokens after `past` cached
+    /// ones, for the query heads of a KV group folded into rows (see
+    /// [`Self::attend`]): `[1, group * t, past + t]`, −∞ where a token would
+    /// see a later one. `None` for a single token, which sees everything.
+    fn causal_mask(&self, t: usize, past: usize) -> Option<Tensor<B, 3>> {
+        if t <= 1 {
+            return None;
+        }
+        let group = self.config.num_heads / self.config.num_kv_heads;
+        let total = past + t;
+        let mut rows = Vec::with_capacity(t * total);
+        for row in 0..t {
+            let visible = past + row + 1;
+            rows.extend(std::iter::repeat_n(0.0f32, visible));
+            rows.extend(std::iter::repeat_n(f32::NEG_INFINITY, total - visible));
+        }
+        let mut mask = Vec::with_capacity(group * t * total);
+        for _ in 0..group {
+            mask.extend_from_slice(&rows);
+        }
+        Some(Tensor::from_data(
+            TensorData::new(mask, [1, group * t, total]),
+            &self.device,
+        ))
+    }
+
     /// Causal attention of `q` `[heads, t, hd]` over `keys`/`values`
-    /// `[kv_heads, past + t, hd]`; returns `[t, heads * hd]`.
+    /// `[kv_heads, past + t, hd]` (`mask` from [`Self::causal_mask`]);
+    /// returns `[t, heads * hd]`.
     fn attend(
         &self,
         q: Tensor<B, 3>,
         keys: Tensor<B, 3>,
         values: Tensor<B, 3>,
-        past: usize,
+        mask: Option<Tensor<B, 3>>,
     ) -> Tensor<B, 2> {
         let c = &self.config;
         let (nh, nkv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
         let group = nh / nkv;
         let t = q.dims()[1];
-        let total = past + t;
         // Heads sharing a KV head are adjacent: fold them into the row axis so
         // one matmul per KV head serves the whole group (no K/V repeat).
         let q = q.reshape([nkv, group * t, hd]);
         let mut scores = q
             .matmul(keys.swap_dims(1, 2))
             .mul_scalar(1.0 / (hd as f64).sqrt());
-        if t > 1 {
-            let mut mask = Vec::with_capacity(group * t * total);
-            for _ in 0..group {
-                for row in 0..t {
-                    mask.extend((0..total).map(|col| {
-                        if col > past + row {
-                            f32::NEG_INFINITY
-                        } else {
-                            0.0
-                        }
-                    }));
-                }
-            }
-            let mask =
-                Tensor::<B, 2>::from_data(TensorData::new(mask, [group * t, total]), &self.device);
-            scores = scores + mask.unsqueeze_dim(0);
+        if let Some(mask) = mask {
+            scores = scores + mask;
         }
         let probs = softmax(scores, 2);
         probs
