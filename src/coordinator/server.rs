@@ -139,7 +139,7 @@ pub async fn serve_with_listener(
     if store.backend() == Backend::Postgres {
         auth.listen_for_key_changes(config.database_url.clone(), cancel.clone());
     }
-    let heartbeats = HeartbeatWriter::spawn(
+    let (heartbeats, heartbeat_writer) = HeartbeatWriter::new(
         store.clone(),
         live.clone(),
         Retention {
@@ -239,6 +239,10 @@ pub async fn serve_with_listener(
     );
 
     let mut tasks: JoinSet<Result<(), CoordinatorError>> = JoinSet::new();
+    tasks.spawn(async move {
+        heartbeat_writer.await;
+        Ok(())
+    });
     {
         let (store, metrics, cancel) = (store.clone(), metrics.clone(), cancel.clone());
         tasks.spawn(async move {

@@ -81,7 +81,9 @@ struct Pending {
 }
 
 /// Queues heartbeats for the writer task; cheap to clone. The task ends
-/// once every handle is dropped and the queue is drained.
+/// once every handle is dropped and the queue is drained; the coordinator
+/// runs it under its supervisor, so a panic there stops the process rather
+/// than leaving heartbeats unanswered.
 #[derive(Debug, Clone)]
 pub struct HeartbeatWriter {
     queue: mpsc::Sender<Pending>,
@@ -96,13 +98,13 @@ struct Writer {
 }
 
 impl HeartbeatWriter {
-    /// Starts the writer task on the current runtime.
-    pub fn spawn(
+    /// The handle and the writer task, for the caller to run.
+    pub fn new(
         store: Store,
         parameters: Parameters,
         retain: Retention,
         metrics: CoordinatorMetrics,
-    ) -> Self {
+    ) -> (Self, impl std::future::Future<Output = ()> + Send + 'static) {
         let (queue, rx) = mpsc::channel(QUEUE);
         let writer = Writer {
             store,
@@ -110,8 +112,7 @@ impl HeartbeatWriter {
             retain,
             metrics,
         };
-        tokio::spawn(writer.run(rx));
-        HeartbeatWriter { queue }
+        (HeartbeatWriter { queue }, writer.run(rx))
     }
 
     /// Records `beat`; returns once its transaction committed.

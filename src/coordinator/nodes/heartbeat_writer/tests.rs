@@ -46,7 +46,8 @@ async fn writer(
         count: 100,
         bytes: u64::MAX,
     };
-    let writer = HeartbeatWriter::spawn(store.clone(), parameters, retain, metrics.clone());
+    let (writer, task) = HeartbeatWriter::new(store.clone(), parameters, retain, metrics.clone());
+    tokio::spawn(task);
     (tmp, store, writer, metrics)
 }
 
