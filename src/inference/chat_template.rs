@@ -21,12 +21,15 @@ pub struct Message {
     pub content: String,
 }
 
-/// A compiled chat template with the special tokens it may reference.
+/// A compiled chat template with the special tokens it may reference, and
+/// which of the optional roles it renders (probed once, when compiled).
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    system_role: bool,
+    tool_role: bool,
 }
 
 const NAME: &str = "chat";
@@ -46,11 +49,26 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_template_owned(NAME, source)
             .map_err(TemplateError::Compile)?;
-        Ok(ChatTemplate {
+        let mut template = ChatTemplate {
             env,
             bos_token,
             eos_token,
-        })
+            system_role: false,
+            tool_role: false,
+        };
+        template.system_role = template.renders_role("system");
+        template.tool_role = template.renders_role("tool");
+        Ok(template)
+    }
+
+    /// True when the template renders a system message (some raise or drop it).
+    pub fn has_system_role(&self) -> bool {
+        self.system_role
+    }
+
+    /// True when the template renders a `tool` message.
+    pub fn has_tool_role(&self) -> bool {
+        self.tool_role
     }
 
     /// The prompt for `messages`, ending with the assistant's turn opener.
@@ -70,7 +88,7 @@ impl ChatTemplate {
     /// (templates without a system or tool role raise or drop it). A system
     /// message is tried first in the conversation, any other role after a
     /// user's message.
-    pub fn supports_role(&self, role: &str) -> bool {
+    fn renders_role(&self, role: &str) -> bool {
         const PROBE: &str = "garage-role-probe";
         let message = |role: &str, content: &str| Message {
             role: role.into(),
@@ -112,13 +130,13 @@ mod tests {
     fn roles_the_template_renders() {
         let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
         let t = ChatTemplate::new(chatml.into(), String::new(), String::new()).expect("compiles");
-        assert!(t.supports_role("system") && t.supports_role("tool"));
+        assert!(t.has_system_role() && t.has_tool_role());
         let strict = "{% for m in messages %}{% if m.role not in ['user', 'assistant'] %}{{ raise_exception('roles alternate') }}{% endif %}[{{ m.content }}]{% endfor %}";
         let t = ChatTemplate::new(strict.into(), String::new(), String::new()).expect("compiles");
-        assert!(!t.supports_role("system") && !t.supports_role("tool"));
+        assert!(!t.has_system_role() && !t.has_tool_role());
         let dropping = "{% for m in messages %}{% if m.role == 'user' %}{{ m.content }}{% endif %}{% endfor %}";
         let t = ChatTemplate::new(dropping.into(), String::new(), String::new()).expect("compiles");
-        assert!(!t.supports_role("tool"));
+        assert!(!t.has_tool_role());
     }
 
     #[test]

@@ -277,7 +277,6 @@ pub fn conversation(
     tools: Option<&ToolUse>,
 ) -> Result<Vec<Message>, ApiError> {
     let mut names: HashMap<String, String> = HashMap::new();
-    let tool_role = template.supports_role("tool");
     let mut out = Vec::with_capacity(messages.len() + 1);
     for (i, message) in messages.into_iter().enumerate() {
         let role = match message.role.as_str() {
@@ -304,7 +303,11 @@ pub fn conversation(
                 json!({"tool_response": {"tool_call_id": id, "name": name, "content": content}})
                     .to_string();
             out.push(Message {
-                role: if tool_role { role } else { "user".into() },
+                role: if template.has_tool_role() {
+                    role
+                } else {
+                    "user".into()
+                },
                 content,
             });
             continue;
@@ -317,7 +320,7 @@ pub fn conversation(
             Some(first) if first.role == "system" => {
                 first.content = format!("{}\n\n{instructions}", first.content);
             }
-            Some(first) if !template.supports_role("system") => {
+            Some(first) if !template.has_system_role() => {
                 first.content = format!("{instructions}\n\n{}", first.content);
             }
             _ => out.insert(
