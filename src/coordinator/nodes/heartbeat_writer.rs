@@ -17,7 +17,7 @@ use super::api::{HeartbeatRequest, NodeState};
 use super::heartbeats::{record_heartbeat_in, Retention};
 use crate::coordinator::http::error::ApiError;
 use crate::coordinator::metrics::CoordinatorMetrics;
-use crate::coordinator::parameters::{Parameter, Parameters};
+use crate::coordinator::parameters::Parameters;
 use crate::coordinator::store::nonces::remember_nonce_in;
 use crate::coordinator::store::{query_err, Store, StoreError};
 
@@ -180,7 +180,8 @@ impl Writer {
     }
 
     /// One heartbeat inside the batch's transaction; `interval`: the
-    /// heartbeat interval, read once per batch.
+    /// heartbeat interval, read once per batch after its first write (on
+    /// SQLite a transaction that writes first takes the write lock at once).
     async fn one(
         &self,
         conn: &mut AnyConnection,
@@ -206,10 +207,8 @@ impl Writer {
             None => {
                 let seconds = self
                     .parameters
-                    .get_in(conn, &Parameter::HeartbeatIntervalSeconds, beat.now_ms)
-                    .await?
-                    .unwrap_or(1);
-                let seconds = u64::try_from(seconds).unwrap_or(1).max(1);
+                    .heartbeat_interval_secs_in(conn, beat.now_ms)
+                    .await?;
                 *interval = Some(seconds);
                 seconds
             }

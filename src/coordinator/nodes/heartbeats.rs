@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::api::{HeartbeatRequest, NodeState};
 use crate::coordinator::regions::store::record_power_in;
-use crate::coordinator::store::{query_err, Store, StoreError};
+use crate::coordinator::store::{query_err, StoreError};
 
 /// How much heartbeat history a node keeps: the newest `count`, and no more
 /// than `bytes` of status JSON (the newest one is always kept).
@@ -45,10 +45,11 @@ fn stored_status(heartbeat: &HeartbeatRequest) -> serde_json::Value {
     status
 }
 
-impl Store {
-    /// Records a heartbeat in a transaction of its own (the heartbeat
-    /// route batches them through `heartbeat_writer`); see
-    /// [`record_heartbeat_in`].
+#[cfg(test)]
+impl crate::coordinator::store::Store {
+    /// Records a heartbeat in a transaction of its own, for the store's
+    /// tests (the heartbeat route batches them through `heartbeat_writer`);
+    /// see [`record_heartbeat_in`].
     pub async fn record_heartbeat(
         &self,
         node_id: Uuid,

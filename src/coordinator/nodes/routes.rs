@@ -27,7 +27,7 @@ use crate::coordinator::http::node_auth::{Authenticator, RequestHead};
 use crate::coordinator::http::page::{self, ListKind, PageQuery};
 use crate::coordinator::http::rate_limit::ClientAddr;
 use crate::coordinator::metrics::CoordinatorMetrics;
-use crate::coordinator::parameters::{Parameter, Parameters};
+use crate::coordinator::parameters::Parameters;
 use crate::coordinator::store::Store;
 use crate::identity::signing;
 
@@ -56,16 +56,6 @@ pub fn router(state: NodesState) -> Router {
         .route("/api/markets", get(list_markets))
         .route("/api/coordinator", get(coordinator_info))
         .with_state(state)
-}
-
-/// The live `heartbeatIntervalSeconds` at `now_ms`, as nodes are told it.
-async fn interval_secs(state: &NodesState, now_ms: i64) -> Result<u64, ApiError> {
-    let seconds = state
-        .parameters
-        .get(&Parameter::HeartbeatIntervalSeconds, now_ms)
-        .await?
-        .unwrap_or(1);
-    Ok(u64::try_from(seconds).unwrap_or(1).max(1))
 }
 
 /// Register a node: binds `node_id` to `public_key` (signed with that key).
@@ -178,7 +168,7 @@ pub async fn register(
         node_id: node.node_id,
         created: outcome == Registered::Created,
         market,
-        heartbeat_interval_seconds: interval_secs(&state, now).await?,
+        heartbeat_interval_seconds: state.parameters.heartbeat_interval_secs(now).await?,
     }))
 }
 

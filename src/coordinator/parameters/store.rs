@@ -94,6 +94,31 @@ impl Parameters {
         self.get_in(&mut conn, parameter, now_ms).await
     }
 
+    /// The live `heartbeatIntervalSeconds` at `now_ms` as nodes are told
+    /// it: whole seconds, at least 1.
+    pub async fn heartbeat_interval_secs(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = self
+            .store
+            .pool
+            .acquire()
+            .await
+            .map_err(query_err("read a parameter"))?;
+        self.heartbeat_interval_secs_in(&mut conn, now_ms).await
+    }
+
+    /// [`Parameters::heartbeat_interval_secs`] inside a caller's transaction.
+    pub async fn heartbeat_interval_secs_in(
+        &self,
+        conn: &mut AnyConnection,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let seconds = self
+            .get_in(conn, &Parameter::HeartbeatIntervalSeconds, now_ms)
+            .await?
+            .unwrap_or(1);
+        Ok(u64::try_from(seconds).unwrap_or(1).max(1))
+    }
+
     /// [`Parameters::get`] inside a caller's transaction.
     pub async fn get_in(
         &self,
