@@ -10,17 +10,13 @@
 # at opt-level 3; release rebuilds burn); extra cargo flags (e.g. --features
 # cuda) go in CARGO_FLAGS.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-PYTHON="${PYTHON:-.venv-bench/bin/python}"
-THREADS="${THREADS:-2}"
-ROUNDS="${ROUNDS:-2}"
-MODEL=".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-[[ -f "$MODEL" ]] || { echo "error: $MODEL is missing (see README: Tests)" >&2; exit 1; }
-"$PYTHON" -c 'import llama_cpp' || { echo "error: $PYTHON has no llama_cpp" >&2; exit 1; }
+llama_cpp_preflight
 # shellcheck disable=SC2086
 cargo bench --locked --profile "${PROFILE:-dev}" ${CARGO_FLAGS:-} --bench inference_decode --no-run >&2
 

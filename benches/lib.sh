@@ -24,6 +24,19 @@ wait_for() { # URL SECONDS
   done
 }
 
+# The llama.cpp comparisons (inference_vs_llama_cpp.sh, prefill_vs_llama_cpp.sh):
+# SmolLM2's GGUF, a Python with llama-cpp-python, threads and rounds.
+PYTHON="${PYTHON:-.venv-bench/bin/python}"
+THREADS="${THREADS:-2}"
+ROUNDS="${ROUNDS:-2}"
+MODEL=".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# llama_cpp_preflight: exits unless MODEL and PYTHON's llama_cpp are there.
+llama_cpp_preflight() {
+  [[ -f "$ROOT/$MODEL" ]] || die "$MODEL is missing (see README: Tests)"
+  "$PYTHON" -c 'import llama_cpp' || die "$PYTHON has no llama_cpp"
+}
+
 now_ns() { date +%s%N; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 

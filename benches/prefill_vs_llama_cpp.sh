@@ -8,16 +8,12 @@
 #
 #   PYTHON=.venv-bench/bin/python THREADS=2 ROUNDS=2 TOKENS=128,512,1024 bash benches/prefill_vs_llama_cpp.sh
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-PYTHON="${PYTHON:-.venv-bench/bin/python}"
-THREADS="${THREADS:-2}"
-ROUNDS="${ROUNDS:-2}"
 TOKENS="${TOKENS:-128,512,1024}"
-MODEL=".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-[[ -f "$MODEL" ]] || { echo "error: $MODEL is missing (see README: Tests)" >&2; exit 1; }
-"$PYTHON" -c 'import llama_cpp' || { echo "error: $PYTHON has no llama_cpp" >&2; exit 1; }
+llama_cpp_preflight
 cargo bench --locked --profile "${PROFILE:-dev}" --bench inference_decode --no-run >&2
 
 for round in $(seq "$ROUNDS"); do
