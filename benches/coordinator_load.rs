@@ -194,7 +194,7 @@ async fn heartbeat_throughput_and_p99() {
     let server = Server::start(&plan.bin, tmp.path(), &database).await;
 
     let made = Instant::now();
-    let nodes = make_nodes(tmp.path(), plan.nodes);
+    let nodes = make_nodes(plan.nodes);
     println!(
         "made {} identities in {:.1} s",
         nodes.len(),

@@ -25,7 +25,7 @@ async fn every_registration_and_heartbeat_is_answered() {
     let database = format!("sqlite://{}", tmp.path().join("coordinator.db").display());
     let bin = Path::new(env!("CARGO_BIN_EXE_garage"));
     let server = Server::start(bin, tmp.path(), &database).await;
-    let nodes = make_nodes(tmp.path(), NODES);
+    let nodes = make_nodes(NODES);
     let http = http_client();
 
     let (_, failures) = register_all(&http, &server.base, &nodes).await;

@@ -2,7 +2,8 @@
 //! (20 jobs for Sweden all run on the SE3 node beside a German one, and
 //! with only the German node online they stay queued with the reason), and
 //! scored placement gives `prefer-green` jobs to the node on solar surplus
-//! while plain jobs go to either node.
+//! while plain jobs go to either node. A backlog in one market never holds
+//! back another market's jobs.
 
 #[macro_use]
 mod coordinator_support;
@@ -227,4 +228,37 @@ on_both_databases!(
     green_sqlite,
     green_postgres,
     green_jobs_go_to_the_solar_node
+);
+
+/// More queued jobs than a round reads (256) wait for a market no node
+/// claims in: the job behind them in the claiming node's market is still
+/// placed at once (rounds read each parked market's queue of its own).
+async fn a_backlog_elsewhere_does_not_hold_back_a_market(dir: &Path, db: Db) {
+    const BACKLOG: usize = 300;
+    let coordinator = Coordinator::start(&dir.join("coordinator"), &db).await;
+    let idle_gpu = TestNode::new(&dir.join("h100"), &coordinator);
+    idle_gpu.register(Some("NVIDIA H100 80GB HBM3")).await;
+    let cpu = TestNode::new(&dir.join("cpu"), &coordinator);
+    cpu.register(None).await;
+    let key = coordinator.account("alice").await;
+    for _ in 0..BACKLOG {
+        let body = json!({"job": hello_job(), "placement": {"market": "h100"}});
+        coordinator.submit(&key, body).await;
+    }
+    let behind = coordinator
+        .submit(
+            &key,
+            json!({"job": hello_job(), "placement": {"market": "cpu"}}),
+        )
+        .await;
+    let lease = claim(&cpu, None, 2)
+        .await
+        .expect("the cpu job behind the h100 backlog is placed");
+    assert_eq!(lease.job_id.to_string(), behind);
+    coordinator.stop().await;
+}
+on_both_databases!(
+    backlog_sqlite,
+    backlog_postgres,
+    a_backlog_elsewhere_does_not_hold_back_a_market
 );

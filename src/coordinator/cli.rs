@@ -86,8 +86,10 @@ pub struct CoordinatorArgs {
         default_value = "127.0.0.1:7070"
     )]
     pub listen: SocketAddr,
-    /// Database URL: sqlite:///path/file.db (created when missing) or
-    /// postgres://user:password@host/db. Default: coordinator.db in --state-dir.
+    /// Database URL: sqlite:///path/file.db (created when missing; every
+    /// commit synced to disk, or with ?synchronous=normal only at
+    /// checkpoints) or postgres://user:password@host/db. Default:
+    /// coordinator.db in --state-dir.
     #[arg(long, env = "GARAGE_DATABASE_URL")]
     pub database: Option<String>,
     /// Directory for the coordinator's own files (SQLite database, admin

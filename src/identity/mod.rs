@@ -126,10 +126,17 @@ impl NodeIdentity {
             path: id_path.to_path_buf(),
             source,
         })?;
-        Ok(NodeIdentity {
+        Ok(Self::from_seed(node_id, &seed))
+    }
+
+    /// An identity from its id and the 32-byte seed of its key, held in
+    /// memory only: a node keeps its own on disk ([`Self::load_or_create`]);
+    /// load generators make many this way.
+    pub fn from_seed(node_id: Uuid, seed: &[u8; 32]) -> Self {
+        NodeIdentity {
             node_id,
-            key: SigningKey::from_bytes(&seed),
-        })
+            key: SigningKey::from_bytes(seed),
+        }
     }
 
     fn create(dir: &Path, key_path: &Path, id_path: &Path) -> Result<Self, IdentityError> {

@@ -85,6 +85,11 @@ impl Replica {
         }
     }
 
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// SIGKILL: no graceful shutdown, whatever it was doing.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

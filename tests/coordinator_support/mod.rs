@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod binary;
 pub mod governance;
+pub mod haproxy;
 pub mod jobs;
 
 /// 32 bytes or more, as the coordinator requires.

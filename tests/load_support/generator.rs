@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use garage::coordinator::api::{Location, RegisterRequest};
+use garage::coordinator::nodes::join_tokens::MAX_USES;
 use garage::identity::{signing, NodeIdentity};
 use tokio::task::JoinSet;
 
@@ -37,13 +38,15 @@ pub fn http_client() -> reqwest::Client {
         .expect("http client")
 }
 
-/// `count` node identities under `dir/nodes/`.
-pub fn make_nodes(dir: &Path, count: usize) -> Vec<Arc<NodeIdentity>> {
+/// `count` fresh node identities, in memory (300,000 files would measure
+/// the disk).
+pub fn make_nodes(count: usize) -> Vec<Arc<NodeIdentity>> {
     (0..count)
-        .map(|i| {
-            Arc::new(
-                NodeIdentity::load_or_create(&dir.join(format!("nodes/{i}"))).expect("identity"),
-            )
+        .map(|_| {
+            Arc::new(NodeIdentity::from_seed(
+                uuid::Uuid::new_v4(),
+                &rand::random::<[u8; 32]>(),
+            ))
         })
         .collect()
 }
@@ -319,18 +322,12 @@ pub async fn run_step(
     }
 }
 
-/// Registers every node through one join token, [`REGISTER_CONCURRENCY`] at
-/// a time; returns the time it took and how many registrations failed.
-pub async fn register_all(
-    http: &reqwest::Client,
-    base: &str,
-    nodes: &[Arc<NodeIdentity>],
-) -> (Duration, usize) {
-    // One join token admits them all (the coordinator runs in token mode).
+/// A join token for `uses` registrations (the coordinator runs in token mode).
+async fn join_token(http: &reqwest::Client, base: &str, uses: usize) -> Arc<str> {
     let made: serde_json::Value = http
         .post(format!("{base}/api/join-tokens"))
         .bearer_auth(LOAD_ADMIN_TOKEN)
-        .json(&serde_json::json!({"uses": nodes.len()}))
+        .json(&serde_json::json!({"uses": uses}))
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
@@ -338,7 +335,21 @@ pub async fn register_all(
         .json()
         .await
         .expect("its JSON");
-    let join_token: Arc<str> = made["token"].as_str().expect("token").into();
+    made["token"].as_str().expect("token").into()
+}
+
+/// Registers every node, [`REGISTER_CONCURRENCY`] at a time, through join
+/// tokens of [`MAX_USES`] uses each; returns the time it took and how many
+/// registrations failed.
+pub async fn register_all(
+    http: &reqwest::Client,
+    base: &str,
+    nodes: &[Arc<NodeIdentity>],
+) -> (Duration, usize) {
+    let mut tokens = Vec::new();
+    for chunk in nodes.chunks(MAX_USES as usize) {
+        tokens.push(join_token(http, base, chunk.len()).await);
+    }
     let started = Instant::now();
     let mut next = 0usize;
     let mut failures = 0usize;
@@ -348,7 +359,7 @@ pub async fn register_all(
             let node = Arc::clone(&nodes[next]);
             let http = http.clone();
             let base = base.to_string();
-            let join_token = Arc::clone(&join_token);
+            let join_token = Arc::clone(&tokens[next / MAX_USES as usize]);
             next += 1;
             tasks.spawn(async move {
                 let request = RegisterRequest {

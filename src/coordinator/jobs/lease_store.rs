@@ -5,6 +5,8 @@
 //! lease changes nothing. Every lease ever granted is kept in `leases`:
 //! that is how a late request is told apart (409) from a stranger's (403).
 
+use std::collections::BTreeSet;
+
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -35,6 +37,21 @@ const CANDIDATES_LOCKED: &str = concat!(
      AND ((kind = 'container' AND $3 = 1) OR (kind = 'inference' AND $4 = 1)) \
      AND (expires_at IS NULL OR expires_at > $5) ORDER BY created_at, job_id LIMIT $6 \
      FOR UPDATE SKIP LOCKED"
+);
+
+/// A market's queued jobs, oldest first (index `jobs_queue_market`).
+const QUEUED_IN_MARKET: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE state = 'QUEUED' AND market = $1 \
+     AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at, job_id LIMIT $3"
+);
+/// The queued jobs that name no market, oldest first.
+const QUEUED_IN_NO_MARKET: &str = concat!(
+    "SELECT ",
+    job_columns!(),
+    " FROM jobs WHERE state = 'QUEUED' AND market IS NULL \
+     AND (expires_at IS NULL OR expires_at > $1) ORDER BY created_at, job_id LIMIT $2"
 );
 
 /// A lease just granted.
@@ -137,38 +154,72 @@ impl Store {
         Ok(granted)
     }
 
-    /// Up to `limit` queued jobs not past their `expiresAfter`, oldest
-    /// first (a placement round's candidates; not locked).
-    pub async fn queued_jobs(&self, now_ms: i64, limit: i64) -> Result<Vec<JobRow>, StoreError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM jobs WHERE state = 'QUEUED' AND (expires_at IS NULL OR expires_at > $1) \
-             ORDER BY created_at, job_id LIMIT $2"
-        ))
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query_err("list queued jobs"))?;
+    /// A placement round's candidates (not locked): for each of `markets`,
+    /// its oldest `limit` queued jobs not past their `expiresAfter`, and
+    /// the oldest `limit` that name no market (any node may take those);
+    /// all oldest first. Read market by market, so a backlog no parked
+    /// claim can take (another market's) never hides the jobs behind it.
+    pub async fn queued_jobs(
+        &self,
+        markets: &BTreeSet<&str>,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let mut jobs = self.queued_in(None, now_ms, limit).await?;
+        for market in markets {
+            jobs.extend(self.queued_in(Some(market), now_ms, limit).await?);
+        }
+        jobs.sort_by_key(|job| (job.created_at_ms, job.job_id));
+        Ok(jobs)
+    }
+
+    /// The oldest `limit` queued jobs of `market` (`None`: of no market).
+    async fn queued_in(
+        &self,
+        market: Option<&str>,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let query = match market {
+            Some(_) => QUEUED_IN_MARKET,
+            None => QUEUED_IN_NO_MARKET,
+        };
+        let mut query = sqlx::query(query);
+        if let Some(market) = market {
+            query = query.bind(market.to_string());
+        }
+        let rows = query
+            .bind(now_ms)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_err("list queued jobs"))?;
         rows.iter().map(job_row).collect()
     }
 
-    /// Leases `job` to `claimant` if it is still queued; `None` when
-    /// another claim or replica took it first.
-    pub async fn lease_job(
+    /// Leases each job to its claimant if it is still queued, all in one
+    /// transaction (one commit for a whole placement round); returns the
+    /// granted ones with their `tag`s, leaving out jobs another claim or
+    /// replica took first. Jobs are taken in job id order, so two
+    /// replicas' rounds lock rows in the same order and cannot deadlock.
+    pub async fn lease_jobs<T>(
         &self,
-        job: JobRow,
-        claimant: &Claimant,
+        mut matches: Vec<(T, JobRow, &Claimant)>,
         lease_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<Granted>, StoreError> {
+    ) -> Result<Vec<(T, Granted)>, StoreError> {
+        matches.sort_by_key(|(_, job, _)| job.job_id);
         let _turn = self.write_turn().await;
         let mut tx = self.pool.begin().await.map_err(query_err("begin"))?;
-        let granted = lease_in(&mut tx, job, claimant, lease_ms, now_ms).await?;
-        if granted.is_some() {
-            tx.commit().await.map_err(query_err("commit a lease"))?;
+        let mut granted = Vec::with_capacity(matches.len());
+        for (tag, job, claimant) in matches {
+            if let Some(lease) = lease_in(&mut tx, job, claimant, lease_ms, now_ms).await? {
+                granted.push((tag, lease));
+            }
         }
+        tx.commit()
+            .await
+            .map_err(query_err("commit a round's leases"))?;
         Ok(granted)
     }
 

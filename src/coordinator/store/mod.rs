@@ -17,12 +17,15 @@ use sqlx::{AnyPool, SqlSafeStr};
 
 mod coordinator_id;
 pub(in crate::coordinator) mod nonces;
+mod sqlite_options;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unsupported database URL {url:?} (fix: use sqlite:///path/to/file.db or postgres://user@host/db)")]
     UnsupportedUrl { url: String },
+    #[error("synchronous={value:?} in the SQLite URL is not an option (fix: synchronous=full, the default, or synchronous=normal)")]
+    BadSynchronous { value: String },
     #[error("cannot create the database directory {path}")]
     CreateDir {
         path: PathBuf,
@@ -111,6 +114,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "dashboard",
         include_str!("migrations/0012_dashboard.sql"),
     ),
+    (
+        13,
+        "placement scale",
+        include_str!("migrations/0013_placement_scale.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {
@@ -135,9 +143,6 @@ impl MigrationSource<'static> for Embedded {
 /// The PostgreSQL notification channel on which a node's deletion is
 /// announced (payload: the node id), so replicas drop what they cache of it.
 pub const DELETED_NODES_CHANNEL: &str = "garage_deleted_nodes";
-
-/// Set on every SQLite connection (see [`Store::connect`]).
-const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous = NORMAL";
 
 /// Handle to the database; cheap to clone.
 #[derive(Debug, Clone)]
@@ -166,6 +171,7 @@ impl Store {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let mut max_connections = 8;
         let mut in_memory = false;
+        let mut synchronous = "FULL";
         let (backend, connect_url) = if let Some(rest) = url
             .strip_prefix("sqlite://")
             .or_else(|| url.strip_prefix("sqlite:"))
@@ -189,9 +195,12 @@ impl Store {
                     })?;
                 }
             }
+            let options = sqlite_options::parse(url)?;
+            synchronous = options.synchronous;
             // Create the file when missing unless the URL chose a mode.
+            let url = options.url;
             let connect_url = if url.contains("mode=") {
-                url.to_string()
+                url
             } else if url.contains('?') {
                 format!("{url}&mode=rwc")
             } else {
@@ -208,14 +217,18 @@ impl Store {
             options = options.idle_timeout(None).max_lifetime(None);
         }
         if backend == Backend::Sqlite {
-            // Per connection: in WAL mode NORMAL syncs at checkpoints instead
-            // of at every commit. A commit survives a crash of the process
-            // (history and nonces stay across restarts); only a power loss can
-            // lose the last few. FULL's fsync per heartbeat (two commits each)
-            // put p99 over 50 ms at 250 heartbeats/s (issue 5, BENCHMARKS.md).
-            options = options.after_connect(|conn, _| {
+            // Per connection. FULL (the default) syncs the WAL at every
+            // commit: nothing acknowledged is lost, a power loss included;
+            // heartbeats are group-committed, so one sync serves a batch.
+            // NORMAL (`?synchronous=normal`) syncs at checkpoints only: a
+            // commit survives the process crashing, not the machine.
+            let pragma = format!("PRAGMA synchronous = {synchronous}");
+            options = options.after_connect(move |conn, _| {
+                let pragma = pragma.clone();
                 Box::pin(async move {
-                    sqlx::query(SQLITE_SYNCHRONOUS).execute(conn).await?;
+                    sqlx::query(sqlx::AssertSqlSafe(pragma))
+                        .execute(conn)
+                        .await?;
                     Ok(())
                 })
             });

@@ -2,10 +2,12 @@
 //! default) a node's claim parks for up to its wait, and a placement round
 //! on this replica — run when a claim parks or a job is queued (after a
 //! short batching window), and at least every `POLL` for jobs queued on
-//! other replicas — walks the queued jobs oldest first and gives each to
-//! the best parked claim it fits (`fit`: market, GPU memory, type, labels,
-//! residency), by `score` (green share, grid intensity, locality, load;
-//! `rounds` runs them),
+//! other replicas — walks the oldest queued jobs of each market with
+//! parked claims (and those of no market), oldest first, and gives each to
+//! the best of the first hundred parked claims it fits (`fit`: market, GPU
+//! memory, type, labels, residency), by `score` (green share, grid
+//! intensity, locality, load; `rounds` runs them, its leases in one
+//! transaction),
 //! while a `prefer-green` job within its green wait waits for a node on
 //! solar surplus. A lease is the same conditional UPDATE as ever, so
 //! rounds on several replicas never lease a job twice. `first-come` mode
