@@ -3,7 +3,7 @@
 //! metrics, health, fallbacks, body limit, request deadline) and the web
 //! dashboard, and supervises the server with the background sweeps (node
 //! liveness, job leases, proposal tallies, stale gateway bills, the ledger
-//! audit).
+//! audit, SQLite's WAL checkpoints).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -56,7 +56,7 @@ use super::parameters::store::StartDefaults;
 use super::parameters::Parameters;
 use super::qualification::routes::{self as qualification_routes, QualificationState};
 use super::regions::routes::{self as region_routes, RegionsState};
-use super::store::{self, Backend, Store, StoreError};
+use super::store::{self, checkpoint, Backend, Store, StoreError};
 use crate::clock::unix_millis;
 use crate::http_server;
 use crate::identity::{self, IdentityError};
@@ -254,6 +254,13 @@ pub async fn serve_with_listener(
         let (store, cancel) = (store.clone(), cancel.clone());
         tasks.spawn(async move {
             governance_sweep::run(store, cancel).await;
+            Ok(())
+        });
+    }
+    {
+        let (store, cancel) = (store.clone(), cancel.clone());
+        tasks.spawn(async move {
+            checkpoint::run(store, cancel).await;
             Ok(())
         });
     }

@@ -15,6 +15,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlSafeStr};
 
+pub(in crate::coordinator) mod checkpoint;
 mod coordinator_id;
 pub(in crate::coordinator) mod nonces;
 mod sqlite_options;
@@ -222,12 +223,16 @@ impl Store {
             // heartbeats are group-committed, so one sync serves a batch.
             // NORMAL (`?synchronous=normal`) syncs at checkpoints only: a
             // commit survives the process crashing, not the machine.
+            // Checkpoints are `checkpoint::run`'s, not a commit's.
             let pragma = format!("PRAGMA synchronous = {synchronous}");
             options = options.after_connect(move |conn, _| {
                 let pragma = pragma.clone();
                 Box::pin(async move {
                     sqlx::query(sqlx::AssertSqlSafe(pragma))
-                        .execute(conn)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                        .execute(&mut *conn)
                         .await?;
                     Ok(())
                 })
