@@ -257,7 +257,7 @@ pub async fn serve_with_listener(
             Ok(())
         });
     }
-    {
+    if store.backend() == Backend::Sqlite {
         let (store, cancel) = (store.clone(), cancel.clone());
         tasks.spawn(async move {
             checkpoint::run(store, cancel).await;

@@ -57,12 +57,10 @@ impl Store {
     }
 }
 
-/// Checkpoints every [`PERIOD`] until `cancel` fires (returns at once on
-/// PostgreSQL). A failed checkpoint is logged and tried again next period.
+/// Checkpoints every [`PERIOD`] until `cancel` fires (SQLite; the server
+/// runs it only there). A failed checkpoint is logged and tried again next
+/// period.
 pub async fn run(store: Store, cancel: CancellationToken) {
-    if store.backend() != Backend::Sqlite {
-        return;
-    }
     let mut tick = tokio::time::interval(PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
