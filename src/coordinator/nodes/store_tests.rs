@@ -366,20 +366,63 @@ fn urls_are_redacted_and_checked() {
     }
 }
 
-#[tokio::test]
-async fn sqlite_commits_in_wal_with_normal_sync_and_survive_a_reopen() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
-    let store = Store::connect(&url).await.expect("connects");
-    // Every pooled connection, not only the first, runs the pragma.
+/// The `PRAGMA synchronous` of each of the pool's four connections.
+async fn synchronous_of_every_connection(store: &Store) -> Vec<i64> {
     let mut held = Vec::new();
+    let mut modes = Vec::new();
     for _ in 0..4 {
         let mut conn = store.pool.acquire().await.expect("a connection");
         let row = sqlx::query("PRAGMA synchronous")
             .fetch_one(&mut *conn)
             .await
             .expect("pragma");
-        assert_eq!(row.try_get::<i64, _>(0).expect("a number"), 1, "NORMAL");
+        modes.push(row.try_get::<i64, _>(0).expect("a number"));
+        held.push(conn);
+    }
+    modes
+}
+
+#[tokio::test]
+async fn sqlite_syncs_every_commit_unless_the_url_says_normal() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("db.sqlite");
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("connects");
+    assert_eq!(
+        synchronous_of_every_connection(&store).await,
+        [2; 4],
+        "FULL"
+    );
+    store.close().await;
+    let url = format!("sqlite://{}?synchronous=normal", path.display());
+    let store = Store::connect(&url).await.expect("connects");
+    assert_eq!(
+        synchronous_of_every_connection(&store).await,
+        [1; 4],
+        "NORMAL"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_commits_in_wal_and_survive_a_reopen() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
+    let store = Store::connect(&url).await.expect("connects");
+    // Every pooled connection, not only the first, runs the pragmas.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut conn = store.pool.acquire().await.expect("a connection");
+        let row = sqlx::query("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("pragma");
+        assert_eq!(
+            row.try_get::<i64, _>(0).expect("a number"),
+            0,
+            "checkpoints are the checkpoint task's"
+        );
         let row = sqlx::query("PRAGMA journal_mode")
             .fetch_one(&mut *conn)
             .await
