@@ -250,13 +250,6 @@ async fn claims(drill: Arc<Drill>, node: TestNode) {
     }
 }
 
-async fn count(conn: &mut sqlx::PgConnection, query: &'static str) -> i64 {
-    sqlx::query_scalar::<_, i64>(query)
-        .fetch_one(conn)
-        .await
-        .unwrap_or_else(|err| panic!("{query}: {err}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_under_load_loses_nothing_and_its_traffic_moves() {
     let Some(base) = postgres_url() else {
@@ -407,7 +400,7 @@ async fn check_durable(url: &str, record: &Record) {
     }
     let jobs = JOBS as i64;
     assert_eq!(
-        count(
+        pg_count(
             &mut conn,
             "SELECT COUNT(*) FROM jobs WHERE state = 'SUCCEEDED'"
         )
@@ -415,7 +408,7 @@ async fn check_durable(url: &str, record: &Record) {
         jobs
     );
     assert_eq!(
-        count(
+        pg_count(
             &mut conn,
             "SELECT COUNT(*) FROM job_events WHERE state = 'SUCCEEDED'"
         )

@@ -22,13 +22,6 @@ use tokio::sync::Mutex;
 const JOBS: usize = 500;
 const CLAIMERS: usize = 8;
 
-async fn count(conn: &mut sqlx::PgConnection, query: &'static str) -> i64 {
-    sqlx::query_scalar::<_, i64>(query)
-        .fetch_one(conn)
-        .await
-        .unwrap_or_else(|err| panic!("{query}: {err}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_complete_every_job_exactly_once() {
     let Some(base) = postgres_url() else {
@@ -93,11 +86,11 @@ async fn two_replicas_complete_every_job_exactly_once() {
 
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM jobs").await,
+        pg_count(&mut conn, "SELECT COUNT(*) FROM jobs").await,
         JOBS as i64
     );
     assert_eq!(
-        count(
+        pg_count(
             &mut conn,
             "SELECT COUNT(*) FROM jobs WHERE state = 'SUCCEEDED' AND attempt = 1"
         )
@@ -106,16 +99,16 @@ async fn two_replicas_complete_every_job_exactly_once() {
         "none lost, none retried"
     );
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(*) FROM leases").await,
+        pg_count(&mut conn, "SELECT COUNT(*) FROM leases").await,
         JOBS as i64
     );
     assert_eq!(
-        count(&mut conn, "SELECT COUNT(DISTINCT job_id) FROM leases").await,
+        pg_count(&mut conn, "SELECT COUNT(DISTINCT job_id) FROM leases").await,
         JOBS as i64,
         "one lease per job: none ran twice"
     );
     assert_eq!(
-        count(
+        pg_count(
             &mut conn,
             "SELECT COUNT(*) FROM job_events WHERE state = 'RUNNING'"
         )
@@ -123,7 +116,7 @@ async fn two_replicas_complete_every_job_exactly_once() {
         JOBS as i64
     );
     assert_eq!(
-        count(
+        pg_count(
             &mut conn,
             "SELECT COUNT(*) FROM job_events WHERE state = 'SUCCEEDED'"
         )

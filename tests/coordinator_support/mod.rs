@@ -107,6 +107,14 @@ pub async fn postgres_db(base: &str, test: &str) -> Db {
     ))
 }
 
+/// The one number `query` (a `SELECT COUNT(*) …`) answers.
+pub async fn pg_count(conn: &mut sqlx::PgConnection, query: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(query)
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|err| panic!("{query}: {err}"))
+}
+
 /// A coordinator running in this process.
 #[derive(Debug)]
 pub struct Coordinator {

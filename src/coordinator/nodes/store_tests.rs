@@ -366,20 +366,21 @@ fn urls_are_redacted_and_checked() {
     }
 }
 
-/// The `PRAGMA synchronous` of each of the pool's four connections.
-async fn synchronous_of_every_connection(store: &Store) -> Vec<i64> {
+/// The number `pragma` answers on each of the pool's four connections at
+/// once (every pooled connection, not only the first, runs the pragmas).
+async fn pragma_on_every_connection(store: &Store, pragma: &'static str) -> Vec<i64> {
     let mut held = Vec::new();
-    let mut modes = Vec::new();
+    let mut values = Vec::new();
     for _ in 0..4 {
         let mut conn = store.pool.acquire().await.expect("a connection");
-        let row = sqlx::query("PRAGMA synchronous")
+        let row = sqlx::query(pragma)
             .fetch_one(&mut *conn)
             .await
             .expect("pragma");
-        modes.push(row.try_get::<i64, _>(0).expect("a number"));
+        values.push(row.try_get::<i64, _>(0).expect("a number"));
         held.push(conn);
     }
-    modes
+    values
 }
 
 #[tokio::test]
@@ -390,7 +391,7 @@ async fn sqlite_syncs_every_commit_unless_the_url_says_normal() {
         .await
         .expect("connects");
     assert_eq!(
-        synchronous_of_every_connection(&store).await,
+        pragma_on_every_connection(&store, "PRAGMA synchronous").await,
         [2; 4],
         "FULL"
     );
@@ -398,7 +399,7 @@ async fn sqlite_syncs_every_commit_unless_the_url_says_normal() {
     let url = format!("sqlite://{}?synchronous=normal", path.display());
     let store = Store::connect(&url).await.expect("connects");
     assert_eq!(
-        synchronous_of_every_connection(&store).await,
+        pragma_on_every_connection(&store, "PRAGMA synchronous").await,
         [1; 4],
         "NORMAL"
     );
@@ -410,27 +411,16 @@ async fn sqlite_commits_in_wal_and_survive_a_reopen() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", tmp.path().join("db.sqlite").display());
     let store = Store::connect(&url).await.expect("connects");
-    // Every pooled connection, not only the first, runs the pragmas.
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        let mut conn = store.pool.acquire().await.expect("a connection");
-        let row = sqlx::query("PRAGMA wal_autocheckpoint")
-            .fetch_one(&mut *conn)
-            .await
-            .expect("pragma");
-        assert_eq!(
-            row.try_get::<i64, _>(0).expect("a number"),
-            0,
-            "checkpoints are the checkpoint task's"
-        );
-        let row = sqlx::query("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await
-            .expect("pragma");
-        assert_eq!(row.try_get::<String, _>(0).expect("text"), "wal");
-        held.push(conn);
-    }
-    drop(held);
+    assert_eq!(
+        pragma_on_every_connection(&store, "PRAGMA wal_autocheckpoint").await,
+        [0; 4],
+        "checkpoints are the checkpoint task's"
+    );
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&store.pool)
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
     let id = Uuid::from_u128(7);
     store.register(&node("k1"), T0).await.expect("ok");
     store
