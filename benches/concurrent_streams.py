@@ -18,12 +18,20 @@ import urllib.parse
 MAX_TOKENS = 128
 
 
-def stream(root, i):
+def model_of(root):
+    """The id of the model the server serves (GET /v1/models)."""
+    u = urllib.parse.urlsplit(root)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=60)
+    conn.request("GET", "/v1/models")
+    return json.loads(conn.getresponse().read())["data"][0]["id"]
+
+
+def stream(root, model, i):
     """Runs one stream; returns (text events, seconds from send to the end)."""
     u = urllib.parse.urlsplit(root)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
     body = json.dumps({
-        "model": "smollm2", "temperature": 0, "max_tokens": MAX_TOKENS, "stream": True,
+        "model": model, "temperature": 0, "max_tokens": MAX_TOKENS, "stream": True,
         "messages": [{"role": "user", "content": f"Write a long story about the number {i}."}],
     })
     start = time.perf_counter()
@@ -47,10 +55,11 @@ def stream(root, i):
 def main():
     root = sys.argv[1]
     streams = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-    stream(root, -1)  # warm-up
+    model = model_of(root)
+    stream(root, model, -1)  # warm-up
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(streams) as pool:
-        done = list(pool.map(lambda i: stream(root, i), range(streams)))
+        done = list(pool.map(lambda i: stream(root, model, i), range(streams)))
     wall = time.perf_counter() - start
     tokens = sum(events for events, _ in done)
     per_stream = statistics.median(events / secs for events, secs in done)

@@ -26,20 +26,20 @@ server=""
 cleanup() { [[ -n "$server" ]] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-# run NAME READY_PATH COMMAND...: starts the server, runs the streams, stops it.
+# run NAME PORT READY_PATH COMMAND...: starts the server, runs the streams, stops it.
 run() {
-  local name=$1 ready=$2
-  shift 2
+  local name=$1 port=$2 ready=$3
+  shift 3
   "$@" >/dev/null 2>&1 &
   server=$!
-  wait_for "http://127.0.0.1:$PORT$ready" 120
-  echo "round $round: $name (load $(cut -d' ' -f1 /proc/loadavg)): $(python3 benches/concurrent_streams.py "http://127.0.0.1:$PORT" "$STREAMS")"
+  wait_for "http://127.0.0.1:$port$ready" 120
+  echo "round $round: $name (load $(cut -d' ' -f1 /proc/loadavg)): $(python3 benches/concurrent_streams.py "http://127.0.0.1:$port" "$STREAMS")"
   kill "$server"; wait "$server" 2>/dev/null || true; server=""
 }
 
 echo "concurrent streams: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $THREADS threads"
 for round in $(seq "$ROUNDS"); do
-  run garage /readyz "$GARAGE_BIN" worker --model "$MODEL" --listen "127.0.0.1:$PORT" --max-batch "$STREAMS"
-  run llama.cpp /health "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" \
+  run garage "$PORT" /readyz "$GARAGE_BIN" worker --model "$MODEL" --listen "127.0.0.1:$PORT" --max-batch "$STREAMS"
+  run llama.cpp $(( PORT + 1 )) /health "$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port $(( PORT + 1 )) \
     -np "$STREAMS" -c $(( STREAMS * 512 )) -t "$THREADS" -tb "$THREADS"
 done
