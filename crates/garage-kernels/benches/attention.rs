@@ -17,18 +17,9 @@ use std::time::{Duration, Instant};
 
 use garage_kernels::{causal_attention, AttentionShape};
 
-/// Deterministic values in [-1, 1) (xorshift).
-fn floats(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::floats;
 
 /// The materialised path: per KV head, `q` folded to `[group * new, hd]`,
 /// scores `[group * new, keys]`, mask, softmax, times `v`, unfolded into

@@ -1,18 +1,31 @@
-//! Deterministic quantised matrices for the kernels' speed test and
-//! benchmark (each compiles this module and uses what it needs).
+//! Deterministic inputs for the kernels' speed test and benchmarks:
+//! quantised matrices and f32 values (each compiles this module and uses
+//! what it needs).
+#![allow(dead_code)]
 
 use garage_kernels::{BlockFormat, QuantMatrix};
 
-/// Deterministic bytes (xorshift), so runs compare.
-pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+/// A deterministic xorshift sequence from `seed`, so runs compare.
+fn xorshift(seed: u64) -> impl Iterator<Item = u64> {
     let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
+    std::iter::repeat_with(move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    })
+}
+
+/// Deterministic bytes.
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    xorshift(seed).take(n).map(|s| s as u8).collect()
+}
+
+/// Deterministic values in [-1, 1).
+pub fn floats(n: usize, seed: u64) -> Vec<f32> {
+    xorshift(seed)
+        .take(n)
+        .map(|s| (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
         .collect()
 }
 
