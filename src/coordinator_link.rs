@@ -76,6 +76,7 @@ pub fn heartbeat(
         gpus: gpus.devices.iter().map(GpuInfo::from).collect(),
         status: serde_json::to_value(status).unwrap_or_default(),
         power: power.map(PowerStatus::report),
+        spec_revision: status.last_applied_revision.clone(),
     }
 }
 

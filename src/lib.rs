@@ -12,6 +12,7 @@ pub mod energy;
 pub mod error_text;
 pub mod gateway_link;
 pub mod geo;
+pub mod gitops;
 pub mod gpu;
 pub mod http_server;
 pub mod identity;

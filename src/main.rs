@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use garage::{agent, benchmark, coordinator, identity, inference, jobs, node, supervisor};
+use garage::{agent, benchmark, coordinator, gitops, identity, inference, jobs, node, supervisor};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,6 +42,12 @@ enum Command {
     /// Measure this node: host and GPU facts, memory bandwidth, matmul rate
     /// and the model's tokens/s. Progress on stderr, the report on stdout.
     Benchmark(benchmark::BenchmarkArgs),
+    /// A fleet's specs in one directory (fleet.yaml and nodes/NAME.yaml):
+    /// render one node's, validate all.
+    Fleet {
+        #[command(subcommand)]
+        command: gitops::cli::FleetCommand,
+    },
     /// Jobs: run one in this node's podman host, or submit, follow and
     /// cancel jobs on the network through a coordinator.
     Job {
@@ -107,6 +113,7 @@ fn finish<E: std::error::Error>(result: Result<ExitCode, E>) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    gitops::install_tls_provider();
     match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(dispatch(cli.command)),
         Err(err) => report(&err),
@@ -120,6 +127,7 @@ async fn dispatch(command: Command) -> ExitCode {
         Command::Identity(command) => finish(command.run().await),
         Command::Worker(args) => finish(args.run(supervisor::stop_signal()).await),
         Command::Benchmark(args) => finish(args.run().await),
+        Command::Fleet { command } => finish(command.run()),
         Command::Job { command } => finish(command.run(supervisor::stop_signal()).await),
         Command::Coordinator(command) => finish(command.run(supervisor::stop_signal()).await),
         Command::Account { command } => finish(

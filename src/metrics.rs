@@ -24,6 +24,8 @@ pub struct AgentMetrics {
     pub last_success: Gauge,
     pub event_reconnects: IntCounter,
     pub spec_reloads: IntCounterVec,
+    pub spec_revision: IntGaugeVec,
+    pub git_syncs: IntCounterVec,
     pub coordinator_reports: IntCounterVec,
     pub coordinator_last_report: Gauge,
     pub network_job_claims: IntCounterVec,
@@ -141,6 +143,22 @@ impl AgentMetrics {
             .expect("valid metric"),
             spec_reloads: IntCounterVec::new(
                 Opts::new("garage_spec_reloads_total", "Reads of node.yaml, by result."),
+                &["result"],
+            )
+            .expect("valid metric"),
+            spec_revision: IntGaugeVec::new(
+                Opts::new(
+                    "garage_spec_revision_info",
+                    "1 for the git commit of the last spec fully converged (a spec from git only).",
+                ),
+                &["revision"],
+            )
+            .expect("valid metric"),
+            git_syncs: IntCounterVec::new(
+                Opts::new(
+                    "garage_spec_git_syncs_total",
+                    "Fetches of the spec's git repository, by result.",
+                ),
                 &["result"],
             )
             .expect("valid metric"),
@@ -265,6 +283,8 @@ impl AgentMetrics {
             Box::new(self.last_success.clone()),
             Box::new(self.event_reconnects.clone()),
             Box::new(self.spec_reloads.clone()),
+            Box::new(self.spec_revision.clone()),
+            Box::new(self.git_syncs.clone()),
             Box::new(self.coordinator_reports.clone()),
             Box::new(self.coordinator_last_report.clone()),
             Box::new(self.network_job_claims.clone()),
@@ -297,6 +317,7 @@ impl AgentMetrics {
         for result in [RESULT_SUCCESS, RESULT_ERROR] {
             self.reconciles.with_label_values(&[result]);
             self.spec_reloads.with_label_values(&[result]);
+            self.git_syncs.with_label_values(&[result]);
             self.gateway_link_connects.with_label_values(&[result]);
             for request in [REPORT_REGISTER, REPORT_HEARTBEAT] {
                 self.coordinator_reports
@@ -322,6 +343,17 @@ impl AgentMetrics {
             self.restarts.with_label_values(&[kind.as_str()]);
             self.backoff_seconds.with_label_values(&[kind.as_str()]);
         }
+    }
+
+    /// The applied revision's info series is the only one (an `_info`
+    /// gauge, as Prometheus' build_info).
+    pub fn set_applied_revision(&self, revision: &str) {
+        let current = self.spec_revision.get_metric_with_label_values(&[revision]);
+        if current.is_ok_and(|gauge| gauge.get() == 1) {
+            return;
+        }
+        self.spec_revision.reset();
+        self.spec_revision.with_label_values(&[revision]).set(1);
     }
 
     /// Sets the owned-containers gauge from a fresh observation.

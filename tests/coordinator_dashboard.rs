@@ -79,6 +79,7 @@ async fn heartbeat_named(node: &TestNode, name: &str) {
         gpus: Vec::new(),
         status: json!({"node": name, "conditions": [{"type": "Ready", "status": "True"}]}),
         power: None,
+        spec_revision: None,
     };
     node.client
         .heartbeat(&request)

@@ -70,6 +70,7 @@ async fn heartbeat_with_power(node: &TestNode, power: PowerReport) {
         gpus: Vec::new(),
         status: json!({"conditions": []}),
         power: Some(power),
+        spec_revision: None,
     };
     node.client.heartbeat(&request).await.expect("heartbeat");
 }

@@ -164,6 +164,7 @@ async fn heartbeats(drill: Arc<Drill>, node: Arc<NodeIdentity>) {
             gpus: Vec::new(),
             status: json!({"conditions": [{"type": "Ready", "status": "True"}]}),
             power: None,
+            spec_revision: None,
         };
         let body = serde_json::to_vec(&request).expect("serialises");
         let (headers, answer) = drill.post(&node, &path, body.clone()).await;

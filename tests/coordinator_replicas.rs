@@ -168,6 +168,7 @@ async fn a_replaced_key_is_refused_on_the_other_replica() {
         gpus: Vec::new(),
         status: json!({}),
         power: None,
+        spec_revision: None,
     };
     loop {
         match old_key_on_b.client.heartbeat(&request).await {

@@ -234,6 +234,7 @@ async fn hostile_node(dir: &Path, base: &str) -> CoordinatorClient {
         gpus: Vec::new(),
         status: json!({"node": HOSTILE_NAME}),
         power: None,
+        spec_revision: None,
     };
     client.heartbeat(&heartbeat).await.expect("heartbeat");
     client

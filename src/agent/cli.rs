@@ -5,11 +5,13 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Subcommand;
 use tokio_util::sync::CancellationToken;
 
-use super::AgentError;
+use super::{AgentError, SpecOrigin};
+use crate::gitops::{self, GitSource};
 use crate::reconcile::NodeStatus;
 use crate::spec::{self, SpecError};
 
@@ -18,14 +20,17 @@ use crate::spec::{self, SpecError};
 pub enum AgentCommand {
     /// Run the agent: watch the spec and the engine, converge continuously.
     /// Without --file it uses ./node.yaml, written from the embedded default
-    /// example when missing.
+    /// example when missing; with --git it follows a fleet repository.
     Run {
-        #[arg(short = 'f', long = "file")]
+        #[arg(short = 'f', long = "file", conflicts_with = "git")]
         file: Option<PathBuf>,
-        /// The node's state directory (its identity for the coordinator);
-        /// default: .garage next to the spec file.
+        /// The node's state directory (its identity for the coordinator, a
+        /// git spec's repository); default: .garage next to the spec file
+        /// (in the current directory for --git).
         #[arg(long, env = "GARAGE_STATE_DIR")]
         state_dir: Option<PathBuf>,
+        #[command(flatten)]
+        git: GitArgs,
     },
     /// Print a running agent's status.
     Status {
@@ -38,6 +43,54 @@ pub enum AgentCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `garage run --git`: the spec from a fleet repository.
+#[derive(Debug, clap::Args)]
+pub struct GitArgs {
+    /// The fleet repository (https://, ssh://, git://, file:// or a path):
+    /// the agent fetches it every --poll and converges to the node's file
+    /// at the ref's newest commit.
+    #[arg(long)]
+    git: Option<String>,
+    /// The branch, tag or commit to follow.
+    #[arg(long = "ref", default_value = "main", requires = "git")]
+    reference: String,
+    /// The node's file in the repository; {name} is the node's name.
+    /// fleet.yaml at the root, when there is one, holds the defaults.
+    #[arg(long, default_value = gitops::source::DEFAULT_NODE_PATH, requires = "git")]
+    path: String,
+    /// The node's name (default: the host's name).
+    #[arg(long, requires = "git")]
+    node: Option<String>,
+    /// How often the repository is fetched.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, requires = "git")]
+    poll: Duration,
+    /// Apply only commits signed by an SSH key this file lists (git's
+    /// allowed signers format).
+    #[arg(long, requires = "git")]
+    allowed_signers: Option<PathBuf>,
+}
+
+impl GitArgs {
+    fn source(self) -> Option<GitSource> {
+        let url = self.git?;
+        Some(GitSource {
+            url,
+            reference: self.reference,
+            node: self.node.unwrap_or_else(host_name),
+            path: self.path,
+            poll: self.poll,
+            allowed_signers: self.allowed_signers,
+        })
+    }
+}
+
+/// The host's name, as the kernel has it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "node".into())
 }
 
 /// Why an agent command failed.
@@ -58,14 +111,24 @@ impl AgentCommand {
     /// (workloads keep running).
     pub async fn run(self, stop: impl Future<Output = ()>) -> Result<ExitCode, AgentCommandError> {
         match self {
-            AgentCommand::Run { file, state_dir } => {
-                let file = match file {
-                    Some(file) => file,
-                    None => super::ensure_default_spec(Path::new("node.yaml"))
-                        .map_err(AgentCommandError::DefaultSpec)?,
+            AgentCommand::Run {
+                file,
+                state_dir,
+                git,
+            } => {
+                let origin = match (git.source(), file) {
+                    (Some(git), _) => SpecOrigin::Git(git),
+                    (None, Some(file)) => SpecOrigin::File(file),
+                    (None, None) => SpecOrigin::File(
+                        super::ensure_default_spec(Path::new("node.yaml"))
+                            .map_err(AgentCommandError::DefaultSpec)?,
+                    ),
                 };
-                let state_dir = state_dir.unwrap_or_else(|| crate::spec::default_state_dir(&file));
-                run_agent(&file, &state_dir, stop).await?;
+                let state_dir = state_dir.unwrap_or_else(|| match &origin {
+                    SpecOrigin::File(file) => crate::spec::default_state_dir(file),
+                    SpecOrigin::Git(_) => PathBuf::from(".garage"),
+                });
+                run_agent(&origin, &state_dir, stop).await?;
             }
             AgentCommand::Status { url, file, json } => {
                 let url = match (url, file) {
@@ -89,12 +152,12 @@ impl AgentCommand {
 }
 
 async fn run_agent(
-    file: &Path,
+    origin: &SpecOrigin,
     state_dir: &Path,
     stop: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let cancel = CancellationToken::new();
-    let agent = super::run(file, state_dir, cancel.clone());
+    let agent = super::run(origin, state_dir, cancel.clone());
     tokio::pin!(agent);
     tokio::select! {
         result = &mut agent => result,

@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod events;
+pub mod git_source;
 pub mod http;
 pub mod lock;
 pub mod spec_source;
@@ -27,6 +28,7 @@ use crate::coordinator::CoordinatorClient;
 use crate::coordinator_link;
 use crate::energy::EnergyMonitor;
 use crate::gateway_link::{self, LinkSettings};
+use crate::gitops::GitSource;
 use crate::gpu::GpuInventory;
 use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
@@ -82,7 +84,61 @@ pub enum AgentError {
     #[error("cannot open the job slots for spec.jobs in the state directory")]
     JobSlots(#[source] crate::jobs::slots::SlotError),
     #[error(transparent)]
+    Git(#[from] git_source::StartError),
+    #[error(transparent)]
     Panicked(#[from] TaskPanicked),
+}
+
+/// Where the node's spec comes from.
+#[derive(Debug, Clone)]
+pub enum SpecOrigin {
+    /// A file, watched for saves.
+    File(PathBuf),
+    /// A git repository, polled (`garage run --git`).
+    Git(GitSource),
+}
+
+/// The spec the agent starts from, and how it goes on reading it.
+struct Start {
+    /// The file, or the git source's label, as errors name it.
+    path: PathBuf,
+    text: String,
+    revision: Option<String>,
+    git: Option<(GitSource, Option<Arc<crate::gitops::signature::AllowedSigners>>)>,
+}
+
+async fn start(origin: &SpecOrigin, state_dir: &Path) -> Result<Start, AgentError> {
+    match origin {
+        SpecOrigin::File(path) => {
+            let text = spec::read_text(path).map_err(|err| match err {
+                spec::SpecError::Read { source, .. } => AgentError::ReadSpec {
+                    path: path.to_path_buf(),
+                    source,
+                },
+                other => AgentError::InitialSpec {
+                    path: path.to_path_buf(),
+                    source: other,
+                },
+            })?;
+            Ok(Start {
+                path: path.clone(),
+                text,
+                revision: None,
+                git: None,
+            })
+        }
+        SpecOrigin::Git(source) => {
+            let signers = git_source::signers(source).map_err(git_source::StartError::from)?;
+            let first = git_source::first_revision(source, state_dir, signers.clone()).await?;
+            tracing::info!(url = %source.url, reference = %source.reference, commit = %first.commit, "starting from the git spec");
+            Ok(Start {
+                path: PathBuf::from(source.label()),
+                text: first.text,
+                revision: Some(first.commit),
+                git: Some((source.clone(), signers)),
+            })
+        }
+    }
 }
 
 /// The spec `garage run` starts from when no node.yaml exists yet.
@@ -97,24 +153,21 @@ pub fn ensure_default_spec(path: &Path) -> Result<PathBuf, std::io::Error> {
     Ok(path.to_path_buf())
 }
 
-/// Runs the agent for the spec at `path` until `cancel` fires. The node's
-/// identity lives in `state_dir` (made there at first start when the spec
-/// names a coordinator).
+/// Runs the agent for the spec from `origin` until `cancel` fires. The
+/// node's identity (and a git spec's repository) lives in `state_dir` (made
+/// there at first start when the spec names a coordinator).
 pub async fn run(
-    path: &Path,
+    origin: &SpecOrigin,
     state_dir: &Path,
     cancel: CancellationToken,
 ) -> Result<(), AgentError> {
-    let initial_text = spec::read_text(path).map_err(|err| match err {
-        spec::SpecError::Read { source, .. } => AgentError::ReadSpec {
-            path: path.to_path_buf(),
-            source,
-        },
-        other => AgentError::InitialSpec {
-            path: path.to_path_buf(),
-            source: other,
-        },
-    })?;
+    let Start {
+        path,
+        text: initial_text,
+        revision,
+        git,
+    } = start(origin, state_dir).await?;
+    let path = path.as_path();
     let spec = spec::parse(&initial_text, path).map_err(|source| AgentError::InitialSpec {
         path: path.to_path_buf(),
         source,
@@ -131,6 +184,8 @@ pub async fn run(
         path: path.to_path_buf(),
         source,
     })?;
+    let target_revision = revision.clone();
+    let target = Target { revision, ..target };
     let node = spec.name().to_string();
     let metrics = AgentMetrics::new();
     let runtime = Arc::new(DockerRuntime::connect().await?);
@@ -151,7 +206,6 @@ pub async fn run(
             source,
         })?;
     tracing::info!(%listen, node = %node, "agent serving /status, /metrics, /healthz, /readyz");
-    let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
 
     let client = match spec.coordinator_url() {
         Some(url) => {
@@ -220,7 +274,6 @@ pub async fn run(
     };
 
     let (inputs_tx, inputs_rx) = mpsc::channel(256);
-    let (ticks_tx, ticks_rx) = mpsc::channel(8);
     let source = SpecSource::new(
         path.to_path_buf(),
         &node,
@@ -230,11 +283,28 @@ pub async fn run(
     );
 
     let mut tasks: JoinSet<Result<(), AgentError>> = JoinSet::new();
-    tasks.spawn(until_cancelled(cancel.clone(), watch.run(ticks_tx)));
-    tasks.spawn(until_cancelled(
-        cancel.clone(),
-        source.run(ticks_rx, inputs_tx.clone()),
-    ));
+    match git {
+        Some((git, signers)) => {
+            let poller = git_source::Poller::new(
+                git,
+                state_dir,
+                signers,
+                source,
+                target_revision,
+                metrics.clone(),
+            );
+            tasks.spawn(until_cancelled(cancel.clone(), poller.run(inputs_tx.clone())));
+        }
+        None => {
+            let (ticks_tx, ticks_rx) = mpsc::channel(8);
+            let watch = SpecWatch::new(path, SPEC_DEBOUNCE)?;
+            tasks.spawn(until_cancelled(cancel.clone(), watch.run(ticks_tx)));
+            tasks.spawn(until_cancelled(
+                cancel.clone(),
+                source.run(ticks_rx, inputs_tx.clone()),
+            ));
+        }
+    }
     let events = events::forward_events(
         Arc::clone(&runtime),
         node.clone(),

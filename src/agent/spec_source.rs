@@ -83,28 +83,33 @@ impl SpecSource {
                     }
                     other => other.to_string(),
                 };
-                if self.last == Last::Failed(message.clone()) {
-                    return Read::Unchanged;
-                }
-                self.last = Last::Failed(message.clone());
-                self.metrics
-                    .spec_reloads
-                    .with_label_values(&[metrics::RESULT_ERROR])
-                    .inc();
-                return Read::Changed(if missing {
-                    Input::SpecMissing(message)
+                let input = if missing {
+                    Input::SpecMissing
                 } else {
-                    Input::SpecInvalid(message)
-                });
+                    Input::SpecInvalid
+                };
+                return self.failed(message, input);
             }
         };
         if text.trim().is_empty() && !settled {
             return Read::Unfinished;
         }
-        if self.last == Last::Text(text.clone()) {
+        self.evaluate(text, None)
+    }
+
+    /// Parses and validates a spec's text (a file's, or one rendered from
+    /// a git commit, `revision`); text equal to the last (at the same
+    /// revision: a new commit is reported even where the node's text is
+    /// the same, so the node shows it applied) is `Unchanged`.
+    pub fn evaluate(&mut self, text: String, revision: Option<&str>) -> Read {
+        let seen = match revision {
+            Some(commit) => Last::Text(format!("{commit}\n{text}")),
+            None => Last::Text(text.clone()),
+        };
+        if self.last == seen {
             return Read::Unchanged;
         }
-        self.last = Last::Text(text.clone());
+        self.last = seen;
         let result = spec::parse(&text, &self.path).map_err(|e| e.to_string()).and_then(|spec| {
             if spec.name() != self.node {
                 return Err(format!(
@@ -117,9 +122,18 @@ impl SpecSource {
             log_warnings(&spec);
             Target::from_spec(&spec, &self.gpus).map_err(|e| e.to_string())
         });
+        let result = match revision {
+            Some(commit) => result
+                .map(|target| Target {
+                    revision: Some(commit.to_string()),
+                    ..target
+                })
+                .map_err(|err| format!("commit {commit}: {err}")),
+            None => result,
+        };
         match result {
             Ok(target) => {
-                tracing::info!(generation = %target.generation, "new spec revision");
+                tracing::info!(generation = %target.generation, revision = ?target.revision, "new spec revision");
                 self.metrics
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_SUCCESS])
@@ -127,7 +141,7 @@ impl SpecSource {
                 Read::Changed(Input::Target(Box::new(target)))
             }
             Err(err) => {
-                tracing::warn!(error = %err, "node.yaml is invalid; keeping the last good spec");
+                tracing::warn!(error = %err, "the node spec is invalid; keeping the last good spec");
                 self.metrics
                     .spec_reloads
                     .with_label_values(&[metrics::RESULT_ERROR])
@@ -135,6 +149,26 @@ impl SpecSource {
                 Read::Changed(Input::SpecInvalid(err))
             }
         }
+    }
+
+    /// Forgets the last text, so the next evaluation reports it again (a
+    /// source that was unreachable is back).
+    pub fn forget(&mut self) {
+        self.last = Last::Failed(String::new());
+    }
+
+    /// Records a failure the caller found (a fetch, a render); the same
+    /// failure again is `Unchanged`.
+    pub fn failed(&mut self, message: String, input: fn(String) -> Input) -> Read {
+        if self.last == Last::Failed(message.clone()) {
+            return Read::Unchanged;
+        }
+        self.last = Last::Failed(message.clone());
+        self.metrics
+            .spec_reloads
+            .with_label_values(&[metrics::RESULT_ERROR])
+            .inc();
+        Read::Changed(input(message))
     }
 
     /// Reads on every tick, and once more [`UNFINISHED_GRACE`] after an

@@ -116,12 +116,13 @@ impl<R: ContainerRuntime> Controller<R> {
             }
         }
         let generation = target.generation.clone();
+        let revision = target.revision.clone();
         self.metrics.spec_valid.set(1);
         self.metrics
             .observed_generation
             .set(metrics::generation_number(&generation));
         self.target = Some(Arc::new(target));
-        self.update_status(|s| projection::spec_accepted(s, &generation));
+        self.update_status(|s| projection::spec_accepted(s, &generation, revision.as_deref()));
     }
 
     pub fn set_spec_invalid(&mut self, message: &str) {
@@ -131,6 +132,11 @@ impl<R: ContainerRuntime> Controller<R> {
     /// node.yaml is gone (deleted, or its folder is being replaced).
     pub fn set_spec_missing(&mut self, message: &str) {
         self.spec_not_valid(SpecProblem::Missing, message);
+    }
+
+    /// The spec's git repository cannot be fetched.
+    pub fn set_spec_unreachable(&mut self, message: &str) {
+        self.spec_not_valid(SpecProblem::Unreachable, message);
     }
 
     fn spec_not_valid(&mut self, problem: SpecProblem, message: &str) {
@@ -422,6 +428,7 @@ impl<R: ContainerRuntime> Controller<R> {
             Input::Target(target) => self.set_target(*target),
             Input::SpecInvalid(message) => self.set_spec_invalid(&message),
             Input::SpecMissing(message) => self.set_spec_missing(&message),
+            Input::SpecUnreachable(message) => self.set_spec_unreachable(&message),
         }
     }
 

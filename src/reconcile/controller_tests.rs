@@ -32,6 +32,7 @@ fn component(name: &str, image: &str) -> DesiredComponent {
 fn target(components: Vec<DesiredComponent>) -> Target {
     Target {
         generation: "0123456789ab".into(),
+        revision: None,
         desired: DesiredState {
             node: "n1".into(),
             components,

@@ -17,7 +17,7 @@ use crate::runtime::{labels, ComponentKind, ContainerState, ObservedContainer, R
 use super::memory::ComponentMemory;
 use super::status::{
     ComponentStatus, ConditionStatus, ConditionType, NodeStatus, REASON_SPEC_INVALID,
-    REASON_SPEC_MISSING,
+    REASON_SPEC_MISSING, REASON_SPEC_UNREACHABLE,
 };
 use super::target::Target;
 
@@ -26,12 +26,14 @@ use super::target::Target;
 pub(super) enum SpecProblem {
     Invalid,
     Missing,
+    Unreachable,
 }
 
 /// A new valid revision of the spec is the target.
-pub(super) fn spec_accepted(status: &mut NodeStatus, generation: &str) {
+pub(super) fn spec_accepted(status: &mut NodeStatus, generation: &str, revision: Option<&str>) {
     status.observed_generation = Some(generation.to_string());
     status.last_attempted_generation = Some(generation.to_string());
+    status.observed_revision = revision.map(str::to_string);
     status.set_condition(
         ConditionType::SpecValid,
         true,
@@ -45,6 +47,7 @@ pub(super) fn spec_rejected(status: &mut NodeStatus, problem: SpecProblem, messa
     let reason = match problem {
         SpecProblem::Invalid => REASON_SPEC_INVALID,
         SpecProblem::Missing => REASON_SPEC_MISSING,
+        SpecProblem::Unreachable => REASON_SPEC_UNREACHABLE,
     };
     let message = format!("{message} (still converging to the last valid spec)");
     status.set_condition(ConditionType::SpecValid, false, reason, message);
@@ -138,6 +141,9 @@ pub(super) fn update_metrics(
     metrics.set_owned(&kinds);
     if converged {
         metrics.last_success.set(crate::clock::unix_secs_f64());
+        if let Some(revision) = &target.revision {
+            metrics.set_applied_revision(revision);
+        }
     }
 }
 
@@ -211,6 +217,7 @@ pub(super) fn pass_done(
     }
     if converged {
         status.last_applied_generation = Some(target.generation.clone());
+        status.last_applied_revision.clone_from(&target.revision);
     }
     status.components = components;
 }

@@ -15,6 +15,9 @@ use crate::runtime::Termination;
 /// cannot be found (the agent keeps converging to the last valid spec).
 pub const REASON_SPEC_INVALID: &str = "InvalidSpec";
 pub const REASON_SPEC_MISSING: &str = "SpecMissing";
+/// SpecValid=False: the spec's git repository cannot be fetched (the agent
+/// keeps converging to the last applied revision).
+pub const REASON_SPEC_UNREACHABLE: &str = "SpecSourceUnreachable";
 
 /// Condition types, a fixed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +113,12 @@ pub struct NodeStatus {
     pub last_attempted_generation: Option<String>,
     /// Generation of the last spec fully converged.
     pub last_applied_generation: Option<String>,
+    /// For a spec from git: the commit of the spec being converged to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_revision: Option<String>,
+    /// For a spec from git: the commit of the last spec fully converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_applied_revision: Option<String>,
     pub conditions: Vec<Condition>,
     pub components: Vec<ComponentStatus>,
 }
@@ -129,6 +138,8 @@ impl NodeStatus {
             observed_generation: None,
             last_attempted_generation: None,
             last_applied_generation: None,
+            observed_revision: None,
+            last_applied_revision: None,
             conditions: [
                 ConditionType::Ready,
                 ConditionType::Progressing,
@@ -171,7 +182,8 @@ impl NodeStatus {
     pub fn is_converging(&self) -> bool {
         let spec_usable = self.condition(ConditionType::SpecValid).is_some_and(|c| {
             c.status == ConditionStatus::True
-                || (c.reason == REASON_SPEC_MISSING && self.observed_generation.is_some())
+                || ([REASON_SPEC_MISSING, REASON_SPEC_UNREACHABLE].contains(&c.reason.as_str())
+                    && self.observed_generation.is_some())
         });
         let observed = self.condition(ConditionType::Progressing).map(|c| c.status);
         spec_usable && observed != Some(ConditionStatus::Unknown)
@@ -215,6 +227,14 @@ impl NodeStatus {
             self.last_attempted_generation.as_deref().unwrap_or("-"),
             self.last_applied_generation.as_deref().unwrap_or("-"),
         );
+        if self.observed_revision.is_some() || self.last_applied_revision.is_some() {
+            let revisions = format!(
+                "revision (git): observed {} · applied {}\n",
+                self.observed_revision.as_deref().unwrap_or("-"),
+                self.last_applied_revision.as_deref().unwrap_or("-"),
+            );
+            out.insert_str(out.find("\n\n").unwrap_or(out.len()) + 1, &revisions);
+        }
         for c in &self.conditions {
             out.push_str(&format!(
                 "{:<13} {:<8} {:<22} {}\n",

@@ -15,6 +15,8 @@ use super::lower::desired_state;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub generation: String,
+    /// The commit the spec was read at, for a spec from git (`gitops`).
+    pub revision: Option<String>,
     pub desired: DesiredState,
     pub settings: ReconcileSettings,
 }
@@ -25,6 +27,7 @@ impl Target {
     pub fn from_spec(spec: &NodeSpec, gpus: &GpuInventory) -> Result<Target, SpecError> {
         Ok(Target {
             generation: spec.generation().to_string(),
+            revision: None,
             desired: desired_state(spec, gpus)?,
             settings: spec.reconcile(),
         })
@@ -59,4 +62,6 @@ pub enum Input {
     SpecInvalid(String),
     /// The spec file cannot be found; keep the last good target.
     SpecMissing(String),
+    /// The spec's git repository cannot be fetched; keep the last good target.
+    SpecUnreachable(String),
 }

@@ -412,6 +412,7 @@ impl TestNode {
             gpus: Vec::new(),
             status: serde_json::json!({"conditions": [{"type": "Ready", "status": "True"}]}),
             power: None,
+            spec_revision: None,
         };
         self.client
             .heartbeat(&request)

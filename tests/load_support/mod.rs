@@ -137,6 +137,7 @@ pub fn heartbeat_body() -> Vec<u8> {
         gpus: vec![gpu()],
         status,
         power: None,
+        spec_revision: None,
     };
     serde_json::to_vec(&request).expect("serialises")
 }

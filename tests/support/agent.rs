@@ -57,6 +57,12 @@ impl Agent {
         Agent::spawn(node, env, None)
     }
 
+    /// `garage run` with other arguments than `-f node.yaml` (a spec from
+    /// git: `--git URL --node NAME …`); it serves at the node's address.
+    pub fn start_with_args(node: &Node, args: &[&str]) -> Agent {
+        Agent::spawn_args(node, args, &[], None)
+    }
+
     /// The agent under `ulimit -n nofile`: a shell lowers the limit, then
     /// execs it.
     pub fn start_with_file_limit(node: &Node, nofile: u32) -> Agent {
@@ -64,6 +70,10 @@ impl Agent {
     }
 
     fn spawn(node: &Node, env: &[(&str, &str)], nofile: Option<u32>) -> Agent {
+        Agent::spawn_args(node, &["-f", node.path.to_str().unwrap()], env, nofile)
+    }
+
+    fn spawn_args(node: &Node, args: &[&str], env: &[(&str, &str)], nofile: Option<u32>) -> Agent {
         static N: AtomicUsize = AtomicUsize::new(0);
         let log = node
             .dir
@@ -81,7 +91,8 @@ impl Agent {
                 shell
             }
         };
-        cmd.args(["run", "-f", node.path.to_str().unwrap()])
+        cmd.arg("run")
+            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("GARAGE_TEST_LOG").unwrap_or_else(|_| "info,garage=debug".into()),

@@ -104,6 +104,10 @@ pub struct HeartbeatRequest {
     /// none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<PowerReport>,
+    /// The git commit of the last spec the node fully converged to, for a
+    /// node whose spec comes from git (`garage run --git`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_revision: Option<String>,
 }
 
 /// A node's power at one moment, as its heartbeat reports it.
@@ -189,6 +193,10 @@ pub struct NodeView {
     pub observed_generation: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
+    /// The git commit of the spec the node last converged to, from its
+    /// latest heartbeat (nodes whose spec comes from git).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_revision: Option<String>,
     /// Claimed vs qualified (`GET /api/nodes/{id}` only): present when the
     /// market the node claims has a qualification.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,6 +32,17 @@ fn reported_name(heartbeat: &HeartbeatRequest) -> Option<String> {
         .map(|name| name.chars().take(MAX_NODE_NAME_CHARS).collect())
 }
 
+/// The longest spec revision kept (a SHA-256 commit id has 64 digits).
+pub const MAX_SPEC_REVISION_CHARS: usize = 64;
+
+/// The spec revision the heartbeat reports, cut to [`MAX_SPEC_REVISION_CHARS`].
+fn reported_revision(heartbeat: &HeartbeatRequest) -> Option<String> {
+    heartbeat
+        .spec_revision
+        .as_deref()
+        .map(|revision| revision.chars().take(MAX_SPEC_REVISION_CHARS).collect())
+}
+
 /// The status document as stored: the agent's status, with the typed
 /// `power` report (when sent) as its `power` member.
 fn stored_status(heartbeat: &HeartbeatRequest) -> serde_json::Value {
@@ -96,7 +107,7 @@ pub(super) async fn record_heartbeat_in(
         "UPDATE nodes SET state = 'online', last_seen_at = $2, \
          heartbeat_seq = heartbeat_seq + 1, observed_generation = $3, ready = $4, \
          last_status = $5, history_bytes = history_bytes + $6, \
-         name = COALESCE($7, name) WHERE node_id = $1 \
+         name = COALESCE($7, name), spec_revision = $8 WHERE node_id = $1 \
          RETURNING heartbeat_seq, history_bytes",
     )
     .bind(id.clone())
@@ -106,6 +117,7 @@ pub(super) async fn record_heartbeat_in(
     .bind(status.clone())
     .bind(status_bytes)
     .bind(reported_name(heartbeat))
+    .bind(reported_revision(heartbeat))
     .fetch_optional(&mut *tx)
     .await
     .map_err(query_err("update a node's heartbeat"))?;

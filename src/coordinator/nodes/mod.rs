@@ -7,7 +7,7 @@
 macro_rules! node_columns {
     () => {
         "node_id, state, market, public_key, country, region, latitude, longitude, gpu_info, \
-         benchmark, registered_at, last_seen_at, heartbeat_seq, observed_generation, ready, name"
+         benchmark, registered_at, last_seen_at, heartbeat_seq, observed_generation, ready, name, spec_revision"
     };
 }
 

@@ -258,6 +258,7 @@ pub(super) fn node_view(row: &AnyRow) -> Result<NodeView, StoreError> {
     Ok(NodeView {
         node_id: parse_id(&id)?,
         name: row.try_get("name").map_err(read)?,
+        spec_revision: row.try_get("spec_revision").map_err(read)?,
         state: NodeState::parse(&state).ok_or_else(|| corrupt(format!("state {state:?}")))?,
         market: row.try_get("market").map_err(read)?,
         public_key: row.try_get("public_key").map_err(read)?,

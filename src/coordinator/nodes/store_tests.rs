@@ -48,6 +48,7 @@ fn beat(generation: &str) -> HeartbeatRequest {
         gpus: Vec::new(),
         status: serde_json::json!({"g": generation}),
         power: None,
+        spec_revision: None,
     }
 }
 

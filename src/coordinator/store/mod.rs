@@ -120,6 +120,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "placement scale",
         include_str!("migrations/0013_placement_scale.sql"),
     ),
+    (
+        14,
+        "spec revision",
+        include_str!("migrations/0014_spec_revision.sql"),
+    ),
 ];
 
 impl MigrationSource<'static> for Embedded {

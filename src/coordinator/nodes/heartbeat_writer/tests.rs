@@ -62,6 +62,7 @@ fn beat(node: u128, nonce: &str) -> Beat {
             gpus: Vec::new(),
             status: json!({"node": format!("n{node}")}),
             power: None,
+            spec_revision: None,
         },
         now_ms: T0 + 1,
     }
