@@ -36,21 +36,44 @@ impl Fleet {
     fn new() -> Fleet {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        git(root, &["init", "--quiet", "--bare", "-b", "main", "fleet.git"]);
+        git(
+            root,
+            &["init", "--quiet", "--bare", "-b", "main", "fleet.git"],
+        );
         git(root, &["init", "--quiet", "-b", "main", "work"]);
         let work = root.join("work");
         git(&work, &["config", "user.name", "Fleet Operator"]);
         git(&work, &["config", "user.email", "ops@garage.test"]);
-        git(&work, &["remote", "add", "origin", root.join("fleet.git").to_str().unwrap()]);
+        git(
+            &work,
+            &[
+                "remote",
+                "add",
+                "origin",
+                root.join("fleet.git").to_str().unwrap(),
+            ],
+        );
         let keygen = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "ops@garage.test", "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "ops@garage.test",
+                "-f",
+            ])
             .arg(root.join("signing-key"))
             .output()
             .expect("run ssh-keygen");
         assert!(keygen.status.success(), "ssh-keygen: {}", show(&keygen));
         let public = std::fs::read_to_string(root.join("signing-key.pub")).expect("public key");
-        std::fs::write(root.join("allowed_signers"), format!("ops@garage.test {public}"))
-            .expect("write allowed signers");
+        std::fs::write(
+            root.join("allowed_signers"),
+            format!("ops@garage.test {public}"),
+        )
+        .expect("write allowed signers");
         let port = free_port();
         let daemon = serve(root, port);
         Fleet {
@@ -119,9 +142,12 @@ impl Drop for Fleet {
 }
 
 /// `git daemon` serving every repository under `root` on loopback `port`.
+/// Started as `git-daemon` itself: `git daemon` runs it as a child, which a
+/// kill of `git` would leave serving.
 fn serve(root: &Path, port: u16) -> Child {
-    let daemon = Command::new("git")
-        .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+    let exec_path = git(root, &["--exec-path"]);
+    let daemon = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", root.display()))
         .arg(root)
@@ -211,12 +237,18 @@ async fn coordinator_node(coordinator: &Coordinator, name: &str) -> Option<Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_follow_their_files_in_a_fleet_repository() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let coordinator =
-        Coordinator::start_with(Coordinator::config(&tmp.path().join("coordinator"), &Db::Sqlite)).await;
+    let coordinator = Coordinator::start_with(Coordinator::config(
+        &tmp.path().join("coordinator"),
+        &Db::Sqlite,
+    ))
+    .await;
     let mut fleet = Fleet::new();
     let n1 = Node::new("git-n1");
     let n2 = Node::new("git-n2");
-    let v1 = [Component::sleeper("a"), Component::sleeper("b").env("REV", "1")];
+    let v1 = [
+        Component::sleeper("a"),
+        Component::sleeper("b").env("REV", "1"),
+    ];
     let first = fleet.push(
         &[
             ("fleet.yaml", &fleet_yaml(&coordinator.base)),
@@ -237,7 +269,11 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
             node.wait_running(&["a", "b"], CONVERGE_TIMEOUT);
             let metrics = agent.metrics();
             assert_eq!(
-                metric(&metrics, "garage_spec_revision_info", &[("revision", first.as_str())]),
+                metric(
+                    &metrics,
+                    "garage_spec_revision_info",
+                    &[("revision", first.as_str())]
+                ),
                 Some(1.0),
                 "{}",
                 node.name
@@ -248,9 +284,16 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
 
     // A change to n1's file converges n1 within the poll interval + 2 s.
     let b_before = n1.owned()["b"].id.clone();
-    let v2 = [Component::sleeper("a"), Component::sleeper("b").env("REV", "2")];
+    let v2 = [
+        Component::sleeper("a"),
+        Component::sleeper("b").env("REV", "2"),
+    ];
     let pushed = Instant::now();
-    let second = fleet.push(&[(&node_file(&n1), &node_yaml(&n1, &v2))], true, "n1: b at REV 2");
+    let second = fleet.push(
+        &[(&node_file(&n1), &node_yaml(&n1, &v2))],
+        true,
+        "n1: b at REV 2",
+    );
     tokio::task::block_in_place(|| {
         wait_applied(&a1, &second, CONVERGED_WITHIN);
         let took = pushed.elapsed();
@@ -259,7 +302,11 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
         assert_ne!(b_after, b_before, "n1's b was recreated");
         // n2 sees the commit (its file did not change): nothing recreated.
         wait_applied(&a2, &second, CONVERGE_TIMEOUT);
-        assert_eq!(describe(&n2.owned()), describe(&n2_before), "n2 was touched");
+        assert_eq!(
+            describe(&n2.owned()),
+            describe(&n2_before),
+            "n2 was touched"
+        );
     });
 
     // The coordinator shows the commit each node converged to.
@@ -269,7 +316,10 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
         if seen.as_ref().and_then(|n| n["spec_revision"].as_str()) == Some(second.as_str()) {
             break;
         }
-        assert!(Instant::now() < deadline, "the coordinator shows {seen:?}, not {second}");
+        assert!(
+            Instant::now() < deadline,
+            "the coordinator shows {seen:?}, not {second}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
@@ -287,15 +337,25 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
             (condition_status(&status, "SpecValid") == "False").then_some(status)
         });
         let message = condition(&status, "SpecValid").unwrap()["message"].to_string();
-        assert!(message.contains(&bad), "the condition names commit {bad}: {message}");
+        assert!(
+            message.contains(&bad),
+            "the condition names commit {bad}: {message}"
+        );
         assert_eq!(applied_revision(&status), Some(second.as_str()), "{status}");
         std::thread::sleep(POLL_INTERVAL * 2);
-        assert_eq!(describe(&n1.owned()), describe(&before), "n1 changed on a bad file");
+        assert_eq!(
+            describe(&n1.owned()),
+            describe(&before),
+            "n1 changed on a bad file"
+        );
     });
 
     // An unsigned commit: n2 refuses it and keeps its revision; n1, which
     // does not check signatures, applies it.
-    let v3 = [Component::sleeper("a"), Component::sleeper("b").env("REV", "3")];
+    let v3 = [
+        Component::sleeper("a"),
+        Component::sleeper("b").env("REV", "3"),
+    ];
     let unsigned = fleet.push(
         &[
             (&node_file(&n1), &node_yaml(&n1, &v3)),
@@ -315,8 +375,13 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
             message.contains(&unsigned) && message.contains("not signed"),
             "{message}"
         );
-        assert_eq!(applied_revision(&status), Some(second.as_str()), "{status}");
-        assert_eq!(describe(&n2.owned()), describe(&n2_before), "n2 applied an unsigned commit");
+        // n2's file was fine at the commit that broke n1's.
+        assert_eq!(applied_revision(&status), Some(bad.as_str()), "{status}");
+        assert_eq!(
+            describe(&n2.owned()),
+            describe(&n2_before),
+            "n2 applied an unsigned commit"
+        );
     });
 
     // The remote goes away: n1 says so, keeps its revision and its
@@ -324,18 +389,34 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
     let before = n1.owned();
     fleet.stop_serving();
     tokio::task::block_in_place(|| {
-        let status = wait_until("SpecSourceUnreachable on n1", CONVERGE_TIMEOUT, POLL, || {
-            let status = a1.try_status()?;
-            let unreachable = condition(&status, "SpecValid")
-                .is_some_and(|c| c["reason"] == "SpecSourceUnreachable");
-            unreachable.then_some(status)
-        });
+        let status = wait_until(
+            "SpecSourceUnreachable on n1",
+            CONVERGE_TIMEOUT,
+            POLL,
+            || {
+                let status = a1.try_status()?;
+                let unreachable = condition(&status, "SpecValid")
+                    .is_some_and(|c| c["reason"] == "SpecSourceUnreachable");
+                unreachable.then_some(status)
+            },
+        );
         let message = condition(&status, "SpecValid").unwrap()["message"].to_string();
-        assert!(message.contains(&unsigned), "names the kept commit: {message}");
-        assert_eq!(applied_revision(&status), Some(unsigned.as_str()), "{status}");
+        assert!(
+            message.contains(&unsigned),
+            "names the kept commit: {message}"
+        );
+        assert_eq!(
+            applied_revision(&status),
+            Some(unsigned.as_str()),
+            "{status}"
+        );
         let (code, _) = http_get(&a1.url, "/readyz").expect("/readyz answers");
         assert_eq!(code, 200, "a node whose remote is away keeps serving");
-        assert_eq!(describe(&n1.owned()), describe(&before), "n1 changed while cut off");
+        assert_eq!(
+            describe(&n1.owned()),
+            describe(&before),
+            "n1 changed while cut off"
+        );
         fleet.serve_again();
         wait_until("SpecValid=True on n1 again", CONVERGE_TIMEOUT, POLL, || {
             let status = a1.try_status()?;
@@ -355,8 +436,11 @@ fn fleet_render_and_validate_read_a_fleet_directory() {
         "spec:\n  metrics:\n    listen: 127.0.0.1:9501\n  containers: []\n",
     )
     .expect("write");
-    std::fs::write(root.join("nodes/n2.yaml"), "spec:\n  metrics:\n    listen: nowhere\n")
-        .expect("write");
+    std::fs::write(
+        root.join("nodes/n2.yaml"),
+        "spec:\n  metrics:\n    listen: nowhere\n",
+    )
+    .expect("write");
 
     let out = garage(&["fleet", "render", "--node", "n1", root.to_str().unwrap()]);
     assert!(out.status.success(), "{}", show(&out));

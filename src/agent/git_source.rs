@@ -80,7 +80,14 @@ pub async fn first_revision(
         label: source.label(),
         message,
     };
-    let fetched = match fetch(source.clone(), cache.clone(), signers.clone(), FETCH_TIMEOUT).await {
+    let fetched = match fetch(
+        source.clone(),
+        cache.clone(),
+        signers.clone(),
+        FETCH_TIMEOUT,
+    )
+    .await
+    {
         Ok(fetched) => fetched,
         Err(err) => {
             tracing::warn!(error = %crate::error_text::one_line(&err), "starting from the last fetched commit");
@@ -91,7 +98,8 @@ pub async fn first_revision(
                 .map_err(|_| unusable(crate::error_text::one_line(&err)))?
         }
     };
-    let text = render(source, &fetched).map_err(|message| unusable(format!("commit {}: {message}", fetched.commit)))?;
+    let text = render(source, &fetched)
+        .map_err(|message| unusable(format!("commit {}: {message}", fetched.commit)))?;
     Ok(FirstRevision {
         commit: fetched.commit,
         text,
@@ -137,7 +145,11 @@ impl Poller {
 
     /// One fetch, and what it changed.
     pub async fn poll(&mut self) -> Read {
-        if self.straggler.as_ref().is_some_and(|fetch| !fetch.is_finished()) {
+        if self
+            .straggler
+            .as_ref()
+            .is_some_and(|fetch| !fetch.is_finished())
+        {
             return Read::Unchanged;
         }
         let fetched = fetch(
@@ -190,8 +202,11 @@ impl Poller {
             Some(commit) => format!("{message}; keeping commit {commit}"),
             None => message,
         };
-        tracing::warn!(error = %message, "cannot fetch the node spec");
-        self.spec.failed(message, Input::SpecUnreachable)
+        let read = self.spec.failed(message.clone(), Input::SpecUnreachable);
+        if matches!(read, Read::Changed(_)) {
+            tracing::warn!(error = %message, "cannot fetch the node spec; the node keeps its last applied revision");
+        }
+        read
     }
 }
 

@@ -104,7 +104,10 @@ struct Start {
     path: PathBuf,
     text: String,
     revision: Option<String>,
-    git: Option<(GitSource, Option<Arc<crate::gitops::signature::AllowedSigners>>)>,
+    git: Option<(
+        GitSource,
+        Option<Arc<crate::gitops::signature::AllowedSigners>>,
+    )>,
 }
 
 async fn start(origin: &SpecOrigin, state_dir: &Path) -> Result<Start, AgentError> {
@@ -293,7 +296,10 @@ pub async fn run(
                 target_revision,
                 metrics.clone(),
             );
-            tasks.spawn(until_cancelled(cancel.clone(), poller.run(inputs_tx.clone())));
+            tasks.spawn(until_cancelled(
+                cancel.clone(),
+                poller.run(inputs_tx.clone()),
+            ));
         }
         None => {
             let (ticks_tx, ticks_rx) = mpsc::channel(8);

@@ -18,7 +18,7 @@ use super::source::FLEET_FILE;
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error(transparent)]
-    Document(#[from] DocumentError),
+    Document(Box<DocumentError>),
     #[error("{file}: the document is {found}, not a mapping (fix: write `apiVersion`, `kind`, `metadata` and `spec` keys at the top level)")]
     NotAMapping { file: String, found: &'static str },
     #[error("{file}: metadata.name is {written:?} but the file is node {node:?}'s (fix: remove metadata.name from the node file, or name the file after the node)")]
@@ -37,7 +37,7 @@ pub enum FleetError {
     Invalid {
         node: String,
         #[source]
-        source: SpecError,
+        source: Box<SpecError>,
     },
 }
 
@@ -68,9 +68,10 @@ pub fn render(fleet: Option<Layer<'_>>, node: Layer<'_>, name: &str) -> Result<S
     }
     json_patch::merge(&mut merged, &overlay);
     if merged.pointer("/metadata/name").is_none() {
-        let metadata = merged
-            .as_object_mut()
-            .map(|doc| doc.entry("metadata").or_insert_with(|| Value::Object(Default::default())));
+        let metadata = merged.as_object_mut().map(|doc| {
+            doc.entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()))
+        });
         if let Some(Value::Object(metadata)) = metadata {
             metadata.insert("name".into(), Value::String(name.to_string()));
         }
@@ -90,7 +91,7 @@ pub fn render_valid(
     let label = format!("{} (rendered)", node.label);
     let spec = spec::parse(&text, Path::new(&label)).map_err(|source| FleetError::Invalid {
         node: name.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     Ok((text, spec))
 }
@@ -144,14 +145,15 @@ fn read(path: &Path) -> Result<String, FleetError> {
         },
         other => FleetError::Invalid {
             node: path.display().to_string(),
-            source: other,
+            source: Box::new(other),
         },
     })
 }
 
 /// One file as a JSON value; it must hold a mapping.
 fn mapping(layer: Layer<'_>) -> Result<Value, FleetError> {
-    let (value, _) = document::locate::load(layer.text, Path::new(layer.label), &NODE_SPEC)?;
+    let (value, _) = document::locate::load(layer.text, Path::new(layer.label), &NODE_SPEC)
+        .map_err(|err| FleetError::Document(Box::new(err)))?;
     let found = match &value {
         Value::Object(_) => return Ok(value),
         Value::Null => "empty",
@@ -177,19 +179,33 @@ mod tests {
     #[test]
     fn the_overlay_merges_key_by_key_and_null_removes() {
         let node = "metadata:\n  labels:\n    fleet: null\n    room: garage\nspec:\n  metrics:\n    listen: 127.0.0.1:9500\n";
-        let text = render(Some(layer("fleet.yaml", FLEET)), layer("nodes/n1.yaml", node), "n1")
-            .expect("renders");
+        let text = render(
+            Some(layer("fleet.yaml", FLEET)),
+            layer("nodes/n1.yaml", node),
+            "n1",
+        )
+        .expect("renders");
         let value: Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(value["metadata"]["name"], "n1");
-        assert_eq!(value["metadata"]["labels"], serde_json::json!({"room": "garage"}));
+        assert_eq!(
+            value["metadata"]["labels"],
+            serde_json::json!({"room": "garage"})
+        );
         assert_eq!(value["spec"]["metrics"]["listen"], "127.0.0.1:9500");
-        assert_eq!(value["spec"]["reconcile"]["resyncPeriod"], "45s", "kept from the fleet");
+        assert_eq!(
+            value["spec"]["reconcile"]["resyncPeriod"], "45s",
+            "kept from the fleet"
+        );
     }
 
     #[test]
     fn a_node_file_may_not_name_another_node_or_be_a_list() {
-        let err = render(None, layer("nodes/n1.yaml", "metadata:\n  name: n2\n"), "n1")
-            .expect_err("mismatch");
+        let err = render(
+            None,
+            layer("nodes/n1.yaml", "metadata:\n  name: n2\n"),
+            "n1",
+        )
+        .expect_err("mismatch");
         assert!(err.to_string().contains("\"n2\""), "{err}");
         let err = render(None, layer("nodes/n1.yaml", "- a\n"), "n1").expect_err("list");
         assert!(err.to_string().contains("a list"), "{err}");
@@ -197,15 +213,23 @@ mod tests {
 
     #[test]
     fn a_syntax_error_names_the_file_it_is_in() {
-        let err = render(Some(layer("fleet.yaml", "spec: [\n")), layer("nodes/n1.yaml", "{}"), "n1")
-            .expect_err("bad YAML");
+        let err = render(
+            Some(layer("fleet.yaml", "spec: [\n")),
+            layer("nodes/n1.yaml", "{}"),
+            "n1",
+        )
+        .expect_err("bad YAML");
         assert!(err.to_string().contains("fleet.yaml"), "{err}");
     }
 
     #[test]
     fn the_rendered_spec_is_validated_as_a_node_spec() {
-        let (_, spec) = render_valid(Some(layer("fleet.yaml", FLEET)), layer("nodes/n1.yaml", "{}"), "n1")
-            .expect("valid");
+        let (_, spec) = render_valid(
+            Some(layer("fleet.yaml", FLEET)),
+            layer("nodes/n1.yaml", "{}"),
+            "n1",
+        )
+        .expect("valid");
         assert_eq!(spec.name(), "n1");
         let err = render_valid(
             Some(layer("fleet.yaml", FLEET)),

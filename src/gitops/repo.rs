@@ -4,6 +4,7 @@
 //! files read from that commit's tree within the document limits, and its
 //! signature checked. Blocking: the poller runs it on a blocking thread.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
@@ -15,6 +16,10 @@ use crate::document::limits::MAX_FILE_BYTES;
 
 use super::signature::{AllowedSigners, SignatureError};
 use super::source::{GitSource, FLEET_FILE};
+
+/// Branches and tags as the remote has them (a bare copy, like `git clone
+/// --bare`), moved even where the remote rewrote history.
+const MIRROR_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
 /// Why the repository could not be fetched or its ref resolved: nothing
 /// new is known, the node keeps its last applied revision.
@@ -86,9 +91,12 @@ pub fn fetch(source: &GitSource, cache: &Path, interrupt: &AtomicBool) -> Result
         message,
     };
     if let Ok(repo) = gix::open(cache) {
+        // The source's URL with a mirror's refspecs, whatever the copy's
+        // configuration says.
         let remote = repo
-            .find_remote("origin")
-            .map_err(|err| local_error(source, cache, err))?;
+            .remote_at(source.url.as_str())
+            .and_then(|remote| remote.with_refspecs(MIRROR_REFSPECS, Direction::Fetch))
+            .map_err(|err| fetch_error(err.to_string()))?;
         remote
             .connect(Direction::Fetch)
             .map_err(|err| fetch_error(err.to_string()))?
@@ -103,7 +111,13 @@ pub fn fetch(source: &GitSource, cache: &Path, interrupt: &AtomicBool) -> Result
         std::fs::remove_dir_all(cache).map_err(|err| local_error(source, cache, err))?;
     }
     if let Some(parent) = cache.parent() {
-        std::fs::create_dir_all(parent).map_err(|err| local_error(source, cache, err))?;
+        // Private, like the rest of the state directory (the node's key
+        // lives there too, and the identity refuses a directory others reach).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|err| local_error(source, cache, err))?;
     }
     let mut clone = gix::prepare_clone_bare(source.url.as_str(), cache)
         .map_err(|err| fetch_error(err.to_string()))?;
@@ -131,11 +145,10 @@ pub fn read(
     })
 }
 
-/// The commit `reference` names: a remote branch, a branch, a tag or a
-/// commit id, in that order.
+/// The commit `reference` names: a branch, a tag or a commit id, in that
+/// order.
 fn resolve<'repo>(repo: &'repo gix::Repository, reference: &str) -> Option<gix::Commit<'repo>> {
     let names = [
-        format!("refs/remotes/origin/{reference}"),
         format!("refs/heads/{reference}"),
         format!("refs/tags/{reference}"),
     ];
@@ -176,7 +189,8 @@ fn files(
         message: err.to_string(),
     })?;
     let node_path = source.node_path();
-    let node = blob_text(repo, &tree, &node_path)?.ok_or(CommitError::NoFile { path: node_path })?;
+    let node =
+        blob_text(repo, &tree, &node_path)?.ok_or(CommitError::NoFile { path: node_path })?;
     let fleet = blob_text(repo, &tree, FLEET_FILE)?;
     Ok(Files {
         fleet,

@@ -41,7 +41,10 @@ pub enum SignatureError {
     #[error("the commit is signed by {fingerprint}, which the allowed signers file does not list")]
     UnknownSigner { fingerprint: String },
     #[error("the commit's signature by {fingerprint} does not verify: {message}")]
-    Invalid { fingerprint: String, message: String },
+    Invalid {
+        fingerprint: String,
+        message: String,
+    },
 }
 
 /// The keys whose commits are applied.
@@ -106,7 +109,11 @@ impl AllowedSigners {
     /// Checks a commit's armored `signature` over `signed` (the commit
     /// object without its signature header); returns the signer's
     /// fingerprint.
-    pub fn verify(&self, signature: Option<&[u8]>, signed: &[u8]) -> Result<String, SignatureError> {
+    pub fn verify(
+        &self,
+        signature: Option<&[u8]>,
+        signed: &[u8],
+    ) -> Result<String, SignatureError> {
         let signature = signature.ok_or(SignatureError::Unsigned)?;
         let signature = SshSig::from_pem(signature).map_err(|err| SignatureError::NotSsh {
             message: err.to_string(),
@@ -140,11 +147,13 @@ mod tests {
     use super::*;
 
     // A key made by `ssh-keygen -t ed25519` for these tests only.
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3xRu5zfk5g7I5wCdTZG8ct8BM0sSJB7/MqEZBHij6G test";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH3xRu5zfk5g7I5wCdTZG8ct8BM0sSJB7/MqEZBHij6G test";
 
     #[test]
     fn allowed_signers_lines_with_principals_and_comments_parse() {
-        let text = format!("# the fleet's operators\n\nops@example.org namespaces=\"git\" {KEY}\n{KEY}\n");
+        let text =
+            format!("# the fleet's operators\n\nops@example.org namespaces=\"git\" {KEY}\n{KEY}\n");
         let signers = AllowedSigners::parse(&text, "signers").expect("parses");
         assert_eq!(signers.keys.len(), 2);
     }
@@ -160,9 +169,15 @@ mod tests {
     #[test]
     fn an_unsigned_or_garbled_signature_is_refused() {
         let signers = AllowedSigners::parse(KEY, "signers").expect("parses");
-        assert!(matches!(signers.verify(None, b"tree 0\n"), Err(SignatureError::Unsigned)));
+        assert!(matches!(
+            signers.verify(None, b"tree 0\n"),
+            Err(SignatureError::Unsigned)
+        ));
         let err = signers
-            .verify(Some(b"-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n"), b"tree 0\n")
+            .verify(
+                Some(b"-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n"),
+                b"tree 0\n",
+            )
             .expect_err("not ssh");
         assert!(matches!(err, SignatureError::NotSsh { .. }), "{err}");
     }

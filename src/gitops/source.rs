@@ -43,9 +43,7 @@ impl GitSource {
     /// repository per URL.
     pub fn cache_dir(&self, state_dir: &Path) -> PathBuf {
         let digest = Sha256::digest(self.url.as_bytes());
-        state_dir
-            .join("git")
-            .join(hex::encode(&digest[..8]))
+        state_dir.join("git").join(hex::encode(&digest[..8]))
     }
 
     /// How the spec is named in messages: `URL@REF:nodes/n1.yaml`.
