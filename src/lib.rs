@@ -11,6 +11,7 @@ pub mod document;
 pub mod energy;
 pub mod error_text;
 pub mod gateway_link;
+pub mod gc;
 pub mod geo;
 pub mod gitops;
 pub mod gpu;

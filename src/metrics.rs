@@ -26,6 +26,9 @@ pub struct AgentMetrics {
     pub spec_reloads: IntCounterVec,
     pub spec_revision: IntGaugeVec,
     pub git_syncs: IntCounterVec,
+    pub gc_removed_images: IntCounterVec,
+    pub gc_reclaimed_bytes: IntCounter,
+    pub gc_disk_used_ratio: Gauge,
     pub coordinator_reports: IntCounterVec,
     pub coordinator_last_report: Gauge,
     pub network_job_claims: IntCounterVec,
@@ -162,6 +165,24 @@ impl AgentMetrics {
                 &["result"],
             )
             .expect("valid metric"),
+            gc_removed_images: IntCounterVec::new(
+                Opts::new(
+                    "garage_gc_removed_images_total",
+                    "Image references spec.gc removed, by reason (max-age, disk-pressure).",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+            gc_reclaimed_bytes: IntCounter::new(
+                "garage_gc_reclaimed_bytes_total",
+                "Bytes of the images spec.gc removed, as the engine sized them.",
+            )
+            .expect("valid metric"),
+            gc_disk_used_ratio: Gauge::new(
+                "garage_gc_disk_used_ratio",
+                "Used share of the engine's data filesystem at the last collection (0 to 1).",
+            )
+            .expect("valid metric"),
             coordinator_reports: IntCounterVec::new(
                 Opts::new(
                     "garage_coordinator_reports_total",
@@ -285,6 +306,9 @@ impl AgentMetrics {
             Box::new(self.spec_reloads.clone()),
             Box::new(self.spec_revision.clone()),
             Box::new(self.git_syncs.clone()),
+            Box::new(self.gc_removed_images.clone()),
+            Box::new(self.gc_reclaimed_bytes.clone()),
+            Box::new(self.gc_disk_used_ratio.clone()),
             Box::new(self.coordinator_reports.clone()),
             Box::new(self.coordinator_last_report.clone()),
             Box::new(self.network_job_claims.clone()),
@@ -314,6 +338,12 @@ impl AgentMetrics {
     /// Exports every label combination from the start, so rates and absent
     /// series behave (Prometheus' advice for known label sets).
     fn initialise_label_sets(&self) {
+        for reason in [
+            crate::gc::policy::Reason::MaxAge,
+            crate::gc::policy::Reason::DiskPressure,
+        ] {
+            self.gc_removed_images.with_label_values(&[reason.as_str()]);
+        }
         for result in [RESULT_SUCCESS, RESULT_ERROR] {
             self.reconciles.with_label_values(&[result]);
             self.spec_reloads.with_label_values(&[result]);

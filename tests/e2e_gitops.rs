@@ -298,6 +298,7 @@ async fn agents_follow_their_files_in_a_fleet_repository() {
         wait_applied(&a1, &second, CONVERGED_WITHIN);
         let took = pushed.elapsed();
         assert!(took <= CONVERGED_WITHIN, "n1 converged after {took:?}");
+        eprintln!("n1 converged {took:?} after the push (poll interval {POLL_INTERVAL:?})");
         let b_after = n1.owned()["b"].id.clone();
         assert_ne!(b_after, b_before, "n1's b was recreated");
         // n2 sees the commit (its file did not change): nothing recreated.

@@ -226,6 +226,16 @@ pub async fn run(
         }
         None => None,
     };
+    // spec.gc too.
+    let collector = spec.gc().map(|settings| {
+        crate::gc::Collector::new(
+            Arc::clone(&runtime),
+            &node,
+            settings,
+            state_dir,
+            metrics.clone(),
+        )
+    });
     // spec.power is read at start, like spec.coordinator and spec.jobs.
     let energy = EnergyMonitor::for_host(spec.power(), metrics.clone());
     let heartbeats = client.clone().map(|client| {
@@ -319,6 +329,9 @@ pub async fn run(
     );
     tasks.spawn(until_cancelled(cancel.clone(), events));
     tasks.spawn(until_cancelled(cancel.clone(), energy.clone().run()));
+    if let Some(collector) = collector {
+        tasks.spawn(until_cancelled(cancel.clone(), collector.run()));
+    }
     if let Some(heartbeats) = heartbeats {
         tasks.spawn(until_cancelled(cancel.clone(), heartbeats));
     }

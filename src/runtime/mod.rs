@@ -153,6 +153,12 @@ pub enum RuntimeError {
         #[source]
         source: EngineCause,
     },
+    #[error("removing image {image} failed")]
+    RemoveImage {
+        image: String,
+        #[source]
+        source: EngineCause,
+    },
     #[error("creating container {name} failed")]
     Create {
         name: String,

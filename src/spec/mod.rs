@@ -12,6 +12,7 @@ mod container_fields;
 pub mod container_spec;
 pub mod gateway;
 mod gateway_settings;
+pub mod gc;
 mod host_images;
 mod job_settings;
 pub mod jobs;

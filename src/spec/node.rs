@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use super::container_spec::{ComponentKind, ContainerSpec, RestartPolicy};
 use super::gateway::GatewaySettings;
+use super::gc::GcSettings;
 use super::host_images::HostImages;
 use super::jobs::JobSettings;
 use super::model_ref::HubModel;
@@ -32,6 +33,7 @@ pub struct NodeSpec {
     pub(super) worker_model: Option<WorkerModel>,
     pub(super) jobs: JobSettings,
     pub(super) gateway: GatewaySettings,
+    pub(super) gc: Option<GcSettings>,
 }
 
 /// The model `spec.worker` serves, as written (already validated).
@@ -130,6 +132,11 @@ impl NodeSpec {
     /// `spec.gateway`: serving the network's OpenAI endpoint over the link.
     pub fn gateway(&self) -> &GatewaySettings {
         &self.gateway
+    }
+
+    /// `spec.gc`: removing unused images; `None` when off.
+    pub fn gc(&self) -> Option<GcSettings> {
+        self.gc
     }
 }
 

@@ -89,6 +89,9 @@ pub struct Spec {
     /// Serving the network's OpenAI gateway through this node's worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<Gateway>,
+    /// Removing images the node's components no longer use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc: Option<super::gc::Gc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -90,6 +90,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
     let components = component::components(&c, doc, node_gpu, metrics_listen)?;
     let jobs = job_settings(&c, doc)?;
     let gateway = gateway_settings(&c, doc)?;
+    let gc = super::gc::gc_settings(&c, spec.gc.as_ref())?;
     Ok(NodeSpec {
         name: name.clone(),
         generation: generation(doc),
@@ -105,6 +106,7 @@ pub(super) fn validate(doc: &NodeDocument, at: &Locations) -> Result<NodeSpec, S
         worker_model: worker_model(doc),
         jobs,
         gateway,
+        gc,
     })
 }
 

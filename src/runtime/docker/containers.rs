@@ -83,7 +83,7 @@ impl DockerRuntime {
     }
 
     /// The client, with its API version negotiated once the engine answers.
-    async fn docker(&self) -> Result<Docker, RuntimeError> {
+    pub(super) async fn docker(&self) -> Result<Docker, RuntimeError> {
         let client = self.lock().clone();
         if client.negotiated {
             return Ok(client.docker);
@@ -102,6 +102,11 @@ impl DockerRuntime {
             negotiated: true,
         };
         Ok(docker)
+    }
+
+    /// Forgets that `image` is present (it is being removed).
+    pub(super) fn forget_image(&self, image: &str) {
+        self.images().remove(image);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Client> {

@@ -5,6 +5,7 @@
 
 mod containers;
 mod create_body;
+mod images;
 mod jobs;
 mod podman_health;
 
@@ -13,6 +14,7 @@ use std::fmt;
 use bollard::errors::Error as BollardError;
 
 pub use containers::DockerRuntime;
+pub use images::{ImageFacts, ImageUse};
 pub use jobs::PodmanJobEngine;
 
 /// A failed Docker-API call: reads as the engine's own message when the

@@ -1,0 +1,154 @@
+//! Disk hygiene (issue 18, `spec.gc`) on the real engine: the agent
+//! removes the images its containers stopped using, past the disk
+//! watermark, and keeps an image another container still uses, an image
+//! it never used, and the images of its running components.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+/// Images built for this test, removed when dropped (by the run label).
+struct TestImages;
+
+impl TestImages {
+    /// A distinct image (its own id) named `garage-test/gc-<run>-<name>:1`.
+    fn build(name: &str) -> String {
+        let tag = format!("garage-test/gc-{}-{name}:1", run_id());
+        let dockerfile = format!(
+            "FROM {IMAGE}\nLABEL {RUN_LABEL}={run} gc.image={name}\n",
+            run = run_id()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+        docker_ok(&["build", "-q", "-t", &tag, dir.path().to_str().unwrap()]);
+        tag
+    }
+}
+
+impl Drop for TestImages {
+    fn drop(&mut self) {
+        let listed = docker(&[
+            "images",
+            "-q",
+            "--filter",
+            &format!("label={RUN_LABEL}={}", run_id()),
+        ]);
+        for id in String::from_utf8_lossy(&listed.stdout).lines() {
+            let _ = docker(&["rmi", "-f", id]);
+        }
+    }
+}
+
+fn image_exists(reference: &str) -> bool {
+    docker(&["image", "inspect", reference]).status.success()
+}
+
+/// The node's spec with `components` on the given images, collecting every
+/// second with a watermark any disk is above.
+fn spec(node: &Node, components: &[(&str, &str)]) -> String {
+    let comps: Vec<Component> = components
+        .iter()
+        .map(|(name, _)| Component::sleeper(name))
+        .collect();
+    let mut yaml = node.yaml(&comps);
+    for (name, image) in components {
+        yaml = yaml.replace(
+            &format!("- name: {name}\n      image: {IMAGE}\n"),
+            &format!("- name: {name}\n      image: {image}\n"),
+        );
+    }
+    yaml.replacen(
+        "spec:\n",
+        "spec:\n  gc:\n    interval: 1s\n    minAge: 0s\n    highPercent: 1\n    lowPercent: 0\n",
+        1,
+    )
+}
+
+#[test]
+fn unused_owned_images_go_and_images_in_use_or_not_ours_stay() {
+    let node = Node::new("gc");
+    let _images = TestImages;
+    let old = TestImages::build("old");
+    let shared = TestImages::build("shared");
+    let kept = TestImages::build("kept");
+    let unrelated = TestImages::build("unrelated");
+
+    node.write_atomic(&spec(&node, &[("a", &old), ("b", &kept), ("c", &shared)]));
+    let mut agent = Agent::start(&node);
+    agent.wait_serving();
+    node.wait_running(&["a", "b", "c"], CONVERGE_TIMEOUT);
+    let records = node.dir.path().join(".garage/gc/images.json");
+    wait_until(
+        "the images recorded as the node's",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || {
+            let text = std::fs::read_to_string(&records).ok()?;
+            (text.contains(&old) && text.contains(&shared)).then_some(())
+        },
+    );
+
+    // Someone else's container takes `shared` into use.
+    let foreign = format!("t{}-foreign-gc", run_id());
+    docker_ok(&["run", "-d", "--name", &foreign, &shared, "sleep", "3600"]);
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let foreign = Remove(foreign);
+
+    node.write_atomic(&spec(&node, &[("b", &kept)]));
+    wait_until("the unused image removed", CONVERGE_TIMEOUT, POLL, || {
+        (!image_exists(&old)).then_some(())
+    });
+    // Two more passes: nothing else goes.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(
+        image_exists(&kept),
+        "the image of a running component was removed"
+    );
+    assert!(
+        image_exists(&shared),
+        "an image another container uses was removed"
+    );
+    assert!(
+        image_exists(&unrelated),
+        "an image the node never used was removed"
+    );
+    let metrics = agent.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "garage_gc_removed_images_total",
+            &[("reason", "disk-pressure")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        metric(&metrics, "garage_gc_reclaimed_bytes_total", &[]).is_some_and(|b| b > 0.0),
+        "{metrics}"
+    );
+    let log = agent.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("removed an image the node no longer uses")
+                && l.contains(&old)
+                && l.contains("disk-pressure")),
+        "the removal is logged with its reason:\n{log}"
+    );
+
+    // Once the other container is gone, `shared` is the node's unused image.
+    drop(foreign);
+    wait_until(
+        "the image no longer in use removed",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || (!image_exists(&shared)).then_some(()),
+    );
+    assert!(image_exists(&kept) && image_exists(&unrelated));
+}
