@@ -5,15 +5,20 @@
 
 use crate::runtime::labels;
 use crate::runtime::{ContainerRuntime, DesiredComponent, RuntimeError};
+use crate::spec::RolloutSettings;
 
-use super::plan::{Action, Step};
+use super::plan::{Action, Cause, Step};
+use super::rollout;
 
-/// Runs `step`; `desired` is the component's spec (absent for orphans).
+/// Runs `step`; `desired` is the component's spec (absent for orphans). A
+/// changed configuration is rolled out (`rollout`); a dead container is
+/// replaced.
 pub async fn execute<R: ContainerRuntime>(
     runtime: &R,
     node: &str,
     desired: Option<&DesiredComponent>,
     step: &Step,
+    rollout: RolloutSettings,
 ) -> Result<(), RuntimeError> {
     match (step.action, desired) {
         (Action::Remove, _) => remove_existing(runtime, step).await,
@@ -22,6 +27,10 @@ pub async fn execute<R: ContainerRuntime>(
             None => Ok(()),
         },
         (Action::Create, Some(component)) => create_and_start(runtime, node, component).await,
+        (Action::Recreate, Some(component)) if is_change(&step.cause) => match &step.container_id {
+            Some(old_id) => rollout::roll_out(runtime, node, component, old_id, rollout).await,
+            None => create_and_start(runtime, node, component).await,
+        },
         (Action::Recreate, Some(component)) => {
             runtime.ensure_image(&component.container().image).await?;
             remove_existing(runtime, step).await?;
@@ -30,6 +39,14 @@ pub async fn execute<R: ContainerRuntime>(
         // A create or recreate always comes with its component; nothing to do otherwise.
         (Action::Create | Action::Recreate, None) => Ok(()),
     }
+}
+
+/// A new configuration, as opposed to a container to replace as it was.
+fn is_change(cause: &Cause) -> bool {
+    matches!(
+        cause,
+        Cause::ConfigChanged { .. } | Cause::HashVersionChanged { .. }
+    )
 }
 
 async fn remove_existing<R: ContainerRuntime>(

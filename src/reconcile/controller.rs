@@ -113,6 +113,9 @@ impl<R: ContainerRuntime> Controller<R> {
             {
                 record.backoff.reset();
                 record.crash_pending = false;
+                if record.failed_rollout.take().is_some() {
+                    record.last_error = None;
+                }
             }
         }
         let generation = target.generation.clone();
@@ -175,8 +178,13 @@ impl<R: ContainerRuntime> Controller<R> {
         let now = Instant::now();
         let mut next_wakeup: Option<Instant> = None;
         let mut dispatched = 0;
+        let mut held = 0;
         for step in &plan.steps {
             if self.busy.contains(&step.component) {
+                continue;
+            }
+            if self.rolled_back(&target, step) {
+                held += 1;
                 continue;
             }
             if let Some(at) = self.charge_and_hold_until(&target, step, &observed, now) {
@@ -198,13 +206,26 @@ impl<R: ContainerRuntime> Controller<R> {
         self.memory
             .retain(|name, _| busy.contains(name) || wanted.contains(name.as_str()));
         let converged = plan.is_empty() && self.busy.is_empty();
-        self.publish(&target, &observed, &plan, converged, now);
+        self.publish(&target, &observed, plan.steps.len() - held, converged, now);
         Ok(PassOutcome {
             plan,
             dispatched,
             converged,
             next_wakeup,
         })
+    }
+
+    /// Whether `step` is the change whose rollout failed (held back until
+    /// the component's configuration changes again).
+    fn rolled_back(&self, target: &Target, step: &Step) -> bool {
+        let failed = self
+            .memory
+            .get(&step.component)
+            .and_then(|record| record.failed_rollout.as_ref());
+        step.action == Action::Recreate
+            && failed.is_some_and(|(hash, _)| {
+                target.config_hashes().get(step.component.as_str()) == Some(&hash.as_str())
+            })
     }
 
     /// Charges a crash to the component's backoff (once per crash) and
@@ -301,7 +322,8 @@ impl<R: ContainerRuntime> Controller<R> {
                 .components
                 .iter()
                 .find(|c| c.name == step.component);
-            let result = apply::execute(runtime.as_ref(), &node, desired, &step).await;
+            let rollout = target.settings.rollout;
+            let result = apply::execute(runtime.as_ref(), &node, desired, &step, rollout).await;
             StepDone { step, result }
         });
         self.tasks.insert(task.id(), component);
@@ -339,8 +361,22 @@ impl<R: ContainerRuntime> Controller<R> {
             }
             Err(err) => {
                 tracing::warn!(component = %step.component, action = step.action.as_str(), error = %one_line(&err), "step failed");
-                record.last_error = Some(one_line(&err));
-                record.backoff.record_failure(now);
+                if let RuntimeError::RolloutFailed { .. } = &err {
+                    // Not a crash: no backoff; held until the spec changes.
+                    let hash = target
+                        .config_hashes()
+                        .get(step.component.as_str())
+                        .map(|h| h.to_string());
+                    let revision = target
+                        .revision
+                        .clone()
+                        .unwrap_or_else(|| target.generation.clone());
+                    record.last_error = Some(format!("revision {revision}: {}", one_line(&err)));
+                    record.failed_rollout = hash.map(|hash| (hash, revision));
+                } else {
+                    record.last_error = Some(one_line(&err));
+                    record.backoff.record_failure(now);
+                }
                 self.failed_since_last_pass = true;
             }
         }
@@ -388,11 +424,12 @@ impl<R: ContainerRuntime> Controller<R> {
         !self.in_flight.is_empty()
     }
 
+    /// `planned`: the plan's steps that may still run (not rolled back).
     fn publish(
         &self,
         target: &Target,
         observed: &[ObservedContainer],
-        plan: &Plan,
+        planned: usize,
         converged: bool,
         now: Instant,
     ) {
@@ -405,7 +442,7 @@ impl<R: ContainerRuntime> Controller<R> {
             now,
             converged,
         );
-        let pending = plan.steps.len() + self.busy.len();
+        let pending = planned + self.busy.len();
         self.update_status(|status| {
             projection::pass_done(status, target, components, pending, converged);
         });

@@ -44,6 +44,7 @@ fn target(components: Vec<DesiredComponent>) -> Target {
                 max: Duration::from_secs(300),
                 reset_after: Duration::from_secs(600),
             },
+            rollout: Default::default(),
         },
     }
 }
@@ -354,4 +355,86 @@ async fn a_stopped_container_shows_why_and_its_last_output() {
     let text = status.borrow().render();
     assert!(text.contains("argument list too long"), "{text}");
     assert!(text.contains("  | fatal: no model"), "{text}");
+}
+
+/// `component("a")` with `env REV=rev`: a new configuration per `rev`.
+fn revision(rev: &str) -> DesiredComponent {
+    DesiredComponent::new(
+        "a",
+        ComponentKind::Extra,
+        RestartPolicy::Always,
+        ContainerSpec {
+            image: IMAGE.into(),
+            env: [("REV".to_string(), rev.to_string())].into(),
+            ..ContainerSpec::default()
+        },
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollout_that_never_gets_ready_is_rolled_back_and_held_until_the_spec_changes() {
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    controller.set_target(target(vec![revision("1")]));
+    converge(&mut controller).await;
+    let old = id_of(&fake, "a");
+
+    // Revision 2's container dies as soon as it starts.
+    let mut broken = target(vec![revision("2")]);
+    broken.revision = Some("c0ffee".into());
+    controller.set_target(broken);
+    let outcome = controller.pass().await.unwrap();
+    assert_eq!(outcome.dispatched, 1, "{outcome:?}");
+    let killer = {
+        let fake = Arc::clone(&fake);
+        let old = old.clone();
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                let new = fake
+                    .snapshot()
+                    .into_iter()
+                    .find(|(id, (_, state))| *id != old && *state == ContainerState::Running);
+                if let Some((id, _)) = new {
+                    fake.exit(&id, 1);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    assert!(controller.finish_one().await);
+    killer.await.unwrap();
+    assert_eq!(
+        fake.snapshot().keys().collect::<Vec<_>>(),
+        [&old],
+        "only the old container is left"
+    );
+    assert_eq!(fake.snapshot()[&old].1, ContainerState::Running);
+
+    // Held: no retry, the node ready, Degraded names the revision.
+    let held = controller.pass().await.unwrap();
+    assert_eq!(held.dispatched, 0, "{held:?}");
+    let status = controller.status().borrow().clone();
+    assert!(status.is_ready(), "{status:?}");
+    let degraded = status
+        .condition(super::status::ConditionType::Degraded)
+        .unwrap();
+    assert_eq!(degraded.reason, "RolloutFailed");
+    assert!(degraded.message.contains("c0ffee"), "{}", degraded.message);
+    assert_eq!(
+        status.components[0].rollout_failed.as_deref(),
+        Some("c0ffee")
+    );
+
+    // A new revision rolls forward.
+    controller.set_target(target(vec![revision("3")]));
+    converge(&mut controller).await;
+    let left = fake.snapshot();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        !left.contains_key(&old),
+        "the old container went after the new was ready"
+    );
+    let status = controller.status().borrow().clone();
+    assert!(status.components[0].rollout_failed.is_none(), "{status:?}");
 }

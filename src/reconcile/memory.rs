@@ -21,6 +21,10 @@ pub(super) struct ComponentMemory {
     /// Why the component's container last stopped, and which run of which
     /// container that was (id, start time), so each stop is read once.
     pub(super) termination: Option<(String, Option<String>, Termination)>,
+    /// The configuration hash whose rollout failed, and the revision (git
+    /// commit, or spec generation) it came from: not tried again until the
+    /// component's configuration changes.
+    pub(super) failed_rollout: Option<(String, String)>,
 }
 
 impl ComponentMemory {
@@ -33,6 +37,7 @@ impl ComponentMemory {
             last_error: None,
             seen: false,
             termination: None,
+            failed_rollout: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Converging the engine to the desired state: the target it is told
 //! (`target`, the spec lowered onto this host by `lower`), pure planning
-//! (`plan`), execution (`apply`), restart backoff (`backoff`), what it
+//! (`plan`), execution (`apply`, with `rollout` for changed components), restart backoff (`backoff`), what it
 //! remembers per component (`memory`), the status it projects
 //! (`projection` onto `status`) and the loop that ties them together
 //! (`controller`).
@@ -12,6 +12,7 @@ pub mod lower;
 mod memory;
 pub mod plan;
 mod projection;
+pub mod rollout;
 pub mod status;
 pub mod target;
 

@@ -99,6 +99,9 @@ pub(super) fn component_statuses(
                 last_termination: record
                     .and_then(|r| r.termination.as_ref())
                     .map(|(_, _, termination)| termination.clone()),
+                rollout_failed: record
+                    .and_then(|r| r.failed_rollout.as_ref())
+                    .map(|(_, revision)| revision.clone()),
             }
         })
         .collect()
@@ -179,15 +182,18 @@ pub(super) fn pass_done(
         .filter(|(desired, status)| !is_settled(desired.restart, status))
         .map(|(_, status)| status.name.as_str())
         .collect();
-    let (ready, ready_reason, ready_message) = match (converged, not_ready.is_empty()) {
-        (true, true) => (true, "AllRunning", "every component is running".to_string()),
-        (false, true) => (false, "Converging", "steps are pending".to_string()),
-        (_, false) => (
-            false,
-            "ComponentsNotReady",
-            format!("not running or not healthy: {}", not_ready.join(", ")),
-        ),
-    };
+    // A rolled-back change leaves nothing pending: the previous containers
+    // serve, so the node stays ready (Degraded says what failed).
+    let (ready, ready_reason, ready_message) =
+        match (converged || pending == 0, not_ready.is_empty()) {
+            (true, true) => (true, "AllRunning", "every component is running".to_string()),
+            (false, true) => (false, "Converging", "steps are pending".to_string()),
+            (_, false) => (
+                false,
+                "ComponentsNotReady",
+                format!("not running or not healthy: {}", not_ready.join(", ")),
+            ),
+        };
     status.set_condition(ConditionType::Ready, ready, ready_reason, ready_message);
     if pending == 0 {
         status.set_condition(
@@ -208,12 +214,12 @@ pub(super) fn pass_done(
             "no component is failing",
         );
     } else {
-        status.set_condition(
-            ConditionType::Degraded,
-            true,
-            "ComponentFailing",
-            failing.join("; "),
-        );
+        let reason = if components.iter().any(|c| c.rollout_failed.is_some()) {
+            "RolloutFailed"
+        } else {
+            "ComponentFailing"
+        };
+        status.set_condition(ConditionType::Degraded, true, reason, failing.join("; "));
     }
     if converged {
         status.last_applied_generation = Some(target.generation.clone());

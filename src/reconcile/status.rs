@@ -85,6 +85,10 @@ pub struct ComponentStatus {
     /// the last lines it wrote.
     #[serde(default)]
     pub last_termination: Option<Termination>,
+    /// The revision (git commit, or spec generation) whose rollout failed:
+    /// the previous container runs on until the spec changes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_failed: Option<String>,
 }
 
 impl ComponentStatus {

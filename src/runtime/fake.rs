@@ -244,6 +244,12 @@ impl ContainerRuntime for FakeRuntime {
         Ok(())
     }
 
+    async fn stop(&self, id: &str) -> Result<(), RuntimeError> {
+        self.lock().calls.push(format!("stop {id}"));
+        self.exit(id, 0);
+        Ok(())
+    }
+
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let mut inner = self.lock();
         inner.calls.push(format!("remove {id}"));

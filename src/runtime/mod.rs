@@ -171,6 +171,14 @@ pub enum RuntimeError {
         #[source]
         source: EngineCause,
     },
+    #[error("the rollout of {component} failed: {reason}; the previous container runs on, and this configuration is not tried again until the spec changes")]
+    RolloutFailed { component: String, reason: String },
+    #[error("stopping container {id} failed")]
+    Stop {
+        id: String,
+        #[source]
+        source: EngineCause,
+    },
     #[error("removing container {id} failed")]
     Remove {
         id: String,
@@ -216,6 +224,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     ) -> impl Future<Output = Result<String, RuntimeError>> + Send;
 
     fn start(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+
+    /// Stops a container and keeps it (to start again); a stopped or
+    /// missing one is fine.
+    fn stop(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
     /// Force-removes a container and its anonymous volumes; a missing one is fine.
     fn remove(&self, id: &str) -> impl Future<Output = Result<(), RuntimeError>> + Send;

@@ -51,6 +51,10 @@ pub const RESYNC_PERIOD: DurationRange = range(Duration::from_millis(100), DAY);
 pub const BACKOFF_INITIAL: DurationRange = range(Duration::from_millis(100), HOUR);
 /// `spec.reconcile.backoff.max`.
 pub const BACKOFF_MAX: DurationRange = range(Duration::from_millis(100), DAY);
+/// `spec.reconcile.rollout.readinessTimeout`.
+pub const ROLLOUT_READINESS_TIMEOUT: DurationRange = range(Duration::from_millis(100), DAY);
+/// `spec.reconcile.rollout.minReady`.
+pub const ROLLOUT_MIN_READY: DurationRange = range(Duration::ZERO, HOUR);
 /// `spec.reconcile.backoff.resetAfter`.
 pub const BACKOFF_RESET_AFTER: DurationRange = range(Duration::ZERO, DAY);
 /// `healthCheck.interval` and `healthCheck.timeout` (Docker's minimum is 1ms).

@@ -46,7 +46,7 @@ pub use jobs::{JobKind, JobSettings};
 pub use model_ref::{HubModel, ModelRef, ModelRefError};
 pub use node::{GpuWant, NodeSpec, PodmanHost, UnresolvedComponent, WorkerModel};
 pub use power::{HttpSource, PowerSettings, ProductionSource, SolarSettings};
-pub use settings::{BackoffSettings, ReconcileSettings};
+pub use settings::{BackoffSettings, ReconcileSettings, RolloutSettings};
 pub use types::NodeDocument;
 
 /// The node spec's errors: the document error, placed in node.yaml.

@@ -22,11 +22,30 @@ impl Default for BackoffSettings {
     }
 }
 
+/// How a changed component is rolled out: the new container must be ready
+/// within `readiness_timeout` (healthy where it has a health check, and
+/// running for `min_ready`), or the previous one is restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RolloutSettings {
+    pub readiness_timeout: Duration,
+    pub min_ready: Duration,
+}
+
+impl Default for RolloutSettings {
+    fn default() -> Self {
+        RolloutSettings {
+            readiness_timeout: Duration::from_secs(120),
+            min_ready: Duration::from_secs(2),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReconcileSettings {
     /// Full re-list and converge even when nothing signalled a change.
     pub resync: Duration,
     pub backoff: BackoffSettings,
+    pub rollout: RolloutSettings,
 }
 
 impl Default for ReconcileSettings {
@@ -34,6 +53,7 @@ impl Default for ReconcileSettings {
         ReconcileSettings {
             resync: Duration::from_secs(30),
             backoff: BackoffSettings::default(),
+            rollout: RolloutSettings::default(),
         }
     }
 }

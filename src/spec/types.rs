@@ -309,6 +309,10 @@ pub struct Reconcile {
     /// Restart backoff for crashing containers.
     #[serde(default)]
     pub backoff: Backoff,
+    /// Changed components: the new container must be ready before the old
+    /// goes, or the old comes back.
+    #[serde(default)]
+    pub rollout: Rollout,
 }
 
 impl Default for Reconcile {
@@ -316,8 +320,43 @@ impl Default for Reconcile {
         Reconcile {
             resync_period: default_resync(),
             backoff: Backoff::default(),
+            rollout: Rollout::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rollout {
+    /// How long a changed component's new container may take to be ready
+    /// (healthy where it has a health check) before the previous container
+    /// is restored and the change is not tried again until the spec
+    /// changes (default `2m`).
+    #[serde(default = "default_readiness_timeout")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub readiness_timeout: String,
+    /// How long the new container must run, healthy, to count as ready
+    /// (default `2s`).
+    #[serde(default = "default_min_ready")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub min_ready: String,
+}
+
+impl Default for Rollout {
+    fn default() -> Self {
+        Rollout {
+            readiness_timeout: default_readiness_timeout(),
+            min_ready: default_min_ready(),
+        }
+    }
+}
+
+fn default_readiness_timeout() -> String {
+    "2m".into()
+}
+
+fn default_min_ready() -> String {
+    "2s".into()
 }
 
 fn default_resync() -> String {

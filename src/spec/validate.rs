@@ -20,7 +20,7 @@ use super::model_ref::HubModel;
 use super::names;
 use super::node::{GpuWant, NodeSpec, PodmanHost, WorkerModel};
 use super::power;
-use super::settings::{BackoffSettings, ReconcileSettings};
+use super::settings::{BackoffSettings, ReconcileSettings, RolloutSettings};
 use super::types::{GpuMode, GpuSelection, NodeDocument, Reconcile};
 use super::SpecError;
 
@@ -249,7 +249,23 @@ fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSetting
             "make `initial` smaller than `max`",
         ));
     }
-    Ok(ReconcileSettings { resync, backoff })
+    let rollout = RolloutSettings {
+        readiness_timeout: c.duration(
+            "spec.reconcile.rollout.readinessTimeout",
+            &r.rollout.readiness_timeout,
+            limits::ROLLOUT_READINESS_TIMEOUT,
+        )?,
+        min_ready: c.duration(
+            "spec.reconcile.rollout.minReady",
+            &r.rollout.min_ready,
+            limits::ROLLOUT_MIN_READY,
+        )?,
+    };
+    Ok(ReconcileSettings {
+        resync,
+        backoff,
+        rollout,
+    })
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use bollard::errors::Error as BollardError;
 use bollard::models::{ContainerSummary, HealthStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, EventsOptions, ListContainersOptions,
-    LogsOptionsBuilder, RemoveContainerOptions,
+    LogsOptionsBuilder, RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures::stream::BoxStream;
@@ -20,6 +20,10 @@ use crate::runtime::{
     labels, ContainerRuntime, ContainerSpec, ContainerState, EngineCause, Health,
     ObservedContainer, RuntimeError, RuntimeEvent, Termination, LOG_LINE_MAX, LOG_TAIL_LINES,
 };
+
+/// How long a stopped container gets between SIGTERM and SIGKILL (Docker's
+/// own default).
+const STOP_GRACE_SECONDS: i32 = 10;
 
 /// A connection to one Docker-API engine (Docker or podman).
 ///
@@ -288,6 +292,23 @@ impl ContainerRuntime for DockerRuntime {
             // 304: already running, which is what we wanted.
             Err(err) if status_code(&err) == Some(304) => Ok(()),
             Err(err) => Err(RuntimeError::Start {
+                id: id.into(),
+                source: self.refused(err)?,
+            }),
+        }
+    }
+
+    async fn stop(&self, id: &str) -> Result<(), RuntimeError> {
+        let options = StopContainerOptions {
+            t: Some(STOP_GRACE_SECONDS),
+            ..Default::default()
+        };
+        let docker = self.docker().await?;
+        match docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped; 404: gone.
+            Err(err) if matches!(status_code(&err), Some(304 | 404)) => Ok(()),
+            Err(err) => Err(RuntimeError::Stop {
                 id: id.into(),
                 source: self.refused(err)?,
             }),
