@@ -35,7 +35,7 @@ impl Default for RolloutSettings {
     fn default() -> Self {
         RolloutSettings {
             readiness_timeout: Duration::from_secs(120),
-            min_ready: Duration::from_secs(2),
+            min_ready: Duration::from_secs(1),
         }
     }
 }

@@ -336,7 +336,7 @@ pub struct Rollout {
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub readiness_timeout: String,
     /// How long the new container must run, healthy, to count as ready
-    /// (default `2s`).
+    /// (default `1s`).
     #[serde(default = "default_min_ready")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub min_ready: String,
@@ -356,7 +356,7 @@ fn default_readiness_timeout() -> String {
 }
 
 fn default_min_ready() -> String {
-    "2s".into()
+    "1s".into()
 }
 
 fn default_resync() -> String {

@@ -79,6 +79,8 @@ pub struct Container {
     pub state: String,
     pub started_at: String,
     pub exit_code: i64,
+    /// `healthy`, `unhealthy`, `starting`; empty without a health check.
+    pub health: String,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -121,6 +123,7 @@ fn parse_inspect(c: &Value) -> Container {
         state: s(&c["State"]["Status"]),
         started_at: s(&c["State"]["StartedAt"]),
         exit_code: c["State"]["ExitCode"].as_i64().unwrap_or(-1),
+        health: s(&c["State"]["Health"]["Status"]),
         labels,
     }
 }
