@@ -59,7 +59,14 @@ pub const CLAIM_EMPTY: &str = "empty";
 pub const CLAIM_ERROR: &str = "error";
 /// End label values of `garage_network_job_leases_total`: completed, or
 /// [`crate::work::lease::LeaseEnd`]'s, or stopped with the agent.
-pub const LEASE_ENDS: [&str; 5] = ["completed", "cancelled", "lost", "expired", "stopped"];
+pub const LEASE_ENDS: [&str; 6] = [
+    "completed",
+    "cancelled",
+    "lost",
+    "expired",
+    "stopped",
+    "given_back",
+];
 /// Outcome label values of `garage_network_job_completions_total`.
 pub const COMPLETION_OUTCOMES: [&str; 3] = ["succeeded", "failed", "timed_out"];
 /// Outcome label values of `garage_agent_gateway_requests_total`: the

@@ -40,6 +40,10 @@ pub struct JobReport {
     /// Why it did not succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The podman host itself went away mid-run: the job did not fail by
+    /// its own doing (a network job is given back, not failed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_lost: bool,
     /// RFC 3339.
     pub started_at: String,
     pub duration_seconds: f64,

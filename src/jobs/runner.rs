@@ -109,8 +109,10 @@ impl<E: JobEngine> Runner<E> {
             cancel,
             ops: Vec::new(),
             notes,
+            host_lost: AtomicBool::new(false),
         };
         let (status, reason) = run.execute().await;
+        let host_lost = run.host_lost.load(Ordering::Relaxed);
         let Run { ops, notes, .. } = run;
         let cleanup_errors = cleanup::cleanup_run(&*self.engine, &self.options.node, &run_id).await;
         drop(slot);
@@ -120,6 +122,7 @@ impl<E: JobEngine> Runner<E> {
             run_id,
             status,
             reason,
+            host_lost,
             started_at,
             duration_seconds: started.elapsed().as_secs_f64(),
             limits: limits.describe(),
@@ -147,6 +150,8 @@ struct Run<'r, E: JobEngine> {
     cancel: &'r CancellationToken,
     ops: Vec<OpReport>,
     notes: Vec<String>,
+    /// A step failed because the podman host is gone.
+    host_lost: AtomicBool,
 }
 
 /// Why an op or a step stopped early.
@@ -193,7 +198,10 @@ impl<E: JobEngine> Run<'_, E> {
             Stop::Cancelled => (JobStatus::Failed, format!("cancelled while {during}")),
             Stop::Engine(err) => {
                 let reason = match self.engine().diagnose().await {
-                    Some(why) => format!("lost the podman host while {during}: {why} ({err})"),
+                    Some(why) => {
+                        self.host_lost.store(true, Ordering::Relaxed);
+                        format!("lost the podman host while {during}: {why} ({err})")
+                    }
                     None => format!("{err} while {during}"),
                 };
                 (JobStatus::Failed, reason)

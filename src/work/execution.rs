@@ -9,6 +9,9 @@ pub struct Execution {
     pub outcome: Outcome,
     pub reason: Option<String>,
     pub result: serde_json::Value,
+    /// The node's podman host went away mid-run (not the job's doing): the
+    /// job is given back instead of completed.
+    pub host_lost: bool,
 }
 
 impl Execution {
@@ -19,6 +22,7 @@ impl Execution {
             outcome: Outcome::NotStarted,
             reason: Some(reason.into()),
             result: serde_json::Value::Null,
+            host_lost: false,
         }
     }
 }

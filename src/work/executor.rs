@@ -151,6 +151,7 @@ impl ContainerJobs {
                     outcome,
                     reason: report.reason.clone(),
                     result: serde_json::to_value(&report).unwrap_or_default(),
+                    host_lost: report.host_lost,
                 }
             }
             Err(err) => Execution::failed(crate::error_text::one_line(&err)),

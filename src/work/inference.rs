@@ -89,6 +89,7 @@ impl InferenceRunner {
                     outcome: Outcome::Succeeded,
                     reason: None,
                     result: response,
+                    host_lost: false,
                 },
                 Ok(Err(err)) => Execution::failed(crate::error_text::one_line(&err)),
                 Err(_) => Execution {
@@ -98,6 +99,7 @@ impl InferenceRunner {
                         humantime::format_duration(timeout)
                     )),
                     result: serde_json::Value::Null,
+                    host_lost: false,
                 },
             },
             () = cancel.cancelled() => Execution::failed("cancelled while the worker answered"),

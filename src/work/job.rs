@@ -35,6 +35,10 @@ pub enum JobEnd {
     Lease(LeaseEnd),
     /// The agent stopped: the job was stopped and left to the sweep.
     Stopped,
+    /// The node's podman host went away mid-run: not the job's failure, so
+    /// the node completes nothing and stops renewing; the coordinator
+    /// requeues the job when the lease runs out.
+    GivenBack,
 }
 
 impl JobEnd {
@@ -44,6 +48,7 @@ impl JobEnd {
             JobEnd::Completed(_) => "completed",
             JobEnd::Lease(end) => end.as_str(),
             JobEnd::Stopped => "stopped",
+            JobEnd::GivenBack => "given_back",
         }
     }
 }
@@ -99,6 +104,10 @@ pub async fn run<C: JobCoordinator, X: Executor, P: PowerGate>(
         Some(Stop::Agent) => return JobEnd::Stopped,
     }
     let cancelled = stopped.is_some();
+    if execution.host_lost && !cancelled {
+        tracing::warn!(job_id = %lease.job_id, lease_id = %lease.lease_id, reason = ?execution.reason, "the podman host went away mid-job; giving the job back (the coordinator requeues it when the lease ends)");
+        return JobEnd::GivenBack;
+    }
     let execution = Execution {
         result: with_energy(execution.result, energy),
         ..execution

@@ -157,6 +157,8 @@ struct FakeExecutor {
     lines: Vec<&'static str>,
     runs: Duration,
     cancelled: Mutex<u32>,
+    /// The run ends with the podman host gone.
+    host_lost: bool,
 }
 
 impl Executor for FakeExecutor {
@@ -179,6 +181,7 @@ impl Executor for FakeExecutor {
                 outcome: Outcome::Succeeded,
                 reason: None,
                 result: serde_json::json!({"exit": 0}),
+                host_lost: self.host_lost,
             },
             () = cancel.cancelled() => {
                 *self.cancelled.lock().expect("cancelled") += 1;
@@ -193,6 +196,7 @@ fn executor(lines: Vec<&'static str>, runs: Duration) -> Arc<FakeExecutor> {
         lines,
         runs,
         cancelled: Mutex::new(0),
+        host_lost: false,
     })
 }
 
@@ -466,4 +470,23 @@ async fn solar_only_claims_nothing_at_night_and_claims_at_noon() {
     }
     stop.cancel();
     task.await.expect("the work task ends on stop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_job_whose_podman_host_went_away_is_given_back_not_completed() {
+    let coordinator = FakeCoordinator::with(Script::default());
+    let executor = FakeExecutor {
+        lines: vec!["started\n"],
+        runs: Duration::from_secs(2),
+        cancelled: Mutex::new(0),
+        host_lost: true,
+    };
+    let end = one_job(&coordinator, &executor, &lease(9)).await;
+    assert_eq!(end, JobEnd::GivenBack);
+    let script = coordinator.script();
+    assert!(
+        script.completes.is_empty(),
+        "nothing completed: {:?}",
+        script.completes
+    );
 }

@@ -269,6 +269,42 @@ pub fn free_port() -> u16 {
 /// The full id of the *running* container of `component`, with one
 /// `docker ps` call (cheap enough for tight latency polling).
 pub fn running_id(node: &str, component: &str) -> Option<String> {
+    running_ids(node, component).into_iter().next()
+}
+
+/// Waits until `component` runs in a container other than `old_id`;
+/// returns the new id and the time from `since` until it ran. Returns once
+/// `old_id` is gone too: a changed component's rollout keeps the old
+/// container until the new one is ready.
+pub fn wait_replaced(
+    node: &str,
+    component: &str,
+    old_id: &str,
+    since: Instant,
+    timeout: Duration,
+) -> (String, Duration) {
+    let (id, took) = wait_until(
+        &format!("a new running container for {component} of {node}"),
+        timeout,
+        Duration::from_millis(20),
+        || {
+            running_ids(node, component)
+                .into_iter()
+                .find(|id| id != old_id)
+                .map(|id| (id, since.elapsed()))
+        },
+    );
+    wait_until(
+        &format!("the old container of {component} of {node} gone"),
+        timeout,
+        Duration::from_millis(20),
+        || (!running_ids(node, component).iter().any(|id| id == old_id)).then_some(()),
+    );
+    (id, took)
+}
+
+/// The full ids of the running containers of `component`.
+pub fn running_ids(node: &str, component: &str) -> Vec<String> {
     let out = docker(&[
         "ps",
         "-q",
@@ -282,24 +318,6 @@ pub fn running_id(node: &str, component: &str) -> Option<String> {
     ]);
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .next()
         .map(str::to_string)
-}
-
-/// Waits until `component` runs in a container other than `old_id`;
-/// returns the new id and the time it took from `since`.
-pub fn wait_replaced(
-    node: &str,
-    component: &str,
-    old_id: &str,
-    since: Instant,
-    timeout: Duration,
-) -> (String, Duration) {
-    let id = wait_until(
-        &format!("a new running container for {component} of {node}"),
-        timeout,
-        Duration::from_millis(20),
-        || running_id(node, component).filter(|id| id != old_id),
-    );
-    (id, since.elapsed())
+        .collect()
 }
