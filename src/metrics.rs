@@ -27,8 +27,8 @@ pub struct AgentMetrics {
     pub spec_revision: IntGaugeVec,
     pub git_syncs: IntCounterVec,
     pub gc_removed_images: IntCounterVec,
-    pub gc_reclaimed_bytes: IntCounter,
-    pub gc_disk_used_ratio: Gauge,
+    pub gc_reclaimed_bytes: IntCounterVec,
+    pub gc_disk_used_ratio: GaugeVec,
     pub coordinator_reports: IntCounterVec,
     pub coordinator_last_report: Gauge,
     pub network_job_claims: IntCounterVec,
@@ -175,19 +175,25 @@ impl AgentMetrics {
             gc_removed_images: IntCounterVec::new(
                 Opts::new(
                     "garage_gc_removed_images_total",
-                    "Image references spec.gc removed, by reason (max-age, disk-pressure).",
+                    "Images spec.gc removed, by store (docker: the host engine, podman: the job host) and reason (max-age, disk-pressure).",
                 ),
-                &["reason"],
+                &["store", "reason"],
             )
             .expect("valid metric"),
-            gc_reclaimed_bytes: IntCounter::new(
-                "garage_gc_reclaimed_bytes_total",
-                "Bytes of the images spec.gc removed, as the engine sized them.",
+            gc_reclaimed_bytes: IntCounterVec::new(
+                Opts::new(
+                    "garage_gc_reclaimed_bytes_total",
+                    "Bytes of the images spec.gc removed, as the store sized them, by store.",
+                ),
+                &["store"],
             )
             .expect("valid metric"),
-            gc_disk_used_ratio: Gauge::new(
-                "garage_gc_disk_used_ratio",
-                "Used share of the engine's data filesystem at the last collection (0 to 1).",
+            gc_disk_used_ratio: GaugeVec::new(
+                Opts::new(
+                    "garage_gc_disk_used_ratio",
+                    "Used share of the filesystem under each image store at the last collection (0 to 1).",
+                ),
+                &["store"],
             )
             .expect("valid metric"),
             coordinator_reports: IntCounterVec::new(
@@ -345,11 +351,15 @@ impl AgentMetrics {
     /// Exports every label combination from the start, so rates and absent
     /// series behave (Prometheus' advice for known label sets).
     fn initialise_label_sets(&self) {
-        for reason in [
-            crate::gc::policy::Reason::MaxAge,
-            crate::gc::policy::Reason::DiskPressure,
-        ] {
-            self.gc_removed_images.with_label_values(&[reason.as_str()]);
+        for store in ["docker", "podman"] {
+            for reason in [
+                crate::gc::policy::Reason::MaxAge,
+                crate::gc::policy::Reason::DiskPressure,
+            ] {
+                self.gc_removed_images
+                    .with_label_values(&[store, reason.as_str()]);
+            }
+            self.gc_reclaimed_bytes.with_label_values(&[store]);
         }
         for result in [RESULT_SUCCESS, RESULT_ERROR] {
             self.reconciles.with_label_values(&[result]);

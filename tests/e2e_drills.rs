@@ -25,10 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator_support::Db;
-use garage::coordinator::api::{CompleteRequest, Outcome};
-use garage::coordinator::ClientError;
 use network_support::{job, wait_for, Coordinator, Node, ADMIN_TOKEN, JOB_LIMIT};
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::podman_prerequisites;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -215,21 +213,9 @@ impl Fleet {
 
     /// The old lease's complete, sent by node `index` now: refused.
     async fn assert_late_complete_refused(&self, index: usize, lease: Uuid) {
-        let late = self.nodes[index]
-            .client(&self.coordinator.base)
-            .complete(
-                lease,
-                &CompleteRequest {
-                    outcome: Outcome::Succeeded,
-                    reason: None,
-                    result: json!({}),
-                },
-            )
+        self.nodes[index]
+            .assert_late_complete_refused(&self.coordinator.base, lease)
             .await;
-        match late {
-            Err(ClientError::Refused { status, .. }) => assert_eq!(status, 409),
-            other => panic!("the old lease's complete was not refused with 409: {other:?}"),
-        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Disk hygiene (issue 18, `spec.gc`) on the real engine: the agent
 //! removes the images its containers stopped using, past the disk
 //! watermark, and keeps an image another container still uses, an image
-//! it never used, and the images of its running components.
+//! it never used, and the images of its running components; in its podman
+//! host it removes the job images no container uses and keeps one in use.
 
 mod support;
 
@@ -130,7 +131,12 @@ fn unused_owned_images_go_and_images_in_use_or_not_ours_stay() {
         "{metrics}"
     );
     assert!(
-        metric(&metrics, "garage_gc_reclaimed_bytes_total", &[]).is_some_and(|b| b > 0.0),
+        metric(
+            &metrics,
+            "garage_gc_reclaimed_bytes_total",
+            &[("store", "docker")]
+        )
+        .is_some_and(|b| b > 0.0),
         "{metrics}"
     );
     let log = agent.log_text();
@@ -151,4 +157,74 @@ fn unused_owned_images_go_and_images_in_use_or_not_ours_stay() {
         || (!image_exists(&shared)).then_some(()),
     );
     assert!(image_exists(&kept) && image_exists(&unrelated));
+}
+
+#[test]
+fn unused_job_images_in_the_podman_host_go_and_one_in_use_stays() {
+    if !podman_prerequisites() {
+        return;
+    }
+    let mut node = PodmanNode::new("gc-podman");
+    let spec = std::fs::read_to_string(&node.spec).expect("read node.yaml");
+    let spec = spec.replacen(
+        "spec:\n",
+        "spec:\n  gc:\n    interval: 1s\n    minAge: 0s\n    highPercent: 1\n    lowPercent: 0\n",
+        1,
+    );
+    std::fs::write(&node.spec, spec).expect("write node.yaml");
+    node.apply();
+    // Two job images of the node's own, each with its own id: one a job
+    // left behind, one a job still running.
+    let job = node.write_job(
+        "load.json",
+        &serde_json::json!({"version": "0.1", "type": "container", "meta": {"name": "gc-load"}, "timeout": "1m",
+            "ops": [{"type": "container/run", "id": "main", "args": {"image": IMAGE, "cmd": "true"}}]})
+        .to_string(),
+    );
+    let (ok, report, stderr) = node.run_job(&job);
+    assert!(ok, "the job that loads the image ran: {report} {stderr}");
+    for name in ["gc-old", "gc-busy"] {
+        node.podman(&[
+            "run",
+            "--name",
+            name,
+            IMAGE,
+            "sh",
+            "-c",
+            &format!("echo {name} > /made-by"),
+        ]);
+        node.podman(&["commit", name, &format!("localhost/{name}:1")]);
+        node.podman(&["rm", name]);
+    }
+    node.podman(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "localhost/gc-busy:1",
+        "sleep",
+        "3600",
+    ]);
+    let images = node.podman(&["images", "--format", "{{.Repository}}"]);
+    assert!(
+        images.contains("gc-old") && images.contains("gc-busy"),
+        "{images}"
+    );
+
+    node.start_agent();
+    wait_until(
+        "the unused job image removed",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || {
+            let images = node.podman(&["images", "--format", "{{.Repository}}"]);
+            (!images.contains("gc-old")).then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_millis(2_500));
+    let images = node.podman(&["images", "--format", "{{.Repository}}"]);
+    assert!(
+        images.contains("gc-busy"),
+        "the image a podman container uses was removed: {images}"
+    );
 }

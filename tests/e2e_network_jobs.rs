@@ -17,10 +17,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use coordinator_support::Db;
-use garage::coordinator::api::{CompleteRequest, Outcome};
-use garage::coordinator::ClientError;
 use network_support::{job, wait_for, Coordinator, Node, JOB_LIMIT};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::process::{Command, Stdio};
 use support::{garage_bin, podman_prerequisites};
 
@@ -272,19 +270,7 @@ async fn requeue_of_a_killed_node(tmp: &std::path::Path, db: &str, database_url:
         .count();
     assert_eq!(queued, 2, "submitted, then requeued once: {view}");
 
-    let late = first
-        .client(&coordinator.base)
-        .complete(
-            old_lease,
-            &CompleteRequest {
-                outcome: Outcome::Succeeded,
-                reason: None,
-                result: json!({}),
-            },
-        )
+    first
+        .assert_late_complete_refused(&coordinator.base, old_lease)
         .await;
-    match late {
-        Err(ClientError::Refused { status, .. }) => assert_eq!(status, 409),
-        other => panic!("the late complete was not refused with 409: {other:?}"),
-    }
 }

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::benchmark::saved;
+use crate::coordinator::api::JobType;
 use crate::coordinator::CoordinatorClient;
 use crate::coordinator_link;
 use crate::energy::EnergyMonitor;
@@ -33,8 +34,9 @@ use crate::gpu::GpuInventory;
 use crate::http_server;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::metrics::AgentMetrics;
-use crate::reconcile::{Controller, Target};
+use crate::reconcile::{Controller, JobsOn, Target};
 use crate::runtime::docker::DockerRuntime;
+use crate::runtime::ComponentKind;
 use crate::runtime::RuntimeError;
 use crate::spec::{self, SpecError};
 use crate::supervisor::{supervise, TaskPanicked};
@@ -199,6 +201,8 @@ pub async fn run(
     tracing::info!(lock = %lock.path().display(), "holding the node lock");
     let mut controller = Controller::new(Arc::clone(&runtime), &node, metrics.clone());
     controller.set_target(target);
+    let running = RunningJobs::new();
+    controller.protect_jobs(jobs_on(running.clone()));
     let status = controller.status();
 
     let listen = spec.metrics_listen();
@@ -231,6 +235,7 @@ pub async fn run(
         crate::gc::Collector::new(
             Arc::clone(&runtime),
             &node,
+            spec.podman().cloned(),
             settings,
             state_dir,
             metrics.clone(),
@@ -268,7 +273,6 @@ pub async fn run(
                 cancel.clone(),
             )
         });
-    let running = RunningJobs::new();
     let work = match client.filter(|_| spec.jobs().accept) {
         Some(client) => work_task::work(
             client,
@@ -391,6 +395,16 @@ async fn engine_id(runtime: &DockerRuntime, cancel: &CancellationToken) -> Optio
             () = tokio::time::sleep(ENGINE_WAIT) => {}
         }
     }
+}
+
+/// The network jobs each kind of component carries: the worker answers
+/// inference jobs, the podman host runs container jobs.
+fn jobs_on(running: RunningJobs) -> JobsOn {
+    JobsOn(Arc::new(move |kind| match kind {
+        ComponentKind::Worker => running.count_of(JobType::Inference),
+        ComponentKind::Podman => running.count_of(JobType::Container),
+        ComponentKind::Extra => 0,
+    }))
 }
 
 /// Runs a plain loop until it ends or `cancel` fires.

@@ -1,7 +1,7 @@
 //! What the node owns: every image reference one of its containers was
 //! made from, with the image id and the last time it was in use (kubelet's
-//! image records), kept in `<state>/gc/images.json` so ownership outlives a
-//! restart. Only what is recorded here is ever collected.
+//! image records), kept in `<state>/gc/<store>.json` so ownership outlives
+//! a restart. Only what is recorded here is ever collected.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,10 +36,10 @@ struct File {
 }
 
 impl Records {
-    /// Reads the records in `state_dir`; a missing or unreadable file
-    /// starts empty (logged: ownership is then learnt again).
-    pub fn load(state_dir: &Path) -> Records {
-        let path = state_dir.join("gc").join("images.json");
+    /// Reads the records `file` in `state_dir`/gc; a missing or unreadable
+    /// file starts empty (logged: ownership is then learnt again).
+    pub fn load(state_dir: &Path, file: &str) -> Records {
+        let path = state_dir.join("gc").join(file);
         let images = match read(&path) {
             Ok(file) => file.images,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
@@ -60,6 +60,18 @@ impl Records {
                 last_used: now,
             },
         );
+        self.bound();
+    }
+
+    /// `reference` is the node's; first seen `now` unless recorded already.
+    pub fn note(&mut self, reference: &str, id: &str, now: u64) {
+        if !self.images.contains_key(reference) {
+            self.touch(reference, id, now);
+        }
+    }
+
+    /// Forgets the least recently used past [`MAX_RECORDS`].
+    fn bound(&mut self) {
         while self.images.len() > MAX_RECORDS {
             let oldest = self
                 .images
@@ -113,18 +125,18 @@ mod tests {
     #[test]
     fn records_survive_a_restart_and_stay_bounded() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut records = Records::load(dir.path());
+        let mut records = Records::load(dir.path(), "images.json");
         records.touch("worker:1", "sha256:a", 10);
         records.touch("worker:2", "sha256:b", 20);
         records.save().expect("save");
-        let again = Records::load(dir.path());
+        let again = Records::load(dir.path(), "images.json");
         let seen: Vec<_> = again
             .iter()
             .map(|(r, rec)| (r.as_str(), rec.last_used))
             .collect();
         assert_eq!(seen, [("worker:1", 10), ("worker:2", 20)]);
 
-        let mut many = Records::load(dir.path());
+        let mut many = Records::load(dir.path(), "images.json");
         for i in 0..(MAX_RECORDS as u64 + 5) {
             many.touch(&format!("image:{i}"), "sha256:x", 100 + i);
         }
@@ -140,6 +152,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("gc")).expect("mkdir");
         std::fs::write(dir.path().join("gc/images.json"), "{not json").expect("write");
-        assert_eq!(Records::load(dir.path()).iter().count(), 0);
+        assert_eq!(Records::load(dir.path(), "images.json").iter().count(), 0);
     }
 }

@@ -20,7 +20,9 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::later;
 use crate::error_text::one_line;
 use crate::metrics::{self, AgentMetrics};
-use crate::runtime::{ContainerRuntime, ContainerState, ObservedContainer, RuntimeError};
+use crate::runtime::{
+    ComponentKind, ContainerRuntime, ContainerState, ObservedContainer, RuntimeError,
+};
 
 use super::apply;
 use super::backoff::RestartBackoff;
@@ -67,12 +69,28 @@ pub struct Controller<R: ContainerRuntime> {
     /// before the engine's event stream is live or its list shows the exit,
     /// and would wait for the resync (a crash seen 30 s late in CI).
     recheck_at: Option<Instant>,
+    /// The network jobs running on a kind of component (the worker's
+    /// inference jobs, the podman host's container jobs), which its
+    /// rollout waits for.
+    jobs: Option<JobsOn>,
+}
+
+/// How many network jobs run on the component of a kind now.
+#[derive(Clone)]
+pub struct JobsOn(pub Arc<dyn Fn(ComponentKind) -> usize + Send + Sync>);
+
+impl std::fmt::Debug for JobsOn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobsOn")
+    }
 }
 
 /// When to look again after a step started a container.
 const START_RECHECK: Duration = Duration::from_secs(1);
 /// How long a stopping agent lets in-flight steps finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often a rollout waiting for running jobs looks again.
+const JOBS_RECHECK: Duration = Duration::from_secs(1);
 /// Retry delay after the engine could not be listed.
 const ENGINE_RETRY: Duration = Duration::from_secs(1);
 
@@ -91,7 +109,14 @@ impl<R: ContainerRuntime> Controller<R> {
             metrics,
             failed_since_last_pass: false,
             recheck_at: None,
+            jobs: None,
         }
+    }
+
+    /// Rollouts of the worker and the podman host wait while `jobs` says
+    /// network jobs run on them (unless the spec lets them interrupt).
+    pub fn protect_jobs(&mut self, jobs: JobsOn) {
+        self.jobs = Some(jobs);
     }
 
     /// A live view of the status, for the HTTP server.
@@ -187,6 +212,17 @@ impl<R: ContainerRuntime> Controller<R> {
                 held += 1;
                 continue;
             }
+            let waiting = self.jobs_in_the_way(&target, step);
+            let record = self.memory_of(&target, &step.component);
+            let told = std::mem::replace(&mut record.waiting_for_jobs, waiting.is_some());
+            if let Some(running) = waiting {
+                if !told {
+                    tracing::info!(component = %step.component, running, "the rollout waits for the network jobs running on the component");
+                }
+                let at = now + JOBS_RECHECK;
+                next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
+                continue;
+            }
             if let Some(at) = self.charge_and_hold_until(&target, step, &observed, now) {
                 next_wakeup = Some(next_wakeup.map_or(at, |w| w.min(at)));
                 continue;
@@ -213,6 +249,20 @@ impl<R: ContainerRuntime> Controller<R> {
             converged,
             next_wakeup,
         })
+    }
+
+    /// The network jobs a rollout step would kill, when it must wait for them.
+    fn jobs_in_the_way(&self, target: &Target, step: &Step) -> Option<usize> {
+        let rollout = step.action == Action::Recreate
+            && matches!(
+                step.cause,
+                Cause::ConfigChanged { .. } | Cause::HashVersionChanged { .. }
+            );
+        if !rollout || target.settings.rollout.interrupt_jobs {
+            return None;
+        }
+        let running = self.jobs.as_ref().map_or(0, |jobs| (jobs.0)(step.kind));
+        (running > 0).then_some(running)
     }
 
     /// Whether `step` is the change whose rollout failed (held back until

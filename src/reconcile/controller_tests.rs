@@ -438,3 +438,43 @@ async fn a_rollout_that_never_gets_ready_is_rolled_back_and_held_until_the_spec_
     let status = controller.status().borrow().clone();
     assert!(status.components[0].rollout_failed.is_none(), "{status:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_worker_rollout_waits_for_the_network_jobs_running_on_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let fake = Arc::new(FakeRuntime::with_images([IMAGE]));
+    let mut controller = Controller::new(Arc::clone(&fake), "n1", AgentMetrics::new());
+    let inference_jobs = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&inference_jobs);
+    controller.protect_jobs(super::JobsOn(Arc::new(move |kind| match kind {
+        ComponentKind::Worker => counted.load(Ordering::SeqCst),
+        _ => 0,
+    })));
+    let worker = |rev: &str| {
+        DesiredComponent::new(
+            "worker",
+            ComponentKind::Worker,
+            RestartPolicy::Always,
+            ContainerSpec {
+                image: IMAGE.into(),
+                env: [("REV".to_string(), rev.to_string())].into(),
+                ..ContainerSpec::default()
+            },
+        )
+    };
+    controller.set_target(target(vec![worker("1")]));
+    converge(&mut controller).await;
+
+    inference_jobs.store(1, Ordering::SeqCst);
+    controller.set_target(target(vec![worker("2")]));
+    let waiting = controller.pass().await.unwrap();
+    assert_eq!(
+        waiting.dispatched, 0,
+        "a job runs on the worker: {waiting:?}"
+    );
+    assert!(waiting.next_wakeup.is_some(), "it looks again");
+
+    inference_jobs.store(0, Ordering::SeqCst);
+    let rolling = controller.pass().await.unwrap();
+    assert_eq!(rolling.dispatched, 1, "the job ended: {rolling:?}");
+}

@@ -25,6 +25,8 @@ pub(super) struct ComponentMemory {
     /// commit, or spec generation) it came from: not tried again until the
     /// component's configuration changes.
     pub(super) failed_rollout: Option<(String, String)>,
+    /// Its rollout waits for network jobs running on it (logged once).
+    pub(super) waiting_for_jobs: bool,
 }
 
 impl ComponentMemory {
@@ -38,6 +40,7 @@ impl ComponentMemory {
             seen: false,
             termination: None,
             failed_rollout: None,
+            waiting_for_jobs: false,
         }
     }
 }

@@ -24,7 +24,7 @@ mod lower_tests;
 mod plan_tests;
 
 pub use crate::spec::{BackoffSettings, ReconcileSettings};
-pub use controller::{Controller, PassOutcome};
+pub use controller::{Controller, JobsOn, PassOutcome};
 pub use plan::{plan, Action, Cause, Plan, Step};
 pub use status::NodeStatus;
 pub use target::{Input, Target};

@@ -53,6 +53,8 @@ pub struct PodmanHost {
     pub container: String,
     /// The named volume holding the API socket.
     pub socket_volume: String,
+    /// The named volume holding podman's image store.
+    pub cache_volume: String,
     /// The socket's file name inside that volume.
     pub socket_file: String,
     /// The node's one job concurrency (`spec.jobs.maxConcurrent`).

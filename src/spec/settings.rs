@@ -29,6 +29,8 @@ impl Default for BackoffSettings {
 pub struct RolloutSettings {
     pub readiness_timeout: Duration,
     pub min_ready: Duration,
+    /// Roll out the worker or podman host while network jobs run on them.
+    pub interrupt_jobs: bool,
 }
 
 impl Default for RolloutSettings {
@@ -36,6 +38,7 @@ impl Default for RolloutSettings {
         RolloutSettings {
             readiness_timeout: Duration::from_secs(120),
             min_ready: Duration::from_secs(1),
+            interrupt_jobs: false,
         }
     }
 }

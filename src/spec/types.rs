@@ -340,6 +340,11 @@ pub struct Rollout {
     #[serde(default = "default_min_ready")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub min_ready: String,
+    /// Roll out the worker or the podman host while network jobs run on
+    /// them (killing those jobs); by default the rollout waits until they
+    /// end (default `false`).
+    #[serde(default)]
+    pub interrupt_jobs: bool,
 }
 
 impl Default for Rollout {
@@ -347,6 +352,7 @@ impl Default for Rollout {
         Rollout {
             readiness_timeout: default_readiness_timeout(),
             min_ready: default_min_ready(),
+            interrupt_jobs: false,
         }
     }
 }

@@ -159,6 +159,7 @@ fn podman_host(
     Ok(Some(PodmanHost {
         container: label_keys::container_name(&doc.metadata.name, "podman"),
         socket_volume: podman.socket_volume.clone(),
+        cache_volume: podman.cache_volume.clone(),
         socket_file: component::PODMAN_SOCKET_FILE.to_owned(),
         max_concurrent_jobs: jobs.max_concurrent,
         host_images,
@@ -260,6 +261,7 @@ fn reconcile_settings(c: &Checker<'_>, r: &Reconcile) -> Result<ReconcileSetting
             &r.rollout.min_ready,
             limits::ROLLOUT_MIN_READY,
         )?,
+        interrupt_jobs: r.rollout.interrupt_jobs,
     };
     Ok(ReconcileSettings {
         resync,

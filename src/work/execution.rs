@@ -15,6 +15,15 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// The node's podman host does not answer or went away: not the job's
+    /// failure, so the job is given back for another node (see `host_lost`).
+    pub fn host_lost(reason: impl Into<String>) -> Self {
+        Execution {
+            host_lost: true,
+            ..Execution::failed(reason)
+        }
+    }
+
     /// A job that failed before it ran, for `reason` (its client is not
     /// charged).
     pub fn failed(reason: impl Into<String>) -> Self {

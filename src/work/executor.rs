@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::api::{JobType, Lease, LogStream, Outcome};
 use crate::jobs::engine::LogStream as EngineStream;
-use crate::jobs::runner::{RunEvent, RunOptions, Runner};
+use crate::jobs::runner::{RunError, RunEvent, RunOptions, Runner};
 use crate::jobs::{JobEngine, JobStatus};
 use crate::runtime::docker::PodmanJobEngine;
 use crate::spec::PodmanHost;
@@ -126,7 +126,7 @@ impl ContainerJobs {
         let engine = match PodmanJobEngine::connect(&self.podman).await {
             Ok(engine) => engine,
             Err(err) => {
-                return Execution::failed(format!("cannot reach this node's podman host: {err}"))
+                return Execution::host_lost(format!("cannot reach this node's podman host: {err}"))
             }
         };
         let runner = Runner::new(Arc::new(engine), self.options.clone());
@@ -153,6 +153,9 @@ impl ContainerJobs {
                     result: serde_json::to_value(&report).unwrap_or_default(),
                     host_lost: report.host_lost,
                 }
+            }
+            Err(err @ RunError::NotReady { .. }) => {
+                Execution::host_lost(crate::error_text::one_line(&err))
             }
             Err(err) => Execution::failed(crate::error_text::one_line(&err)),
         }

@@ -52,6 +52,11 @@ impl RunningJobs {
         metrics.network_jobs_running.set(gauge(jobs.len()));
     }
 
+    /// How many jobs of `kind` run now.
+    pub fn count_of(&self, kind: JobType) -> usize {
+        self.lock().values().filter(|job| job.kind == kind).count()
+    }
+
     /// The job under `lease_id` ended on this node.
     pub fn end(&self, lease_id: Uuid, metrics: &AgentMetrics) {
         let mut jobs = self.lock();

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{self, docker, free_port, garage_bin, text, IMAGE, RUN_LABEL};
-use garage::coordinator::CoordinatorClient;
+use garage::coordinator::api::{CompleteRequest, Outcome};
+use garage::coordinator::{ClientError, CoordinatorClient};
 use garage::identity::NodeIdentity;
 use serde_json::{json, Value};
 
@@ -333,6 +334,26 @@ impl Node {
         let identity = NodeIdentity::load_or_create(&self.dir.path().join(".garage"))
             .expect("the agent's identity");
         CoordinatorClient::new(base, Arc::new(identity)).expect("client")
+    }
+
+    /// Completes the lease `lease` now, as this node, and checks that the
+    /// coordinator refuses it with 409 (the job is someone else's now).
+    pub async fn assert_late_complete_refused(&self, base: &str, lease: uuid::Uuid) {
+        let late = self
+            .client(base)
+            .complete(
+                lease,
+                &CompleteRequest {
+                    outcome: Outcome::Succeeded,
+                    reason: None,
+                    result: json!({}),
+                },
+            )
+            .await;
+        match late {
+            Err(ClientError::Refused { status, .. }) => assert_eq!(status, 409),
+            other => panic!("the late complete was not refused with 409: {other:?}"),
+        }
     }
 }
 

@@ -43,8 +43,8 @@ const LIMITS_FILE: &str = "limits";
 /// Jobs through the podman socket of one node.
 #[derive(Debug, Clone)]
 pub struct PodmanJobEngine {
-    podman: Docker,
-    host: Docker,
+    pub(super) podman: Docker,
+    pub(super) host: Docker,
     socket: PathBuf,
     podman_container: String,
     /// The podman container's id and start time when we connected, to tell

@@ -8,6 +8,7 @@ mod create_body;
 mod images;
 mod jobs;
 mod podman_health;
+mod podman_images;
 
 use std::fmt;
 

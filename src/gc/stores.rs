@@ -1,0 +1,135 @@
+//! The two image stores the collector cleans, behind one small trait: the
+//! host engine (only what the node's own containers used is the node's)
+//! and the node's podman host (every image in it is the node's, loaded or
+//! pulled for its jobs).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error_text::one_line;
+use crate::runtime::docker::{DockerRuntime, ImageFacts, PodmanJobEngine};
+use crate::spec::PodmanHost;
+
+/// What a store holds now.
+#[derive(Debug, Default)]
+pub struct Usage {
+    /// References the node uses now (recorded as used now).
+    pub used: BTreeMap<String, String>,
+    /// References of the node's seen for the first time (recorded as used
+    /// now only when not recorded yet).
+    pub present: BTreeMap<String, String>,
+    /// Image ids some container uses: never removed.
+    pub in_use: HashSet<String>,
+}
+
+/// One image store.
+pub trait ImageStore {
+    /// The `store` label of the metrics, and the records' file stem.
+    fn name(&self) -> &'static str;
+    async fn usage(&self) -> Result<Usage, String>;
+    /// The image a recorded reference names now, if any.
+    async fn facts(&self, reference: &str) -> Result<Option<ImageFacts>, String>;
+    async fn remove(&self, reference: &str) -> Result<(), String>;
+    /// The host directory whose filesystem holds the store.
+    async fn disk_path(&self) -> Option<PathBuf>;
+}
+
+/// The host engine's images, as the node's containers use them.
+#[derive(Debug)]
+pub struct HostStore {
+    pub runtime: Arc<DockerRuntime>,
+    pub node: String,
+}
+
+impl ImageStore for HostStore {
+    fn name(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn usage(&self) -> Result<Usage, String> {
+        let usage = self
+            .runtime
+            .image_use(&self.node)
+            .await
+            .map_err(|err| one_line(&err))?;
+        Ok(Usage {
+            used: usage.owned,
+            present: BTreeMap::new(),
+            in_use: usage.in_use,
+        })
+    }
+
+    async fn facts(&self, reference: &str) -> Result<Option<ImageFacts>, String> {
+        self.runtime
+            .image_facts(reference)
+            .await
+            .map_err(|err| one_line(&err))
+    }
+
+    async fn remove(&self, reference: &str) -> Result<(), String> {
+        self.runtime
+            .remove_image_reference(reference)
+            .await
+            .map_err(|err| one_line(&err))
+    }
+
+    async fn disk_path(&self) -> Option<PathBuf> {
+        self.runtime
+            .data_root()
+            .await
+            .ok()
+            .flatten()
+            .map(PathBuf::from)
+    }
+}
+
+/// The node's podman host's image store (images by id).
+#[derive(Debug)]
+pub struct PodmanStore {
+    pub host: PodmanHost,
+}
+
+impl PodmanStore {
+    async fn engine(&self) -> Result<PodmanJobEngine, String> {
+        PodmanJobEngine::connect(&self.host)
+            .await
+            .map_err(|err| one_line(&err))
+    }
+}
+
+impl ImageStore for PodmanStore {
+    fn name(&self) -> &'static str {
+        "podman"
+    }
+
+    async fn usage(&self) -> Result<Usage, String> {
+        let (store, in_use) = self.engine().await?.store_images().await?;
+        let ids = |keep: &dyn Fn(&String) -> bool| {
+            store
+                .keys()
+                .filter(|id| keep(id))
+                .map(|id| (id.clone(), id.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        Ok(Usage {
+            used: ids(&|id| in_use.contains(id)),
+            present: ids(&|_| true),
+            in_use,
+        })
+    }
+
+    async fn facts(&self, reference: &str) -> Result<Option<ImageFacts>, String> {
+        let (mut store, _) = self.engine().await?.store_images().await?;
+        Ok(store.remove(reference))
+    }
+
+    async fn remove(&self, reference: &str) -> Result<(), String> {
+        self.engine().await?.remove_store_image(reference).await
+    }
+
+    async fn disk_path(&self) -> Option<PathBuf> {
+        let engine = self.engine().await.ok()?;
+        engine.volume_path(&self.host.cache_volume).await
+    }
+}
