@@ -175,7 +175,7 @@ impl AgentMetrics {
             gc_removed_images: IntCounterVec::new(
                 Opts::new(
                     "garage_gc_removed_images_total",
-                    "Images spec.gc removed, by store (docker: the host engine, podman: the job host) and reason (max-age, disk-pressure).",
+                    "Images and model files spec.gc removed, by store (docker: the host engine, models: model files in volumes, podman: the job host) and reason (max-age, disk-pressure).",
                 ),
                 &["store", "reason"],
             )
@@ -351,7 +351,7 @@ impl AgentMetrics {
     /// Exports every label combination from the start, so rates and absent
     /// series behave (Prometheus' advice for known label sets).
     fn initialise_label_sets(&self) {
-        for store in ["docker", "podman"] {
+        for store in ["docker", "models", "podman"] {
             for reason in [
                 crate::gc::policy::Reason::MaxAge,
                 crate::gc::policy::Reason::DiskPressure,

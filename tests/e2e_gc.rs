@@ -228,3 +228,125 @@ fn unused_job_images_in_the_podman_host_go_and_one_in_use_stays() {
         "the image a podman container uses was removed: {images}"
     );
 }
+
+#[test]
+fn unused_model_files_go_and_files_in_use_or_never_used_stay() {
+    let node = Node::new("gc-models");
+    let volume = format!("t{}-gc-models", run_id());
+    struct Volume(String);
+    impl Drop for Volume {
+        fn drop(&mut self) {
+            let _ = docker(&["volume", "rm", "-f", &self.0]);
+        }
+    }
+    docker_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("{RUN_LABEL}={}", run_id()),
+        &volume,
+    ]);
+    let _volume = Volume(volume.clone());
+    let mount = format!("{volume}:/models");
+    docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        IMAGE,
+        "sh",
+        "-c",
+        "for m in old shared kept unrelated; do echo $m > /models/$m.gguf; done",
+    ]);
+    let files = || {
+        let out = docker(&["run", "--rm", "-v", &mount, IMAGE, "ls", "/models"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Components shaped like the worker: `--model /models/…` with the
+    // volume at /models.
+    let uses = |models: &[(&str, &str)]| {
+        let mut yaml = node
+            .yaml(&[])
+            .replace("  containers: []\n", "  containers:\n");
+        yaml = yaml.replacen(
+            "spec:\n",
+            "spec:\n  gc:\n    interval: 1s\n    minAge: 0s\n    highPercent: 1\n    lowPercent: 0\n",
+            1,
+        );
+        for (name, model) in models {
+            yaml.push_str(&format!(
+                "    - name: {name}\n      image: {IMAGE}\n      command: [sh, -c, \"sleep 3600\", --model, /models/{model}.gguf]\n      mounts:\n        - volume: {volume}\n          mountPath: /models\n"
+            ));
+        }
+        yaml
+    };
+    node.write_atomic(&uses(&[("a", "old"), ("b", "shared"), ("c", "kept")]));
+    let mut agent = Agent::start(&node);
+    agent.wait_serving();
+    node.wait_running(&["a", "b", "c"], CONVERGE_TIMEOUT);
+    let records = node.dir.path().join(".garage/gc/models.json");
+    wait_until(
+        "the model files recorded as the node's",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || {
+            let text = std::fs::read_to_string(&records).ok()?;
+            (text.contains("old.gguf") && text.contains("shared.gguf")).then_some(())
+        },
+    );
+    // Someone else's worker names `shared`.
+    let foreign = format!("t{}-foreign-gc-models", run_id());
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &foreign,
+        "-v",
+        &mount,
+        IMAGE,
+        "sh",
+        "-c",
+        "sleep 3600",
+        "--model",
+        "/models/shared.gguf",
+    ]);
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = docker(&["rm", "-f", &self.0]);
+        }
+    }
+    let _foreign = Remove(foreign);
+
+    node.write_atomic(&uses(&[("c", "kept")]));
+    wait_until(
+        "the unused model file removed",
+        CONVERGE_TIMEOUT,
+        POLL,
+        || (!files().contains("old.gguf")).then_some(()),
+    );
+    std::thread::sleep(Duration::from_millis(2_500));
+    let left = files();
+    assert!(
+        left.contains("kept.gguf"),
+        "the running component's model was removed: {left}"
+    );
+    assert!(
+        left.contains("shared.gguf"),
+        "a model another container names was removed: {left}"
+    );
+    assert!(
+        left.contains("unrelated.gguf"),
+        "a model the node never used was removed: {left}"
+    );
+    let metrics = agent.metrics();
+    assert_eq!(
+        metric(
+            &metrics,
+            "garage_gc_removed_images_total",
+            &[("store", "models"), ("reason", "disk-pressure")]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}

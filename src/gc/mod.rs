@@ -1,6 +1,7 @@
 //! Disk hygiene (issue 18, `spec.gc`): kubelet's image garbage collection
 //! for the node's images, on the host engine (what the node's own
-//! containers used) and in its podman host (the job images). Every interval
+//! containers used), for the model files its containers named in named
+//! volumes, and in its podman host (the job images). Every interval
 //! the collector records what each store's containers use (`records`),
 //! offers what no container of anyone uses to the policy (`policy`: age and
 //! disk watermarks), and removes what it chooses, one image at a time,
@@ -21,7 +22,7 @@ use crate::spec::PodmanHost;
 
 use policy::{Candidate, Disk, Reason};
 use records::Records;
-use stores::{HostStore, ImageStore, PodmanStore};
+use stores::{HostStore, ImageStore, ModelStore, PodmanStore};
 
 /// What one pass over one store did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct Collector {
     settings: GcSettings,
     metrics: AgentMetrics,
     host: Tracked<HostStore>,
+    models: Tracked<ModelStore>,
     podman: Option<Tracked<PodmanStore>>,
 }
 
@@ -76,11 +78,19 @@ impl Collector {
             metrics,
             host: Tracked::new(
                 HostStore {
-                    runtime,
+                    runtime: Arc::clone(&runtime),
                     node: node.to_string(),
                 },
                 state_dir,
                 "images.json",
+            ),
+            models: Tracked::new(
+                ModelStore {
+                    runtime,
+                    node: node.to_string(),
+                },
+                state_dir,
+                "models.json",
             ),
             podman: podman
                 .map(|host| Tracked::new(PodmanStore { host }, state_dir, "podman-images.json")),
@@ -95,6 +105,7 @@ impl Collector {
             ticks.tick().await;
             let now = crate::clock::unix_secs();
             collect(&mut self.host, now, &self.settings, &self.metrics).await;
+            collect(&mut self.models, now, &self.settings, &self.metrics).await;
             if let Some(podman) = &mut self.podman {
                 collect(podman, now, &self.settings, &self.metrics).await;
             }

@@ -1,14 +1,17 @@
-//! The two image stores the collector cleans, behind one small trait: the
-//! host engine (only what the node's own containers used is the node's)
-//! and the node's podman host (every image in it is the node's, loaded or
-//! pulled for its jobs).
+//! The stores the collector cleans, behind one small trait: the host
+//! engine's images (only what the node's own containers used is the
+//! node's), the model files its containers named in named volumes (the
+//! same rule), and the node's podman host (every image in it is the node's,
+//! loaded or pulled for its jobs).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::error_text::one_line;
-use crate::runtime::docker::{DockerRuntime, ImageFacts, PodmanJobEngine};
+use crate::runtime::docker::{
+    model_reference, DockerRuntime, ImageFacts, PodmanJobEngine, MODELS_MOUNT,
+};
 use crate::spec::PodmanHost;
 
 /// What a store holds now.
@@ -131,5 +134,89 @@ impl ImageStore for PodmanStore {
     async fn disk_path(&self) -> Option<PathBuf> {
         let engine = self.engine().await.ok()?;
         engine.volume_path(&self.host.cache_volume).await
+    }
+}
+
+/// Model files in named volumes (`VOLUME:/models/PATH`), as the node's
+/// containers name them (`--model /models/PATH`, the worker's shape).
+#[derive(Debug)]
+pub struct ModelStore {
+    pub runtime: Arc<DockerRuntime>,
+    pub node: String,
+}
+
+impl ModelStore {
+    /// The host path of a recorded model file; `None` for a reference that
+    /// is not `VOLUME:/models/PATH` or whose volume is gone.
+    async fn host_path(&self, reference: &str) -> Result<Option<PathBuf>, String> {
+        let Some((volume, path)) = reference.split_once(':') else {
+            return Ok(None);
+        };
+        if model_reference(&format!("--model {path}"), volume).as_deref() != Some(reference) {
+            return Ok(None);
+        }
+        let inside = path
+            .trim_start_matches(MODELS_MOUNT)
+            .trim_start_matches('/');
+        let root = self
+            .runtime
+            .volume_path(volume)
+            .await
+            .map_err(|err| one_line(&err))?;
+        Ok(root.map(|root| root.join(inside)))
+    }
+}
+
+impl ImageStore for ModelStore {
+    fn name(&self) -> &'static str {
+        "models"
+    }
+
+    async fn usage(&self) -> Result<Usage, String> {
+        let usage = self
+            .runtime
+            .model_use(&self.node)
+            .await
+            .map_err(|err| one_line(&err))?;
+        Ok(Usage {
+            used: usage.owned.into_iter().map(|r| (r.clone(), r)).collect(),
+            present: BTreeMap::new(),
+            in_use: usage.in_use,
+        })
+    }
+
+    async fn facts(&self, reference: &str) -> Result<Option<ImageFacts>, String> {
+        let Some(path) = self.host_path(reference).await? else {
+            return Ok(None);
+        };
+        Ok(std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|meta| meta.is_file())
+            .map(|meta| ImageFacts {
+                id: reference.to_string(),
+                size_bytes: meta.len(),
+            }))
+    }
+
+    async fn remove(&self, reference: &str) -> Result<(), String> {
+        let path = self
+            .host_path(reference)
+            .await?
+            .ok_or_else(|| format!("{reference} is not a model file in a volume"))?;
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(err) => Err(format!("cannot remove {}: {err}", path.display())),
+        }
+    }
+
+    async fn disk_path(&self) -> Option<PathBuf> {
+        // Named volumes live under the engine's data directory.
+        self.runtime
+            .data_root()
+            .await
+            .ok()
+            .flatten()
+            .map(PathBuf::from)
     }
 }

@@ -15,7 +15,7 @@ use std::fmt;
 use bollard::errors::Error as BollardError;
 
 pub use containers::DockerRuntime;
-pub use images::{ImageFacts, ImageUse};
+pub use images::{model_reference, ImageFacts, ImageUse, ModelUse, MODELS_MOUNT};
 pub use jobs::PodmanJobEngine;
 
 /// A failed Docker-API call: reads as the engine's own message when the
