@@ -85,10 +85,10 @@ impl Collector {
                 "images.json",
             ),
             models: Tracked::new(
-                ModelStore {
+                ModelStore(HostStore {
                     runtime,
                     node: node.to_string(),
-                },
+                }),
                 state_dir,
                 "models.json",
             ),

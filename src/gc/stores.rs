@@ -138,12 +138,10 @@ impl ImageStore for PodmanStore {
 }
 
 /// Model files in named volumes (`VOLUME:/models/PATH`), as the node's
-/// containers name them (`--model /models/PATH`, the worker's shape).
+/// containers name them (`--model /models/PATH`, the worker's shape), on
+/// the same engine and disk as [`HostStore`].
 #[derive(Debug)]
-pub struct ModelStore {
-    pub runtime: Arc<DockerRuntime>,
-    pub node: String,
-}
+pub struct ModelStore(pub HostStore);
 
 impl ModelStore {
     /// The host path of a recorded model file; `None` for a reference that
@@ -159,6 +157,7 @@ impl ModelStore {
             .trim_start_matches(MODELS_MOUNT)
             .trim_start_matches('/');
         let root = self
+            .0
             .runtime
             .volume_path(volume)
             .await
@@ -174,8 +173,9 @@ impl ImageStore for ModelStore {
 
     async fn usage(&self) -> Result<Usage, String> {
         let usage = self
+            .0
             .runtime
-            .model_use(&self.node)
+            .model_use(&self.0.node)
             .await
             .map_err(|err| one_line(&err))?;
         Ok(Usage {
@@ -212,11 +212,6 @@ impl ImageStore for ModelStore {
 
     async fn disk_path(&self) -> Option<PathBuf> {
         // Named volumes live under the engine's data directory.
-        self.runtime
-            .data_root()
-            .await
-            .ok()
-            .flatten()
-            .map(PathBuf::from)
+        self.0.disk_path().await
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptions, RemoveImageOptions};
 
 use super::containers::DockerRuntime;
@@ -57,8 +58,12 @@ pub struct ImageFacts {
 }
 
 impl DockerRuntime {
-    /// The images every container uses, and those of `node`'s containers.
-    pub async fn image_use(&self, node: &str) -> Result<ImageUse, RuntimeError> {
+    /// Every container on the engine, in any state, and the label filter
+    /// of `node`'s own.
+    async fn every_container(
+        &self,
+        node: &str,
+    ) -> Result<(Vec<ContainerSummary>, Vec<String>), RuntimeError> {
         let docker = self.docker().await?;
         let options = ListContainersOptions {
             all: true,
@@ -71,7 +76,12 @@ impl DockerRuntime {
                 .map_err(|err| RuntimeError::List {
                     source: Box::new(ApiError::from(err)),
                 })?;
-        let owned_labels = labels::owned_filter(node);
+        Ok((containers, labels::owned_filter(node)))
+    }
+
+    /// The images every container uses, and those of `node`'s containers.
+    pub async fn image_use(&self, node: &str) -> Result<ImageUse, RuntimeError> {
+        let (containers, owned_labels) = self.every_container(node).await?;
         let mut usage = ImageUse::default();
         for container in containers {
             let Some(id) = container.image_id.filter(|id| !id.is_empty()) else {
@@ -89,19 +99,7 @@ impl DockerRuntime {
 
     /// The model files every container names, and those of `node`'s.
     pub async fn model_use(&self, node: &str) -> Result<ModelUse, RuntimeError> {
-        let docker = self.docker().await?;
-        let options = ListContainersOptions {
-            all: true,
-            ..Default::default()
-        };
-        let containers =
-            docker
-                .list_containers(Some(options))
-                .await
-                .map_err(|err| RuntimeError::List {
-                    source: Box::new(ApiError::from(err)),
-                })?;
-        let owned_labels = labels::owned_filter(node);
+        let (containers, owned_labels) = self.every_container(node).await?;
         let mut usage = ModelUse::default();
         for container in containers {
             let volume = container
