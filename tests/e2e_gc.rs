@@ -42,6 +42,15 @@ impl Drop for TestImages {
     }
 }
 
+/// A container this test started, removed when dropped.
+struct RemoveContainer(String);
+
+impl Drop for RemoveContainer {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
 fn image_exists(reference: &str) -> bool {
     docker(&["image", "inspect", reference]).status.success()
 }
@@ -94,13 +103,7 @@ fn unused_owned_images_go_and_images_in_use_or_not_ours_stay() {
     // Someone else's container takes `shared` into use.
     let foreign = format!("t{}-foreign-gc", run_id());
     docker_ok(&["run", "-d", "--name", &foreign, &shared, "sleep", "3600"]);
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = docker(&["rm", "-f", &self.0]);
-        }
-    }
-    let foreign = Remove(foreign);
+    let foreign = RemoveContainer(foreign);
 
     node.write_atomic(&spec(&node, &[("b", &kept)]));
     wait_until("the unused image removed", CONVERGE_TIMEOUT, POLL, || {
@@ -310,13 +313,7 @@ fn unused_model_files_go_and_files_in_use_or_never_used_stay() {
         "--model",
         "/models/shared.gguf",
     ]);
-    struct Remove(String);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            let _ = docker(&["rm", "-f", &self.0]);
-        }
-    }
-    let _foreign = Remove(foreign);
+    let _foreign = RemoveContainer(foreign);
 
     node.write_atomic(&uses(&[("c", "kept")]));
     wait_until(

@@ -211,22 +211,13 @@ impl Poller {
 }
 
 /// A fetch that did not come back.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 enum FetchFailure {
+    #[error(transparent)]
     Git(GitError),
+    #[error("the fetch timed out")]
     TimedOut(JoinHandle<()>),
 }
-
-impl std::fmt::Display for FetchFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FetchFailure::Git(err) => write!(f, "{}", crate::error_text::one_line(err)),
-            FetchFailure::TimedOut(_) => write!(f, "the fetch timed out"),
-        }
-    }
-}
-
-impl std::error::Error for FetchFailure {}
 
 /// Fetches and reads on a blocking thread, interrupted after `timeout`.
 async fn fetch(

@@ -143,8 +143,8 @@ async fn pass<S: ImageStore>(
     for (reference, id) in &usage.used {
         records.touch(reference, id, now);
     }
-    for (reference, id) in &usage.present {
-        records.note(reference, id, now);
+    for (reference, facts) in &usage.present {
+        records.note(reference, &facts.id, now);
     }
     let recorded: Vec<(String, String, u64)> = records
         .iter()
@@ -155,7 +155,11 @@ async fn pass<S: ImageStore>(
         .collect();
     let mut candidates = Vec::new();
     for (reference, id, last_used) in recorded {
-        match store.facts(&reference).await? {
+        let facts = match usage.present.get(&reference) {
+            Some(facts) => Some(facts.clone()),
+            None => store.facts(&reference).await?,
+        };
+        match facts {
             // The reference now names another image (someone tagged over
             // it): not what the node used, not the node's to remove.
             Some(facts) if facts.id == id => candidates.push(Candidate {

@@ -19,9 +19,10 @@ use crate::spec::PodmanHost;
 pub struct Usage {
     /// References the node uses now (recorded as used now).
     pub used: BTreeMap<String, String>,
-    /// References of the node's seen for the first time (recorded as used
-    /// now only when not recorded yet).
-    pub present: BTreeMap<String, String>,
+    /// References of the node's the listing showed, with their facts
+    /// (recorded as used now only when not recorded yet; a candidate's
+    /// facts are taken from here before the store is asked again).
+    pub present: BTreeMap<String, ImageFacts>,
     /// Image ids some container uses: never removed.
     pub in_use: HashSet<String>,
 }
@@ -108,23 +109,22 @@ impl ImageStore for PodmanStore {
 
     async fn usage(&self) -> Result<Usage, String> {
         let (store, in_use) = self.engine().await?.store_images().await?;
-        let ids = |keep: &dyn Fn(&String) -> bool| {
-            store
-                .keys()
-                .filter(|id| keep(id))
-                .map(|id| (id.clone(), id.clone()))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let used = store
+            .keys()
+            .filter(|id| in_use.contains(*id))
+            .map(|id| (id.clone(), id.clone()))
+            .collect();
         Ok(Usage {
-            used: ids(&|id| in_use.contains(id)),
-            present: ids(&|_| true),
+            used,
+            present: store,
             in_use,
         })
     }
 
-    async fn facts(&self, reference: &str) -> Result<Option<ImageFacts>, String> {
-        let (mut store, _) = self.engine().await?.store_images().await?;
-        Ok(store.remove(reference))
+    /// The usage listing holds every image of the store: one it did not
+    /// show is gone.
+    async fn facts(&self, _reference: &str) -> Result<Option<ImageFacts>, String> {
+        Ok(None)
     }
 
     async fn remove(&self, reference: &str) -> Result<(), String> {

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::document::Checker;
 
-use super::quantity::parse_duration;
+use super::checks::SpecChecks;
+use super::limits;
 use super::SpecError;
 
 /// Removing images the node no longer uses; present means on.
@@ -55,29 +56,21 @@ pub(super) fn gc_settings(
     let Some(gc) = gc else {
         return Ok(None);
     };
-    let duration = |field: &str, text: Option<&String>, default: &str| {
-        let text = text.map_or(default, String::as_str);
-        parse_duration(text).map_err(|message| {
-            c.invalid(
-                &format!("spec.gc.{field}"),
-                message,
-                "write a duration such as 30s, 5m or 1h",
-            )
-        })
-    };
-    let interval = duration("interval", gc.interval.as_ref(), "5m")?;
-    if interval.is_zero() {
-        return Err(c.invalid(
-            "spec.gc.interval",
-            "the interval must be longer than 0s",
-            "write a duration such as 5m",
-        ));
-    }
-    let min_age = duration("minAge", gc.min_age.as_ref(), "2m")?;
-    let max_age = match &gc.max_age {
-        Some(text) => Some(duration("maxAge", Some(text), "")?),
-        None => None,
-    };
+    let interval = c.duration(
+        "spec.gc.interval",
+        gc.interval.as_deref().unwrap_or("5m"),
+        limits::GC_INTERVAL,
+    )?;
+    let min_age = c.duration(
+        "spec.gc.minAge",
+        gc.min_age.as_deref().unwrap_or("2m"),
+        limits::GC_AGE,
+    )?;
+    let max_age = gc
+        .max_age
+        .as_deref()
+        .map(|text| c.duration("spec.gc.maxAge", text, limits::GC_AGE))
+        .transpose()?;
     let high_percent = gc.high_percent.unwrap_or(85);
     let low_percent = gc.low_percent.unwrap_or(80);
     for (field, value) in [("highPercent", high_percent), ("lowPercent", low_percent)] {

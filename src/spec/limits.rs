@@ -55,6 +55,10 @@ pub const BACKOFF_MAX: DurationRange = range(Duration::from_millis(100), DAY);
 pub const ROLLOUT_READINESS_TIMEOUT: DurationRange = range(Duration::from_millis(100), DAY);
 /// `spec.reconcile.rollout.minReady`.
 pub const ROLLOUT_MIN_READY: DurationRange = range(Duration::ZERO, HOUR);
+/// `spec.gc.interval`.
+pub const GC_INTERVAL: DurationRange = range(MS, DAY);
+/// `spec.gc.minAge` and `spec.gc.maxAge`.
+pub const GC_AGE: DurationRange = range(Duration::ZERO, Duration::from_secs(365 * 24 * 3600));
 /// `spec.reconcile.backoff.resetAfter`.
 pub const BACKOFF_RESET_AFTER: DurationRange = range(Duration::ZERO, DAY);
 /// `healthCheck.interval` and `healthCheck.timeout` (Docker's minimum is 1ms).
