@@ -280,8 +280,11 @@ fn burst_of_saves(
         let last = format!("REV=burst-{}", saves - 1);
         wait_until("b running the last save", PICKUP, POLL, || {
             let b = node.owned().get("b").filter(|b| b.running())?.id.clone();
-            let env = docker_ok(&["inspect", "--format", "{{json .Config.Env}}", &b]);
-            env.contains(&last).then_some(())
+            // A rollout may remove the container just listed: look again.
+            let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &b]);
+            String::from_utf8_lossy(&env.stdout)
+                .contains(&last)
+                .then_some(())
         });
         // Room for a wrong second recreate before judging.
         std::thread::sleep(Duration::from_secs(2));
